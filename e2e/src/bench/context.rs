@@ -1,0 +1,50 @@
+//! What every scenario runs against: a client, a bucket, this run's key prefix, and the knobs.
+
+use aws_sdk_s3::Client;
+
+/// Sizes and counts of the scenarios.
+#[derive(Clone, Debug)]
+pub struct BenchSettings {
+    /// Operations per concurrency level (PUT and GET each).
+    pub small_ops: usize,
+    /// Bytes per small object.
+    pub small_size: usize,
+    pub small_concurrency: Vec<usize>,
+    pub large_count: usize,
+    /// Bytes per large object.
+    pub large_size: usize,
+    pub list_keys: usize,
+    /// Concurrency used to create the keys that are then listed.
+    pub list_concurrency: usize,
+}
+
+impl Default for BenchSettings {
+    fn default() -> Self {
+        BenchSettings {
+            small_ops: 2000,
+            small_size: 4 * 1024,
+            small_concurrency: vec![1, 16, 64],
+            large_count: 3,
+            large_size: 64 * 1024 * 1024,
+            list_keys: 10_000,
+            list_concurrency: 64,
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct BenchContext {
+    pub client: Client,
+    pub bucket: String,
+    /// Every key of this run starts with it (e.g. `s3bench/1700000000000/`), so runs never see
+    /// each other's keys and a cleanup can find them all.
+    pub prefix: String,
+    pub settings: BenchSettings,
+}
+
+impl BenchContext {
+    /// The key prefix of one scenario's objects: `<run prefix><scenario>/`.
+    pub fn scenario_prefix(&self, scenario: &str) -> String {
+        format!("{}{scenario}/", self.prefix)
+    }
+}

@@ -1,0 +1,84 @@
+//! `large`: large objects PUT from one in-memory buffer, then GET with the body streamed and
+//! discarded; throughput dominates. One request at a time, so MB/s is per stream.
+
+use anyhow::{anyhow, ensure};
+use aws_sdk_s3::error::DisplayErrorContext;
+use aws_sdk_s3::primitives::ByteStream;
+use bytes::Bytes;
+
+use super::BenchContext;
+use super::driver::closed_loop;
+use super::payload::pattern;
+use super::report::{Measurement, ScenarioReport, human_bytes};
+
+pub async fn run(ctx: &BenchContext) -> anyhow::Result<ScenarioReport> {
+    let settings = &ctx.settings;
+    let size = settings.large_size;
+    let size_u64 = u64::try_from(size)?;
+    let mut report = ScenarioReport::new(
+        "large",
+        format!(
+            "{} x {}, PUT then streamed GET, one at a time",
+            settings.large_count,
+            human_bytes(size_u64)
+        ),
+    );
+    // One buffer for every PUT: cloning `Bytes` shares it.
+    let body = Bytes::from(pattern(size));
+    let prefix = ctx.scenario_prefix("large");
+
+    let (client, bucket, key_prefix) = (ctx.client.clone(), ctx.bucket.clone(), prefix.clone());
+    let put = closed_loop(settings.large_count, 1, move |i| {
+        let (client, bucket, body) = (client.clone(), bucket.clone(), body.clone());
+        let key = format!("{key_prefix}{i:04}");
+        async move {
+            client
+                .put_object()
+                .bucket(bucket)
+                .key(&key)
+                .body(ByteStream::from(body))
+                .send()
+                .await
+                .map_err(|e| anyhow!("PUT {key}: {}", DisplayErrorContext(e)))?;
+            Ok(size_u64)
+        }
+    })
+    .await?;
+    report
+        .measurements
+        .push(Measurement::from_run("PUT", 1, Some(size_u64), &put));
+
+    let (client, bucket, key_prefix) = (ctx.client.clone(), ctx.bucket.clone(), prefix);
+    let get = closed_loop(settings.large_count, 1, move |i| {
+        let (client, bucket) = (client.clone(), bucket.clone());
+        let key = format!("{key_prefix}{i:04}");
+        async move {
+            let object = client
+                .get_object()
+                .bucket(bucket)
+                .key(&key)
+                .send()
+                .await
+                .map_err(|e| anyhow!("GET {key}: {}", DisplayErrorContext(e)))?;
+            let mut body = object.body;
+            let mut received = 0u64;
+            while let Some(chunk) = body
+                .try_next()
+                .await
+                .map_err(|e| anyhow!("GET {key} body: {e}"))?
+            {
+                received += chunk.len() as u64;
+            }
+            ensure!(
+                received == size_u64,
+                "GET {key}: {received} bytes, expected {size_u64}"
+            );
+            Ok(received)
+        }
+    })
+    .await?;
+    report
+        .measurements
+        .push(Measurement::from_run("GET", 1, Some(size_u64), &get));
+    Ok(report)
+}

@@ -1,0 +1,20 @@
+//! The scenarios of `s3bench`, a load generator for any S3 endpoint.
+//!
+//! Each scenario is one module with one `run(&BenchContext) -> ScenarioReport` function and one
+//! variant of [`Scenario`]; adding a scenario (copy, rename, multipart) means adding both. The
+//! shared parts are the closed-loop [`driver`], the latency [`stats`] and the [`report`].
+
+pub mod bucket;
+pub mod context;
+pub mod driver;
+pub mod large;
+pub mod list;
+pub mod payload;
+pub mod report;
+pub mod scenario;
+pub mod small;
+pub mod stats;
+
+pub use context::{BenchContext, BenchSettings};
+pub use report::{Figure, Measurement, Report, ScenarioReport};
+pub use scenario::Scenario;

@@ -1,0 +1,36 @@
+//! The scenario catalogue: one variant per scenario, dispatching to its module.
+
+use serde::Serialize;
+
+use super::{BenchContext, ScenarioReport, large, list, small};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Scenario {
+    /// Small-object PUT then GET at increasing concurrency: request overhead and latency.
+    Small,
+    /// Large-object PUT and streamed GET: throughput.
+    Large,
+    /// Many keys created, then listed in pages of 1,000: metadata scan speed.
+    List,
+}
+
+impl Scenario {
+    pub const ALL: [Scenario; 3] = [Scenario::Small, Scenario::Large, Scenario::List];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Scenario::Small => "small",
+            Scenario::Large => "large",
+            Scenario::List => "list",
+        }
+    }
+
+    pub async fn run(self, ctx: &BenchContext) -> anyhow::Result<ScenarioReport> {
+        match self {
+            Scenario::Small => small::run(ctx).await,
+            Scenario::Large => large::run(ctx).await,
+            Scenario::List => list::run(ctx).await,
+        }
+    }
+}

@@ -1,0 +1,8 @@
+//! Object bytes on the volume: immutable files named by ids that never repeat.
+
+mod read;
+mod store;
+pub mod sweeper;
+
+pub use read::{BlobStream, Segment};
+pub use store::{BlobId, BlobStore, Observer, WriteError, Written};

@@ -1,0 +1,80 @@
+//! Command line and environment configuration.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::credentials::AccessKey;
+
+#[derive(Debug, Parser)]
+#[command(name = "gateway", version, about = "Stowage: an S3-compatible object store for Kubernetes")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the S3 API.
+    Serve(ServeArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    /// Address the S3 API listens on.
+    #[arg(long, env = "STOWAGE_LISTEN", default_value = "127.0.0.1:9000")]
+    pub listen: SocketAddr,
+
+    /// Directory for object bytes, the embedded metadata store and generated credentials.
+    #[arg(long, env = "STOWAGE_DATA_DIR", default_value = "./data")]
+    pub data_dir: PathBuf,
+
+    /// Metadata backend: `embedded` (in the data directory).
+    #[arg(long, env = "STOWAGE_META", default_value = "embedded")]
+    pub meta: String,
+
+    /// The region this store serves (bucket LocationConstraint and SigV4 scope).
+    #[arg(long, env = "STOWAGE_REGION", default_value = "us-east-1")]
+    pub region: String,
+
+    /// Base domain for virtual-host-style addressing (`<bucket>.<domain>`); path style always works.
+    #[arg(long, env = "STOWAGE_DOMAIN")]
+    pub domain: Option<String>,
+
+    /// Refuse CreateBucket without a LocationConstraint (seed 002); `false` accepts it as AWS
+    /// us-east-1 does.
+    #[arg(long, env = "STOWAGE_REQUIRE_LOCATION_CONSTRAINT", default_value_t = true, action = clap::ArgAction::Set)]
+    pub require_location_constraint: bool,
+
+    /// Seconds between sweeps for orphaned blobs.
+    #[arg(long, env = "STOWAGE_SWEEP_INTERVAL", default_value_t = 600)]
+    pub sweep_interval: u64,
+
+    /// Minimum age in seconds before an unreferenced blob is removed (longer than any PUT's
+    /// write-to-commit window).
+    #[arg(long, env = "STOWAGE_SWEEP_GRACE", default_value_t = 3600)]
+    pub sweep_grace: u64,
+
+    /// Log format: `text` or `json`.
+    #[arg(long, env = "STOWAGE_LOG_FORMAT", default_value = "text")]
+    pub log_format: String,
+}
+
+impl ServeArgs {
+    pub fn sweep_interval(&self) -> Duration {
+        Duration::from_secs(self.sweep_interval.max(1))
+    }
+
+    pub fn sweep_grace(&self) -> Duration {
+        Duration::from_secs(self.sweep_grace)
+    }
+
+    /// Root credentials from `STOWAGE_ROOT_ACCESS_KEY_ID` / `STOWAGE_ROOT_SECRET_ACCESS_KEY`.
+    pub fn root_from_env() -> Option<AccessKey> {
+        let id = std::env::var("STOWAGE_ROOT_ACCESS_KEY_ID").ok().filter(|s| !s.is_empty())?;
+        let secret = std::env::var("STOWAGE_ROOT_SECRET_ACCESS_KEY").ok().filter(|s| !s.is_empty())?;
+        Some(AccessKey { access_key_id: id, secret_access_key: secret })
+    }
+}

@@ -1,0 +1,17 @@
+//! Stowage gateway: the S3 data plane.
+//!
+//! Requests flow one way: HTTP -> s3s (routing, SigV4) -> [`s3`] (DTO translation) -> [`ops`]
+//! (one transaction per operation) -> [`meta`] + [`blob`].
+
+pub mod blob;
+pub mod checksum;
+pub mod clock;
+pub mod config;
+pub mod credentials;
+pub mod errors;
+pub mod meta;
+pub mod model;
+pub mod names;
+pub mod ops;
+pub mod s3;
+pub mod server;

@@ -1,0 +1,233 @@
+//! Key layout of the metadata keyspace, designed for prefix scans.
+//!
+//! Every key starts with a one-byte table tag. Variable-length components that are followed by
+//! more components are escaped order-preservingly (`0x00` -> `0x00 0xFF`, then a `0x00 0x01`
+//! terminator, which sorts below any escaped byte and cannot be confused with a following
+//! component that starts with `0xFF`), so `(bucket, key)` pairs sort by bucket and then by key bytes, and the prefix
+//! of an escaped string is the escaped prefix. A trailing component is stored raw, so "all
+//! objects whose key starts with P" is the single range `[head(b, P), prefix_end(head(b, P)))`.
+//!
+//! | tag | key                                   | value                         |
+//! |-----|---------------------------------------|-------------------------------|
+//! | `B` | bucket                                | bucket record                 |
+//! | `O` | bucket, object key                    | current object head           |
+//! | `V` | bucket, object key, inverted version  | one version (issue: versions) |
+//! | `U` | bucket, object key, upload id         | multipart upload              |
+//! | `P` | upload id, part number (u32 BE)       | uploaded part                 |
+//! | `R` | blob id                               | reference count of a blob     |
+//! | `T` | bucket, client token                  | idempotency record            |
+//! | `L` | lease name                            | lease (lifecycle worker)      |
+
+const BUCKET: u8 = b'B';
+const OBJECT: u8 = b'O';
+const VERSION: u8 = b'V';
+const UPLOAD: u8 = b'U';
+const PART: u8 = b'P';
+const BLOB_REF: u8 = b'R';
+const TOKEN: u8 = b'T';
+const LEASE: u8 = b'L';
+
+fn push_escaped(out: &mut Vec<u8>, s: &[u8]) {
+    for &b in s {
+        out.push(b);
+        if b == 0 {
+            out.push(0xFF);
+        }
+    }
+    out.extend_from_slice(&TERMINATOR);
+}
+
+const TERMINATOR: [u8; 2] = [0x00, 0x01];
+
+/// An escaped prefix: escaped like a component, but not terminated.
+fn push_escaped_prefix(out: &mut Vec<u8>, s: &[u8]) {
+    push_escaped(out, s);
+    out.truncate(out.len() - TERMINATOR.len());
+}
+
+fn with_tag(tag: u8, capacity: usize) -> Vec<u8> {
+    let mut k = Vec::with_capacity(capacity + 1);
+    k.push(tag);
+    k
+}
+
+pub fn bucket(name: &str) -> Vec<u8> {
+    let mut k = with_tag(BUCKET, name.len());
+    k.extend_from_slice(name.as_bytes());
+    k
+}
+
+/// The whole bucket table (for ListBuckets).
+pub fn all_buckets() -> (Vec<u8>, Vec<u8>) {
+    (vec![BUCKET], vec![BUCKET + 1])
+}
+
+fn bucket_scoped(tag: u8, bucket: &str, rest: usize) -> Vec<u8> {
+    let mut k = with_tag(tag, bucket.len() + 2 + rest);
+    push_escaped(&mut k, bucket.as_bytes());
+    k
+}
+
+/// The head of `key` in `bucket`; with a partial key, the start of a prefix range.
+pub fn object(bucket: &str, key: &str) -> Vec<u8> {
+    let mut k = bucket_scoped(OBJECT, bucket, key.len());
+    k.extend_from_slice(key.as_bytes());
+    k
+}
+
+/// The object key of an `object` key of `bucket`.
+pub fn object_key_of<'a>(bucket: &str, raw: &'a [u8]) -> Option<&'a str> {
+    let prefix_len = 1 + bucket.len() + TERMINATOR.len();
+    raw.get(prefix_len..).and_then(|k| std::str::from_utf8(k).ok())
+}
+
+/// A version of `key`. Versions order newest first: `order` is inverted by the caller's id scheme.
+pub fn version(bucket: &str, key: &str, order: &[u8]) -> Vec<u8> {
+    let mut k = bucket_scoped(VERSION, bucket, key.len() + 1 + order.len());
+    push_escaped(&mut k, key.as_bytes());
+    k.extend_from_slice(order);
+    k
+}
+
+/// Prefix of every version of every key in `bucket` starting with `key_prefix`.
+pub fn versions_prefix(bucket: &str, key_prefix: &str) -> Vec<u8> {
+    let mut k = bucket_scoped(VERSION, bucket, key_prefix.len());
+    push_escaped_prefix(&mut k, key_prefix.as_bytes());
+    k
+}
+
+pub fn upload(bucket: &str, key: &str, upload_id: &str) -> Vec<u8> {
+    let mut k = bucket_scoped(UPLOAD, bucket, key.len() + 1 + upload_id.len());
+    push_escaped(&mut k, key.as_bytes());
+    k.extend_from_slice(upload_id.as_bytes());
+    k
+}
+
+/// Prefix of every upload in `bucket` whose key starts with `key_prefix`.
+pub fn uploads_prefix(bucket: &str, key_prefix: &str) -> Vec<u8> {
+    let mut k = bucket_scoped(UPLOAD, bucket, key_prefix.len());
+    push_escaped_prefix(&mut k, key_prefix.as_bytes());
+    k
+}
+
+pub fn part(upload_id: &str, part_number: u32) -> Vec<u8> {
+    let mut k = with_tag(PART, upload_id.len() + 5);
+    push_escaped(&mut k, upload_id.as_bytes());
+    k.extend_from_slice(&part_number.to_be_bytes());
+    k
+}
+
+pub fn parts_prefix(upload_id: &str) -> Vec<u8> {
+    let mut k = with_tag(PART, upload_id.len() + 1);
+    push_escaped(&mut k, upload_id.as_bytes());
+    k
+}
+
+pub fn blob_ref(blob_id: &str) -> Vec<u8> {
+    let mut k = with_tag(BLOB_REF, blob_id.len());
+    k.extend_from_slice(blob_id.as_bytes());
+    k
+}
+
+pub fn token(bucket: &str, token: &str) -> Vec<u8> {
+    let mut k = bucket_scoped(TOKEN, bucket, token.len());
+    k.extend_from_slice(token.as_bytes());
+    k
+}
+
+pub fn lease(name: &str) -> Vec<u8> {
+    let mut k = with_tag(LEASE, name.len());
+    k.extend_from_slice(name.as_bytes());
+    k
+}
+
+/// The smallest key greater than every key that starts with `prefix` (the end of its range).
+pub fn prefix_end(prefix: &[u8]) -> Vec<u8> {
+    let mut end = prefix.to_vec();
+    while let Some(last) = end.pop() {
+        if last < 0xFF {
+            end.push(last + 1);
+            return end;
+        }
+    }
+    // All 0xFF (never produced by this layout): no upper bound below the keyspace end.
+    vec![0xFF; prefix.len() + 1]
+}
+
+/// The key immediately after `key` in byte order (to resume a scan after it).
+pub fn successor(key: &[u8]) -> Vec<u8> {
+    let mut next = Vec::with_capacity(key.len() + 1);
+    next.extend_from_slice(key);
+    next.push(0);
+    next
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn objects_sort_by_bucket_then_key_bytes() {
+        let mut keys = vec![
+            object("ab", "z"),
+            object("abc", "a"),
+            object("ab", "a/b"),
+            object("ab", "a"),
+            object("ab", "a b"),
+        ];
+        keys.sort();
+        assert_eq!(
+            keys,
+            vec![object("ab", "a"), object("ab", "a b"), object("ab", "a/b"), object("ab", "z"), object("abc", "a")]
+        );
+    }
+
+    #[test]
+    fn a_bucket_prefix_range_holds_only_that_bucket() {
+        let start = object("ab", "");
+        let end = prefix_end(&start);
+        assert!(object("ab", "anything\u{10FFFF}") < end);
+        assert!(object("abc", "") >= end || object("abc", "") < start);
+        assert!(object("ab-", "") >= end);
+    }
+
+    #[test]
+    fn object_key_round_trips_from_raw_key() {
+        let raw = object("bkt", "dir/ü ñ+%");
+        assert_eq!(object_key_of("bkt", &raw), Some("dir/ü ñ+%"));
+    }
+
+    #[test]
+    fn escaped_key_prefix_is_a_prefix_of_versions_of_matching_keys() {
+        let v = version("b", "logs/a\0b", &[9, 9]);
+        assert!(v.starts_with(&versions_prefix("b", "logs/a\0")));
+        assert!(v.starts_with(&versions_prefix("b", "logs/")));
+        assert!(!version("b", "logt", &[1]).starts_with(&versions_prefix("b", "logs")));
+    }
+
+    #[test]
+    fn versions_of_a_key_do_not_interleave_with_longer_keys() {
+        // "a" with any version sorts before "a\0..." and "ab": the terminator keeps keys apart.
+        let a_max = version("b", "a", &[0xFF; 8]);
+        assert!(a_max < version("b", "a\0", &[0; 8]));
+        assert!(a_max < version("b", "ab", &[0; 8]));
+    }
+
+    #[test]
+    fn a_version_order_starting_with_ff_cannot_alias_a_longer_key() {
+        assert_ne!(version("b", "a", &[0xFF, 0x00, 0x07]), version("b", "a\0", &[0x07]));
+        assert!(version("b", "a", &[0xFF; 8]) < version("b", "a\0", &[0; 8]));
+    }
+
+    #[test]
+    fn parts_order_numerically() {
+        assert!(part("u1", 2) < part("u1", 10));
+        assert!(part("u1", 10_000) < prefix_end(&parts_prefix("u1")));
+    }
+
+    #[test]
+    fn prefix_end_carries_over_ff() {
+        assert_eq!(prefix_end(&[1, 0xFF]), vec![2]);
+        assert_eq!(successor(b"a"), b"a\0".to_vec());
+    }
+}

@@ -1,0 +1,8 @@
+//! Object metadata: one transactional-store contract, its key layout and its backends.
+
+pub mod conformance;
+pub mod fjall;
+pub mod keys;
+pub mod store;
+
+pub use store::{Key, MetaError, MetaResult, MetaStore, MetaTxn, Value};

@@ -1,0 +1,59 @@
+//! The metadata-store contract: serializable transactions over an ordered byte-key space.
+//!
+//! Every backend (embedded fjall, TiKV) implements exactly this, and one conformance suite
+//! (`meta::conformance`) holds them all to it. A commit applies every write or none; two
+//! transactions that touch the same key cannot both commit: the loser gets
+//! [`MetaError::Conflict`], which callers turn into a retry or `409 ConditionalRequestConflict`.
+
+use async_trait::async_trait;
+
+pub type Key = Vec<u8>;
+pub type Value = Vec<u8>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum MetaError {
+    /// Another transaction committed a write to a key this one read or wrote.
+    #[error("transaction conflict")]
+    Conflict,
+    /// The backend cannot be reached (or timed out); the transaction did not commit.
+    #[error("metadata store unavailable: {0}")]
+    Unavailable(String),
+    /// Any other backend failure (I/O, corruption, protocol).
+    #[error("metadata store error: {0}")]
+    Backend(String),
+}
+
+pub type MetaResult<T> = Result<T, MetaError>;
+
+/// A transactional, ordered key-value store.
+#[async_trait]
+pub trait MetaStore: Send + Sync + 'static {
+    /// Starts a serializable (optimistic) transaction.
+    async fn begin(&self) -> MetaResult<Box<dyn MetaTxn>>;
+
+    /// Short backend name for logs and metrics (`embedded`, `tikv`).
+    fn backend(&self) -> &'static str;
+}
+
+/// One open transaction. Reads see the transaction's own writes. Every key read (and every
+/// range scanned) is checked for conflicts at commit.
+///
+/// A transaction must end with [`MetaTxn::commit`] or [`MetaTxn::rollback`]; dropping it rolls
+/// back.
+#[async_trait]
+pub trait MetaTxn: Send {
+    async fn get(&mut self, key: &[u8]) -> MetaResult<Option<Value>>;
+
+    async fn put(&mut self, key: &[u8], value: &[u8]) -> MetaResult<()>;
+
+    async fn delete(&mut self, key: &[u8]) -> MetaResult<()>;
+
+    /// Up to `limit` pairs with `start <= key < end`, in ascending key order.
+    async fn scan(&mut self, start: &[u8], end: &[u8], limit: usize) -> MetaResult<Vec<(Key, Value)>>;
+
+    /// Applies every write atomically and durably, or returns [`MetaError::Conflict`] and
+    /// applies none.
+    async fn commit(self: Box<Self>) -> MetaResult<()>;
+
+    async fn rollback(self: Box<Self>) -> MetaResult<()>;
+}

@@ -1,0 +1,102 @@
+//! Buckets: create, look up, list, delete.
+
+use s3s::{S3Error, S3ErrorCode, S3Result, s3_error};
+
+use super::{Store, read_only, transact};
+use crate::errors::{from_meta, no_such_bucket};
+use crate::meta::{MetaTxn, keys};
+use crate::model::{self, BucketRecord, Nanos};
+use crate::names::BucketName;
+
+/// Reads a bucket's record inside `txn` (so a concurrent DeleteBucket conflicts with the caller).
+pub async fn load(txn: &mut dyn MetaTxn, bucket: &str) -> S3Result<BucketRecord> {
+    let key = keys::bucket(bucket);
+    match txn.get(&key).await.map_err(from_meta)? {
+        Some(raw) => model::decode(&key, &raw).map_err(from_meta),
+        None => Err(no_such_bucket(bucket)),
+    }
+}
+
+/// Whether any record with this prefix exists.
+async fn any_under(txn: &mut dyn MetaTxn, prefix: &[u8]) -> S3Result<bool> {
+    let hit = txn.scan(prefix, &keys::prefix_end(prefix), 1).await.map_err(from_meta)?;
+    Ok(!hit.is_empty())
+}
+
+impl Store {
+    pub async fn create_bucket(&self, name: &BucketName, owner: &str) -> S3Result<BucketRecord> {
+        let record = BucketRecord {
+            name: name.as_str().to_owned(),
+            created: Nanos::from_time(self.clock.now()),
+            region: self.region.clone(),
+            owner: owner.to_owned(),
+            versioning: None,
+            versioning_ever_enabled: false,
+        };
+        transact(&*self.meta, &record, |txn, record| {
+            Box::pin(async move {
+                let key = keys::bucket(&record.name);
+                if let Some(raw) = txn.get(&key).await.map_err(from_meta)? {
+                    let existing: BucketRecord = model::decode(&key, &raw).map_err(from_meta)?;
+                    return Err(if existing.owner == record.owner {
+                        S3Error::with_message(
+                            S3ErrorCode::BucketAlreadyOwnedByYou,
+                            "Your previous request to create the named bucket succeeded and you already own it.",
+                        )
+                    } else {
+                        S3Error::with_message(
+                            S3ErrorCode::BucketAlreadyExists,
+                            "The requested bucket name is not available. Please select a different name and try again.",
+                        )
+                    });
+                }
+                txn.put(&key, &model::encode(record)).await.map_err(from_meta)?;
+                Ok(record.clone())
+            })
+        })
+        .await
+    }
+
+    pub async fn bucket(&self, bucket: &str) -> S3Result<BucketRecord> {
+        read_only(&*self.meta, bucket, |txn, bucket| Box::pin(load(txn, bucket))).await
+    }
+
+    pub async fn list_buckets(&self) -> S3Result<Vec<BucketRecord>> {
+        read_only(&*self.meta, &(), |txn, ()| {
+            Box::pin(async move {
+                let (mut start, end) = keys::all_buckets();
+                let mut out = Vec::new();
+                loop {
+                    let batch = txn.scan(&start, &end, 1000).await.map_err(from_meta)?;
+                    let Some((last, _)) = batch.last() else { break };
+                    start = keys::successor(last);
+                    for (k, v) in &batch {
+                        out.push(model::decode(k, v).map_err(from_meta)?);
+                    }
+                }
+                Ok(out)
+            })
+        })
+        .await
+    }
+
+    /// Deletes an empty bucket: no objects, versions, delete markers or uploads in progress.
+    /// The emptiness scans are part of the transaction, so a concurrent PUT conflicts with it.
+    pub async fn delete_bucket(&self, bucket: &str) -> S3Result<()> {
+        transact(&*self.meta, bucket, |txn, bucket| {
+            Box::pin(async move {
+                load(txn, bucket).await?;
+                let prefixes =
+                    [keys::object(bucket, ""), keys::versions_prefix(bucket, ""), keys::uploads_prefix(bucket, "")];
+                for prefix in &prefixes {
+                    if any_under(txn, prefix).await? {
+                        return Err(s3_error!(BucketNotEmpty, "The bucket you tried to delete is not empty"));
+                    }
+                }
+                txn.delete(&keys::bucket(bucket)).await.map_err(from_meta)?;
+                Ok(())
+            })
+        })
+        .await
+    }
+}

@@ -1,0 +1,111 @@
+//! Listing objects: one ordered range scan per page, with `CommonPrefixes` folded by skipping
+//! the scan past each prefix rather than reading the keys under it.
+
+use s3s::S3Result;
+
+use super::{Store, bucket, read_only};
+use crate::errors::from_meta;
+use crate::meta::keys;
+use crate::model::{self, ObjectHead};
+
+/// S3's page size limit.
+pub const MAX_KEYS: usize = 1000;
+
+pub struct ListQuery<'a> {
+    pub prefix: &'a str,
+    pub delimiter: Option<&'a str>,
+    /// Resume at this key (inclusive), as raw key bytes: a continuation point.
+    pub resume: Option<Vec<u8>>,
+    /// Only keys (and common prefixes) strictly after this one: `start-after` / `marker`.
+    pub after: Option<&'a str>,
+    pub max_keys: usize,
+}
+
+#[derive(Debug)]
+pub enum ListEntry {
+    Object(String, ObjectHead),
+    Prefix(String),
+}
+
+impl ListEntry {
+    pub fn name(&self) -> &str {
+        match self {
+            Self::Object(k, _) | Self::Prefix(k) => k,
+        }
+    }
+}
+
+#[derive(Debug)]
+pub struct ListPage {
+    pub entries: Vec<ListEntry>,
+    /// Where the next page starts (raw key bytes, inclusive) when the listing is truncated.
+    pub resume: Option<Vec<u8>>,
+}
+
+impl Store {
+    pub async fn list_objects(&self, bucket: &str, q: &ListQuery<'_>) -> S3Result<ListPage> {
+        read_only(&*self.meta, &(bucket, q), |txn, (bucket, q)| {
+            Box::pin(async move {
+                bucket::load(txn, bucket).await?;
+                let base_len = keys::object(bucket, "").len();
+                let range_start = keys::object(bucket, q.prefix);
+                let end = keys::prefix_end(&range_start);
+                let mut cursor = range_start.clone();
+                let mut from = |raw: &[u8]| {
+                    let k = keys::object(bucket, "").into_iter().chain(raw.iter().copied()).collect::<Vec<_>>();
+                    if k > cursor {
+                        cursor = k;
+                    }
+                };
+                if let Some(resume) = &q.resume {
+                    from(resume);
+                }
+                if let Some(after) = q.after {
+                    from(&keys::successor(after.as_bytes()));
+                }
+
+                let mut entries = Vec::new();
+                let mut truncated = false;
+                'pages: while entries.len() < q.max_keys {
+                    let want = q.max_keys - entries.len() + 1;
+                    let batch = txn.scan(&cursor, &end, want).await.map_err(from_meta)?;
+                    let exhausted = batch.len() < want;
+                    for (raw, value) in &batch {
+                        if entries.len() == q.max_keys {
+                            truncated = true;
+                            break 'pages;
+                        }
+                        let Some(key) = keys::object_key_of(bucket, raw) else { continue };
+                        let folded = q.delimiter.filter(|d| !d.is_empty()).and_then(|d| {
+                            let rest = &key[q.prefix.len()..];
+                            rest.find(d).map(|i| &key[..q.prefix.len() + i + d.len()])
+                        });
+                        match folded {
+                            Some(common) => {
+                                if q.after.is_none_or(|a| common > a) {
+                                    entries.push(ListEntry::Prefix(common.to_owned()));
+                                }
+                                cursor = keys::prefix_end(&keys::object(bucket, common));
+                                continue 'pages;
+                            }
+                            None => {
+                                entries.push(ListEntry::Object(key.to_owned(), model::decode(raw, value).map_err(from_meta)?));
+                                cursor = keys::successor(raw);
+                            }
+                        }
+                    }
+                    if exhausted {
+                        break;
+                    }
+                }
+                if !truncated && entries.len() == q.max_keys && q.max_keys > 0 {
+                    // Filled the page exactly: is anything left?
+                    truncated = !txn.scan(&cursor, &end, 1).await.map_err(from_meta)?.is_empty();
+                }
+                let resume = truncated.then(|| cursor[base_len..].to_vec());
+                Ok(ListPage { entries, resume })
+            })
+        })
+        .await
+    }
+}

@@ -1,0 +1,27 @@
+//! S3 operations over the metadata store and the blob volume, one concern per module. Nothing
+//! here knows HTTP; errors are S3 errors because that is the vocabulary of every caller.
+
+mod bucket;
+pub mod list;
+mod object;
+mod refs;
+mod txn;
+
+use std::sync::Arc;
+
+use crate::blob::BlobStore;
+use crate::clock::SharedClock;
+use crate::meta::MetaStore;
+
+pub use list::{ListEntry, ListPage, ListQuery};
+pub use object::{NewObject, Upload};
+pub use txn::{read_only, transact};
+
+/// Everything an operation needs: where metadata and bytes live, and what time it is.
+#[derive(Clone)]
+pub struct Store {
+    pub meta: Arc<dyn MetaStore>,
+    pub blobs: BlobStore,
+    pub clock: SharedClock,
+    pub region: String,
+}

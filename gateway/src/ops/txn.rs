@@ -1,0 +1,60 @@
+//! Running a closure as one metadata transaction, retried on conflict.
+//!
+//! Every check and every write of an operation happen inside one transaction, so a retried
+//! attempt re-evaluates preconditions against the state that beat it: the loser of an
+//! `If-None-Match: *` race sees the winner's object and fails with 412, not a lost update.
+
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+use rand::Rng;
+use s3s::S3Result;
+
+use crate::errors::{conditional_request_conflict, from_meta};
+use crate::meta::{MetaError, MetaStore, MetaTxn};
+
+/// Attempts before a conflict is reported as `409 ConditionalRequestConflict`: enough that
+/// unconditional writers racing on one key all land, few enough to bound a request's latency.
+const MAX_ATTEMPTS: u32 = 10;
+
+/// Runs `f` in a transaction and commits it, retrying the whole closure on a commit conflict.
+pub async fn transact<A, T, F>(meta: &dyn MetaStore, args: &A, f: F) -> S3Result<T>
+where
+    A: Sync + ?Sized,
+    F: for<'t> Fn(&'t mut dyn MetaTxn, &'t A) -> BoxFuture<'t, S3Result<T>>,
+{
+    for attempt in 1..=MAX_ATTEMPTS {
+        let mut txn = meta.begin().await.map_err(from_meta)?;
+        let value = match f(&mut *txn, args).await {
+            Ok(v) => v,
+            Err(e) => {
+                let _ = txn.rollback().await;
+                return Err(e);
+            }
+        };
+        match txn.commit().await {
+            Ok(()) => return Ok(value),
+            Err(MetaError::Conflict) => backoff(attempt).await,
+            Err(e) => return Err(from_meta(e)),
+        }
+    }
+    Err(conditional_request_conflict())
+}
+
+/// Runs `f` in a transaction that only reads, then rolls it back.
+pub async fn read_only<A, T, F>(meta: &dyn MetaStore, args: &A, f: F) -> S3Result<T>
+where
+    A: Sync + ?Sized,
+    F: for<'t> FnOnce(&'t mut dyn MetaTxn, &'t A) -> BoxFuture<'t, S3Result<T>>,
+{
+    let mut txn = meta.begin().await.map_err(from_meta)?;
+    let result = f(&mut *txn, args).await;
+    let _ = txn.rollback().await;
+    result
+}
+
+async fn backoff(attempt: u32) {
+    let base_us = 200u64 << attempt.min(8);
+    let jitter = rand::rng().random_range(0..=base_us);
+    tokio::time::sleep(Duration::from_micros(base_us + jitter)).await;
+}

@@ -1,0 +1,428 @@
+//! `impl s3s::S3` for the gateway: DTOs in, operations called, DTOs out. Nothing else.
+
+use std::collections::BTreeMap;
+
+use s3s::dto::*;
+use s3s::{S3, S3Error, S3ErrorCode, S3Request, S3Response, S3Result, s3_error};
+
+use super::checksum_request::ChecksumRequest;
+use super::listing::{decode_token, encode_token, url_encode};
+use super::object_io::{ChecksumFields, etag, metadata, select, set_checksums, timestamp};
+use crate::checksum::{ChecksumAlgorithm, decode_content_md5};
+use crate::ops::list::MAX_KEYS;
+use crate::model::{BucketRecord, ContentHeaders, Nanos, ObjectHead};
+use crate::names::BucketName;
+use crate::ops::{ListEntry, ListPage, ListQuery, NewObject, Store};
+
+/// Where AWS caps user metadata: 2 KB of names and values.
+const MAX_USER_METADATA_BYTES: usize = 2 * 1024;
+/// S3's cap on keys per DeleteObjects request.
+const MAX_DELETE_KEYS: usize = 1000;
+const DEFAULT_CONTENT_TYPE: &str = "binary/octet-stream";
+
+pub struct Gateway {
+    store: Store,
+    /// Seed 002: CreateBucket must carry a LocationConstraint (switchable for plain-S3 clients).
+    require_location_constraint: bool,
+}
+
+impl Gateway {
+    pub fn new(store: Store, require_location_constraint: bool) -> Self {
+        Self { store, require_location_constraint }
+    }
+}
+
+fn owner_of<T>(req: &S3Request<T>) -> S3Result<String> {
+    req.credentials
+        .as_ref()
+        .map(|c| c.access_key.clone())
+        .ok_or_else(|| s3_error!(AccessDenied, "Anonymous users cannot perform this operation"))
+}
+
+fn owner_dto(id: &str) -> Owner {
+    Owner { display_name: Some(id.to_owned()), id: Some(id.to_owned()) }
+}
+
+/// `aws-chunked` is a transfer framing, not a property of the object: strip it, keep the rest.
+fn stored_content_encoding(value: Option<&str>) -> Option<String> {
+    let kept: Vec<&str> = value?
+        .split(',')
+        .map(str::trim)
+        .filter(|e| !e.is_empty() && !e.eq_ignore_ascii_case("aws-chunked"))
+        .collect();
+    (!kept.is_empty()).then(|| kept.join(","))
+}
+
+fn user_metadata(m: Option<Metadata>) -> S3Result<BTreeMap<String, String>> {
+    let m: BTreeMap<String, String> = m.unwrap_or_default().into_iter().collect();
+    let bytes: usize = m.iter().map(|(k, v)| k.len() + v.len()).sum();
+    if bytes > MAX_USER_METADATA_BYTES {
+        return Err(S3Error::with_message(
+            S3ErrorCode::MetadataTooLarge,
+            "Your metadata headers exceed the maximum allowed metadata size.",
+        ));
+    }
+    Ok(m)
+}
+
+fn checksum_values(input: &PutObjectInput) -> Vec<(ChecksumAlgorithm, &str)> {
+    [
+        (ChecksumAlgorithm::Crc32, &input.checksum_crc32),
+        (ChecksumAlgorithm::Crc32c, &input.checksum_crc32c),
+        (ChecksumAlgorithm::Crc64Nvme, &input.checksum_crc64nvme),
+        (ChecksumAlgorithm::Sha1, &input.checksum_sha1),
+        (ChecksumAlgorithm::Sha256, &input.checksum_sha256),
+    ]
+    .into_iter()
+    .filter_map(|(a, v)| v.as_deref().map(|v| (a, v)))
+    .collect()
+}
+
+fn header_str<'a, T>(req: &'a S3Request<T>, name: &str) -> Option<&'a str> {
+    req.headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+fn max_keys(requested: Option<i32>) -> S3Result<usize> {
+    match requested {
+        None => Ok(MAX_KEYS),
+        Some(n) if n < 0 => Err(S3Error::with_message(
+            S3ErrorCode::InvalidArgument,
+            "Argument maxKeys must be an integer between 0 and 2147483647",
+        )),
+        Some(n) => Ok((n as usize).min(MAX_KEYS)),
+    }
+}
+
+fn content_headers(head: &ObjectHead) -> &ContentHeaders {
+    &head.headers
+}
+
+struct ListedObjects {
+    contents: Vec<Object>,
+    prefixes: Vec<CommonPrefix>,
+}
+
+fn render_listing(page: &ListPage, url: bool, owner: Option<&str>) -> ListedObjects {
+    let name = |s: &str| if url { url_encode(s) } else { s.to_owned() };
+    let mut contents = Vec::new();
+    let mut prefixes = Vec::new();
+    for entry in &page.entries {
+        match entry {
+            ListEntry::Object(key, head) => contents.push(Object {
+                key: Some(name(key)),
+                e_tag: Some(etag(head)),
+                last_modified: Some(timestamp(head)),
+                size: Some(head.size as i64),
+                storage_class: Some(ObjectStorageClass::from_static(ObjectStorageClass::STANDARD)),
+                owner: owner.map(owner_dto),
+                checksum_algorithm: Some(vec![s3s::dto::ChecksumAlgorithm::from_static(head.checksum.algorithm.as_str())]),
+                checksum_type: Some(ChecksumType::from_static(ChecksumType::FULL_OBJECT)),
+                restore_status: None,
+            }),
+            ListEntry::Prefix(p) => prefixes.push(CommonPrefix { prefix: Some(name(p)) }),
+        }
+    }
+    ListedObjects { contents, prefixes }
+}
+
+fn wants_url(encoding: Option<&EncodingType>) -> S3Result<bool> {
+    match encoding.map(EncodingType::as_str) {
+        None => Ok(false),
+        Some(EncodingType::URL) => Ok(true),
+        Some(_) => Err(S3Error::with_message(S3ErrorCode::InvalidArgument, "Invalid Encoding Method specified in Request")),
+    }
+}
+
+#[async_trait::async_trait]
+impl S3 for Gateway {
+    async fn create_bucket(&self, req: S3Request<CreateBucketInput>) -> S3Result<S3Response<CreateBucketOutput>> {
+        let owner = owner_of(&req)?;
+        let input = req.input;
+        let name = BucketName::parse(&input.bucket)
+            .map_err(|e| S3Error::with_message(S3ErrorCode::InvalidBucketName, e.to_string()))?;
+        let location = input.create_bucket_configuration.and_then(|c| c.location_constraint);
+        match location.as_ref().map(BucketLocationConstraint::as_str) {
+            None if self.require_location_constraint => {
+                return Err(S3Error::with_message(
+                    S3ErrorCode::InvalidLocationConstraint,
+                    format!(
+                        "A LocationConstraint must be supplied: use <LocationConstraint>{}</LocationConstraint>",
+                        self.store.region
+                    ),
+                ));
+            }
+            Some(l) if l != self.store.region => {
+                return Err(S3Error::with_message(
+                    S3ErrorCode::InvalidLocationConstraint,
+                    format!("The specified location-constraint is not valid: this store serves {}", self.store.region),
+                ));
+            }
+            _ => {}
+        }
+        self.store.create_bucket(&name, &owner).await?;
+        Ok(S3Response::new(CreateBucketOutput { location: Some(format!("/{name}")) }))
+    }
+
+    async fn head_bucket(&self, req: S3Request<HeadBucketInput>) -> S3Result<S3Response<HeadBucketOutput>> {
+        let record = self.store.bucket(&req.input.bucket).await?;
+        Ok(S3Response::new(HeadBucketOutput { bucket_region: Some(record.region), ..Default::default() }))
+    }
+
+    async fn get_bucket_location(
+        &self,
+        req: S3Request<GetBucketLocationInput>,
+    ) -> S3Result<S3Response<GetBucketLocationOutput>> {
+        let record = self.store.bucket(&req.input.bucket).await?;
+        // AWS answers an empty constraint for us-east-1, and clients map that back.
+        let location_constraint =
+            (record.region != "us-east-1").then(|| BucketLocationConstraint::from(record.region));
+        Ok(S3Response::new(GetBucketLocationOutput { location_constraint }))
+    }
+
+    async fn delete_bucket(&self, req: S3Request<DeleteBucketInput>) -> S3Result<S3Response<DeleteBucketOutput>> {
+        self.store.delete_bucket(&req.input.bucket).await?;
+        Ok(S3Response::new(DeleteBucketOutput {}))
+    }
+
+    async fn list_buckets(&self, req: S3Request<ListBucketsInput>) -> S3Result<S3Response<ListBucketsOutput>> {
+        let owner = owner_of(&req)?;
+        let prefix = req.input.prefix.clone();
+        let buckets: Vec<Bucket> = self
+            .store
+            .list_buckets()
+            .await?
+            .into_iter()
+            .filter(|b: &BucketRecord| b.owner == owner)
+            .filter(|b| prefix.as_deref().is_none_or(|p| b.name.starts_with(p)))
+            .map(|b| Bucket {
+                name: Some(b.name),
+                creation_date: Some(Timestamp::from(b.created.to_time())),
+                bucket_region: Some(b.region),
+            })
+            .collect();
+        Ok(S3Response::new(ListBucketsOutput {
+            buckets: Some(buckets),
+            owner: Some(owner_dto(&owner)),
+            prefix,
+            continuation_token: None,
+        }))
+    }
+
+    async fn put_object(&self, req: S3Request<PutObjectInput>) -> S3Result<S3Response<PutObjectOutput>> {
+        let trailer = header_str(&req, "x-amz-trailer").map(str::to_owned);
+        let trailing = req.trailing_headers.clone();
+        let mut input = req.input;
+        // Fail before reading a byte of the body when the request cannot succeed.
+        self.store.bucket(&input.bucket).await?;
+        let checksum = ChecksumRequest::parse(
+            input.checksum_algorithm.as_ref().map(s3s::dto::ChecksumAlgorithm::as_str),
+            &checksum_values(&input),
+            trailer.as_deref(),
+        )?;
+        let content_md5 = input
+            .content_md5
+            .as_deref()
+            .map(|v| {
+                decode_content_md5(v).ok_or_else(|| {
+                    S3Error::with_message(S3ErrorCode::InvalidDigest, "The Content-MD5 you specified is not valid.")
+                })
+            })
+            .transpose()?;
+        let headers = ContentHeaders {
+            content_type: Some(input.content_type.take().unwrap_or_else(|| DEFAULT_CONTENT_TYPE.to_owned())),
+            content_encoding: stored_content_encoding(input.content_encoding.as_deref()),
+            content_disposition: input.content_disposition.take(),
+            content_language: input.content_language.take(),
+            cache_control: input.cache_control.take(),
+            expires: input.expires.take().map(|t| Nanos::from_time(t.into())),
+        };
+        let user_metadata = user_metadata(input.metadata.take())?;
+
+        let body = input.body.take().unwrap_or_else(|| StreamingBlob::wrap(futures::stream::empty::<Result<bytes::Bytes, std::io::Error>>()));
+        let upload = self.store.write_body(body, checksum.algorithm).await?;
+        let verified = match content_md5 {
+            Some(md5) if md5 != upload.digests.md5 => Err(S3Error::with_message(
+                S3ErrorCode::BadDigest,
+                "The Content-MD5 you specified did not match what we received.",
+            )),
+            _ => checksum.verify(&upload.digests, trailing.as_ref().and_then(|t| t.take()).as_ref()),
+        };
+        if let Err(e) = verified {
+            self.store.discard(&upload).await;
+            return Err(e);
+        }
+
+        let head = self.store.put_object(&input.bucket, &input.key, NewObject { headers, user_metadata, upload }).await?;
+        let mut out = PutObjectOutput { e_tag: Some(etag(&head)), size: Some(head.size as i64), ..Default::default() };
+        set_checksums!(out, ChecksumFields::of(&head.checksum));
+        Ok(S3Response::new(out))
+    }
+
+    async fn get_object(&self, req: S3Request<GetObjectInput>) -> S3Result<S3Response<GetObjectOutput>> {
+        let input = req.input;
+        let head = self.store.head_object(&input.bucket, &input.key).await?;
+        let selection = select(&head, input.range.as_ref(), input.part_number)?;
+        let whole = selection.is_whole(&head);
+        let body = self.store.open_object(&head, selection.range.clone()).await?;
+        let h = content_headers(&head).clone();
+        let mut out = GetObjectOutput {
+            body: Some(StreamingBlob::wrap(body)),
+            content_length: Some((selection.range.end - selection.range.start) as i64),
+            content_range: selection.content_range,
+            accept_ranges: Some("bytes".to_owned()),
+            e_tag: Some(etag(&head)),
+            last_modified: Some(timestamp(&head)),
+            metadata: metadata(&head),
+            content_type: h.content_type,
+            content_encoding: h.content_encoding,
+            content_disposition: h.content_disposition,
+            content_language: h.content_language,
+            cache_control: h.cache_control,
+            expires: h.expires.map(|n| Timestamp::from(n.to_time())),
+            storage_class: None,
+            parts_count: input.part_number.map(|_| head.segments.len() as i32),
+            ..Default::default()
+        };
+        set_checksums!(out, ChecksumFields::on_read(&head, input.checksum_mode.as_ref(), whole));
+        Ok(S3Response::new(out))
+    }
+
+    async fn head_object(&self, req: S3Request<HeadObjectInput>) -> S3Result<S3Response<HeadObjectOutput>> {
+        let input = req.input;
+        let head = self.store.head_object(&input.bucket, &input.key).await?;
+        let selection = select(&head, input.range.as_ref(), input.part_number)?;
+        let whole = selection.is_whole(&head);
+        let h = content_headers(&head).clone();
+        let mut out = HeadObjectOutput {
+            content_length: Some((selection.range.end - selection.range.start) as i64),
+            content_range: selection.content_range,
+            accept_ranges: Some("bytes".to_owned()),
+            e_tag: Some(etag(&head)),
+            last_modified: Some(timestamp(&head)),
+            metadata: metadata(&head),
+            content_type: h.content_type,
+            content_encoding: h.content_encoding,
+            content_disposition: h.content_disposition,
+            content_language: h.content_language,
+            cache_control: h.cache_control,
+            expires: h.expires.map(|n| Timestamp::from(n.to_time())),
+            parts_count: input.part_number.map(|_| head.segments.len() as i32),
+            ..Default::default()
+        };
+        set_checksums!(out, ChecksumFields::on_read(&head, input.checksum_mode.as_ref(), whole));
+        Ok(S3Response::new(out))
+    }
+
+    async fn delete_object(&self, req: S3Request<DeleteObjectInput>) -> S3Result<S3Response<DeleteObjectOutput>> {
+        self.store.delete_object(&req.input.bucket, &req.input.key).await?;
+        Ok(S3Response::new(DeleteObjectOutput::default()))
+    }
+
+    async fn delete_objects(&self, req: S3Request<DeleteObjectsInput>) -> S3Result<S3Response<DeleteObjectsOutput>> {
+        let input = req.input;
+        let objects = input.delete.objects;
+        if objects.is_empty() || objects.len() > MAX_DELETE_KEYS {
+            return Err(S3Error::with_message(
+                S3ErrorCode::MalformedXML,
+                "The XML you provided was not well-formed or did not validate against our published schema",
+            ));
+        }
+        self.store.bucket(&input.bucket).await?;
+        let quiet = input.delete.quiet.unwrap_or(false);
+        let mut deleted = Vec::new();
+        let mut errors = Vec::new();
+        for obj in objects {
+            match self.store.delete_object(&input.bucket, &obj.key).await {
+                Ok(()) if quiet => {}
+                Ok(()) => deleted.push(DeletedObject { key: Some(obj.key), ..Default::default() }),
+                Err(e) => errors.push(Error {
+                    code: Some(e.code().as_str().to_owned()),
+                    message: e.message().map(str::to_owned),
+                    key: Some(obj.key),
+                    version_id: obj.version_id,
+                }),
+            }
+        }
+        Ok(S3Response::new(DeleteObjectsOutput {
+            deleted: Some(deleted),
+            errors: (!errors.is_empty()).then_some(errors),
+            request_charged: None,
+        }))
+    }
+
+    async fn list_objects_v2(&self, req: S3Request<ListObjectsV2Input>) -> S3Result<S3Response<ListObjectsV2Output>> {
+        let input = req.input;
+        let url = wants_url(input.encoding_type.as_ref())?;
+        let resume = input.continuation_token.as_deref().map(decode_token).transpose()?;
+        let prefix = input.prefix.clone().unwrap_or_default();
+        let query = ListQuery {
+            prefix: &prefix,
+            delimiter: input.delimiter.as_deref(),
+            resume,
+            after: input.start_after.as_deref(),
+            max_keys: max_keys(input.max_keys)?,
+        };
+        let page = self.store.list_objects(&input.bucket, &query).await?;
+        let max_keys = query.max_keys;
+        drop(query);
+        let owner = match input.fetch_owner {
+            Some(true) => Some(self.store.bucket(&input.bucket).await?.owner),
+            _ => None,
+        };
+        let listed = render_listing(&page, url, owner.as_deref());
+        let enc = |s: Option<String>| if url { s.map(|s| url_encode(&s)) } else { s };
+        Ok(S3Response::new(ListObjectsV2Output {
+            name: Some(input.bucket),
+            prefix: Some(enc(Some(prefix)).unwrap_or_default()),
+            max_keys: Some(max_keys as i32),
+            key_count: Some(page.entries.len() as i32),
+            continuation_token: input.continuation_token,
+            is_truncated: Some(page.resume.is_some()),
+            next_continuation_token: page.resume.as_deref().map(encode_token),
+            contents: Some(listed.contents),
+            common_prefixes: Some(listed.prefixes),
+            delimiter: enc(input.delimiter),
+            encoding_type: input.encoding_type,
+            start_after: enc(input.start_after),
+            request_charged: None,
+        }))
+    }
+
+    async fn list_objects(&self, req: S3Request<ListObjectsInput>) -> S3Result<S3Response<ListObjectsOutput>> {
+        let input = req.input;
+        let url = wants_url(input.encoding_type.as_ref())?;
+        let prefix = input.prefix.clone().unwrap_or_default();
+        let query = ListQuery {
+            prefix: &prefix,
+            delimiter: input.delimiter.as_deref(),
+            resume: None,
+            after: input.marker.as_deref().filter(|m| !m.is_empty()),
+            max_keys: max_keys(input.max_keys)?,
+        };
+        let page = self.store.list_objects(&input.bucket, &query).await?;
+        let max_keys = query.max_keys;
+        drop(query);
+        let owner = self.store.bucket(&input.bucket).await?.owner;
+        let listed = render_listing(&page, url, Some(&owner));
+        // AWS returns NextMarker only with a delimiter; without one, clients resume after the
+        // last key.
+        let next_marker = match (&page.resume, &input.delimiter) {
+            (Some(_), Some(_)) => page.entries.last().map(|e| e.name().to_owned()),
+            _ => None,
+        };
+        let enc = |s: Option<String>| if url { s.map(|s| url_encode(&s)) } else { s };
+        Ok(S3Response::new(ListObjectsOutput {
+            name: Some(input.bucket),
+            prefix: Some(enc(Some(prefix)).unwrap_or_default()),
+            marker: Some(enc(input.marker).unwrap_or_default()),
+            max_keys: Some(max_keys as i32),
+            is_truncated: Some(page.resume.is_some()),
+            contents: Some(listed.contents),
+            common_prefixes: Some(listed.prefixes),
+            delimiter: enc(input.delimiter),
+            next_marker: enc(next_marker),
+            encoding_type: input.encoding_type,
+            request_charged: None,
+        }))
+    }
+}

@@ -1,0 +1,138 @@
+//! Assembles the gateway: metadata store, blob volume, the s3s service with our auth, the admin
+//! routes, background workers, and graceful shutdown.
+
+use std::sync::Arc;
+
+use anyhow::{Context, bail};
+use axum::Router;
+use axum::error_handling::HandleError;
+use axum::http::StatusCode;
+use axum::routing::get;
+use s3s::host::SingleDomain;
+use s3s::service::S3ServiceBuilder;
+
+use crate::blob::BlobStore;
+use crate::clock::SystemClock;
+use crate::config::ServeArgs;
+use crate::credentials::{self, Origin};
+use crate::meta::MetaStore;
+use crate::meta::fjall::EmbeddedStore;
+use crate::ops::Store;
+use crate::s3::auth::KeyRing;
+use crate::s3::envelope::envelope;
+use crate::s3::Gateway;
+
+/// Admin routes live under a path no bucket can have (bucket names cannot contain `_`).
+pub const HEALTH_PATH: &str = "/_stowage/health";
+pub const READY_PATH: &str = "/_stowage/ready";
+
+fn open_meta(args: &ServeArgs) -> anyhow::Result<Arc<dyn MetaStore>> {
+    match args.meta.as_str() {
+        "embedded" => {
+            let dir = args.data_dir.join("meta");
+            let store = EmbeddedStore::open(&dir).with_context(|| format!("opening metadata in {}", dir.display()))?;
+            Ok(Arc::new(store))
+        }
+        other => bail!("unknown metadata backend {other:?}: this build supports `embedded`"),
+    }
+}
+
+pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    std::fs::create_dir_all(&args.data_dir)
+        .with_context(|| format!("creating data directory {}", args.data_dir.display()))?;
+    let (root, origin) = credentials::root(&args.data_dir, ServeArgs::root_from_env())
+        .context("resolving root credentials")?;
+    if matches!(origin, Origin::Generated) {
+        // Printed once, on the start that created them; they are kept in the data directory.
+        println!(
+            "Generated root credentials (stored in {}):\n  AWS_ACCESS_KEY_ID={}\n  AWS_SECRET_ACCESS_KEY={}",
+            args.data_dir.join("root-credentials.json").display(),
+            root.access_key_id,
+            root.secret_access_key
+        );
+    }
+
+    let store = Store {
+        meta: open_meta(&args)?,
+        blobs: BlobStore::open(&args.data_dir).context("opening blob volume")?,
+        clock: Arc::new(SystemClock),
+        region: args.region.clone(),
+    };
+
+    let s3 = {
+        let mut b = S3ServiceBuilder::new(Gateway::new(store.clone(), args.require_location_constraint));
+        b.set_auth(KeyRing::new([root]));
+        if let Some(domain) = &args.domain {
+            b.set_host(SingleDomain::new(domain).with_context(|| format!("invalid --domain {domain:?}"))?);
+        }
+        b.build()
+    };
+    let s3 = HandleError::new(s3, |e: s3s::HttpError| async move {
+        tracing::error!(error = ?e, "S3 service failed");
+        StatusCode::INTERNAL_SERVER_ERROR
+    });
+
+    let ready_store = store.clone();
+    let app = Router::new()
+        .route(HEALTH_PATH, get(|| async { "ok" }))
+        .route(
+            READY_PATH,
+            get(move || {
+                let store = ready_store.clone();
+                async move {
+                    match store.list_buckets().await {
+                        Ok(_) => (StatusCode::OK, "ready"),
+                        Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "metadata store unavailable"),
+                    }
+                }
+            }),
+        )
+        .fallback_service(s3)
+        .layer(axum::middleware::from_fn(envelope));
+
+    tokio::spawn(sweep_forever(store.clone(), args.clone()));
+
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("binding {}", args.listen))?;
+    tracing::info!(listen = %args.listen, data_dir = %args.data_dir.display(), meta = store.meta.backend(), "serving S3");
+    axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await?;
+    tracing::info!("stopped: in-flight requests finished");
+    Ok(())
+}
+
+async fn sweep_forever(store: Store, args: ServeArgs) {
+    let mut tick = tokio::time::interval(args.sweep_interval());
+    loop {
+        tick.tick().await;
+        let check = |id| {
+            let store = store.clone();
+            async move { store.blob_is_referenced(&id).await.map_err(|e| e.to_string().into()) }
+        };
+        match store.blobs.sweep(args.sweep_grace(), check).await {
+            Ok(r) if r.removed > 0 => tracing::info!(examined = r.examined, removed = r.removed, "blob sweep"),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "blob sweep failed"),
+        }
+    }
+}
+
+/// SIGTERM (Kubernetes) or Ctrl-C: stop accepting, let in-flight requests finish.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    tracing::info!("shutdown requested");
+}
