@@ -3,7 +3,7 @@
 //!
 //! The gateway binary is a parameter (tests pass `env!("CARGO_BIN_EXE_gateway")`), so this crate
 //! does not depend on the gateway crate. Process control is synchronous: starting blocks until
-//! `/health` answers, which is fine inside `#[tokio::test]` because the gateway is another process.
+//! `/_stowage/health` answers, which is fine inside `#[tokio::test]` because the gateway is another process.
 
 use std::fs::{self, OpenOptions};
 use std::io::{self, Read, Write};
@@ -19,7 +19,7 @@ use tempfile::TempDir;
 use crate::client::s3_client;
 use crate::raw::RawClient;
 
-/// How long a gateway may take to answer `/health` with 200 after it is spawned.
+/// How long a gateway may take to answer `/_stowage/health` with 200 after it is spawned.
 const STARTUP_TIMEOUT: Duration = Duration::from_secs(20);
 /// How long a gateway may take to exit after SIGTERM (it drains requests and flushes the store).
 const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(15);
@@ -60,7 +60,9 @@ pub enum StartError {
         log_path: PathBuf,
         log: String,
     },
-    #[error("gateway did not answer GET /health with 200 within {timeout:?}; log {log_path}:\n{log}")]
+    #[error(
+        "gateway did not answer GET /_stowage/health with 200 within {timeout:?}; log {log_path}:\n{log}"
+    )]
     Unhealthy {
         timeout: Duration,
         log_path: PathBuf,
@@ -356,7 +358,7 @@ fn free_port() -> io::Result<u16> {
     Ok(TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?.local_addr()?.port())
 }
 
-/// The status of `GET /health`, or `None` if nothing answered. Plain blocking HTTP/1.1 so the
+/// The status of `GET /_stowage/health`, or `None` if nothing answered. Plain blocking HTTP/1.1 so the
 /// harness needs no runtime to wait for startup.
 fn health_status(port: u16) -> Option<u16> {
     let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
@@ -365,7 +367,7 @@ fn health_status(port: u16) -> Option<u16> {
     stream.set_write_timeout(Some(Duration::from_secs(2))).ok()?;
     write!(
         stream,
-        "GET /health HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n"
+        "GET /_stowage/health HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n"
     )
     .ok()?;
     let mut head = Vec::new();

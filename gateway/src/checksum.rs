@@ -24,7 +24,13 @@ pub enum ChecksumAlgorithm {
 }
 
 impl ChecksumAlgorithm {
-    pub const ALL: [Self; 5] = [Self::Crc32, Self::Crc32c, Self::Crc64Nvme, Self::Sha1, Self::Sha256];
+    pub const ALL: [Self; 5] = [
+        Self::Crc32,
+        Self::Crc32c,
+        Self::Crc64Nvme,
+        Self::Sha1,
+        Self::Sha256,
+    ];
 
     /// Parses the value of `x-amz-checksum-algorithm` / `x-amz-sdk-checksum-algorithm`.
     pub fn parse(s: &str) -> Option<Self> {
@@ -138,7 +144,12 @@ impl BodyDigests {
 
 impl BodyDigest {
     pub fn new(algorithm: ChecksumAlgorithm) -> Self {
-        Self { size: 0, md5: Md5::new(), algorithm, hasher: Hasher::new(algorithm) }
+        Self {
+            size: 0,
+            md5: Md5::new(),
+            algorithm,
+            hasher: Hasher::new(algorithm),
+        }
     }
 
     pub fn update(&mut self, data: &[u8]) {
@@ -152,7 +163,10 @@ impl BodyDigest {
         BodyDigests {
             size: self.size,
             md5: self.md5.finalize().into(),
-            checksum: Checksum { algorithm: self.algorithm, value },
+            checksum: Checksum {
+                algorithm: self.algorithm,
+                value,
+            },
         }
     }
 }
@@ -181,8 +195,14 @@ mod tests {
         assert_eq!(checksum_of(ChecksumAlgorithm::Crc32, body), "DUoRhQ==");
         assert_eq!(checksum_of(ChecksumAlgorithm::Crc32c, body), "yZRlqg==");
         assert_eq!(checksum_of(ChecksumAlgorithm::Crc64Nvme, body), "jSnVw/bqjr4=");
-        assert_eq!(checksum_of(ChecksumAlgorithm::Sha1, body), "Kq5sNclPz7QV2+lfQIuc6R7oRu0=");
-        assert_eq!(checksum_of(ChecksumAlgorithm::Sha256, body), "uU0nuZNNPgilLlLX2n2r+sSE7+N6U4DukIj3rOLvzek=");
+        assert_eq!(
+            checksum_of(ChecksumAlgorithm::Sha1, body),
+            "Kq5sNclPz7QV2+lfQIuc6R7oRu0="
+        );
+        assert_eq!(
+            checksum_of(ChecksumAlgorithm::Sha256, body),
+            "uU0nuZNNPgilLlLX2n2r+sSE7+N6U4DukIj3rOLvzek="
+        );
     }
 
     #[test]
@@ -197,8 +217,14 @@ mod tests {
 
     #[test]
     fn parses_algorithm_names_case_insensitively() {
-        assert_eq!(ChecksumAlgorithm::parse("crc64nvme"), Some(ChecksumAlgorithm::Crc64Nvme));
-        assert_eq!(ChecksumAlgorithm::parse("SHA256"), Some(ChecksumAlgorithm::Sha256));
+        assert_eq!(
+            ChecksumAlgorithm::parse("crc64nvme"),
+            Some(ChecksumAlgorithm::Crc64Nvme)
+        );
+        assert_eq!(
+            ChecksumAlgorithm::parse("SHA256"),
+            Some(ChecksumAlgorithm::Sha256)
+        );
         assert_eq!(ChecksumAlgorithm::parse("MD5"), None);
     }
 

@@ -9,7 +9,11 @@ use clap::{Args, Parser, Subcommand};
 use crate::credentials::AccessKey;
 
 #[derive(Debug, Parser)]
-#[command(name = "gateway", version, about = "Stowage: an S3-compatible object store for Kubernetes")]
+#[command(
+    name = "gateway",
+    version,
+    about = "Stowage: an S3-compatible object store for Kubernetes"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -73,8 +77,15 @@ impl ServeArgs {
 
     /// Root credentials from `STOWAGE_ROOT_ACCESS_KEY_ID` / `STOWAGE_ROOT_SECRET_ACCESS_KEY`.
     pub fn root_from_env() -> Option<AccessKey> {
-        let id = std::env::var("STOWAGE_ROOT_ACCESS_KEY_ID").ok().filter(|s| !s.is_empty())?;
-        let secret = std::env::var("STOWAGE_ROOT_SECRET_ACCESS_KEY").ok().filter(|s| !s.is_empty())?;
-        Some(AccessKey { access_key_id: id, secret_access_key: secret })
+        let id = std::env::var("STOWAGE_ROOT_ACCESS_KEY_ID")
+            .ok()
+            .filter(|s| !s.is_empty())?;
+        let secret = std::env::var("STOWAGE_ROOT_SECRET_ACCESS_KEY")
+            .ok()
+            .filter(|s| !s.is_empty())?;
+        Some(AccessKey {
+            access_key_id: id,
+            secret_access_key: secret,
+        })
     }
 }

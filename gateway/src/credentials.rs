@@ -27,9 +27,14 @@ pub enum Origin {
 
 fn generate() -> AccessKey {
     let mut rng = rand::rng();
-    let id: String = (0..20).map(|_| rng.sample(Alphanumeric).to_ascii_uppercase() as char).collect();
+    let id: String = (0..20)
+        .map(|_| rng.sample(Alphanumeric).to_ascii_uppercase() as char)
+        .collect();
     let secret: String = (0..40).map(|_| rng.sample(Alphanumeric) as char).collect();
-    AccessKey { access_key_id: id, secret_access_key: secret }
+    AccessKey {
+        access_key_id: id,
+        secret_access_key: secret,
+    }
 }
 
 /// Resolves the root key: `from_env` wins; else the stored file; else a new key is generated
@@ -41,12 +46,17 @@ pub fn root(data_dir: &Path, from_env: Option<AccessKey>) -> io::Result<(AccessK
     let path = data_dir.join(FILE_NAME);
     match fs::read(&path) {
         Ok(raw) => {
-            let key = serde_json::from_slice(&raw).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+            let key =
+                serde_json::from_slice(&raw).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
             Ok((key, Origin::Stored))
         }
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
             let key = generate();
-            let mut f = fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&path)?;
+            let mut f = fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(&path)?;
             f.write_all(&serde_json::to_vec_pretty(&key).map_err(io::Error::other)?)?;
             f.sync_all()?;
             Ok((key, Origin::Generated))
@@ -73,7 +83,10 @@ mod tests {
     #[test]
     fn environment_wins() {
         let dir = tempfile::tempdir().unwrap();
-        let env = AccessKey { access_key_id: "AK".into(), secret_access_key: "SK".into() };
+        let env = AccessKey {
+            access_key_id: "AK".into(),
+            secret_access_key: "SK".into(),
+        };
         let (key, origin) = root(dir.path(), Some(env.clone())).unwrap();
         assert!(matches!(origin, Origin::Environment));
         assert_eq!(key, env);

@@ -25,11 +25,18 @@ pub fn x_amz_content_sha256_mismatch() -> S3Error {
 }
 
 pub fn invalid_part_number() -> S3Error {
-    custom("InvalidPartNumber", StatusCode::RANGE_NOT_SATISFIABLE, "The requested partnumber is not satisfiable")
+    custom(
+        "InvalidPartNumber",
+        StatusCode::RANGE_NOT_SATISFIABLE,
+        "The requested partnumber is not satisfiable",
+    )
 }
 
 pub fn no_such_bucket(bucket: &str) -> S3Error {
-    S3Error::with_message(S3ErrorCode::NoSuchBucket, format!("The specified bucket does not exist: {bucket}"))
+    S3Error::with_message(
+        S3ErrorCode::NoSuchBucket,
+        format!("The specified bucket does not exist: {bucket}"),
+    )
 }
 
 pub fn no_such_key() -> S3Error {
@@ -45,7 +52,10 @@ pub fn conditional_request_conflict() -> S3Error {
 
 pub fn internal(context: &str, e: impl std::fmt::Display) -> S3Error {
     tracing::error!(error = %e, context, "internal error");
-    S3Error::with_message(S3ErrorCode::InternalError, "We encountered an internal error. Please try again.")
+    S3Error::with_message(
+        S3ErrorCode::InternalError,
+        "We encountered an internal error. Please try again.",
+    )
 }
 
 pub fn from_meta(e: MetaError) -> S3Error {
@@ -53,7 +63,10 @@ pub fn from_meta(e: MetaError) -> S3Error {
         MetaError::Conflict => conditional_request_conflict(),
         MetaError::Unavailable(msg) => {
             tracing::error!(error = %msg, "metadata store unavailable");
-            S3Error::with_message(S3ErrorCode::ServiceUnavailable, "Please reduce your request rate.")
+            S3Error::with_message(
+                S3ErrorCode::ServiceUnavailable,
+                "Please reduce your request rate.",
+            )
         }
         MetaError::Backend(msg) => internal("metadata", msg),
     }
@@ -86,13 +99,17 @@ pub fn from_body_error(e: &(dyn std::error::Error + 'static)) -> S3Error {
                 "You did not provide the number of bytes specified by the Content-Length HTTP header.",
             );
         }
-        if text.contains("FormatError") || text.contains("TooLarge") || text.contains("TooManyTrailerHeaders") {
+        if text.contains("FormatError") || text.contains("TooLarge") || text.contains("TooManyTrailerHeaders")
+        {
             return S3Error::with_message(S3ErrorCode::InvalidRequest, "Malformed aws-chunked request body.");
         }
         cur = err.source();
     }
     tracing::info!(error = %e, "request body failed");
-    S3Error::with_message(S3ErrorCode::IncompleteBody, "The request body was not received completely.")
+    S3Error::with_message(
+        S3ErrorCode::IncompleteBody,
+        "The request body was not received completely.",
+    )
 }
 
 #[cfg(test)]

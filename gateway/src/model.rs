@@ -98,3 +98,12 @@ pub fn decode<T: DeserializeOwned>(key: &[u8], raw: &[u8]) -> Result<T, MetaErro
     serde_json::from_slice(raw)
         .map_err(|e| MetaError::Backend(format!("corrupt record at {}: {e}", String::from_utf8_lossy(key))))
 }
+
+/// What a RenameObject with an idempotency token did, so a retry can answer the same.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RenameTokenRecord {
+    /// The request's parameters, canonicalised: a retry must match them exactly.
+    pub fingerprint: String,
+    pub etag: String,
+    pub expires: Nanos,
+}

@@ -32,7 +32,10 @@ impl BucketName {
         if !(3..=63).contains(&name.len()) {
             return Err(InvalidBucketName::Length);
         }
-        if !name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-') {
+        if !name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        {
             return Err(InvalidBucketName::Characters);
         }
         let edge_ok = |b: Option<u8>| b.is_some_and(|b| b != b'-');
@@ -65,7 +68,15 @@ mod tests {
 
     #[test]
     fn accepts_valid_names() {
-        for n in ["abc", "my-bucket-1", "0ab", "a".repeat(63).as_str(), "in-t", "intx", "xn-a"] {
+        for n in [
+            "abc",
+            "my-bucket-1",
+            "0ab",
+            "a".repeat(63).as_str(),
+            "in-t",
+            "intx",
+            "xn-a",
+        ] {
             assert!(BucketName::parse(n).is_ok(), "{n}");
         }
     }
@@ -79,13 +90,25 @@ mod tests {
         }
         assert_eq!(BucketName::parse("-abc"), Err(InvalidBucketName::Edges));
         assert_eq!(BucketName::parse("abc-"), Err(InvalidBucketName::Edges));
-        assert_eq!(BucketName::parse("xn--abc"), Err(InvalidBucketName::ReservedPrefix("xn--")));
-        assert_eq!(BucketName::parse("cw-data"), Err(InvalidBucketName::ReservedPrefix("cw-")));
-        assert_eq!(BucketName::parse("vip-x"), Err(InvalidBucketName::ReservedPrefix("vip-")));
+        assert_eq!(
+            BucketName::parse("xn--abc"),
+            Err(InvalidBucketName::ReservedPrefix("xn--"))
+        );
+        assert_eq!(
+            BucketName::parse("cw-data"),
+            Err(InvalidBucketName::ReservedPrefix("cw-"))
+        );
+        assert_eq!(
+            BucketName::parse("vip-x"),
+            Err(InvalidBucketName::ReservedPrefix("vip-"))
+        );
         assert_eq!(
             BucketName::parse("log-stitcher-ch-1"),
             Err(InvalidBucketName::ReservedPrefix("log-stitcher-ch-"))
         );
-        assert_eq!(BucketName::parse("int"), Err(InvalidBucketName::ReservedName("int")));
+        assert_eq!(
+            BucketName::parse("int"),
+            Err(InvalidBucketName::ReservedName("int"))
+        );
     }
 }

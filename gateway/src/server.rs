@@ -8,7 +8,6 @@ use axum::Router;
 use axum::error_handling::HandleError;
 use axum::http::StatusCode;
 use axum::routing::get;
-use s3s::host::SingleDomain;
 use s3s::service::S3ServiceBuilder;
 
 use crate::blob::BlobStore;
@@ -20,7 +19,7 @@ use crate::meta::fjall::EmbeddedStore;
 use crate::ops::Store;
 use crate::s3::auth::KeyRing;
 use crate::s3::envelope::envelope;
-use crate::s3::Gateway;
+use crate::s3::{Gateway, RenameRoute, VirtualHosts};
 
 /// Admin routes live under a path no bucket can have (bucket names cannot contain `_`).
 pub const HEALTH_PATH: &str = "/_stowage/health";
@@ -30,7 +29,8 @@ fn open_meta(args: &ServeArgs) -> anyhow::Result<Arc<dyn MetaStore>> {
     match args.meta.as_str() {
         "embedded" => {
             let dir = args.data_dir.join("meta");
-            let store = EmbeddedStore::open(&dir).with_context(|| format!("opening metadata in {}", dir.display()))?;
+            let store = EmbeddedStore::open(&dir)
+                .with_context(|| format!("opening metadata in {}", dir.display()))?;
             Ok(Arc::new(store))
         }
         other => bail!("unknown metadata backend {other:?}: this build supports `embedded`"),
@@ -63,8 +63,13 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         let mut b = S3ServiceBuilder::new(Gateway::new(store.clone(), args.require_location_constraint));
         b.set_auth(KeyRing::new([root]));
         if let Some(domain) = &args.domain {
-            b.set_host(SingleDomain::new(domain).with_context(|| format!("invalid --domain {domain:?}"))?);
+            b.set_host(VirtualHosts::new(domain));
         }
+        let route_host: Option<Box<dyn s3s::host::S3Host>> = args
+            .domain
+            .as_deref()
+            .map(|d| Box::new(VirtualHosts::new(d)) as Box<dyn s3s::host::S3Host>);
+        b.set_route(RenameRoute::new(store.clone(), route_host));
         b.build()
     };
     let s3 = HandleError::new(s3, |e: s3s::HttpError| async move {
@@ -96,7 +101,9 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("binding {}", args.listen))?;
     tracing::info!(listen = %args.listen, data_dir = %args.data_dir.display(), meta = store.meta.backend(), "serving S3");
-    axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await?;
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown_signal())
+        .await?;
     tracing::info!("stopped: in-flight requests finished");
     Ok(())
 }
@@ -107,10 +114,17 @@ async fn sweep_forever(store: Store, args: ServeArgs) {
         tick.tick().await;
         let check = |id| {
             let store = store.clone();
-            async move { store.blob_is_referenced(&id).await.map_err(|e| e.to_string().into()) }
+            async move {
+                store
+                    .blob_is_referenced(&id)
+                    .await
+                    .map_err(|e| e.to_string().into())
+            }
         };
         match store.blobs.sweep(args.sweep_grace(), check).await {
-            Ok(r) if r.removed > 0 => tracing::info!(examined = r.examined, removed = r.removed, "blob sweep"),
+            Ok(r) if r.removed > 0 => {
+                tracing::info!(examined = r.examined, removed = r.removed, "blob sweep")
+            }
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "blob sweep failed"),
         }

@@ -66,7 +66,11 @@ impl BlobStore {
         let first = match pieces.first() {
             Some((id, ..)) => {
                 let path = store.path(id);
-                Some(tokio::task::spawn_blocking(move || File::open(path)).await.map_err(io::Error::other)??)
+                Some(
+                    tokio::task::spawn_blocking(move || File::open(path))
+                        .await
+                        .map_err(io::Error::other)??,
+                )
             }
             None => None,
         };
@@ -77,7 +81,12 @@ impl BlobStore {
         Ok(BlobStream { rx })
     }
 
-    fn read_blocking(&self, pieces: Vec<(BlobId, u64, u64)>, first: File, tx: &mpsc::Sender<io::Result<Bytes>>) {
+    fn read_blocking(
+        &self,
+        pieces: Vec<(BlobId, u64, u64)>,
+        first: File,
+        tx: &mpsc::Sender<io::Result<Bytes>>,
+    ) {
         let mut first = Some(first);
         for (id, mut offset, mut remaining) in pieces {
             let file = match first.take() {
@@ -114,7 +123,10 @@ mod tests {
     use futures::TryStreamExt;
 
     fn seg(size: u64) -> Segment {
-        Segment { blob: BlobId::parse(&format!("{size:032x}")).unwrap(), size }
+        Segment {
+            blob: BlobId::parse(&format!("{size:032x}")).unwrap(),
+            size,
+        }
     }
 
     #[test]
@@ -135,9 +147,18 @@ mod tests {
         for part in [&b"0123456789"[..], b"abcde", b"ABCDEFGHIJ"] {
             let body = futures::stream::iter(vec![Ok::<_, io::Error>(Bytes::from_static(part))]);
             let w = store.write(body, |_: &[u8]| {}).await.unwrap();
-            segments.push(Segment { blob: w.id, size: w.size });
+            segments.push(Segment {
+                blob: w.id,
+                size: w.size,
+            });
         }
-        let chunks: Vec<Bytes> = store.read(&segments, 8..17).await.unwrap().try_collect().await.unwrap();
+        let chunks: Vec<Bytes> = store
+            .read(&segments, 8..17)
+            .await
+            .unwrap()
+            .try_collect()
+            .await
+            .unwrap();
         assert_eq!(chunks.concat(), b"89abcdeAB");
     }
 }

@@ -32,8 +32,10 @@ impl BlobId {
     /// Accepts only ids this store could have generated (32 lowercase hex digits), so a file name
     /// found on disk can never be mistaken for a path.
     pub fn parse(s: &str) -> Option<Self> {
-        (s.len() == 32 && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)))
-            .then(|| Self(s.to_owned()))
+        (s.len() == 32
+            && s.bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)))
+        .then(|| Self(s.to_owned()))
     }
 
     pub fn as_str(&self) -> &str {
@@ -112,7 +114,9 @@ impl BlobStore {
         for shard in 0..=255u8 {
             fs::create_dir_all(blobs.join(format!("{shard:02x}")))?;
         }
-        Ok(Self { inner: Arc::new(Dirs { blobs, tmp }) })
+        Ok(Self {
+            inner: Arc::new(Dirs { blobs, tmp }),
+        })
     }
 
     pub fn path(&self, id: &BlobId) -> PathBuf {
@@ -235,7 +239,12 @@ mod tests {
     use super::*;
 
     fn body(parts: &[&'static [u8]]) -> impl Stream<Item = Result<Bytes, io::Error>> + Send {
-        futures::stream::iter(parts.iter().map(|p| Ok(Bytes::from_static(p))).collect::<Vec<_>>())
+        futures::stream::iter(
+            parts
+                .iter()
+                .map(|p| Ok(Bytes::from_static(p)))
+                .collect::<Vec<_>>(),
+        )
     }
 
     #[tokio::test]
@@ -243,7 +252,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = BlobStore::open(dir.path()).unwrap();
         let mut seen = Vec::new();
-        let w = store.write(body(&[b"hello ", b"", b"world"]), move |b: &[u8]| seen.extend_from_slice(b)).await;
+        let w = store
+            .write(body(&[b"hello ", b"", b"world"]), move |b: &[u8]| {
+                seen.extend_from_slice(b)
+            })
+            .await;
         let w = w.unwrap();
         assert_eq!(w.size, 11);
         assert_eq!(fs::read(store.path(&w.id)).unwrap(), b"hello world");
@@ -261,7 +274,10 @@ mod tests {
         let result = store.write(failing, |_: &[u8]| {}).await;
         assert!(matches!(result, Err(WriteError::Body(_))));
         assert_eq!(fs::read_dir(store.tmp_dir()).unwrap().count(), 0);
-        let blobs: usize = fs::read_dir(store.blobs_dir()).unwrap().map(|d| fs::read_dir(d.unwrap().path()).unwrap().count()).sum();
+        let blobs: usize = fs::read_dir(store.blobs_dir())
+            .unwrap()
+            .map(|d| fs::read_dir(d.unwrap().path()).unwrap().count())
+            .sum();
         assert_eq!(blobs, 0);
     }
 

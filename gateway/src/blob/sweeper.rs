@@ -43,7 +43,9 @@ impl BlobStore {
             let mut candidates = Vec::new();
             for shard in fs::read_dir(&blobs)?.filter_map(Result::ok) {
                 for entry in fs::read_dir(shard.path())?.filter_map(Result::ok) {
-                    let Some(id) = entry.file_name().to_str().and_then(BlobId::parse) else { continue };
+                    let Some(id) = entry.file_name().to_str().and_then(BlobId::parse) else {
+                        continue;
+                    };
                     if older_than(&entry.path(), grace, now) {
                         candidates.push(id);
                     }
@@ -97,7 +99,13 @@ mod tests {
             async move { Ok(id == keep) }
         });
         let report = report.await.unwrap();
-        assert_eq!(report, SweepReport { examined: 3, removed: 2 });
+        assert_eq!(
+            report,
+            SweepReport {
+                examined: 3,
+                removed: 2
+            }
+        );
         assert!(store.path(&ids[0]).exists());
         assert!(!store.path(&ids[1]).exists());
     }
@@ -108,7 +116,10 @@ mod tests {
         let store = BlobStore::open(dir.path()).unwrap();
         let body = futures::stream::iter(vec![Ok::<_, io::Error>(Bytes::from_static(b"x"))]);
         let id = store.write(body, |_: &[u8]| {}).await.unwrap().id;
-        let report = store.sweep(Duration::from_secs(3600), |_| async { Ok(false) }).await.unwrap();
+        let report = store
+            .sweep(Duration::from_secs(3600), |_| async { Ok(false) })
+            .await
+            .unwrap();
         assert_eq!(report.removed, 0);
         assert!(store.path(&id).exists());
     }

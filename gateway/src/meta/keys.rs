@@ -178,7 +178,13 @@ mod tests {
         keys.sort();
         assert_eq!(
             keys,
-            vec![object("ab", "a"), object("ab", "a b"), object("ab", "a/b"), object("ab", "z"), object("abc", "a")]
+            vec![
+                object("ab", "a"),
+                object("ab", "a b"),
+                object("ab", "a/b"),
+                object("ab", "z"),
+                object("abc", "a")
+            ]
         );
     }
 
@@ -215,7 +221,10 @@ mod tests {
 
     #[test]
     fn a_version_order_starting_with_ff_cannot_alias_a_longer_key() {
-        assert_ne!(version("b", "a", &[0xFF, 0x00, 0x07]), version("b", "a\0", &[0x07]));
+        assert_ne!(
+            version("b", "a", &[0xFF, 0x00, 0x07]),
+            version("b", "a\0", &[0x07])
+        );
         assert!(version("b", "a", &[0xFF; 8]) < version("b", "a\0", &[0; 8]));
     }
 

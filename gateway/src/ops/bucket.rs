@@ -19,7 +19,10 @@ pub async fn load(txn: &mut dyn MetaTxn, bucket: &str) -> S3Result<BucketRecord>
 
 /// Whether any record with this prefix exists.
 async fn any_under(txn: &mut dyn MetaTxn, prefix: &[u8]) -> S3Result<bool> {
-    let hit = txn.scan(prefix, &keys::prefix_end(prefix), 1).await.map_err(from_meta)?;
+    let hit = txn
+        .scan(prefix, &keys::prefix_end(prefix), 1)
+        .await
+        .map_err(from_meta)?;
     Ok(!hit.is_empty())
 }
 
@@ -86,11 +89,17 @@ impl Store {
         transact(&*self.meta, bucket, |txn, bucket| {
             Box::pin(async move {
                 load(txn, bucket).await?;
-                let prefixes =
-                    [keys::object(bucket, ""), keys::versions_prefix(bucket, ""), keys::uploads_prefix(bucket, "")];
+                let prefixes = [
+                    keys::object(bucket, ""),
+                    keys::versions_prefix(bucket, ""),
+                    keys::uploads_prefix(bucket, ""),
+                ];
                 for prefix in &prefixes {
                     if any_under(txn, prefix).await? {
-                        return Err(s3_error!(BucketNotEmpty, "The bucket you tried to delete is not empty"));
+                        return Err(s3_error!(
+                            BucketNotEmpty,
+                            "The bucket you tried to delete is not empty"
+                        ));
                     }
                 }
                 txn.delete(&keys::bucket(bucket)).await.map_err(from_meta)?;

@@ -52,7 +52,10 @@ impl Store {
                 let end = keys::prefix_end(&range_start);
                 let mut cursor = range_start.clone();
                 let mut from = |raw: &[u8]| {
-                    let k = keys::object(bucket, "").into_iter().chain(raw.iter().copied()).collect::<Vec<_>>();
+                    let k = keys::object(bucket, "")
+                        .into_iter()
+                        .chain(raw.iter().copied())
+                        .collect::<Vec<_>>();
                     if k > cursor {
                         cursor = k;
                     }
@@ -75,7 +78,9 @@ impl Store {
                             truncated = true;
                             break 'pages;
                         }
-                        let Some(key) = keys::object_key_of(bucket, raw) else { continue };
+                        let Some(key) = keys::object_key_of(bucket, raw) else {
+                            continue;
+                        };
                         let folded = q.delimiter.filter(|d| !d.is_empty()).and_then(|d| {
                             let rest = &key[q.prefix.len()..];
                             rest.find(d).map(|i| &key[..q.prefix.len() + i + d.len()])
@@ -89,7 +94,10 @@ impl Store {
                                 continue 'pages;
                             }
                             None => {
-                                entries.push(ListEntry::Object(key.to_owned(), model::decode(raw, value).map_err(from_meta)?));
+                                entries.push(ListEntry::Object(
+                                    key.to_owned(),
+                                    model::decode(raw, value).map_err(from_meta)?,
+                                ));
                                 cursor = keys::successor(raw);
                             }
                         }

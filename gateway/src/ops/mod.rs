@@ -2,9 +2,12 @@
 //! here knows HTTP; errors are S3 errors because that is the vocabulary of every caller.
 
 mod bucket;
+mod copy;
 pub mod list;
 mod object;
+pub mod precondition;
 mod refs;
+mod rename;
 mod txn;
 
 use std::sync::Arc;
@@ -13,8 +16,10 @@ use crate::blob::BlobStore;
 use crate::clock::SharedClock;
 use crate::meta::MetaStore;
 
+pub use copy::CopyRequest;
 pub use list::{ListEntry, ListPage, ListQuery};
 pub use object::{NewObject, Upload};
+pub use rename::{RenameOutcome, RenameRequest, RenameSource};
 pub use txn::{read_only, transact};
 
 /// Everything an operation needs: where metadata and bytes live, and what time it is.

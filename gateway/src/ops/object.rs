@@ -7,6 +7,7 @@ use bytes::Bytes;
 use futures::Stream;
 use s3s::S3Result;
 
+use super::precondition::WriteConditions;
 use super::{Store, bucket, read_only, refs, transact};
 use crate::blob::{BlobId, BlobStream, Segment};
 use crate::checksum::{BodyDigest, BodyDigests, ChecksumAlgorithm};
@@ -71,8 +72,18 @@ impl Store {
         S: Stream<Item = Result<Bytes, E>> + Send,
         E: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
-        let written = self.blobs.write(body, BodyDigest::new(algorithm)).await.map_err(from_write)?;
-        Ok(Upload { segment: Segment { blob: written.id, size: written.size }, digests: written.observer.finish() })
+        let written = self
+            .blobs
+            .write(body, BodyDigest::new(algorithm))
+            .await
+            .map_err(from_write)?;
+        Ok(Upload {
+            segment: Segment {
+                blob: written.id,
+                size: written.size,
+            },
+            digests: written.observer.finish(),
+        })
     }
 
     /// Drops a body that will never be published.
@@ -90,8 +101,15 @@ impl Store {
         }
     }
 
-    /// Publishes an uploaded body as the object at `key`, in one transaction.
-    pub async fn put_object(&self, bucket: &str, key: &str, new: NewObject) -> S3Result<ObjectHead> {
+    /// Publishes an uploaded body as the object at `key`, in one transaction that also checks
+    /// `conditions` against the object it replaces.
+    pub async fn put_object(
+        &self,
+        bucket: &str,
+        key: &str,
+        conditions: &WriteConditions,
+        new: NewObject,
+    ) -> S3Result<ObjectHead> {
         let head = ObjectHead {
             size: new.upload.digests.size,
             etag: new.upload.digests.md5_hex(),
@@ -102,11 +120,12 @@ impl Store {
             segments: vec![new.upload.segment.clone()],
             version_id: None,
         };
-        let args = (bucket, key, &head);
-        let result = transact(&*self.meta, &args, |txn, (bucket, key, head)| {
+        let args = (bucket, key, &head, conditions);
+        let result = transact(&*self.meta, &args, |txn, (bucket, key, head, conditions)| {
             Box::pin(async move {
                 bucket::load(txn, bucket).await?;
                 let old = load_head(txn, bucket, key).await?;
+                conditions.check(old.as_ref())?;
                 replace_head(txn, bucket, key, old.as_ref(), Some(head)).await
             })
         })
@@ -138,7 +157,10 @@ impl Store {
     }
 
     pub async fn open_object(&self, head: &ObjectHead, range: Range<u64>) -> S3Result<BlobStream> {
-        self.blobs.read(&head.segments, range).await.map_err(|e| internal("blob read", e))
+        self.blobs
+            .read(&head.segments, range)
+            .await
+            .map_err(|e| internal("blob read", e))
     }
 
     /// Deletes `key`; deleting a key that does not exist succeeds (S3 semantics).

@@ -6,13 +6,16 @@ use crate::meta::{MetaResult, MetaTxn, keys};
 
 async fn count(txn: &mut dyn MetaTxn, blob: &BlobId) -> MetaResult<u64> {
     let raw = txn.get(&keys::blob_ref(blob.as_str())).await?;
-    Ok(raw.and_then(|r| std::str::from_utf8(&r).ok()?.parse().ok()).unwrap_or(0))
+    Ok(raw
+        .and_then(|r| std::str::from_utf8(&r).ok()?.parse().ok())
+        .unwrap_or(0))
 }
 
 /// Records a new reference to a blob.
 pub async fn add(txn: &mut dyn MetaTxn, blob: &BlobId) -> MetaResult<()> {
     let n = count(txn, blob).await?;
-    txn.put(&keys::blob_ref(blob.as_str()), (n + 1).to_string().as_bytes()).await
+    txn.put(&keys::blob_ref(blob.as_str()), (n + 1).to_string().as_bytes())
+        .await
 }
 
 /// Drops a reference; true when it was the last, so the caller frees the blob after commit.
@@ -22,7 +25,8 @@ pub async fn release(txn: &mut dyn MetaTxn, blob: &BlobId) -> MetaResult<bool> {
         txn.delete(&keys::blob_ref(blob.as_str())).await?;
         Ok(true)
     } else {
-        txn.put(&keys::blob_ref(blob.as_str()), (n - 1).to_string().as_bytes()).await?;
+        txn.put(&keys::blob_ref(blob.as_str()), (n - 1).to_string().as_bytes())
+            .await?;
         Ok(false)
     }
 }

@@ -58,16 +58,24 @@ impl ChecksumRequest {
 
         let (algorithm, expected) = match (values.first(), trailer) {
             (Some(_), Some(_)) => {
-                return Err(invalid("Expecting a single x-amz-checksum- header or trailer, not both."));
+                return Err(invalid(
+                    "Expecting a single x-amz-checksum- header or trailer, not both.",
+                ));
             }
             (Some((alg, value)), None) => {
                 if !alg.is_well_formed(value) {
-                    return Err(invalid(format!("Value for {} header is invalid.", alg.header_name())));
+                    return Err(invalid(format!(
+                        "Value for {} header is invalid.",
+                        alg.header_name()
+                    )));
                 }
                 (*alg, Expected::Header((*value).to_owned()))
             }
             (None, Some(alg)) => (alg, Expected::Trailer),
-            (None, None) => (declared.unwrap_or(ChecksumAlgorithm::Crc64Nvme), Expected::Computed),
+            (None, None) => (
+                declared.unwrap_or(ChecksumAlgorithm::Crc64Nvme),
+                Expected::Computed,
+            ),
         };
         if declared.is_some_and(|d| d != algorithm) {
             return Err(invalid(format!(
@@ -104,7 +112,10 @@ impl ChecksumRequest {
         } else {
             Err(S3Error::with_message(
                 S3ErrorCode::BadDigest,
-                format!("The {} you specified did not match the calculated checksum.", self.algorithm.as_str()),
+                format!(
+                    "The {} you specified did not match the calculated checksum.",
+                    self.algorithm.as_str()
+                ),
             ))
         }
     }

@@ -8,7 +8,7 @@ use axum::body::Body;
 use axum::extract::Request;
 use axum::middleware::Next;
 use axum::response::Response;
-use http::header::{CONTENT_LENGTH, CONTENT_TYPE};
+use http::header::{CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, TRANSFER_ENCODING};
 use http::{HeaderValue, Method};
 use http_body_util::BodyExt;
 use tracing::Instrument;
@@ -29,6 +29,7 @@ pub async fn envelope(mut req: Request, next: Next) -> Response {
     let id = RequestId::generate();
     let method = req.method().clone();
     let resource = req.uri().path().to_owned();
+    let has_body = request_has_body(req.headers());
     req.extensions_mut().insert(id.clone());
     let span = tracing::info_span!("request", request_id = %id.0, %method, path = %resource);
     let started = Instant::now();
@@ -41,15 +42,34 @@ pub async fn envelope(mut req: Request, next: Next) -> Response {
         headers.insert("x-amz-id-2", v);
     }
     span.in_scope(|| {
-        tracing::info!(status = status.as_u16(), latency_us = started.elapsed().as_micros() as u64, "done");
+        tracing::info!(
+            status = status.as_u16(),
+            latency_us = started.elapsed().as_micros() as u64,
+            "done"
+        );
     });
     if status.is_client_error() || status.is_server_error() {
+        if has_body {
+            // An error may be answered before the body was read (or, with `Expect:
+            // 100-continue`, before the client sent it). Whether the client will still send it
+            // is unknowable, so the connection cannot be reused safely.
+            headers.insert(CONNECTION, HeaderValue::from_static("close"));
+        }
         if method == Method::HEAD {
             return resp;
         }
         return complete_error(resp, &resource, &id).await;
     }
     resp
+}
+
+fn request_has_body(headers: &http::HeaderMap) -> bool {
+    headers.contains_key(TRANSFER_ENCODING)
+        || headers
+            .get(CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok())
+            .is_some_and(|n| n > 0)
 }
 
 async fn complete_error(resp: Response, resource: &str, id: &RequestId) -> Response {
@@ -70,20 +90,30 @@ async fn complete_error(resp: Response, resource: &str, id: &RequestId) -> Respo
         Ok(text) => patch_error_xml(text, resource, &id.0),
         Err(_) => return Response::from_parts(parts, Body::from(bytes)),
     };
-    parts.headers.insert(CONTENT_LENGTH, HeaderValue::from(patched.len()));
+    parts
+        .headers
+        .insert(CONTENT_LENGTH, HeaderValue::from(patched.len()));
     Response::from_parts(parts, Body::from(patched))
 }
 
 /// Inserts what an S3 error document lacks before its closing tag.
 fn patch_error_xml(xml: &str, resource: &str, request_id: &str) -> String {
-    let Some(close) = xml.rfind("</Error>") else { return xml.to_owned() };
+    let Some(close) = xml.rfind("</Error>") else {
+        return xml.to_owned();
+    };
     let mut extra = String::new();
     if !xml.contains("<Message>") {
         let code = between(xml, "<Code>", "</Code>").unwrap_or("");
-        extra.push_str(&format!("<Message>{}</Message>", quick_xml::escape::escape(default_message(code))));
+        extra.push_str(&format!(
+            "<Message>{}</Message>",
+            quick_xml::escape::escape(default_message(code))
+        ));
     }
     if !xml.contains("<Resource>") {
-        extra.push_str(&format!("<Resource>{}</Resource>", quick_xml::escape::escape(resource)));
+        extra.push_str(&format!(
+            "<Resource>{}</Resource>",
+            quick_xml::escape::escape(resource)
+        ));
     }
     if !xml.contains("<RequestId>") {
         extra.push_str(&format!("<RequestId>{request_id}</RequestId>"));
@@ -105,7 +135,9 @@ fn default_message(code: &str) -> &'static str {
         "SignatureDoesNotMatch" => {
             "The request signature we calculated does not match the signature you provided. Check your key and signing method."
         }
-        "RequestTimeTooSkewed" => "The difference between the request time and the current time is too large.",
+        "RequestTimeTooSkewed" => {
+            "The difference between the request time and the current time is too large."
+        }
         "NoSuchBucket" => "The specified bucket does not exist",
         "NoSuchKey" => "The specified key does not exist.",
         "InvalidBucketName" => "The specified bucket is not valid.",

@@ -11,7 +11,10 @@ pub fn encode_token(resume: &[u8]) -> String {
 
 pub fn decode_token(token: &str) -> S3Result<Vec<u8>> {
     URL_SAFE_NO_PAD.decode(token).map_err(|_| {
-        S3Error::with_message(S3ErrorCode::InvalidArgument, "The continuation token provided is incorrect")
+        S3Error::with_message(
+            S3ErrorCode::InvalidArgument,
+            "The continuation token provided is incorrect",
+        )
     })
 }
 

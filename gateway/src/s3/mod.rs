@@ -3,9 +3,14 @@
 
 pub mod auth;
 mod checksum_request;
+mod conditions;
 pub mod envelope;
+mod host;
 mod listing;
 mod object_io;
+mod rename_route;
 mod service;
 
+pub use host::VirtualHosts;
+pub use rename_route::RenameRoute;
 pub use service::Gateway;

@@ -34,7 +34,10 @@ pub struct ChecksumFields {
 
 impl ChecksumFields {
     pub fn of(checksum: &Checksum) -> Self {
-        let mut f = Self { kind: Some(ChecksumType::from_static(ChecksumType::FULL_OBJECT)), ..Self::default() };
+        let mut f = Self {
+            kind: Some(ChecksumType::from_static(ChecksumType::FULL_OBJECT)),
+            ..Self::default()
+        };
         let v = Some(checksum.value.clone());
         match checksum.algorithm {
             ChecksumAlgorithm::Crc32 => f.crc32 = v,
@@ -94,16 +97,28 @@ pub fn select(head: &ObjectHead, range: Option<&Range>, part_number: Option<i32>
         if n != 1 || head.segments.len() > 1 {
             return Err(invalid_part_number());
         }
-        return Ok(Selection { range: 0..head.size, content_range: None });
+        return Ok(Selection {
+            range: 0..head.size,
+            content_range: None,
+        });
     }
     match range {
-        None => Ok(Selection { range: 0..head.size, content_range: None }),
+        None => Ok(Selection {
+            range: 0..head.size,
+            content_range: None,
+        }),
         Some(r) => {
             let span = r.check(head.size).map_err(|_| {
-                S3Error::with_message(S3ErrorCode::InvalidRange, "The requested range is not satisfiable")
+                S3Error::with_message(
+                    S3ErrorCode::InvalidRange,
+                    "The requested range is not satisfiable",
+                )
             })?;
             let content_range = format!("bytes {}-{}/{}", span.start, span.end - 1, head.size);
-            Ok(Selection { range: span, content_range: Some(content_range) })
+            Ok(Selection {
+                range: span,
+                content_range: Some(content_range),
+            })
         }
     }
 }

@@ -6,13 +6,15 @@ use s3s::dto::*;
 use s3s::{S3, S3Error, S3ErrorCode, S3Request, S3Response, S3Result, s3_error};
 
 use super::checksum_request::ChecksumRequest;
+use super::conditions::{etag_match, header_etag, read_conditions, write_conditions};
 use super::listing::{decode_token, encode_token, url_encode};
 use super::object_io::{ChecksumFields, etag, metadata, select, set_checksums, timestamp};
 use crate::checksum::{ChecksumAlgorithm, decode_content_md5};
-use crate::ops::list::MAX_KEYS;
-use crate::model::{BucketRecord, ContentHeaders, Nanos, ObjectHead};
+use crate::model::{BucketRecord, ContentHeaders, Nanos};
 use crate::names::BucketName;
-use crate::ops::{ListEntry, ListPage, ListQuery, NewObject, Store};
+use crate::ops::list::MAX_KEYS;
+use crate::ops::precondition::{ReadOutcome, precondition_failed};
+use crate::ops::{CopyRequest, ListEntry, ListPage, ListQuery, NewObject, Store};
 
 /// Where AWS caps user metadata: 2 KB of names and values.
 const MAX_USER_METADATA_BYTES: usize = 2 * 1024;
@@ -28,7 +30,10 @@ pub struct Gateway {
 
 impl Gateway {
     pub fn new(store: Store, require_location_constraint: bool) -> Self {
-        Self { store, require_location_constraint }
+        Self {
+            store,
+            require_location_constraint,
+        }
     }
 }
 
@@ -40,7 +45,10 @@ fn owner_of<T>(req: &S3Request<T>) -> S3Result<String> {
 }
 
 fn owner_dto(id: &str) -> Owner {
-    Owner { display_name: Some(id.to_owned()), id: Some(id.to_owned()) }
+    Owner {
+        display_name: Some(id.to_owned()),
+        id: Some(id.to_owned()),
+    }
 }
 
 /// `aws-chunked` is a transfer framing, not a property of the object: strip it, keep the rest.
@@ -93,10 +101,6 @@ fn max_keys(requested: Option<i32>) -> S3Result<usize> {
     }
 }
 
-fn content_headers(head: &ObjectHead) -> &ContentHeaders {
-    &head.headers
-}
-
 struct ListedObjects {
     contents: Vec<Object>,
     prefixes: Vec<CommonPrefix>,
@@ -115,32 +119,60 @@ fn render_listing(page: &ListPage, url: bool, owner: Option<&str>) -> ListedObje
                 size: Some(head.size as i64),
                 storage_class: Some(ObjectStorageClass::from_static(ObjectStorageClass::STANDARD)),
                 owner: owner.map(owner_dto),
-                checksum_algorithm: Some(vec![s3s::dto::ChecksumAlgorithm::from_static(head.checksum.algorithm.as_str())]),
+                checksum_algorithm: Some(vec![s3s::dto::ChecksumAlgorithm::from_static(
+                    head.checksum.algorithm.as_str(),
+                )]),
                 checksum_type: Some(ChecksumType::from_static(ChecksumType::FULL_OBJECT)),
                 restore_status: None,
             }),
-            ListEntry::Prefix(p) => prefixes.push(CommonPrefix { prefix: Some(name(p)) }),
+            ListEntry::Prefix(p) => prefixes.push(CommonPrefix {
+                prefix: Some(name(p)),
+            }),
         }
     }
     ListedObjects { contents, prefixes }
+}
+
+/// A 304 travels as an error: s3s's generated GetObject/HeadObject ignore a success status
+/// override. It carries the validators a cache needs and, being a 304, no body.
+fn not_modified(head: &crate::model::ObjectHead) -> S3Error {
+    let mut e = S3Error::new(S3ErrorCode::NotModified);
+    e.set_status_code(http::StatusCode::NOT_MODIFIED);
+    let mut headers = http::HeaderMap::new();
+    if let Ok(v) = http::HeaderValue::from_str(&head.quoted_etag()) {
+        headers.insert(http::header::ETAG, v);
+    }
+    if let Ok(v) = http::HeaderValue::from_str(&httpdate::fmt_http_date(head.modified.to_time().into())) {
+        headers.insert(http::header::LAST_MODIFIED, v);
+    }
+    e.set_headers(headers);
+    e
 }
 
 fn wants_url(encoding: Option<&EncodingType>) -> S3Result<bool> {
     match encoding.map(EncodingType::as_str) {
         None => Ok(false),
         Some(EncodingType::URL) => Ok(true),
-        Some(_) => Err(S3Error::with_message(S3ErrorCode::InvalidArgument, "Invalid Encoding Method specified in Request")),
+        Some(_) => Err(S3Error::with_message(
+            S3ErrorCode::InvalidArgument,
+            "Invalid Encoding Method specified in Request",
+        )),
     }
 }
 
 #[async_trait::async_trait]
 impl S3 for Gateway {
-    async fn create_bucket(&self, req: S3Request<CreateBucketInput>) -> S3Result<S3Response<CreateBucketOutput>> {
+    async fn create_bucket(
+        &self,
+        req: S3Request<CreateBucketInput>,
+    ) -> S3Result<S3Response<CreateBucketOutput>> {
         let owner = owner_of(&req)?;
         let input = req.input;
         let name = BucketName::parse(&input.bucket)
             .map_err(|e| S3Error::with_message(S3ErrorCode::InvalidBucketName, e.to_string()))?;
-        let location = input.create_bucket_configuration.and_then(|c| c.location_constraint);
+        let location = input
+            .create_bucket_configuration
+            .and_then(|c| c.location_constraint);
         match location.as_ref().map(BucketLocationConstraint::as_str) {
             None if self.require_location_constraint => {
                 return Err(S3Error::with_message(
@@ -154,18 +186,26 @@ impl S3 for Gateway {
             Some(l) if l != self.store.region => {
                 return Err(S3Error::with_message(
                     S3ErrorCode::InvalidLocationConstraint,
-                    format!("The specified location-constraint is not valid: this store serves {}", self.store.region),
+                    format!(
+                        "The specified location-constraint is not valid: this store serves {}",
+                        self.store.region
+                    ),
                 ));
             }
             _ => {}
         }
         self.store.create_bucket(&name, &owner).await?;
-        Ok(S3Response::new(CreateBucketOutput { location: Some(format!("/{name}")) }))
+        Ok(S3Response::new(CreateBucketOutput {
+            location: Some(format!("/{name}")),
+        }))
     }
 
     async fn head_bucket(&self, req: S3Request<HeadBucketInput>) -> S3Result<S3Response<HeadBucketOutput>> {
         let record = self.store.bucket(&req.input.bucket).await?;
-        Ok(S3Response::new(HeadBucketOutput { bucket_region: Some(record.region), ..Default::default() }))
+        Ok(S3Response::new(HeadBucketOutput {
+            bucket_region: Some(record.region),
+            ..Default::default()
+        }))
     }
 
     async fn get_bucket_location(
@@ -179,12 +219,18 @@ impl S3 for Gateway {
         Ok(S3Response::new(GetBucketLocationOutput { location_constraint }))
     }
 
-    async fn delete_bucket(&self, req: S3Request<DeleteBucketInput>) -> S3Result<S3Response<DeleteBucketOutput>> {
+    async fn delete_bucket(
+        &self,
+        req: S3Request<DeleteBucketInput>,
+    ) -> S3Result<S3Response<DeleteBucketOutput>> {
         self.store.delete_bucket(&req.input.bucket).await?;
         Ok(S3Response::new(DeleteBucketOutput {}))
     }
 
-    async fn list_buckets(&self, req: S3Request<ListBucketsInput>) -> S3Result<S3Response<ListBucketsOutput>> {
+    async fn list_buckets(
+        &self,
+        req: S3Request<ListBucketsInput>,
+    ) -> S3Result<S3Response<ListBucketsOutput>> {
         let owner = owner_of(&req)?;
         let prefix = req.input.prefix.clone();
         let buckets: Vec<Bucket> = self
@@ -215,7 +261,10 @@ impl S3 for Gateway {
         // Fail before reading a byte of the body when the request cannot succeed.
         self.store.bucket(&input.bucket).await?;
         let checksum = ChecksumRequest::parse(
-            input.checksum_algorithm.as_ref().map(s3s::dto::ChecksumAlgorithm::as_str),
+            input
+                .checksum_algorithm
+                .as_ref()
+                .map(s3s::dto::ChecksumAlgorithm::as_str),
             &checksum_values(&input),
             trailer.as_deref(),
         )?;
@@ -224,12 +273,20 @@ impl S3 for Gateway {
             .as_deref()
             .map(|v| {
                 decode_content_md5(v).ok_or_else(|| {
-                    S3Error::with_message(S3ErrorCode::InvalidDigest, "The Content-MD5 you specified is not valid.")
+                    S3Error::with_message(
+                        S3ErrorCode::InvalidDigest,
+                        "The Content-MD5 you specified is not valid.",
+                    )
                 })
             })
             .transpose()?;
         let headers = ContentHeaders {
-            content_type: Some(input.content_type.take().unwrap_or_else(|| DEFAULT_CONTENT_TYPE.to_owned())),
+            content_type: Some(
+                input
+                    .content_type
+                    .take()
+                    .unwrap_or_else(|| DEFAULT_CONTENT_TYPE.to_owned()),
+            ),
             content_encoding: stored_content_encoding(input.content_encoding.as_deref()),
             content_disposition: input.content_disposition.take(),
             content_language: input.content_language.take(),
@@ -237,8 +294,14 @@ impl S3 for Gateway {
             expires: input.expires.take().map(|t| Nanos::from_time(t.into())),
         };
         let user_metadata = user_metadata(input.metadata.take())?;
+        let conditions = write_conditions(
+            input.if_match.as_ref().map(etag_match),
+            input.if_none_match.as_ref().map(etag_match),
+        )?;
 
-        let body = input.body.take().unwrap_or_else(|| StreamingBlob::wrap(futures::stream::empty::<Result<bytes::Bytes, std::io::Error>>()));
+        let body = input.body.take().unwrap_or_else(|| {
+            StreamingBlob::wrap(futures::stream::empty::<Result<bytes::Bytes, std::io::Error>>())
+        });
         let upload = self.store.write_body(body, checksum.algorithm).await?;
         let verified = match content_md5 {
             Some(md5) if md5 != upload.digests.md5 => Err(S3Error::with_message(
@@ -252,8 +315,24 @@ impl S3 for Gateway {
             return Err(e);
         }
 
-        let head = self.store.put_object(&input.bucket, &input.key, NewObject { headers, user_metadata, upload }).await?;
-        let mut out = PutObjectOutput { e_tag: Some(etag(&head)), size: Some(head.size as i64), ..Default::default() };
+        let head = self
+            .store
+            .put_object(
+                &input.bucket,
+                &input.key,
+                &conditions,
+                NewObject {
+                    headers,
+                    user_metadata,
+                    upload,
+                },
+            )
+            .await?;
+        let mut out = PutObjectOutput {
+            e_tag: Some(etag(&head)),
+            size: Some(head.size as i64),
+            ..Default::default()
+        };
         set_checksums!(out, ChecksumFields::of(&head.checksum));
         Ok(S3Response::new(out))
     }
@@ -261,10 +340,21 @@ impl S3 for Gateway {
     async fn get_object(&self, req: S3Request<GetObjectInput>) -> S3Result<S3Response<GetObjectOutput>> {
         let input = req.input;
         let head = self.store.head_object(&input.bucket, &input.key).await?;
+        let conditions = read_conditions(
+            input.if_match.as_ref(),
+            input.if_none_match.as_ref(),
+            input.if_modified_since.as_ref(),
+            input.if_unmodified_since.as_ref(),
+        );
+        match conditions.evaluate(&head) {
+            ReadOutcome::Proceed => {}
+            ReadOutcome::Failed => return Err(precondition_failed()),
+            ReadOutcome::NotModified => return Err(not_modified(&head)),
+        }
         let selection = select(&head, input.range.as_ref(), input.part_number)?;
         let whole = selection.is_whole(&head);
         let body = self.store.open_object(&head, selection.range.clone()).await?;
-        let h = content_headers(&head).clone();
+        let h = head.headers.clone();
         let mut out = GetObjectOutput {
             body: Some(StreamingBlob::wrap(body)),
             content_length: Some((selection.range.end - selection.range.start) as i64),
@@ -283,16 +373,30 @@ impl S3 for Gateway {
             parts_count: input.part_number.map(|_| head.segments.len() as i32),
             ..Default::default()
         };
-        set_checksums!(out, ChecksumFields::on_read(&head, input.checksum_mode.as_ref(), whole));
+        set_checksums!(
+            out,
+            ChecksumFields::on_read(&head, input.checksum_mode.as_ref(), whole)
+        );
         Ok(S3Response::new(out))
     }
 
     async fn head_object(&self, req: S3Request<HeadObjectInput>) -> S3Result<S3Response<HeadObjectOutput>> {
         let input = req.input;
         let head = self.store.head_object(&input.bucket, &input.key).await?;
+        let conditions = read_conditions(
+            input.if_match.as_ref(),
+            input.if_none_match.as_ref(),
+            input.if_modified_since.as_ref(),
+            input.if_unmodified_since.as_ref(),
+        );
+        match conditions.evaluate(&head) {
+            ReadOutcome::Proceed => {}
+            ReadOutcome::Failed => return Err(precondition_failed()),
+            ReadOutcome::NotModified => return Err(not_modified(&head)),
+        }
         let selection = select(&head, input.range.as_ref(), input.part_number)?;
         let whole = selection.is_whole(&head);
-        let h = content_headers(&head).clone();
+        let h = head.headers.clone();
         let mut out = HeadObjectOutput {
             content_length: Some((selection.range.end - selection.range.start) as i64),
             content_range: selection.content_range,
@@ -309,16 +413,117 @@ impl S3 for Gateway {
             parts_count: input.part_number.map(|_| head.segments.len() as i32),
             ..Default::default()
         };
-        set_checksums!(out, ChecksumFields::on_read(&head, input.checksum_mode.as_ref(), whole));
+        set_checksums!(
+            out,
+            ChecksumFields::on_read(&head, input.checksum_mode.as_ref(), whole)
+        );
         Ok(S3Response::new(out))
     }
 
-    async fn delete_object(&self, req: S3Request<DeleteObjectInput>) -> S3Result<S3Response<DeleteObjectOutput>> {
-        self.store.delete_object(&req.input.bucket, &req.input.key).await?;
+    async fn copy_object(&self, req: S3Request<CopyObjectInput>) -> S3Result<S3Response<CopyObjectOutput>> {
+        // s3s 0.14's CopyObjectInput has no destination conditions: they come from the headers.
+        let dst_conditions = write_conditions(
+            header_etag(&req.headers, "if-match")?,
+            header_etag(&req.headers, "if-none-match")?,
+        )?;
+        let mut input = req.input;
+        let (src_bucket, src_key) = match &input.copy_source {
+            CopySource::Bucket {
+                bucket,
+                key,
+                version_id,
+            } => {
+                if version_id.as_deref().is_some_and(|v| v != "null") {
+                    return Err(S3Error::with_message(
+                        S3ErrorCode::InvalidArgument,
+                        "Invalid version id specified",
+                    ));
+                }
+                (bucket.to_string(), key.to_string())
+            }
+            _ => {
+                return Err(s3_error!(
+                    NotImplemented,
+                    "Copying from an access point or outpost is not supported"
+                ));
+            }
+        };
+        if input.checksum_algorithm.is_some() {
+            // Re-hashing the source would move its bytes; a copy here never does.
+            return Err(s3_error!(
+                NotImplemented,
+                "CopyObject cannot change an object's checksum algorithm"
+            ));
+        }
+        let replace = match input.metadata_directive.as_ref().map(MetadataDirective::as_str) {
+            None | Some(MetadataDirective::COPY) => None,
+            Some(MetadataDirective::REPLACE) => {
+                let headers = ContentHeaders {
+                    content_type: Some(
+                        input
+                            .content_type
+                            .take()
+                            .unwrap_or_else(|| DEFAULT_CONTENT_TYPE.to_owned()),
+                    ),
+                    content_encoding: stored_content_encoding(input.content_encoding.as_deref()),
+                    content_disposition: input.content_disposition.take(),
+                    content_language: input.content_language.take(),
+                    cache_control: input.cache_control.take(),
+                    expires: input.expires.take().map(|t| Nanos::from_time(t.into())),
+                };
+                Some((headers, user_metadata(input.metadata.take())?))
+            }
+            Some(other) => {
+                return Err(S3Error::with_message(
+                    S3ErrorCode::InvalidArgument,
+                    format!("Unknown metadata directive: {other}"),
+                ));
+            }
+        };
+        let src_conditions = read_conditions(
+            input.copy_source_if_match.as_ref(),
+            input.copy_source_if_none_match.as_ref(),
+            input.copy_source_if_modified_since.as_ref(),
+            input.copy_source_if_unmodified_since.as_ref(),
+        );
+        let head = self
+            .store
+            .copy_object(&CopyRequest {
+                src_bucket: &src_bucket,
+                src_key: &src_key,
+                src_conditions,
+                dst_bucket: &input.bucket,
+                dst_key: &input.key,
+                dst_conditions,
+                replace,
+            })
+            .await?;
+        let mut result = CopyObjectResult {
+            e_tag: Some(etag(&head)),
+            last_modified: Some(timestamp(&head)),
+            ..Default::default()
+        };
+        set_checksums!(result, ChecksumFields::of(&head.checksum));
+        Ok(S3Response::new(CopyObjectOutput {
+            copy_object_result: Some(result),
+            ..Default::default()
+        }))
+    }
+
+    async fn delete_object(
+        &self,
+        req: S3Request<DeleteObjectInput>,
+    ) -> S3Result<S3Response<DeleteObjectOutput>> {
+        self.store
+            .delete_object(&req.input.bucket, &req.input.key)
+            .await?;
         Ok(S3Response::new(DeleteObjectOutput::default()))
     }
 
-    async fn delete_objects(&self, req: S3Request<DeleteObjectsInput>) -> S3Result<S3Response<DeleteObjectsOutput>> {
+    async fn delete_objects(
+        &self,
+        req: S3Request<DeleteObjectsInput>,
+    ) -> S3Result<S3Response<DeleteObjectsOutput>> {
         let input = req.input;
         let objects = input.delete.objects;
         if objects.is_empty() || objects.len() > MAX_DELETE_KEYS {
@@ -334,7 +539,10 @@ impl S3 for Gateway {
         for obj in objects {
             match self.store.delete_object(&input.bucket, &obj.key).await {
                 Ok(()) if quiet => {}
-                Ok(()) => deleted.push(DeletedObject { key: Some(obj.key), ..Default::default() }),
+                Ok(()) => deleted.push(DeletedObject {
+                    key: Some(obj.key),
+                    ..Default::default()
+                }),
                 Err(e) => errors.push(Error {
                     code: Some(e.code().as_str().to_owned()),
                     message: e.message().map(str::to_owned),
@@ -350,10 +558,17 @@ impl S3 for Gateway {
         }))
     }
 
-    async fn list_objects_v2(&self, req: S3Request<ListObjectsV2Input>) -> S3Result<S3Response<ListObjectsV2Output>> {
+    async fn list_objects_v2(
+        &self,
+        req: S3Request<ListObjectsV2Input>,
+    ) -> S3Result<S3Response<ListObjectsV2Output>> {
         let input = req.input;
         let url = wants_url(input.encoding_type.as_ref())?;
-        let resume = input.continuation_token.as_deref().map(decode_token).transpose()?;
+        let resume = input
+            .continuation_token
+            .as_deref()
+            .map(decode_token)
+            .transpose()?;
         let prefix = input.prefix.clone().unwrap_or_default();
         let query = ListQuery {
             prefix: &prefix,
@@ -388,7 +603,10 @@ impl S3 for Gateway {
         }))
     }
 
-    async fn list_objects(&self, req: S3Request<ListObjectsInput>) -> S3Result<S3Response<ListObjectsOutput>> {
+    async fn list_objects(
+        &self,
+        req: S3Request<ListObjectsInput>,
+    ) -> S3Result<S3Response<ListObjectsOutput>> {
         let input = req.input;
         let url = wants_url(input.encoding_type.as_ref())?;
         let prefix = input.prefix.clone().unwrap_or_default();

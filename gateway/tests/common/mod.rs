@@ -1,0 +1,130 @@
+//! Shared fixtures for the gateway's end-to-end tests: a real `gateway` process per test, driven
+//! by `aws-sdk-s3` (default configuration) and raw SigV4 requests.
+#![allow(dead_code)] // each test binary uses its own subset
+
+use std::path::Path;
+
+use aws_sdk_s3::Client;
+use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::types::{BucketLocationConstraint, CreateBucketConfiguration};
+pub use e2e::{Gateway, GatewayOptions, RawResponse};
+
+pub fn bin() -> &'static Path {
+    Path::new(env!("CARGO_BIN_EXE_gateway"))
+}
+
+pub fn start() -> Gateway {
+    Gateway::start(bin())
+}
+
+pub fn start_with_args(args: &[&str]) -> Gateway {
+    Gateway::start_with(
+        bin(),
+        GatewayOptions {
+            args: args.iter().map(|s| s.to_string()).collect(),
+            ..Default::default()
+        },
+    )
+}
+
+pub async fn create_bucket(client: &Client, name: &str) {
+    client
+        .create_bucket()
+        .bucket(name)
+        .create_bucket_configuration(
+            CreateBucketConfiguration::builder()
+                .location_constraint(BucketLocationConstraint::from("us-east-1"))
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("create bucket {name}: {e:?}"));
+}
+
+/// A started gateway, its SDK client and one empty bucket.
+pub async fn with_bucket(bucket: &str) -> (Gateway, Client) {
+    let gw = start();
+    let client = gw.client();
+    create_bucket(&client, bucket).await;
+    (gw, client)
+}
+
+pub async fn put(client: &Client, bucket: &str, key: &str, body: impl Into<Vec<u8>>) -> String {
+    client
+        .put_object()
+        .bucket(bucket)
+        .key(key)
+        .body(ByteStream::from(body.into()))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("put {key}: {e:?}"))
+        .e_tag
+        .expect("PutObject returns an ETag")
+}
+
+pub async fn get(client: &Client, bucket: &str, key: &str) -> Vec<u8> {
+    let out = client
+        .get_object()
+        .bucket(bucket)
+        .key(key)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("get {key}: {e:?}"));
+    out.body.collect().await.expect("read body").into_bytes().to_vec()
+}
+
+/// Every key and ETag in a bucket, in order: "the bucket's contents are unchanged" is an
+/// equality of two snapshots.
+pub async fn snapshot(client: &Client, bucket: &str) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let mut token = None;
+    loop {
+        let page = client
+            .list_objects_v2()
+            .bucket(bucket)
+            .set_continuation_token(token)
+            .send()
+            .await
+            .expect("list for snapshot");
+        for o in page.contents() {
+            out.push((
+                o.key().unwrap_or_default().to_owned(),
+                o.e_tag().unwrap_or_default().to_owned(),
+            ));
+        }
+        match page.next_continuation_token {
+            Some(t) => token = Some(t),
+            None => return out,
+        }
+    }
+}
+
+/// The S3 error code and HTTP status of a failed SDK call.
+pub fn s3_error<E: ProvideErrorMetadata + std::fmt::Debug>(e: SdkError<E>) -> (String, u16) {
+    let status = e.raw_response().map(|r| r.status().as_u16()).unwrap_or(0);
+    let code = e.as_service_error().and_then(|s| s.code()).map(str::to_owned);
+    (code.unwrap_or_else(|| format!("{e:?}")), status)
+}
+
+/// Asserts a call failed with `code` and `status`.
+pub fn assert_s3_error<T: std::fmt::Debug, E: ProvideErrorMetadata + std::fmt::Debug>(
+    result: Result<T, SdkError<E>>,
+    code: &str,
+    status: u16,
+) {
+    match result {
+        Ok(v) => panic!("expected {code} ({status}), got success: {v:?}"),
+        Err(e) => assert_eq!(s3_error(e), (code.to_owned(), status)),
+    }
+}
+
+/// Asserts a raw response is the S3 error `code` with `status`.
+pub fn assert_raw_error(resp: &RawResponse, code: &str, status: u16) {
+    assert_eq!(
+        (resp.error_code().as_deref(), resp.status),
+        (Some(code), status),
+        "unexpected response: {}",
+        resp.text()
+    );
+}
