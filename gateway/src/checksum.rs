@@ -73,11 +73,116 @@ impl ChecksumAlgorithm {
     }
 }
 
+/// How an object's checksum covers it: over all its bytes, or (multipart) over its parts'
+/// checksums, written `<base64>-<parts>`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ChecksumKind {
+    #[default]
+    #[serde(rename = "FULL_OBJECT")]
+    FullObject,
+    #[serde(rename = "COMPOSITE")]
+    Composite,
+}
+
+impl ChecksumKind {
+    pub fn parse(s: &str) -> Option<Self> {
+        match s.to_ascii_uppercase().as_str() {
+            "FULL_OBJECT" => Some(Self::FullObject),
+            "COMPOSITE" => Some(Self::Composite),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::FullObject => "FULL_OBJECT",
+            Self::Composite => "COMPOSITE",
+        }
+    }
+
+    /// The kinds S3 allows per algorithm: CRC64NVME is FULL_OBJECT only, SHA-1 and SHA-256
+    /// COMPOSITE only, the CRC32s either.
+    pub fn allowed_for(self, algorithm: ChecksumAlgorithm) -> bool {
+        match algorithm {
+            ChecksumAlgorithm::Crc64Nvme => self == Self::FullObject,
+            ChecksumAlgorithm::Sha1 | ChecksumAlgorithm::Sha256 => self == Self::Composite,
+            ChecksumAlgorithm::Crc32 | ChecksumAlgorithm::Crc32c => true,
+        }
+    }
+
+    /// What S3 picks for a multipart upload that names an algorithm but no type.
+    pub fn default_for(algorithm: ChecksumAlgorithm) -> Self {
+        match algorithm {
+            ChecksumAlgorithm::Crc64Nvme => Self::FullObject,
+            _ => Self::Composite,
+        }
+    }
+}
+
 /// A checksum as stored with an object and returned to clients (base64 of the big-endian digest).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Checksum {
     pub algorithm: ChecksumAlgorithm,
     pub value: String,
+    #[serde(default)]
+    pub kind: ChecksumKind,
+}
+
+impl Checksum {
+    pub fn full_object(algorithm: ChecksumAlgorithm, value: String) -> Self {
+        Self {
+            algorithm,
+            value,
+            kind: ChecksumKind::FullObject,
+        }
+    }
+}
+
+fn crc_algorithm(algorithm: ChecksumAlgorithm) -> Option<CrcAlgorithm> {
+    match algorithm {
+        ChecksumAlgorithm::Crc32 => Some(CrcAlgorithm::Crc32IsoHdlc),
+        ChecksumAlgorithm::Crc32c => Some(CrcAlgorithm::Crc32Iscsi),
+        ChecksumAlgorithm::Crc64Nvme => Some(CrcAlgorithm::Crc64Nvme),
+        ChecksumAlgorithm::Sha1 | ChecksumAlgorithm::Sha256 => None,
+    }
+}
+
+fn crc_from_b64(value: &str) -> Option<u64> {
+    let raw = B64.decode(value).ok()?;
+    match raw.len() {
+        4 => Some(u64::from(u32::from_be_bytes(raw.try_into().ok()?))),
+        8 => Some(u64::from_be_bytes(raw.try_into().ok()?)),
+        _ => None,
+    }
+}
+
+fn crc_to_b64(algorithm: ChecksumAlgorithm, crc: u64) -> String {
+    match algorithm {
+        ChecksumAlgorithm::Crc64Nvme => B64.encode(crc.to_be_bytes()),
+        _ => B64.encode((crc as u32).to_be_bytes()),
+    }
+}
+
+/// The CRC of a whole object from its parts' CRCs and lengths (CRC combine arithmetic: no byte
+/// is read again). `None` for a non-CRC algorithm or a malformed part value.
+pub fn combine_crcs(algorithm: ChecksumAlgorithm, parts: &[(&str, u64)]) -> Option<String> {
+    let crc = crc_algorithm(algorithm)?;
+    let mut iter = parts.iter();
+    let (first, _) = iter.next()?;
+    let mut acc = crc_from_b64(first)?;
+    for (value, len) in iter {
+        acc = crc_fast::checksum_combine(crc, acc, crc_from_b64(value)?, *len);
+    }
+    Some(crc_to_b64(algorithm, acc))
+}
+
+/// A COMPOSITE checksum: the algorithm over the concatenated raw part checksums, `-<parts>`.
+pub fn composite(algorithm: ChecksumAlgorithm, parts: &[&str]) -> Option<String> {
+    let mut h = Hasher::new(algorithm);
+    for p in parts {
+        h.update(&B64.decode(p).ok()?);
+    }
+    Some(format!("{}-{}", B64.encode(h.finish(algorithm)), parts.len()))
 }
 
 enum Hasher {
@@ -121,52 +226,78 @@ impl Hasher {
     }
 }
 
-/// Everything computed over a body in one pass: size, MD5, and one S3 checksum.
+/// Everything computed over a body in one pass: size, MD5, the checksum stored with it, and
+/// optionally a second one the client sent to be verified (a part checked with CRC32 in an
+/// upload that stores CRC64NVME).
 pub struct BodyDigest {
     size: u64,
     md5: Md5,
-    algorithm: ChecksumAlgorithm,
-    hasher: Hasher,
+    hashers: Vec<(ChecksumAlgorithm, Hasher)>,
 }
 
 #[derive(Debug, Clone)]
 pub struct BodyDigests {
     pub size: u64,
     pub md5: [u8; 16],
+    /// The stored checksum.
     pub checksum: Checksum,
+    /// The additional checksum computed only for verification.
+    pub extra: Option<Checksum>,
 }
 
 impl BodyDigests {
     pub fn md5_hex(&self) -> String {
         hex::encode(self.md5)
     }
+
+    pub fn value_of(&self, algorithm: ChecksumAlgorithm) -> Option<&str> {
+        [Some(&self.checksum), self.extra.as_ref()]
+            .into_iter()
+            .flatten()
+            .find(|c| c.algorithm == algorithm)
+            .map(|c| c.value.as_str())
+    }
 }
 
 impl BodyDigest {
     pub fn new(algorithm: ChecksumAlgorithm) -> Self {
+        Self::with_extra(algorithm, None)
+    }
+
+    pub fn with_extra(algorithm: ChecksumAlgorithm, extra: Option<ChecksumAlgorithm>) -> Self {
+        let mut hashers = vec![(algorithm, Hasher::new(algorithm))];
+        if let Some(extra) = extra.filter(|e| *e != algorithm) {
+            hashers.push((extra, Hasher::new(extra)));
+        }
         Self {
             size: 0,
             md5: Md5::new(),
-            algorithm,
-            hasher: Hasher::new(algorithm),
+            hashers,
         }
     }
 
     pub fn update(&mut self, data: &[u8]) {
         self.size += data.len() as u64;
         self.md5.update(data);
-        self.hasher.update(data);
+        for (_, h) in &mut self.hashers {
+            h.update(data);
+        }
     }
 
     pub fn finish(self) -> BodyDigests {
-        let value = B64.encode(self.hasher.finish(self.algorithm));
+        let mut sums = self
+            .hashers
+            .into_iter()
+            .map(|(a, h)| Checksum::full_object(a, B64.encode(h.finish(a))));
+        // `hashers` always holds the stored algorithm first.
+        let checksum = sums
+            .next()
+            .unwrap_or_else(|| Checksum::full_object(ChecksumAlgorithm::Crc64Nvme, String::new()));
         BodyDigests {
             size: self.size,
             md5: self.md5.finalize().into(),
-            checksum: Checksum {
-                algorithm: self.algorithm,
-                value,
-            },
+            checksum,
+            extra: sums.next(),
         }
     }
 }
@@ -233,6 +364,61 @@ mod tests {
         assert!(ChecksumAlgorithm::Crc32.is_well_formed("DUoRhQ=="));
         assert!(!ChecksumAlgorithm::Crc32.is_well_formed("jSnVw/bqjr4="));
         assert!(!ChecksumAlgorithm::Sha1.is_well_formed("not base64!"));
+    }
+
+    #[test]
+    fn combined_part_crcs_equal_the_crc_of_the_whole() {
+        for alg in [
+            ChecksumAlgorithm::Crc32,
+            ChecksumAlgorithm::Crc32c,
+            ChecksumAlgorithm::Crc64Nvme,
+        ] {
+            let whole = checksum_of(alg, b"hello world, in three parts");
+            let parts = [&b"hello "[..], b"world, in ", b"three parts"];
+            let values: Vec<String> = parts.iter().map(|p| checksum_of(alg, p)).collect();
+            let pairs: Vec<(&str, u64)> = values
+                .iter()
+                .map(String::as_str)
+                .zip(parts.iter().map(|p| p.len() as u64))
+                .collect();
+            assert_eq!(
+                combine_crcs(alg, &pairs).as_deref(),
+                Some(whole.as_str()),
+                "{alg:?}"
+            );
+        }
+        assert_eq!(combine_crcs(ChecksumAlgorithm::Sha256, &[("x", 1)]), None);
+    }
+
+    #[test]
+    fn composite_checksums_hash_the_raw_part_checksums() {
+        // SHA-256 over the two raw SHA-256 digests, then "-2".
+        let a = checksum_of(ChecksumAlgorithm::Sha256, b"a");
+        let b = checksum_of(ChecksumAlgorithm::Sha256, b"b");
+        let mut raw = B64.decode(&a).unwrap();
+        raw.extend(B64.decode(&b).unwrap());
+        let expected = format!("{}-2", checksum_of(ChecksumAlgorithm::Sha256, &raw));
+        assert_eq!(composite(ChecksumAlgorithm::Sha256, &[&a, &b]), Some(expected));
+    }
+
+    #[test]
+    fn kinds_follow_s3s_algorithm_rules() {
+        assert!(!ChecksumKind::Composite.allowed_for(ChecksumAlgorithm::Crc64Nvme));
+        assert!(!ChecksumKind::FullObject.allowed_for(ChecksumAlgorithm::Sha256));
+        assert!(ChecksumKind::FullObject.allowed_for(ChecksumAlgorithm::Crc32c));
+        assert_eq!(
+            ChecksumKind::default_for(ChecksumAlgorithm::Crc32),
+            ChecksumKind::Composite
+        );
+    }
+
+    #[test]
+    fn an_extra_algorithm_is_computed_alongside() {
+        let mut d = BodyDigest::with_extra(ChecksumAlgorithm::Crc64Nvme, Some(ChecksumAlgorithm::Crc32));
+        d.update(b"hello world");
+        let out = d.finish();
+        assert_eq!(out.value_of(ChecksumAlgorithm::Crc32), Some("DUoRhQ=="));
+        assert_eq!(out.checksum.algorithm, ChecksumAlgorithm::Crc64Nvme);
     }
 
     #[test]

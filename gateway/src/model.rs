@@ -8,8 +8,8 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use time::OffsetDateTime;
 
-use crate::blob::Segment;
-use crate::checksum::Checksum;
+use crate::blob::{BlobId, Segment};
+use crate::checksum::{Checksum, ChecksumAlgorithm, ChecksumKind};
 use crate::meta::MetaError;
 
 /// Unix time in nanoseconds, the resolution every timestamp is stored at.
@@ -81,6 +81,50 @@ pub struct ObjectHead {
     pub segments: Vec<Segment>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub version_id: Option<String>,
+    /// The parts of a multipart object, in order (one per segment); empty for a single PUT.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub parts: Vec<PartSummary>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PartSummary {
+    pub number: u32,
+    pub size: u64,
+    /// The part's checksum in the object's algorithm.
+    pub checksum: String,
+}
+
+/// A multipart upload in progress.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UploadRecord {
+    pub key: String,
+    pub upload_id: String,
+    pub initiated: Nanos,
+    pub owner: String,
+    #[serde(default)]
+    pub headers: ContentHeaders,
+    #[serde(default)]
+    pub user_metadata: BTreeMap<String, String>,
+    /// The algorithm every part is hashed with (CRC64NVME when the client named none) and how
+    /// the parts' checksums make the object's.
+    pub checksum_algorithm: ChecksumAlgorithm,
+    pub checksum_kind: ChecksumKind,
+    /// Whether the client named the algorithm (ListParts and ListMultipartUploads echo it).
+    #[serde(default)]
+    pub checksum_requested: bool,
+}
+
+/// One uploaded part.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PartRecord {
+    pub number: u32,
+    pub size: u64,
+    /// Hex MD5 of the part, without quotes.
+    pub etag: String,
+    pub modified: Nanos,
+    pub blob: BlobId,
+    /// In the upload's algorithm.
+    pub checksum: String,
 }
 
 impl ObjectHead {

@@ -128,6 +128,11 @@ async fn sweep_forever(store: Store, args: ServeArgs) {
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "blob sweep failed"),
         }
+        match store.prune_rename_tokens().await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(pruned = n, "expired rename tokens"),
+            Err(e) => tracing::warn!(error = %e, "rename token pruning failed"),
+        }
     }
 }
 

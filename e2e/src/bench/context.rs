@@ -16,6 +16,10 @@ pub struct BenchSettings {
     pub list_keys: usize,
     /// Concurrency used to create the keys that are then listed.
     pub list_concurrency: usize,
+    /// CopyObject and RenameObject calls per object size in `metaops`.
+    pub metaops_ops: usize,
+    /// Bytes of the large object in `metaops`.
+    pub metaops_large_size: usize,
 }
 
 impl Default for BenchSettings {
@@ -28,6 +32,8 @@ impl Default for BenchSettings {
             large_size: 64 * 1024 * 1024,
             list_keys: 10_000,
             list_concurrency: 64,
+            metaops_ops: 50,
+            metaops_large_size: 1024 * 1024 * 1024,
         }
     }
 }

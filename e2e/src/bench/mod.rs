@@ -9,6 +9,7 @@ pub mod context;
 pub mod driver;
 pub mod large;
 pub mod list;
+pub mod metadata_ops;
 pub mod payload;
 pub mod report;
 pub mod scenario;

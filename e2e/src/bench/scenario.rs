@@ -2,7 +2,7 @@
 
 use serde::Serialize;
 
-use super::{BenchContext, ScenarioReport, large, list, small};
+use super::{BenchContext, ScenarioReport, large, list, metadata_ops, small};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
@@ -13,16 +13,24 @@ pub enum Scenario {
     Large,
     /// Many keys created, then listed in pages of 1,000: metadata scan speed.
     List,
+    /// CopyObject and RenameObject of a small and a large object: do they move bytes?
+    Metaops,
 }
 
 impl Scenario {
-    pub const ALL: [Scenario; 3] = [Scenario::Small, Scenario::Large, Scenario::List];
+    pub const ALL: [Scenario; 4] = [
+        Scenario::Small,
+        Scenario::Large,
+        Scenario::List,
+        Scenario::Metaops,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
             Scenario::Small => "small",
             Scenario::Large => "large",
             Scenario::List => "list",
+            Scenario::Metaops => "metaops",
         }
     }
 
@@ -31,6 +39,7 @@ impl Scenario {
             Scenario::Small => small::run(ctx).await,
             Scenario::Large => large::run(ctx).await,
             Scenario::List => list::run(ctx).await,
+            Scenario::Metaops => metadata_ops::run(ctx).await,
         }
     }
 }

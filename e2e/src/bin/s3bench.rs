@@ -58,6 +58,12 @@ struct Args {
     /// Concurrency used to create the keys of `list`.
     #[arg(long, default_value_t = 64)]
     list_concurrency: usize,
+    /// CopyObject and RenameObject calls per object size in `metaops`.
+    #[arg(long, default_value_t = 50)]
+    metaops_ops: usize,
+    /// Size in MiB of the large object in `metaops`.
+    #[arg(long, default_value_t = 1024)]
+    metaops_large_size: usize,
     /// Key prefix of this run (default: s3bench/<unix millis>/).
     #[arg(long)]
     prefix: Option<String>,
@@ -116,6 +122,11 @@ async fn main() -> anyhow::Result<()> {
                 .context("--large-size is too large")?,
             list_keys: args.list_keys,
             list_concurrency: args.list_concurrency,
+            metaops_ops: args.metaops_ops,
+            metaops_large_size: args
+                .metaops_large_size
+                .checked_mul(MIB)
+                .context("--metaops-large-size is too large")?,
         },
     };
 

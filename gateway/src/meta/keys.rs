@@ -135,6 +135,11 @@ pub fn token(bucket: &str, token: &str) -> Vec<u8> {
     k
 }
 
+/// Every idempotency token of every bucket.
+pub fn all_tokens() -> (Vec<u8>, Vec<u8>) {
+    (vec![TOKEN], vec![TOKEN + 1])
+}
+
 pub fn lease(name: &str) -> Vec<u8> {
     let mut k = with_tag(LEASE, name.len());
     k.extend_from_slice(name.as_bytes());

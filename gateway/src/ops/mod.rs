@@ -4,6 +4,7 @@
 mod bucket;
 mod copy;
 pub mod list;
+pub mod multipart;
 mod object;
 pub mod precondition;
 mod refs;

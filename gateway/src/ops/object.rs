@@ -10,7 +10,7 @@ use s3s::S3Result;
 use super::precondition::WriteConditions;
 use super::{Store, bucket, read_only, refs, transact};
 use crate::blob::{BlobId, BlobStream, Segment};
-use crate::checksum::{BodyDigest, BodyDigests, ChecksumAlgorithm};
+use crate::checksum::{BodyDigest, BodyDigests};
 use crate::errors::{from_meta, from_write, internal, no_such_key};
 use crate::meta::{MetaTxn, keys};
 use crate::model::{self, ContentHeaders, Nanos, ObjectHead};
@@ -66,17 +66,13 @@ pub async fn replace_head(
 }
 
 impl Store {
-    /// Streams a request body to a new blob, computing its MD5 and `algorithm` checksum.
-    pub async fn write_body<S, E>(&self, body: S, algorithm: ChecksumAlgorithm) -> S3Result<Upload>
+    /// Streams a request body to a new blob, computing its digests on the way.
+    pub async fn write_body<S, E>(&self, body: S, digest: BodyDigest) -> S3Result<Upload>
     where
         S: Stream<Item = Result<Bytes, E>> + Send,
         E: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
-        let written = self
-            .blobs
-            .write(body, BodyDigest::new(algorithm))
-            .await
-            .map_err(from_write)?;
+        let written = self.blobs.write(body, digest).await.map_err(from_write)?;
         Ok(Upload {
             segment: Segment {
                 blob: written.id,
@@ -119,6 +115,7 @@ impl Store {
             checksum: new.upload.digests.checksum.clone(),
             segments: vec![new.upload.segment.clone()],
             version_id: None,
+            parts: Vec::new(),
         };
         let args = (bucket, key, &head, conditions);
         let result = transact(&*self.meta, &args, |txn, (bucket, key, head, conditions)| {

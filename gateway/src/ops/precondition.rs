@@ -155,12 +155,10 @@ mod tests {
             modified: Nanos::from_time(modified),
             headers: Default::default(),
             user_metadata: Default::default(),
-            checksum: Checksum {
-                algorithm: ChecksumAlgorithm::Crc64Nvme,
-                value: String::new(),
-            },
+            checksum: Checksum::full_object(ChecksumAlgorithm::Crc64Nvme, String::new()),
             segments: vec![],
             version_id: None,
+            parts: Vec::new(),
         }
     }
 

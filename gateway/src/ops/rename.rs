@@ -173,6 +173,42 @@ impl Store {
     }
 }
 
+/// Tokens examined per pruning transaction.
+const PRUNE_BATCH: usize = 500;
+
+impl Store {
+    /// Deletes expired RenameObject tokens, one batch per transaction. Returns how many.
+    pub async fn prune_rename_tokens(&self) -> S3Result<u64> {
+        let now = Nanos::from_time(self.clock.now());
+        let (mut start, end) = keys::all_tokens();
+        let mut pruned = 0;
+        loop {
+            let (next, n) = transact(&*self.meta, &(&start, &end, now), |txn, (start, end, now)| {
+                Box::pin(async move {
+                    let batch = txn.scan(start, end, PRUNE_BATCH).await.map_err(from_meta)?;
+                    let mut n = 0;
+                    for (key, raw) in &batch {
+                        let record: RenameTokenRecord = model::decode(key, raw).map_err(from_meta)?;
+                        if record.expires <= *now {
+                            txn.delete(key).await.map_err(from_meta)?;
+                            n += 1;
+                        }
+                    }
+                    let next =
+                        (batch.len() == PRUNE_BATCH).then(|| batch.last().map(|(k, _)| keys::successor(k)));
+                    Ok((next.flatten(), n))
+                })
+            })
+            .await?;
+            pruned += n;
+            match next {
+                Some(k) => start = k,
+                None => return Ok(pruned),
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

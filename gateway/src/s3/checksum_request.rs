@@ -86,6 +86,11 @@ impl ChecksumRequest {
         Ok(Self { algorithm, expected })
     }
 
+    /// The algorithm whose value the client sent (in a header or a trailer), if any.
+    pub fn verified_algorithm(&self) -> Option<ChecksumAlgorithm> {
+        (self.expected != Expected::Computed).then_some(self.algorithm)
+    }
+
     /// Compares what the body hashed to with what the client sent (in a header, or in the
     /// trailers that arrived after the body).
     pub fn verify(&self, digests: &BodyDigests, trailers: Option<&HeaderMap>) -> S3Result<()> {
@@ -107,7 +112,7 @@ impl ChecksumRequest {
                 value.to_owned()
             }
         };
-        if sent == digests.checksum.value {
+        if digests.value_of(self.algorithm) == Some(sent.as_str()) {
             Ok(())
         } else {
             Err(S3Error::with_message(

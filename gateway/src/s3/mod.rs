@@ -7,8 +7,10 @@ mod conditions;
 pub mod envelope;
 mod host;
 mod listing;
+mod multipart_api;
 mod object_io;
 mod rename_route;
+pub(crate) mod request;
 mod service;
 
 pub use host::VirtualHosts;

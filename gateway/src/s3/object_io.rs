@@ -35,7 +35,7 @@ pub struct ChecksumFields {
 impl ChecksumFields {
     pub fn of(checksum: &Checksum) -> Self {
         let mut f = Self {
-            kind: Some(ChecksumType::from_static(ChecksumType::FULL_OBJECT)),
+            kind: Some(ChecksumType::from(checksum.kind.as_str().to_owned())),
             ..Self::default()
         };
         let v = Some(checksum.value.clone());
@@ -93,13 +93,26 @@ pub fn select(head: &ObjectHead, range: Option<&Range>, part_number: Option<i32>
                 "Cannot specify both Range header and partNumber query parameter",
             ));
         }
-        // A single-PUT object is one part (multipart objects resolve parts in their own issue).
-        if n != 1 || head.segments.len() > 1 {
-            return Err(invalid_part_number());
+        if head.parts.is_empty() {
+            // A single-PUT object is its own part 1.
+            return match n {
+                1 => Ok(Selection {
+                    range: 0..head.size,
+                    content_range: None,
+                }),
+                _ => Err(invalid_part_number()),
+            };
         }
+        let index = usize::try_from(n)
+            .ok()
+            .filter(|i| (1..=head.parts.len()).contains(i))
+            .ok_or_else(invalid_part_number)?;
+        let start: u64 = head.parts[..index - 1].iter().map(|p| p.size).sum();
+        let end = start + head.parts[index - 1].size;
+        let content_range = format!("bytes {}-{}/{}", start, end.saturating_sub(1), head.size);
         return Ok(Selection {
-            range: 0..head.size,
-            content_range: None,
+            range: start..end,
+            content_range: Some(content_range),
         });
     }
     match range {

@@ -1,7 +1,5 @@
 //! `impl s3s::S3` for the gateway: DTOs in, operations called, DTOs out. Nothing else.
 
-use std::collections::BTreeMap;
-
 use s3s::dto::*;
 use s3s::{S3, S3Error, S3ErrorCode, S3Request, S3Response, S3Result, s3_error};
 
@@ -9,21 +7,22 @@ use super::checksum_request::ChecksumRequest;
 use super::conditions::{etag_match, header_etag, read_conditions, write_conditions};
 use super::listing::{decode_token, encode_token, url_encode};
 use super::object_io::{ChecksumFields, etag, metadata, select, set_checksums, timestamp};
-use crate::checksum::{ChecksumAlgorithm, decode_content_md5};
-use crate::model::{BucketRecord, ContentHeaders, Nanos};
+use super::request::{
+    check_content_md5, checksum_values, content_headers, content_md5, header_str, owner_dto, owner_of,
+    user_metadata,
+};
+use crate::checksum::BodyDigest;
+use crate::model::BucketRecord;
 use crate::names::BucketName;
 use crate::ops::list::MAX_KEYS;
 use crate::ops::precondition::{ReadOutcome, precondition_failed};
 use crate::ops::{CopyRequest, ListEntry, ListPage, ListQuery, NewObject, Store};
 
-/// Where AWS caps user metadata: 2 KB of names and values.
-const MAX_USER_METADATA_BYTES: usize = 2 * 1024;
 /// S3's cap on keys per DeleteObjects request.
 const MAX_DELETE_KEYS: usize = 1000;
-const DEFAULT_CONTENT_TYPE: &str = "binary/octet-stream";
 
 pub struct Gateway {
-    store: Store,
+    pub(super) store: Store,
     /// Seed 002: CreateBucket must carry a LocationConstraint (switchable for plain-S3 clients).
     require_location_constraint: bool,
 }
@@ -35,59 +34,6 @@ impl Gateway {
             require_location_constraint,
         }
     }
-}
-
-fn owner_of<T>(req: &S3Request<T>) -> S3Result<String> {
-    req.credentials
-        .as_ref()
-        .map(|c| c.access_key.clone())
-        .ok_or_else(|| s3_error!(AccessDenied, "Anonymous users cannot perform this operation"))
-}
-
-fn owner_dto(id: &str) -> Owner {
-    Owner {
-        display_name: Some(id.to_owned()),
-        id: Some(id.to_owned()),
-    }
-}
-
-/// `aws-chunked` is a transfer framing, not a property of the object: strip it, keep the rest.
-fn stored_content_encoding(value: Option<&str>) -> Option<String> {
-    let kept: Vec<&str> = value?
-        .split(',')
-        .map(str::trim)
-        .filter(|e| !e.is_empty() && !e.eq_ignore_ascii_case("aws-chunked"))
-        .collect();
-    (!kept.is_empty()).then(|| kept.join(","))
-}
-
-fn user_metadata(m: Option<Metadata>) -> S3Result<BTreeMap<String, String>> {
-    let m: BTreeMap<String, String> = m.unwrap_or_default().into_iter().collect();
-    let bytes: usize = m.iter().map(|(k, v)| k.len() + v.len()).sum();
-    if bytes > MAX_USER_METADATA_BYTES {
-        return Err(S3Error::with_message(
-            S3ErrorCode::MetadataTooLarge,
-            "Your metadata headers exceed the maximum allowed metadata size.",
-        ));
-    }
-    Ok(m)
-}
-
-fn checksum_values(input: &PutObjectInput) -> Vec<(ChecksumAlgorithm, &str)> {
-    [
-        (ChecksumAlgorithm::Crc32, &input.checksum_crc32),
-        (ChecksumAlgorithm::Crc32c, &input.checksum_crc32c),
-        (ChecksumAlgorithm::Crc64Nvme, &input.checksum_crc64nvme),
-        (ChecksumAlgorithm::Sha1, &input.checksum_sha1),
-        (ChecksumAlgorithm::Sha256, &input.checksum_sha256),
-    ]
-    .into_iter()
-    .filter_map(|(a, v)| v.as_deref().map(|v| (a, v)))
-    .collect()
-}
-
-fn header_str<'a, T>(req: &'a S3Request<T>, name: &str) -> Option<&'a str> {
-    req.headers.get(name).and_then(|v| v.to_str().ok())
 }
 
 fn max_keys(requested: Option<i32>) -> S3Result<usize> {
@@ -265,34 +211,11 @@ impl S3 for Gateway {
                 .checksum_algorithm
                 .as_ref()
                 .map(s3s::dto::ChecksumAlgorithm::as_str),
-            &checksum_values(&input),
+            &checksum_values!(input),
             trailer.as_deref(),
         )?;
-        let content_md5 = input
-            .content_md5
-            .as_deref()
-            .map(|v| {
-                decode_content_md5(v).ok_or_else(|| {
-                    S3Error::with_message(
-                        S3ErrorCode::InvalidDigest,
-                        "The Content-MD5 you specified is not valid.",
-                    )
-                })
-            })
-            .transpose()?;
-        let headers = ContentHeaders {
-            content_type: Some(
-                input
-                    .content_type
-                    .take()
-                    .unwrap_or_else(|| DEFAULT_CONTENT_TYPE.to_owned()),
-            ),
-            content_encoding: stored_content_encoding(input.content_encoding.as_deref()),
-            content_disposition: input.content_disposition.take(),
-            content_language: input.content_language.take(),
-            cache_control: input.cache_control.take(),
-            expires: input.expires.take().map(|t| Nanos::from_time(t.into())),
-        };
+        let content_md5 = content_md5(input.content_md5.as_deref())?;
+        let headers = content_headers!(input);
         let user_metadata = user_metadata(input.metadata.take())?;
         let conditions = write_conditions(
             input.if_match.as_ref().map(etag_match),
@@ -302,14 +225,13 @@ impl S3 for Gateway {
         let body = input.body.take().unwrap_or_else(|| {
             StreamingBlob::wrap(futures::stream::empty::<Result<bytes::Bytes, std::io::Error>>())
         });
-        let upload = self.store.write_body(body, checksum.algorithm).await?;
-        let verified = match content_md5 {
-            Some(md5) if md5 != upload.digests.md5 => Err(S3Error::with_message(
-                S3ErrorCode::BadDigest,
-                "The Content-MD5 you specified did not match what we received.",
-            )),
-            _ => checksum.verify(&upload.digests, trailing.as_ref().and_then(|t| t.take()).as_ref()),
-        };
+        let upload = self
+            .store
+            .write_body(body, BodyDigest::new(checksum.algorithm))
+            .await?;
+        let verified = check_content_md5(content_md5, &upload.digests.md5).and_then(|()| {
+            checksum.verify(&upload.digests, trailing.as_ref().and_then(|t| t.take()).as_ref())
+        });
         if let Err(e) = verified {
             self.store.discard(&upload).await;
             return Err(e);
@@ -370,7 +292,7 @@ impl S3 for Gateway {
             cache_control: h.cache_control,
             expires: h.expires.map(|n| Timestamp::from(n.to_time())),
             storage_class: None,
-            parts_count: input.part_number.map(|_| head.segments.len() as i32),
+            parts_count: input.part_number.map(|_| head.parts.len().max(1) as i32),
             ..Default::default()
         };
         set_checksums!(
@@ -410,7 +332,7 @@ impl S3 for Gateway {
             content_language: h.content_language,
             cache_control: h.cache_control,
             expires: h.expires.map(|n| Timestamp::from(n.to_time())),
-            parts_count: input.part_number.map(|_| head.segments.len() as i32),
+            parts_count: input.part_number.map(|_| head.parts.len().max(1) as i32),
             ..Default::default()
         };
         set_checksums!(
@@ -458,19 +380,7 @@ impl S3 for Gateway {
         let replace = match input.metadata_directive.as_ref().map(MetadataDirective::as_str) {
             None | Some(MetadataDirective::COPY) => None,
             Some(MetadataDirective::REPLACE) => {
-                let headers = ContentHeaders {
-                    content_type: Some(
-                        input
-                            .content_type
-                            .take()
-                            .unwrap_or_else(|| DEFAULT_CONTENT_TYPE.to_owned()),
-                    ),
-                    content_encoding: stored_content_encoding(input.content_encoding.as_deref()),
-                    content_disposition: input.content_disposition.take(),
-                    content_language: input.content_language.take(),
-                    cache_control: input.cache_control.take(),
-                    expires: input.expires.take().map(|t| Nanos::from_time(t.into())),
-                };
+                let headers = content_headers!(input);
                 Some((headers, user_metadata(input.metadata.take())?))
             }
             Some(other) => {
@@ -508,6 +418,49 @@ impl S3 for Gateway {
             copy_object_result: Some(result),
             ..Default::default()
         }))
+    }
+
+    async fn create_multipart_upload(
+        &self,
+        req: S3Request<CreateMultipartUploadInput>,
+    ) -> S3Result<S3Response<CreateMultipartUploadOutput>> {
+        self.create_upload(req).await
+    }
+
+    async fn upload_part(&self, req: S3Request<UploadPartInput>) -> S3Result<S3Response<UploadPartOutput>> {
+        Gateway::upload_part(self, req).await
+    }
+
+    async fn upload_part_copy(
+        &self,
+        req: S3Request<UploadPartCopyInput>,
+    ) -> S3Result<S3Response<UploadPartCopyOutput>> {
+        Gateway::upload_part_copy(self, req).await
+    }
+
+    async fn complete_multipart_upload(
+        &self,
+        req: S3Request<CompleteMultipartUploadInput>,
+    ) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
+        self.complete_upload(req).await
+    }
+
+    async fn abort_multipart_upload(
+        &self,
+        req: S3Request<AbortMultipartUploadInput>,
+    ) -> S3Result<S3Response<AbortMultipartUploadOutput>> {
+        self.abort_upload(req).await
+    }
+
+    async fn list_parts(&self, req: S3Request<ListPartsInput>) -> S3Result<S3Response<ListPartsOutput>> {
+        self.list_upload_parts(req).await
+    }
+
+    async fn list_multipart_uploads(
+        &self,
+        req: S3Request<ListMultipartUploadsInput>,
+    ) -> S3Result<S3Response<ListMultipartUploadsOutput>> {
+        self.list_uploads(req).await
     }
 
     async fn delete_object(

@@ -128,3 +128,53 @@ pub fn assert_raw_error(resp: &RawResponse, code: &str, status: u16) {
         resp.text()
     );
 }
+
+/// Blob files on the gateway's volume (committed or orphaned), for "no bytes moved / none left".
+pub fn blob_files(gw: &Gateway) -> usize {
+    let blobs = gw.data_dir().join("blobs");
+    std::fs::read_dir(&blobs)
+        .map(|shards| {
+            shards
+                .filter_map(Result::ok)
+                .map(|s| std::fs::read_dir(s.path()).map(|d| d.count()).unwrap_or(0))
+                .sum()
+        })
+        .unwrap_or(0)
+}
+
+pub async fn head_etag(client: &Client, bucket: &str, key: &str) -> Option<String> {
+    client
+        .head_object()
+        .bucket(bucket)
+        .key(key)
+        .send()
+        .await
+        .ok()
+        .and_then(|h| h.e_tag)
+}
+
+/// The text of every `<element>` in an XML document, in document order, unescaped (an empty or
+/// self-closed element gives ""). For checking response XML as sent, before any SDK decodes it.
+pub fn xml_values(xml: &str, element: &str) -> Vec<String> {
+    use quick_xml::events::Event;
+    let mut reader = quick_xml::Reader::from_str(xml);
+    let mut values = Vec::new();
+    loop {
+        match reader.read_event().unwrap_or_else(|e| panic!("{e}: {xml}")) {
+            Event::Start(e) if e.local_name().as_ref() == element.as_bytes() => {
+                let text = reader
+                    .read_text(e.name())
+                    .unwrap_or_else(|e| panic!("{e}: {xml}"));
+                let text = text.decode().expect("UTF-8 XML");
+                values.push(
+                    quick_xml::escape::unescape(&text)
+                        .expect("valid escapes")
+                        .into_owned(),
+                );
+            }
+            Event::Empty(e) if e.local_name().as_ref() == element.as_bytes() => values.push(String::new()),
+            Event::Eof => return values,
+            _ => {}
+        }
+    }
+}

@@ -1,0 +1,250 @@
+//! Buckets: the seed's naming rules, the LocationConstraint CreateBucket must carry, ownership,
+//! HeadBucket, DeleteBucket, ListBuckets and GetBucketLocation.
+
+mod common;
+
+use std::time::{Duration, SystemTime};
+
+use aws_sdk_s3::types::{BucketLocationConstraint, CreateBucketConfiguration};
+use common::*;
+use http::Method;
+
+/// What a client sends to create a bucket in `region`.
+fn create_bucket_body(region: &str) -> String {
+    format!(
+        "<CreateBucketConfiguration xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">\
+         <LocationConstraint>{region}</LocationConstraint></CreateBucketConfiguration>"
+    )
+}
+
+/// `PUT /{name}` with a us-east-1 configuration, sent as written: SDKs refuse some of these names.
+async fn raw_create_bucket(gw: &Gateway, name: &str) -> RawResponse {
+    gw.raw()
+        .request(Method::PUT, &format!("/{name}"))
+        .body(create_bucket_body("us-east-1"))
+        .send()
+        .await
+}
+
+async fn bucket_names(gw: &Gateway) -> Vec<String> {
+    let out = gw.client().list_buckets().send().await.expect("list buckets");
+    out.buckets()
+        .iter()
+        .map(|b| b.name().unwrap_or_default().to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn names_breaking_the_naming_rules_are_invalid_bucket_name() {
+    let gw = start();
+    let too_long = "a".repeat(64);
+    let invalid = [
+        "ab",                  // shorter than 3
+        too_long.as_str(),     // longer than 63
+        "MyBucket",            // uppercase
+        "my_bucket",           // underscore
+        "my.bucket",           // dot
+        "my%20bucket",         // space
+        "-bucket",             // starts with a hyphen
+        "bucket-",             // ends with a hyphen
+        "xn--bucket",          // punycode prefix
+        "cw-bucket",           // reserved prefixes
+        "vip-bucket",          //
+        "log-stitcher-ch-abc", //
+        "int",                 // reserved name
+    ];
+    for name in invalid {
+        let resp = raw_create_bucket(&gw, name).await;
+        assert_eq!(
+            (resp.error_code().as_deref(), resp.status),
+            (Some("InvalidBucketName"), 400),
+            "{name}: {}",
+            resp.text()
+        );
+    }
+    assert_eq!(bucket_names(&gw).await, Vec::<String>::new());
+}
+
+#[tokio::test]
+async fn names_at_the_edges_of_the_rules_are_accepted() {
+    let gw = start();
+    let longest = "a".repeat(63);
+    let mut valid = vec![
+        "abc",
+        "123",
+        "a-b",
+        "a--b",
+        "9-lives",
+        "xn-a",
+        "cwbucket",
+        "vipbucket",
+        "log-stitcher-c",
+        "intx",
+        "xint",
+        longest.as_str(),
+    ];
+    for name in &valid {
+        let resp = raw_create_bucket(&gw, name).await;
+        assert_eq!(resp.status, 200, "{name}: {}", resp.text());
+    }
+    valid.sort_unstable();
+    assert_eq!(bucket_names(&gw).await, valid);
+}
+
+#[tokio::test]
+async fn create_bucket_without_location_constraint_is_invalid_location_constraint() {
+    let gw = start();
+    let result = gw.client().create_bucket().bucket("no-location").send().await;
+    assert_s3_error(result, "InvalidLocationConstraint", 400);
+    assert_eq!(bucket_names(&gw).await, Vec::<String>::new());
+}
+
+#[tokio::test]
+async fn create_bucket_without_location_constraint_is_accepted_when_not_required() {
+    let gw = start_with_args(&["--require-location-constraint=false"]);
+    let client = gw.client();
+    client
+        .create_bucket()
+        .bucket("no-location")
+        .send()
+        .await
+        .expect("create without a LocationConstraint");
+    client
+        .head_bucket()
+        .bucket("no-location")
+        .send()
+        .await
+        .expect("the bucket exists");
+}
+
+#[tokio::test]
+async fn create_bucket_in_another_region_is_invalid_location_constraint() {
+    let gw = start();
+    let result = gw
+        .client()
+        .create_bucket()
+        .bucket("elsewhere")
+        .create_bucket_configuration(
+            CreateBucketConfiguration::builder()
+                .location_constraint(BucketLocationConstraint::EuWest1)
+                .build(),
+        )
+        .send()
+        .await;
+    assert_s3_error(result, "InvalidLocationConstraint", 400);
+    assert_eq!(bucket_names(&gw).await, Vec::<String>::new());
+}
+
+#[tokio::test]
+async fn creating_an_owned_bucket_again_is_bucket_already_owned_by_you_and_keeps_its_objects() {
+    let (gw, client) = with_bucket("mine").await;
+    put(&client, "mine", "kept", b"still here".to_vec()).await;
+    let before = snapshot(&client, "mine").await;
+
+    let result = gw
+        .raw()
+        .request(Method::PUT, "/mine")
+        .body(create_bucket_body("us-east-1"))
+        .send()
+        .await;
+
+    assert_raw_error(&result, "BucketAlreadyOwnedByYou", 409);
+    assert_eq!(snapshot(&client, "mine").await, before);
+}
+
+#[tokio::test]
+async fn head_bucket_of_an_existing_bucket_is_ok() {
+    let (gw, _client) = with_bucket("present").await;
+    let resp = gw.raw().request(Method::HEAD, "/present").send().await;
+    assert_eq!(resp.status, 200);
+}
+
+#[tokio::test]
+async fn head_bucket_of_a_missing_bucket_is_404_without_a_body() {
+    let gw = start();
+    let resp = gw.raw().request(Method::HEAD, "/missing").send().await;
+    assert_eq!((resp.status, resp.body.len()), (404, 0));
+}
+
+#[tokio::test]
+async fn head_bucket_with_an_invalid_name_is_400_without_a_body() {
+    let gw = start();
+    let resp = gw.raw().request(Method::HEAD, "/Invalid_Name").send().await;
+    assert_eq!((resp.status, resp.body.len()), (400, 0));
+}
+
+#[tokio::test]
+async fn deleting_a_non_empty_bucket_is_bucket_not_empty_and_keeps_the_object() {
+    let (gw, client) = with_bucket("full").await;
+    put(&client, "full", "object", b"payload".to_vec()).await;
+    let before = snapshot(&client, "full").await;
+
+    let result = client.delete_bucket().bucket("full").send().await;
+
+    assert_s3_error(result, "BucketNotEmpty", 409);
+    assert_eq!(snapshot(&client, "full").await, before);
+    assert_eq!(get(&client, "full", "object").await, b"payload");
+    assert_eq!(bucket_names(&gw).await, ["full"]);
+}
+
+#[tokio::test]
+async fn a_deleted_bucket_is_gone() {
+    let (gw, client) = with_bucket("short-lived").await;
+
+    let deleted = gw.raw().request(Method::DELETE, "/short-lived").send().await;
+
+    assert_eq!(deleted.status, 204, "{}", deleted.text());
+    let head = gw.raw().request(Method::HEAD, "/short-lived").send().await;
+    assert_eq!(head.status, 404);
+    assert_s3_error(
+        client.list_objects_v2().bucket("short-lived").send().await,
+        "NoSuchBucket",
+        404,
+    );
+    assert_eq!(bucket_names(&gw).await, Vec::<String>::new());
+}
+
+#[tokio::test]
+async fn deleting_a_missing_bucket_is_no_such_bucket() {
+    let gw = start();
+    let result = gw.client().delete_bucket().bucket("never-was").send().await;
+    assert_s3_error(result, "NoSuchBucket", 404);
+}
+
+#[tokio::test]
+async fn list_buckets_lists_created_buckets_by_name_with_creation_dates() {
+    let gw = start();
+    let client = gw.client();
+    // Creation dates are reported to the second (or millisecond): allow for the truncation.
+    let before = SystemTime::now() - Duration::from_secs(1);
+    for name in ["gamma", "alpha", "beta"] {
+        create_bucket(&client, name).await;
+    }
+    let after = SystemTime::now() + Duration::from_secs(1);
+
+    let out = client.list_buckets().send().await.expect("list buckets");
+
+    let names: Vec<&str> = out
+        .buckets()
+        .iter()
+        .map(|b| b.name().unwrap_or_default())
+        .collect();
+    assert_eq!(names, ["alpha", "beta", "gamma"]);
+    for bucket in out.buckets() {
+        let created = bucket
+            .creation_date()
+            .map(|d| SystemTime::try_from(*d).expect("a date after 1970"))
+            .unwrap_or_else(|| panic!("{bucket:?} has no creation date"));
+        assert!(before <= created && created <= after, "{bucket:?}");
+    }
+}
+
+#[tokio::test]
+async fn get_bucket_location_of_a_us_east_1_bucket_is_an_empty_constraint() {
+    let (gw, _client) = with_bucket("virginia").await;
+
+    let resp = gw.raw().request(Method::GET, "/virginia?location").send().await;
+
+    assert_eq!(resp.status, 200, "{}", resp.text());
+    assert_eq!(xml_values(&resp.text(), "LocationConstraint"), [""]);
+}

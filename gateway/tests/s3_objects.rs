@@ -1,0 +1,588 @@
+//! Objects: PutObject's headers and digests, GetObject's ranges and overrides, HeadObject,
+//! DeleteObject(s), what keys may hold, and bodies from empty to 50 MiB.
+
+mod common;
+
+use std::io::Write;
+
+use aws_sdk_s3::Client;
+use aws_sdk_s3::primitives::{ByteStream, DateTime};
+use aws_sdk_s3::types::{Delete, ObjectIdentifier};
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use common::*;
+use http::Method;
+use md5::{Digest as _, Md5};
+use sha2::Sha256;
+
+fn md5_base64(data: &[u8]) -> String {
+    BASE64.encode(Md5::digest(data))
+}
+
+/// An S3 ETag of a single-part object: the quoted hex MD5 of its bytes.
+fn quoted_md5(data: &[u8]) -> String {
+    format!("\"{}\"", hex::encode(Md5::digest(data)))
+}
+
+fn delete_request(keys: &[&str], quiet: bool) -> Delete {
+    let objects = keys
+        .iter()
+        .map(|k| ObjectIdentifier::builder().key(*k).build().expect("key set"))
+        .collect();
+    Delete::builder()
+        .set_objects(Some(objects))
+        .quiet(quiet)
+        .build()
+        .expect("objects set")
+}
+
+/// `POST /{bucket}?delete` with `body`, as a client that computes Content-MD5 sends it.
+async fn raw_delete_objects(gw: &Gateway, bucket: &str, body: String) -> RawResponse {
+    gw.raw()
+        .request(Method::POST, &format!("/{bucket}?delete"))
+        .header("content-md5", md5_base64(body.as_bytes()))
+        .body(body)
+        .send()
+        .await
+}
+
+async fn put_keys(client: &Client, bucket: &str, keys: &[&str]) {
+    for key in keys {
+        put(client, bucket, key, key.as_bytes().to_vec()).await;
+    }
+}
+
+const TEN_BYTES: &[u8] = b"0123456789";
+
+#[tokio::test]
+async fn content_headers_and_user_metadata_come_back_on_get_and_head() {
+    let (_gw, client) = with_bucket("headers").await;
+    let expires = DateTime::from_secs(1_893_456_000); // 2030-01-01T00:00:00Z
+    client
+        .put_object()
+        .bucket("headers")
+        .key("doc")
+        .body(ByteStream::from_static(b"{\"a\":1}"))
+        .metadata("color", "blue")
+        .metadata("owner-team", "storage")
+        .content_type("application/json; charset=utf-8")
+        .content_encoding("gzip")
+        .content_disposition("attachment; filename=\"doc.json\"")
+        .content_language("de-DE")
+        .cache_control("max-age=60, must-revalidate")
+        .expires(expires)
+        .send()
+        .await
+        .expect("put with headers");
+
+    let got = client
+        .get_object()
+        .bucket("headers")
+        .key("doc")
+        .send()
+        .await
+        .expect("get");
+    let head = client
+        .head_object()
+        .bucket("headers")
+        .key("doc")
+        .send()
+        .await
+        .expect("head");
+
+    let expected_metadata = [
+        ("color".to_owned(), "blue".to_owned()),
+        ("owner-team".to_owned(), "storage".to_owned()),
+    ]
+    .into_iter()
+    .collect();
+    let expected = (
+        Some("application/json; charset=utf-8"),
+        Some("gzip"),
+        Some("attachment; filename=\"doc.json\""),
+        Some("de-DE"),
+        Some("max-age=60, must-revalidate"),
+        Some("Tue, 01 Jan 2030 00:00:00 GMT"),
+        Some(&expected_metadata),
+    );
+    let from_get = (
+        got.content_type(),
+        got.content_encoding(),
+        got.content_disposition(),
+        got.content_language(),
+        got.cache_control(),
+        got.expires_string(),
+        got.metadata(),
+    );
+    let from_head = (
+        head.content_type(),
+        head.content_encoding(),
+        head.content_disposition(),
+        head.content_language(),
+        head.cache_control(),
+        head.expires_string(),
+        head.metadata(),
+    );
+    assert_eq!(from_get, expected);
+    assert_eq!(from_head, expected);
+}
+
+#[tokio::test]
+async fn etag_is_the_quoted_md5_of_the_body() {
+    let (_gw, client) = with_bucket("etags").await;
+    let body = b"the quick brown fox".to_vec();
+
+    let etag = put(&client, "etags", "fox", body.clone()).await;
+
+    assert_eq!(etag, quoted_md5(&body));
+    assert_eq!(head_etag(&client, "etags", "fox").await, Some(quoted_md5(&body)));
+}
+
+#[tokio::test]
+async fn a_correct_content_md5_is_accepted() {
+    let (_gw, client) = with_bucket("digests").await;
+    let body = b"checked on arrival".to_vec();
+
+    client
+        .put_object()
+        .bucket("digests")
+        .key("k")
+        .content_md5(md5_base64(&body))
+        .body(ByteStream::from(body.clone()))
+        .send()
+        .await
+        .expect("put with the right Content-MD5");
+
+    assert_eq!(get(&client, "digests", "k").await, body);
+}
+
+#[tokio::test]
+async fn a_wrong_content_md5_is_bad_digest_and_stores_nothing() {
+    let (_gw, client) = with_bucket("digests").await;
+    put(&client, "digests", "k", b"original".to_vec()).await;
+    let before = snapshot(&client, "digests").await;
+
+    let result = client
+        .put_object()
+        .bucket("digests")
+        .key("k")
+        .content_md5(md5_base64(b"something else"))
+        .body(ByteStream::from_static(b"replacement"))
+        .send()
+        .await;
+
+    assert_s3_error(result, "BadDigest", 400);
+    assert_eq!(snapshot(&client, "digests").await, before);
+    assert_eq!(get(&client, "digests", "k").await, b"original");
+}
+
+#[tokio::test]
+async fn a_malformed_content_md5_is_invalid_digest_and_stores_nothing() {
+    let (_gw, client) = with_bucket("digests").await;
+    put(&client, "digests", "k", b"original".to_vec()).await;
+    let before = snapshot(&client, "digests").await;
+    // Not base64 at all, and base64 of something that is not 16 bytes long.
+    for malformed in ["not base64!".to_owned(), BASE64.encode([7u8; 15])] {
+        let result = client
+            .put_object()
+            .bucket("digests")
+            .key("k")
+            .content_md5(&malformed)
+            .body(ByteStream::from_static(b"replacement"))
+            .send()
+            .await;
+        assert_s3_error(result, "InvalidDigest", 400);
+    }
+    assert_eq!(snapshot(&client, "digests").await, before);
+}
+
+#[tokio::test]
+async fn byte_ranges_are_partial_content_with_a_content_range() {
+    let (_gw, client) = with_bucket("ranges").await;
+    put(&client, "ranges", "digits", TEN_BYTES.to_vec()).await;
+    let cases = [
+        ("bytes=2-5", "bytes 2-5/10", &b"2345"[..]),
+        ("bytes=0-0", "bytes 0-0/10", b"0"),
+        ("bytes=4-", "bytes 4-9/10", b"456789"),
+        ("bytes=-3", "bytes 7-9/10", b"789"),
+        ("bytes=7-100", "bytes 7-9/10", b"789"), // the end is clamped to the object
+        ("bytes=-100", "bytes 0-9/10", TEN_BYTES),
+    ];
+    for (range, content_range, body) in cases {
+        let out = client
+            .get_object()
+            .bucket("ranges")
+            .key("digits")
+            .range(range)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{range}: {e:?}"));
+        let length = out.content_length();
+        let got_range = out.content_range().map(str::to_owned);
+        let got = out.body.collect().await.expect("body").into_bytes();
+        assert_eq!(
+            (got_range.as_deref(), length, &got[..]),
+            (Some(content_range), Some(body.len() as i64), body),
+            "{range}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_range_is_206_on_the_wire() {
+    let (gw, client) = with_bucket("ranges").await;
+    put(&client, "ranges", "digits", TEN_BYTES.to_vec()).await;
+
+    let resp = gw
+        .raw()
+        .request(Method::GET, "/ranges/digits")
+        .header("range", "bytes=2-5")
+        .send()
+        .await;
+
+    assert_eq!(
+        (resp.status, resp.header("content-range"), &resp.body[..]),
+        (206, Some("bytes 2-5/10"), &b"2345"[..])
+    );
+}
+
+#[tokio::test]
+async fn a_range_starting_past_the_end_is_invalid_range() {
+    let (_gw, client) = with_bucket("ranges").await;
+    put(&client, "ranges", "digits", TEN_BYTES.to_vec()).await;
+
+    let result = client
+        .get_object()
+        .bucket("ranges")
+        .key("digits")
+        .range("bytes=10-")
+        .send()
+        .await;
+
+    assert_s3_error(result, "InvalidRange", 416);
+}
+
+#[tokio::test]
+async fn response_overrides_replace_the_stored_headers() {
+    let (_gw, client) = with_bucket("overrides").await;
+    client
+        .put_object()
+        .bucket("overrides")
+        .key("k")
+        .body(ByteStream::from_static(b"body"))
+        .content_type("text/plain")
+        .content_disposition("inline")
+        .send()
+        .await
+        .expect("put");
+
+    let out = client
+        .get_object()
+        .bucket("overrides")
+        .key("k")
+        .response_content_type("application/octet-stream")
+        .response_content_disposition("attachment; filename=\"k.bin\"")
+        .response_content_encoding("identity")
+        .response_content_language("fr")
+        .response_cache_control("no-store")
+        .response_expires(DateTime::from_secs(1_893_456_000))
+        .send()
+        .await
+        .expect("get with overrides");
+
+    assert_eq!(
+        (
+            out.content_type(),
+            out.content_disposition(),
+            out.content_encoding(),
+            out.content_language(),
+            out.cache_control(),
+            out.expires_string(),
+        ),
+        (
+            Some("application/octet-stream"),
+            Some("attachment; filename=\"k.bin\""),
+            Some("identity"),
+            Some("fr"),
+            Some("no-store"),
+            Some("Tue, 01 Jan 2030 00:00:00 GMT"),
+        )
+    );
+}
+
+#[tokio::test]
+async fn head_object_of_a_missing_key_is_404_without_a_body() {
+    let (gw, _client) = with_bucket("heads").await;
+    let resp = gw.raw().request(Method::HEAD, "/heads/missing").send().await;
+    assert_eq!((resp.status, resp.body.len()), (404, 0));
+}
+
+#[tokio::test]
+async fn get_object_of_a_missing_key_is_no_such_key() {
+    let (_gw, client) = with_bucket("gets").await;
+    let result = client.get_object().bucket("gets").key("missing").send().await;
+    assert_s3_error(result, "NoSuchKey", 404);
+}
+
+#[tokio::test]
+async fn get_object_in_a_missing_bucket_is_no_such_bucket() {
+    let gw = start();
+    let result = gw.client().get_object().bucket("nowhere").key("k").send().await;
+    assert_s3_error(result, "NoSuchBucket", 404);
+}
+
+#[tokio::test]
+async fn deleting_an_object_twice_is_no_content_both_times() {
+    let (gw, client) = with_bucket("deletes").await;
+    put(&client, "deletes", "k", b"doomed".to_vec()).await;
+
+    let first = gw.raw().request(Method::DELETE, "/deletes/k").send().await;
+    let second = gw.raw().request(Method::DELETE, "/deletes/k").send().await;
+
+    assert_eq!((first.status, second.status), (204, 204));
+    assert_s3_error(
+        client.get_object().bucket("deletes").key("k").send().await,
+        "NoSuchKey",
+        404,
+    );
+}
+
+#[tokio::test]
+async fn deleting_a_key_that_never_existed_is_no_content() {
+    let (gw, client) = with_bucket("deletes").await;
+    put(&client, "deletes", "other", b"untouched".to_vec()).await;
+    let before = snapshot(&client, "deletes").await;
+
+    let resp = gw.raw().request(Method::DELETE, "/deletes/never").send().await;
+
+    assert_eq!(resp.status, 204, "{}", resp.text());
+    assert_eq!(snapshot(&client, "deletes").await, before);
+}
+
+#[tokio::test]
+async fn delete_objects_reports_every_key_including_missing_ones() {
+    let (_gw, client) = with_bucket("batch").await;
+    put_keys(&client, "batch", &["a", "b", "keep"]).await;
+
+    let out = client
+        .delete_objects()
+        .bucket("batch")
+        .delete(delete_request(&["a", "b", "missing"], false))
+        .send()
+        .await
+        .expect("delete objects");
+
+    let mut deleted: Vec<&str> = out
+        .deleted()
+        .iter()
+        .map(|d| d.key().unwrap_or_default())
+        .collect();
+    deleted.sort_unstable();
+    assert_eq!((deleted, out.errors().len()), (vec!["a", "b", "missing"], 0));
+    let remaining: Vec<String> = snapshot(&client, "batch")
+        .await
+        .into_iter()
+        .map(|(k, _)| k)
+        .collect();
+    assert_eq!(remaining, ["keep"]);
+}
+
+#[tokio::test]
+async fn delete_objects_in_quiet_mode_reports_nothing_and_deletes() {
+    let (_gw, client) = with_bucket("batch").await;
+    put_keys(&client, "batch", &["a", "b", "keep"]).await;
+
+    let out = client
+        .delete_objects()
+        .bucket("batch")
+        .delete(delete_request(&["a", "b", "missing"], true))
+        .send()
+        .await
+        .expect("delete objects");
+
+    assert_eq!((out.deleted().len(), out.errors().len()), (0, 0));
+    let remaining: Vec<String> = snapshot(&client, "batch")
+        .await
+        .into_iter()
+        .map(|(k, _)| k)
+        .collect();
+    assert_eq!(remaining, ["keep"]);
+}
+
+#[tokio::test]
+async fn delete_objects_with_more_than_1000_keys_is_malformed_xml_and_deletes_nothing() {
+    let (gw, client) = with_bucket("batch").await;
+    put_keys(&client, "batch", &["k0", "k1"]).await;
+    let before = snapshot(&client, "batch").await;
+    let objects: String = (0..1001)
+        .map(|i| format!("<Object><Key>k{i}</Key></Object>"))
+        .collect();
+    let body = format!("<Delete xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">{objects}</Delete>");
+
+    let resp = raw_delete_objects(&gw, "batch", body).await;
+
+    assert_raw_error(&resp, "MalformedXML", 400);
+    assert_eq!(snapshot(&client, "batch").await, before);
+}
+
+#[tokio::test]
+async fn delete_objects_with_malformed_xml_is_malformed_xml_and_deletes_nothing() {
+    let (gw, client) = with_bucket("batch").await;
+    put_keys(&client, "batch", &["k0"]).await;
+    let before = snapshot(&client, "batch").await;
+    let body = "<Delete><Object><Key>k0</Key></Object>".to_owned(); // never closed
+
+    let resp = raw_delete_objects(&gw, "batch", body).await;
+
+    assert_raw_error(&resp, "MalformedXML", 400);
+    assert_eq!(snapshot(&client, "batch").await, before);
+}
+
+#[tokio::test]
+async fn keys_of_any_utf8_round_trip_and_list_as_written() {
+    let (_gw, client) = with_bucket("keys").await;
+    let mut keys = vec![
+        "with space",
+        "plus+sign",
+        "percent%20literal",
+        "percent%",
+        "double//slash",
+        "/leading-slash",
+        "trailing-slash/",
+        "query?and#fragment&amp=1",
+        "tilde~star*quote'paren(",
+        "unicode/ключ/鍵/🎉",
+        "xml<&>\"specials",
+    ];
+
+    put_keys(&client, "keys", &keys).await;
+
+    for key in &keys {
+        assert_eq!(get(&client, "keys", key).await, key.as_bytes(), "{key}");
+    }
+    keys.sort_unstable();
+    let listed: Vec<String> = snapshot(&client, "keys")
+        .await
+        .into_iter()
+        .map(|(k, _)| k)
+        .collect();
+    assert_eq!(listed, keys);
+}
+
+#[tokio::test]
+async fn a_key_of_1024_bytes_is_accepted() {
+    let (_gw, client) = with_bucket("keys").await;
+    let key = "é".repeat(512); // 512 characters, 1,024 bytes of UTF-8
+
+    put(&client, "keys", &key, b"longest".to_vec()).await;
+
+    assert_eq!(get(&client, "keys", &key).await, b"longest");
+    let listed: Vec<String> = snapshot(&client, "keys")
+        .await
+        .into_iter()
+        .map(|(k, _)| k)
+        .collect();
+    assert_eq!(listed, [key]);
+}
+
+#[tokio::test]
+async fn a_key_of_1025_bytes_is_key_too_long() {
+    let (gw, client) = with_bucket("keys").await;
+    let before = snapshot(&client, "keys").await;
+    // 513 characters, 1,025 bytes of UTF-8, percent-encoded in the path.
+    let path = format!("/keys/{}k", "%C3%A9".repeat(512));
+
+    let resp = gw.raw().request(Method::PUT, &path).body("too long").send().await;
+
+    assert_raw_error(&resp, "KeyTooLongError", 400);
+    assert_eq!(snapshot(&client, "keys").await, before);
+}
+
+/// 50 MiB: several times any buffer between the client and the volume.
+const LARGE_OBJECT_BYTES: usize = 50 * 1024 * 1024;
+
+/// Writes `len` pseudo-random bytes to a temporary file and returns it with their SHA-256.
+fn random_file(len: usize) -> (tempfile::NamedTempFile, Vec<u8>) {
+    let mut file = tempfile::NamedTempFile::new().expect("temp file");
+    let mut hasher = Sha256::new();
+    let mut state = 0x9E37_79B9_7F4A_7C15u64;
+    let mut block = vec![0u8; 1024 * 1024];
+    for _ in 0..len / block.len() {
+        for word in block.chunks_exact_mut(8) {
+            // xorshift64: incompressible enough that no layer can cheat.
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            word.copy_from_slice(&state.to_le_bytes());
+        }
+        hasher.update(&block);
+        file.write_all(&block).expect("write temp file");
+    }
+    file.flush().expect("flush temp file");
+    (file, hasher.finalize().to_vec())
+}
+
+#[tokio::test]
+async fn a_50_mib_object_round_trips_byte_for_byte() {
+    let (_gw, client) = with_bucket("large").await;
+    let (file, sha256) = random_file(LARGE_OBJECT_BYTES);
+    client
+        .put_object()
+        .bucket("large")
+        .key("big")
+        .body(ByteStream::from_path(file.path()).await.expect("open temp file"))
+        .send()
+        .await
+        .expect("put 50 MiB");
+
+    let mut body = client
+        .get_object()
+        .bucket("large")
+        .key("big")
+        .send()
+        .await
+        .expect("get 50 MiB")
+        .body;
+    let mut hasher = Sha256::new();
+    let mut len = 0;
+    while let Some(chunk) = body.next().await {
+        let chunk = chunk.expect("read body");
+        len += chunk.len();
+        hasher.update(&chunk);
+    }
+
+    assert_eq!((len, hasher.finalize().to_vec()), (LARGE_OBJECT_BYTES, sha256));
+}
+
+#[tokio::test]
+async fn an_empty_object_round_trips() {
+    let (_gw, client) = with_bucket("empty").await;
+
+    let etag = put(&client, "empty", "nothing", Vec::new()).await;
+
+    assert_eq!(etag, quoted_md5(b""));
+    let head = client
+        .head_object()
+        .bucket("empty")
+        .key("nothing")
+        .send()
+        .await
+        .expect("head");
+    assert_eq!(head.content_length(), Some(0));
+    assert_eq!(get(&client, "empty", "nothing").await, b"");
+}
+
+#[tokio::test]
+async fn an_overwrite_replaces_content_and_etag() {
+    let (_gw, client) = with_bucket("overwrite").await;
+    put(&client, "overwrite", "k", b"first version".to_vec()).await;
+
+    let etag = put(&client, "overwrite", "k", b"second".to_vec()).await;
+
+    assert_eq!(etag, quoted_md5(b"second"));
+    assert_eq!(get(&client, "overwrite", "k").await, b"second");
+    assert_eq!(
+        snapshot(&client, "overwrite").await,
+        [("k".to_owned(), quoted_md5(b"second"))]
+    );
+}
