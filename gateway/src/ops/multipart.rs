@@ -190,8 +190,9 @@ fn check_completion(
             ),
         ));
     }
-    let last = completion.parts.len() - 1;
-    for (i, wanted) in completion.parts.iter().enumerate() {
+    // Every named part must exist with its ETag before sizes are judged, as S3 reports them.
+    let mut chosen = Vec::with_capacity(completion.parts.len());
+    for wanted in &completion.parts {
         let part = stored.get(&wanted.number).ok_or_else(|| {
             invalid_part(format!(
                 "Part {} was not uploaded or its ETag does not match.",
@@ -210,15 +211,18 @@ fn check_completion(
                 wanted.number
             )));
         }
-        if i < last && part.size < MIN_PART_SIZE {
-            return Err(S3Error::with_message(
-                S3ErrorCode::EntityTooSmall,
-                format!(
-                    "Part {} is smaller than the minimum allowed size of 5 MiB.",
-                    wanted.number
-                ),
-            ));
-        }
+        chosen.push(part);
+    }
+    if let Some((_, all_but_last)) = chosen.split_last()
+        && let Some(small) = all_but_last.iter().find(|p| p.size < MIN_PART_SIZE)
+    {
+        return Err(S3Error::with_message(
+            S3ErrorCode::EntityTooSmall,
+            format!(
+                "Part {} is smaller than the minimum allowed size of 5 MiB.",
+                small.number
+            ),
+        ));
     }
     Ok(())
 }
