@@ -43,6 +43,13 @@ pub fn no_such_key() -> S3Error {
     S3Error::with_message(S3ErrorCode::NoSuchKey, "The specified key does not exist.")
 }
 
+pub fn no_such_version() -> S3Error {
+    S3Error::with_message(
+        S3ErrorCode::NoSuchVersion,
+        "The specified version does not exist.",
+    )
+}
+
 pub fn conditional_request_conflict() -> S3Error {
     S3Error::with_message(
         S3ErrorCode::ConditionalRequestConflict,

@@ -46,6 +46,8 @@ pub struct BucketRecord {
     /// buckets, seed 004).
     #[serde(default)]
     pub versioning_ever_enabled: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tags: Option<Vec<(String, String)>>,
 }
 
 /// HTTP representation headers stored with an object and returned on GET/HEAD.
@@ -84,6 +86,52 @@ pub struct ObjectHead {
     /// The parts of a multipart object, in order (one per segment); empty for a single PUT.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub parts: Vec<PartSummary>,
+    /// A delete marker: a version that says the key has no object.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub delete_marker: bool,
+    /// Where this version sorts among the key's versions (newest first); its version id when
+    /// the bucket versions objects.
+    #[serde(default)]
+    pub order: VersionOrder,
+    /// On the current record only: the order of the key's `null` version, if it has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub null_order: Option<VersionOrder>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<(String, String)>,
+}
+
+/// 16 bytes, hex encoded: the inverted creation time in nanoseconds, then random bits so two
+/// versions written in the same nanosecond (on different gateways) still differ. Sorting the
+/// bytes puts the newest version first.
+#[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct VersionOrder(String);
+
+impl VersionOrder {
+    pub fn new(now: Nanos) -> Self {
+        let inverted = u64::MAX - u64::try_from(now.0).unwrap_or(0);
+        let mut raw = [0u8; 16];
+        raw[..8].copy_from_slice(&inverted.to_be_bytes());
+        raw[8..].copy_from_slice(&rand::random::<u64>().to_be_bytes());
+        Self(hex::encode(raw))
+    }
+
+    /// Parses a version id that names an order (anything but `null`).
+    pub fn parse(version_id: &str) -> Option<Self> {
+        (version_id.len() == 32
+            && version_id
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)))
+        .then(|| Self(version_id.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    pub fn as_bytes(&self) -> &[u8] {
+        self.0.as_bytes()
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -112,6 +160,8 @@ pub struct UploadRecord {
     /// Whether the client named the algorithm (ListParts and ListMultipartUploads echo it).
     #[serde(default)]
     pub checksum_requested: bool,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<(String, String)>,
 }
 
 /// One uploaded part.
@@ -128,6 +178,24 @@ pub struct PartRecord {
 }
 
 impl ObjectHead {
+    pub fn delete_marker(now: Nanos) -> Self {
+        Self {
+            size: 0,
+            etag: String::new(),
+            modified: now,
+            headers: ContentHeaders::default(),
+            user_metadata: BTreeMap::new(),
+            checksum: Checksum::full_object(ChecksumAlgorithm::Crc64Nvme, String::new()),
+            segments: Vec::new(),
+            version_id: None,
+            parts: Vec::new(),
+            delete_marker: true,
+            order: VersionOrder::default(),
+            null_order: None,
+            tags: Vec::new(),
+        }
+    }
+
     pub fn quoted_etag(&self) -> String {
         format!("\"{}\"", self.etag)
     }
@@ -150,4 +218,19 @@ pub struct RenameTokenRecord {
     pub fingerprint: String,
     pub etag: String,
     pub expires: Nanos,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn newer_versions_sort_first_and_ids_parse_back() {
+        let old = VersionOrder::new(Nanos(1_000));
+        let new = VersionOrder::new(Nanos(2_000));
+        assert!(new < old);
+        assert_eq!(VersionOrder::parse(new.as_str()), Some(new));
+        assert_eq!(VersionOrder::parse("null"), None);
+        assert_eq!(VersionOrder::parse("ZZ"), None);
+    }
 }

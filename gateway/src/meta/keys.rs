@@ -96,6 +96,27 @@ pub fn versions_prefix(bucket: &str, key_prefix: &str) -> Vec<u8> {
     k
 }
 
+/// The object key and the order bytes of a `version` key of `bucket`.
+pub fn version_parts<'a>(bucket: &str, raw: &'a [u8]) -> Option<(String, &'a [u8])> {
+    let rest = raw.get(1 + bucket.len() + TERMINATOR.len()..)?;
+    let mut key = Vec::new();
+    let mut i = 0;
+    while i < rest.len() {
+        match (rest[i], rest.get(i + 1)) {
+            (0, Some(0xFF)) => {
+                key.push(0);
+                i += 2;
+            }
+            (0, Some(0x01)) => return Some((String::from_utf8(key).ok()?, &rest[i + 2..])),
+            (b, _) => {
+                key.push(b);
+                i += 1;
+            }
+        }
+    }
+    None
+}
+
 pub fn upload(bucket: &str, key: &str, upload_id: &str) -> Vec<u8> {
     let mut k = bucket_scoped(UPLOAD, bucket, key.len() + 1 + upload_id.len());
     push_escaped(&mut k, key.as_bytes());
@@ -231,6 +252,14 @@ mod tests {
             version("b", "a\0", &[0x07])
         );
         assert!(version("b", "a", &[0xFF; 8]) < version("b", "a\0", &[0; 8]));
+    }
+
+    #[test]
+    fn version_keys_decode_back_to_key_and_order() {
+        let raw = version("bkt", "a\0b/ü", b"0123");
+        let (key, order) = version_parts("bkt", &raw).unwrap();
+        assert_eq!(key, "a\0b/ü");
+        assert_eq!(order, b"0123");
     }
 
     #[test]

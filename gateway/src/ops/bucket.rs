@@ -5,7 +5,7 @@ use s3s::{S3Error, S3ErrorCode, S3Result, s3_error};
 use super::{Store, read_only, transact};
 use crate::errors::{from_meta, no_such_bucket};
 use crate::meta::{MetaTxn, keys};
-use crate::model::{self, BucketRecord, Nanos};
+use crate::model::{self, BucketRecord, Nanos, VersioningState};
 use crate::names::BucketName;
 
 /// Reads a bucket's record inside `txn` (so a concurrent DeleteBucket conflicts with the caller).
@@ -35,6 +35,7 @@ impl Store {
             owner: owner.to_owned(),
             versioning: None,
             versioning_ever_enabled: false,
+            tags: None,
         };
         transact(&*self.meta, &record, |txn, record| {
             Box::pin(async move {
@@ -104,6 +105,35 @@ impl Store {
                 }
                 txn.delete(&keys::bucket(bucket)).await.map_err(from_meta)?;
                 Ok(())
+            })
+        })
+        .await
+    }
+}
+
+impl Store {
+    /// PutBucketVersioning. Enabling is remembered forever (seed 004: RenameObject refuses such
+    /// buckets, and so does any bucket whose versioning was ever set).
+    pub async fn set_versioning(&self, bucket: &str, state: VersioningState) -> S3Result<()> {
+        self.update_bucket(bucket, move |r| {
+            r.versioning = Some(state);
+            r.versioning_ever_enabled |= state == VersioningState::Enabled;
+        })
+        .await
+    }
+
+    pub async fn set_bucket_tags(&self, bucket: &str, tags: Option<Vec<(String, String)>>) -> S3Result<()> {
+        self.update_bucket(bucket, move |r| r.tags = tags.clone()).await
+    }
+
+    async fn update_bucket(&self, bucket: &str, change: impl Fn(&mut BucketRecord) + Sync) -> S3Result<()> {
+        transact(&*self.meta, &(bucket, &change), |txn, (bucket, change)| {
+            Box::pin(async move {
+                let mut record = load(txn, bucket).await?;
+                change(&mut record);
+                txn.put(&keys::bucket(bucket), &model::encode(&record))
+                    .await
+                    .map_err(from_meta)
             })
         })
         .await

@@ -5,15 +5,16 @@ use std::collections::BTreeMap;
 
 use s3s::{S3Error, S3ErrorCode, S3Result};
 
-use super::object::{load_head, replace_head};
 use super::precondition::{ReadConditions, WriteConditions};
+use super::version::{self, VersionRef};
 use super::{Store, bucket, transact};
-use crate::errors::no_such_key;
+use crate::errors::{no_such_key, no_such_version};
 use crate::model::{ContentHeaders, Nanos, ObjectHead};
 
 pub struct CopyRequest<'a> {
     pub src_bucket: &'a str,
     pub src_key: &'a str,
+    pub src_version: Option<VersionRef>,
     pub src_conditions: ReadConditions,
     pub dst_bucket: &'a str,
     pub dst_key: &'a str,
@@ -21,23 +22,43 @@ pub struct CopyRequest<'a> {
     /// `x-amz-metadata-directive: REPLACE`: the request's headers and metadata instead of the
     /// source's.
     pub replace: Option<(ContentHeaders, BTreeMap<String, String>)>,
+    /// `x-amz-tagging-directive: REPLACE`: the request's tags instead of the source's.
+    pub replace_tags: Option<Vec<(String, String)>>,
+}
+
+/// What a copy produced, and which source version it read.
+pub struct Copied {
+    pub head: ObjectHead,
+    pub source_version: Option<String>,
+}
+
+fn copy_of_delete_marker() -> S3Error {
+    S3Error::with_message(
+        S3ErrorCode::InvalidRequest,
+        "The source of a copy request may not specifically refer to a delete marker by version id.",
+    )
 }
 
 impl Store {
-    pub async fn copy_object(&self, req: &CopyRequest<'_>) -> S3Result<ObjectHead> {
+    pub async fn copy_object(&self, req: &CopyRequest<'_>) -> S3Result<Copied> {
         let now = Nanos::from_time(self.clock.now());
-        let (head, freed) = transact(&*self.meta, &(req, now), |txn, (req, now)| {
+        let (copied, freed) = transact(&*self.meta, &(req, now), |txn, (req, now)| {
             Box::pin(async move {
-                bucket::load(txn, req.dst_bucket).await?;
-                let src = match load_head(txn, req.src_bucket, req.src_key).await? {
-                    Some(h) => h,
-                    None => {
-                        bucket::load(txn, req.src_bucket).await?;
-                        return Err(no_such_key());
-                    }
+                let dst_bucket = bucket::load(txn, req.dst_bucket).await?;
+                let src = match &req.src_version {
+                    None => version::live(version::current(txn, req.src_bucket, req.src_key).await?),
+                    Some(v) => match version::load(txn, req.src_bucket, req.src_key, v).await? {
+                        Some(h) if h.delete_marker => return Err(copy_of_delete_marker()),
+                        found => found,
+                    },
+                };
+                let Some(src) = src else {
+                    bucket::load(txn, req.src_bucket).await?;
+                    return Err(if req.src_version.is_some() { no_such_version() } else { no_such_key() });
                 };
                 req.src_conditions.check_source(&src)?;
-                if req.src_bucket == req.dst_bucket && req.src_key == req.dst_key && req.replace.is_none() {
+                let same_object = req.src_bucket == req.dst_bucket && req.src_key == req.dst_key;
+                if same_object && req.replace.is_none() && req.replace_tags.is_none() && req.src_version.is_none() {
                     return Err(S3Error::with_message(
                         S3ErrorCode::InvalidRequest,
                         "This copy request is illegal because it is trying to copy an object to itself without \
@@ -45,19 +66,23 @@ impl Store {
                          attributes.",
                     ));
                 }
-                let old = load_head(txn, req.dst_bucket, req.dst_key).await?;
-                req.dst_conditions.check(old.as_ref())?;
-                let mut new = ObjectHead { modified: *now, version_id: None, ..src };
+                let old = version::current(txn, req.dst_bucket, req.dst_key).await?;
+                req.dst_conditions.check(version::live(old.clone()).as_ref())?;
+                let source_version = src.version_id.clone();
+                let mut new = ObjectHead { modified: *now, ..src };
                 if let Some((headers, metadata)) = &req.replace {
                     new.headers = headers.clone();
                     new.user_metadata = metadata.clone();
                 }
-                let freed = replace_head(txn, req.dst_bucket, req.dst_key, old.as_ref(), Some(&new)).await?;
-                Ok((new, freed))
+                if let Some(tags) = &req.replace_tags {
+                    new.tags = tags.clone();
+                }
+                let (head, freed) = version::publish(txn, &dst_bucket, req.dst_key, old.as_ref(), new, *now).await?;
+                Ok((Copied { head, source_version }, freed))
             })
         })
         .await?;
         self.free(&freed).await;
-        Ok(head)
+        Ok(copied)
     }
 }

@@ -94,11 +94,12 @@ impl Store {
                                 continue 'pages;
                             }
                             None => {
-                                entries.push(ListEntry::Object(
-                                    key.to_owned(),
-                                    model::decode(raw, value).map_err(from_meta)?,
-                                ));
                                 cursor = keys::successor(raw);
+                                let head: ObjectHead = model::decode(raw, value).map_err(from_meta)?;
+                                // A key whose current version is a delete marker has no object.
+                                if !head.delete_marker {
+                                    entries.push(ListEntry::Object(key.to_owned(), head));
+                                }
                             }
                         }
                     }

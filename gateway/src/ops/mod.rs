@@ -9,7 +9,10 @@ mod object;
 pub mod precondition;
 mod refs;
 mod rename;
+mod tagging;
 mod txn;
+pub mod version;
+pub mod versions;
 
 use std::sync::Arc;
 
@@ -17,7 +20,7 @@ use crate::blob::BlobStore;
 use crate::clock::SharedClock;
 use crate::meta::MetaStore;
 
-pub use copy::CopyRequest;
+pub use copy::{Copied, CopyRequest};
 pub use list::{ListEntry, ListPage, ListQuery};
 pub use object::{NewObject, Upload};
 pub use rename::{RenameOutcome, RenameRequest, RenameSource};

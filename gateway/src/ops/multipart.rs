@@ -8,8 +8,9 @@ use std::collections::BTreeMap;
 use md5::{Digest as _, Md5};
 use s3s::{S3Error, S3ErrorCode, S3Result};
 
-use super::object::{Upload, load_head, replace_head};
+use super::object::Upload;
 use super::precondition::WriteConditions;
+use super::version;
 use super::{Store, bucket, read_only, refs, transact};
 use crate::blob::{BlobId, Segment};
 use crate::checksum::{Checksum, ChecksumAlgorithm, ChecksumKind, combine_crcs, composite};
@@ -37,6 +38,7 @@ fn invalid_part(msg: impl Into<String>) -> S3Error {
 
 pub struct NewUpload {
     pub key: String,
+    pub tags: Vec<(String, String)>,
     pub owner: String,
     pub headers: ContentHeaders,
     pub user_metadata: BTreeMap<String, String>,
@@ -251,6 +253,7 @@ impl Store {
             checksum_algorithm: algorithm,
             checksum_kind: kind,
             checksum_requested: new.checksum_algorithm.is_some(),
+            tags: new.tags,
         };
         transact(&*self.meta, &(bucket, &record), |txn, (bucket, record)| {
             Box::pin(async move {
@@ -336,7 +339,7 @@ impl Store {
             &args,
             |txn, (bucket, key, upload_id, completion, now)| {
                 Box::pin(async move {
-                    bucket::load(txn, bucket).await?;
+                    let record = bucket::load(txn, bucket).await?;
                     let upload = load_upload(txn, bucket, key, upload_id).await?;
                     let stored = all_parts(txn, upload_id).await?;
                     let by_number: BTreeMap<u32, &PartRecord> =
@@ -388,10 +391,15 @@ impl Store {
                                 checksum: p.checksum.clone(),
                             })
                             .collect(),
+                        delete_marker: false,
+                        order: Default::default(),
+                        null_order: None,
+                        tags: upload.tags.clone(),
                     };
-                    let old = load_head(txn, bucket, key).await?;
-                    completion.conditions.check(old.as_ref())?;
-                    let mut freed = replace_head(txn, bucket, key, old.as_ref(), Some(&head)).await?;
+                    let old = version::current(txn, bucket, key).await?;
+                    completion.conditions.check(version::live(old.clone()).as_ref())?;
+                    let (head, mut freed) =
+                        version::publish(txn, &record, key, old.as_ref(), head, *now).await?;
                     freed.extend(remove_upload(txn, bucket, &upload).await?);
                     Ok((head, freed))
                 })

@@ -8,12 +8,12 @@ use futures::Stream;
 use s3s::S3Result;
 
 use super::precondition::WriteConditions;
+use super::version::{self, Deleted, VersionRef};
 use super::{Store, bucket, read_only, refs, transact};
 use crate::blob::{BlobId, BlobStream, Segment};
 use crate::checksum::{BodyDigest, BodyDigests};
-use crate::errors::{from_meta, from_write, internal, no_such_key};
-use crate::meta::{MetaTxn, keys};
-use crate::model::{self, ContentHeaders, Nanos, ObjectHead};
+use crate::errors::{from_meta, from_write, internal, no_such_key, no_such_version};
+use crate::model::{ContentHeaders, Nanos, ObjectHead};
 
 /// A body durably on the volume, not yet visible as an object.
 #[derive(Debug)]
@@ -25,44 +25,8 @@ pub struct Upload {
 pub struct NewObject {
     pub headers: ContentHeaders,
     pub user_metadata: BTreeMap<String, String>,
+    pub tags: Vec<(String, String)>,
     pub upload: Upload,
-}
-
-/// Reads the current head of `key`, if any.
-pub async fn load_head(txn: &mut dyn MetaTxn, bucket: &str, key: &str) -> S3Result<Option<ObjectHead>> {
-    let k = keys::object(bucket, key);
-    match txn.get(&k).await.map_err(from_meta)? {
-        Some(raw) => Ok(Some(model::decode(&k, &raw).map_err(from_meta)?)),
-        None => Ok(None),
-    }
-}
-
-/// Replaces (or creates) the head at `key`, moving blob references from the old head to the new
-/// one. Returns the blobs that lost their last reference, to be freed after commit.
-pub async fn replace_head(
-    txn: &mut dyn MetaTxn,
-    bucket: &str,
-    key: &str,
-    old: Option<&ObjectHead>,
-    new: Option<&ObjectHead>,
-) -> S3Result<Vec<BlobId>> {
-    let k = keys::object(bucket, key);
-    match new {
-        Some(head) => {
-            txn.put(&k, &model::encode(head)).await.map_err(from_meta)?;
-            for seg in &head.segments {
-                refs::add(txn, &seg.blob).await.map_err(from_meta)?;
-            }
-        }
-        None => txn.delete(&k).await.map_err(from_meta)?,
-    }
-    let mut freed = Vec::new();
-    for seg in old.map(|h| h.segments.as_slice()).unwrap_or_default() {
-        if refs::release(txn, &seg.blob).await.map_err(from_meta)? {
-            freed.push(seg.blob.clone());
-        }
-    }
-    Ok(freed)
 }
 
 impl Store {
@@ -97,8 +61,8 @@ impl Store {
         }
     }
 
-    /// Publishes an uploaded body as the object at `key`, in one transaction that also checks
-    /// `conditions` against the object it replaces.
+    /// Publishes an uploaded body as the newest version of `key`, in one transaction that also
+    /// checks `conditions` against the current object.
     pub async fn put_object(
         &self,
         bucket: &str,
@@ -106,29 +70,34 @@ impl Store {
         conditions: &WriteConditions,
         new: NewObject,
     ) -> S3Result<ObjectHead> {
+        let now = Nanos::from_time(self.clock.now());
         let head = ObjectHead {
             size: new.upload.digests.size,
             etag: new.upload.digests.md5_hex(),
-            modified: Nanos::from_time(self.clock.now()),
+            modified: now,
             headers: new.headers,
             user_metadata: new.user_metadata,
             checksum: new.upload.digests.checksum.clone(),
             segments: vec![new.upload.segment.clone()],
             version_id: None,
             parts: Vec::new(),
+            delete_marker: false,
+            order: Default::default(),
+            null_order: None,
+            tags: new.tags,
         };
-        let args = (bucket, key, &head, conditions);
-        let result = transact(&*self.meta, &args, |txn, (bucket, key, head, conditions)| {
+        let args = (bucket, key, &head, conditions, now);
+        let result = transact(&*self.meta, &args, |txn, (bucket, key, head, conditions, now)| {
             Box::pin(async move {
-                bucket::load(txn, bucket).await?;
-                let old = load_head(txn, bucket, key).await?;
-                conditions.check(old.as_ref())?;
-                replace_head(txn, bucket, key, old.as_ref(), Some(head)).await
+                let record = bucket::load(txn, bucket).await?;
+                let old = version::current(txn, bucket, key).await?;
+                conditions.check(version::live(old.clone()).as_ref())?;
+                version::publish(txn, &record, key, old.as_ref(), (*head).clone(), *now).await
             })
         })
         .await;
         match result {
-            Ok(freed) => {
+            Ok((head, freed)) => {
                 self.free(&freed).await;
                 Ok(head)
             }
@@ -139,17 +108,34 @@ impl Store {
         }
     }
 
-    /// The current head of `key`: one point read when the object exists.
-    pub async fn head_object(&self, bucket: &str, key: &str) -> S3Result<ObjectHead> {
-        read_only(&*self.meta, &(bucket, key), |txn, (bucket, key)| {
-            Box::pin(async move {
-                if let Some(head) = load_head(txn, bucket, key).await? {
-                    return Ok(head);
-                }
-                bucket::load(txn, bucket).await?;
-                Err(no_such_key())
-            })
-        })
+    /// The current record of `key`, or the named version: one point read when it exists. A
+    /// delete marker is returned as such; the caller answers for it.
+    pub async fn head_object(
+        &self,
+        bucket: &str,
+        key: &str,
+        version: Option<&VersionRef>,
+    ) -> S3Result<ObjectHead> {
+        read_only(
+            &*self.meta,
+            &(bucket, key, version),
+            |txn, (bucket, key, version)| {
+                Box::pin(async move {
+                    let found = match version {
+                        None => version::current(txn, bucket, key).await?,
+                        Some(v) => version::load(txn, bucket, key, v).await?,
+                    };
+                    if let Some(head) = found {
+                        return Ok(head);
+                    }
+                    bucket::load(txn, bucket).await?;
+                    Err(match version {
+                        None => no_such_key(),
+                        Some(_) => no_such_version(),
+                    })
+                })
+            },
+        )
         .await
     }
 
@@ -160,20 +146,35 @@ impl Store {
             .map_err(|e| internal("blob read", e))
     }
 
-    /// Deletes `key`; deleting a key that does not exist succeeds (S3 semantics).
-    pub async fn delete_object(&self, bucket: &str, key: &str) -> S3Result<()> {
-        let freed = transact(&*self.meta, &(bucket, key), |txn, (bucket, key)| {
-            Box::pin(async move {
-                bucket::load(txn, bucket).await?;
-                match load_head(txn, bucket, key).await? {
-                    Some(old) => replace_head(txn, bucket, key, Some(&old), None).await,
-                    None => Ok(Vec::new()),
-                }
-            })
-        })
+    /// DeleteObject: without a version, the object goes (or a delete marker is added when the
+    /// bucket versions); with one, exactly that version goes. Deleting what does not exist
+    /// succeeds, as S3 does.
+    pub async fn delete_object(
+        &self,
+        bucket: &str,
+        key: &str,
+        version: Option<&VersionRef>,
+    ) -> S3Result<Deleted> {
+        let now = Nanos::from_time(self.clock.now());
+        let (deleted, freed) = transact(
+            &*self.meta,
+            &(bucket, key, version, now),
+            |txn, (bucket, key, version, now)| {
+                Box::pin(async move {
+                    let record = bucket::load(txn, bucket).await?;
+                    match version {
+                        Some(v) => version::delete_version(txn, bucket, key, v).await,
+                        None => {
+                            let old = version::current(txn, bucket, key).await?;
+                            version::delete_current(txn, &record, key, old.as_ref(), *now).await
+                        }
+                    }
+                })
+            },
+        )
         .await?;
         self.free(&freed).await;
-        Ok(())
+        Ok(deleted)
     }
 
     /// Whether any committed record points at `blob` (asked by the sweeper).

@@ -159,6 +159,8 @@ mod tests {
             segments: vec![],
             version_id: None,
             parts: Vec::new(),
+            delete_marker: false,
+            ..ObjectHead::delete_marker(Nanos(0))
         }
     }
 

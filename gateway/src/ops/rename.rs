@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use s3s::{S3Error, S3ErrorCode, S3Result};
 
-use super::object::{load_head, replace_head};
 use super::precondition::{ReadConditions, WriteConditions};
+use super::version;
 use super::{Store, bucket, transact};
 use crate::errors::{custom, from_meta, no_such_key};
 use crate::meta::{MetaTxn, keys};
@@ -111,7 +111,7 @@ impl Store {
         let (outcome, freed) = transact(&*self.meta, &(req, now), |txn, (req, now)| {
             Box::pin(async move {
                 let record = bucket::load(txn, &req.bucket).await?;
-                if record.versioning_ever_enabled {
+                if record.versioning.is_some() || record.versioning_ever_enabled {
                     return Err(S3Error::with_message(
                         S3ErrorCode::InvalidBucketState,
                         "RenameObject is not supported in buckets that have, or ever had, versioning enabled.",
@@ -125,7 +125,7 @@ impl Store {
 
                 let mut found = None;
                 for key in &req.source.candidates {
-                    if let Some(head) = load_head(txn, &req.bucket, key).await? {
+                    if let Some(head) = version::live(version::current(txn, &req.bucket, key).await?) {
                         found = Some((key, head));
                         break;
                     }
@@ -148,20 +148,20 @@ impl Store {
                     ));
                 }
                 req.src_conditions.check_source(&src)?;
-                let old = load_head(txn, &req.bucket, &req.dst_key).await?;
-                req.dst_conditions.check(old.as_ref())?;
+                let old = version::current(txn, &req.bucket, &req.dst_key).await?;
+                req.dst_conditions.check(version::live(old.clone()).as_ref())?;
 
-                // The blobs move from one key to the other: their reference counts do not change.
-                txn.delete(&keys::object(&req.bucket, src_key)).await.map_err(from_meta)?;
-                let freed = replace_head(txn, &req.bucket, &req.dst_key, old.as_ref(), Some(&src)).await?;
-                for seg in &src.segments {
-                    super::refs::release(txn, &seg.blob).await.map_err(from_meta)?;
-                }
+                // The destination references the source's blobs before the source lets go of
+                // them, so their counts never touch zero: no byte moves.
+                let etag = src.etag.clone();
+                let (_, mut freed) =
+                    version::publish(txn, &record, &req.dst_key, old.as_ref(), src.clone(), *now).await?;
+                freed.extend(version::remove_unversioned(txn, &req.bucket, src_key, &src).await?);
 
-                let outcome = RenameOutcome { etag: src.etag.clone(), replayed: false };
+                let outcome = RenameOutcome { etag: etag.clone(), replayed: false };
                 if let Some(token) = &req.client_token {
                     let expires = Nanos(now.0.saturating_add(TOKEN_TTL.as_nanos() as i64));
-                    let record = RenameTokenRecord { fingerprint: req.fingerprint(), etag: src.etag, expires };
+                    let record = RenameTokenRecord { fingerprint: req.fingerprint(), etag, expires };
                     txn.put(&keys::token(&req.bucket, token), &model::encode(&record)).await.map_err(from_meta)?;
                 }
                 Ok((outcome, freed))

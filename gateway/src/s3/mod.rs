@@ -2,16 +2,20 @@
 //! to operations and back, authenticates keys, and completes every response.
 
 pub mod auth;
+mod bucket_api;
 mod checksum_request;
 mod conditions;
 pub mod envelope;
 mod host;
+mod list_api;
 mod listing;
 mod multipart_api;
+mod object_api;
 mod object_io;
 mod rename_route;
 pub(crate) mod request;
 mod service;
+mod tags;
 
 pub use host::VirtualHosts;
 pub use rename_route::RenameRoute;

@@ -145,6 +145,7 @@ impl Gateway {
         }
         let new = NewUpload {
             key: input.key.clone(),
+            tags: super::tags::from_header(input.tagging.as_deref())?,
             owner,
             headers: content_headers!(input),
             user_metadata: user_metadata(input.metadata.take())?,
@@ -162,11 +163,13 @@ impl Gateway {
         }))
     }
 
-    pub(super) async fn upload_part(
+    pub(super) async fn upload_part_api(
         &self,
         req: S3Request<UploadPartInput>,
     ) -> S3Result<S3Response<UploadPartOutput>> {
         let trailer = header_str(&req, "x-amz-trailer").map(str::to_owned);
+        // s3s reads only `x-amz-checksum-algorithm`; SDKs name it in `x-amz-sdk-checksum-algorithm`.
+        let sdk_algorithm = header_str(&req, "x-amz-sdk-checksum-algorithm").map(str::to_owned);
         let trailing = req.trailing_headers.clone();
         let mut input = req.input;
         let number = part_number(input.part_number)?;
@@ -178,7 +181,8 @@ impl Gateway {
             input
                 .checksum_algorithm
                 .as_ref()
-                .map(s3s::dto::ChecksumAlgorithm::as_str),
+                .map(s3s::dto::ChecksumAlgorithm::as_str)
+                .or(sdk_algorithm.as_deref()),
             &checksum_values!(input),
             trailer.as_deref(),
         )?;
@@ -215,7 +219,7 @@ impl Gateway {
         Ok(S3Response::new(out))
     }
 
-    pub(super) async fn upload_part_copy(
+    pub(super) async fn upload_part_copy_api(
         &self,
         req: S3Request<UploadPartCopyInput>,
     ) -> S3Result<S3Response<UploadPartCopyOutput>> {
@@ -247,7 +251,10 @@ impl Gateway {
                 ));
             }
         };
-        let source = self.store.head_object(&src_bucket, &src_key).await?;
+        let source = self.store.head_object(&src_bucket, &src_key, None).await?;
+        if source.delete_marker {
+            return Err(crate::errors::no_such_key());
+        }
         read_conditions(
             input.copy_source_if_match.as_ref(),
             input.copy_source_if_none_match.as_ref(),

@@ -1,0 +1,280 @@
+//! The versions of a key, and the only code that writes or removes them.
+//!
+//! Every version (object or delete marker) is a record at `V(bucket, key, order)`, newest
+//! first; the current one is copied at `O(bucket, key)` so reading the latest is one point
+//! read, however many versions exist. Blob references belong to the `V` records. A bucket whose
+//! versioning was never set keeps exactly one version per key, the `null` one, so listing
+//! versions is one scan in every bucket.
+
+use s3s::{S3Error, S3ErrorCode, S3Result};
+
+use super::refs;
+use crate::blob::BlobId;
+use crate::errors::from_meta;
+use crate::meta::{MetaTxn, keys};
+use crate::model::{self, BucketRecord, Nanos, ObjectHead, VersionOrder, VersioningState};
+
+/// A version named by a request's `versionId`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum VersionRef {
+    Null,
+    Order(VersionOrder),
+}
+
+impl VersionRef {
+    pub fn parse(version_id: &str) -> S3Result<Self> {
+        if version_id == "null" {
+            return Ok(Self::Null);
+        }
+        VersionOrder::parse(version_id).map(Self::Order).ok_or_else(|| {
+            S3Error::with_message(S3ErrorCode::InvalidArgument, "Invalid version id specified")
+        })
+    }
+
+    pub fn id(&self) -> &str {
+        match self {
+            Self::Null => "null",
+            Self::Order(o) => o.as_str(),
+        }
+    }
+}
+
+/// What a DELETE did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Deleted {
+    /// The version removed or the delete marker created (`null` included), when the bucket is
+    /// versioned or a version was named.
+    pub version_id: Option<String>,
+    pub delete_marker: bool,
+}
+
+fn id_of(head: &ObjectHead) -> String {
+    head.version_id.clone().unwrap_or_else(|| "null".to_owned())
+}
+
+/// The key's current record (possibly a delete marker).
+pub async fn current(txn: &mut dyn MetaTxn, bucket: &str, key: &str) -> S3Result<Option<ObjectHead>> {
+    let k = keys::object(bucket, key);
+    match txn.get(&k).await.map_err(from_meta)? {
+        Some(raw) => Ok(Some(model::decode(&k, &raw).map_err(from_meta)?)),
+        None => Ok(None),
+    }
+}
+
+/// The current record if it is an object (a delete marker means "no object").
+pub fn live(head: Option<ObjectHead>) -> Option<ObjectHead> {
+    head.filter(|h| !h.delete_marker)
+}
+
+async fn at(
+    txn: &mut dyn MetaTxn,
+    bucket: &str,
+    key: &str,
+    order: &VersionOrder,
+) -> S3Result<Option<ObjectHead>> {
+    let k = keys::version(bucket, key, order.as_bytes());
+    match txn.get(&k).await.map_err(from_meta)? {
+        Some(raw) => Ok(Some(model::decode(&k, &raw).map_err(from_meta)?)),
+        None => Ok(None),
+    }
+}
+
+async fn resolve(
+    txn: &mut dyn MetaTxn,
+    bucket: &str,
+    key: &str,
+    v: &VersionRef,
+) -> S3Result<Option<VersionOrder>> {
+    Ok(match v {
+        VersionRef::Order(o) => Some(o.clone()),
+        VersionRef::Null => current(txn, bucket, key).await?.and_then(|h| h.null_order),
+    })
+}
+
+/// One named version of a key, if it exists.
+pub async fn load(
+    txn: &mut dyn MetaTxn,
+    bucket: &str,
+    key: &str,
+    v: &VersionRef,
+) -> S3Result<Option<ObjectHead>> {
+    match resolve(txn, bucket, key, v).await? {
+        Some(order) => at(txn, bucket, key, &order).await,
+        None => Ok(None),
+    }
+}
+
+/// Removes one version record and its blob references; returns it and the blobs freed.
+async fn drop_version(
+    txn: &mut dyn MetaTxn,
+    bucket: &str,
+    key: &str,
+    order: &VersionOrder,
+) -> S3Result<(Option<ObjectHead>, Vec<BlobId>)> {
+    let Some(version) = at(txn, bucket, key, order).await? else {
+        return Ok((None, Vec::new()));
+    };
+    txn.delete(&keys::version(bucket, key, order.as_bytes()))
+        .await
+        .map_err(from_meta)?;
+    let mut freed = Vec::new();
+    for seg in &version.segments {
+        if refs::release(txn, &seg.blob).await.map_err(from_meta)? {
+            freed.push(seg.blob.clone());
+        }
+    }
+    Ok((Some(version), freed))
+}
+
+async fn put_current(txn: &mut dyn MetaTxn, bucket: &str, key: &str, head: &ObjectHead) -> S3Result<()> {
+    txn.put(&keys::object(bucket, key), &model::encode(head))
+        .await
+        .map_err(from_meta)
+}
+
+/// Writes `new` as the newest version of `key`, as the bucket's versioning state says: a new
+/// version id when enabled; otherwise it becomes the `null` version, replacing the previous one.
+/// `old` is the key's current record, read in this transaction. Returns the record now current
+/// and the blobs that lost their last reference.
+pub async fn publish(
+    txn: &mut dyn MetaTxn,
+    bucket: &BucketRecord,
+    key: &str,
+    old: Option<&ObjectHead>,
+    mut new: ObjectHead,
+    now: Nanos,
+) -> S3Result<(ObjectHead, Vec<BlobId>)> {
+    new.order = VersionOrder::new(now);
+    new.null_order = None;
+    let previous_null = old.and_then(|o| o.null_order.clone());
+    let null_order = match bucket.versioning {
+        Some(VersioningState::Enabled) => {
+            new.version_id = Some(new.order.as_str().to_owned());
+            previous_null.clone()
+        }
+        Some(VersioningState::Suspended) | None => {
+            new.version_id = None;
+            Some(new.order.clone())
+        }
+    };
+    // References first: the new version may share blobs with the one it replaces.
+    txn.put(
+        &keys::version(&bucket.name, key, new.order.as_bytes()),
+        &model::encode(&new),
+    )
+    .await
+    .map_err(from_meta)?;
+    for seg in &new.segments {
+        refs::add(txn, &seg.blob).await.map_err(from_meta)?;
+    }
+    let mut freed = Vec::new();
+    if bucket.versioning != Some(VersioningState::Enabled)
+        && let Some(n) = &previous_null
+    {
+        freed = drop_version(txn, &bucket.name, key, n).await?.1;
+    }
+    let mut current = new;
+    current.null_order = null_order;
+    put_current(txn, &bucket.name, key, &current).await?;
+    Ok((current, freed))
+}
+
+/// DELETE without a version id: removes the object in a bucket that never versioned, adds a
+/// delete marker in one that does.
+pub async fn delete_current(
+    txn: &mut dyn MetaTxn,
+    bucket: &BucketRecord,
+    key: &str,
+    old: Option<&ObjectHead>,
+    now: Nanos,
+) -> S3Result<(Deleted, Vec<BlobId>)> {
+    if bucket.versioning.is_none() {
+        let Some(old) = old else {
+            return Ok((Deleted::default(), Vec::new()));
+        };
+        let (_, freed) = drop_version(txn, &bucket.name, key, &old.order).await?;
+        txn.delete(&keys::object(&bucket.name, key))
+            .await
+            .map_err(from_meta)?;
+        return Ok((Deleted::default(), freed));
+    }
+    let marker = ObjectHead::delete_marker(now);
+    let (current, freed) = publish(txn, bucket, key, old, marker, now).await?;
+    Ok((
+        Deleted {
+            version_id: Some(id_of(&current)),
+            delete_marker: true,
+        },
+        freed,
+    ))
+}
+
+/// DELETE with a version id: removes exactly that version (or marker); the next newest becomes
+/// current when it was the latest. Deleting a version that does not exist succeeds.
+pub async fn delete_version(
+    txn: &mut dyn MetaTxn,
+    bucket: &str,
+    key: &str,
+    v: &VersionRef,
+) -> S3Result<(Deleted, Vec<BlobId>)> {
+    let mut deleted = Deleted {
+        version_id: Some(v.id().to_owned()),
+        delete_marker: false,
+    };
+    let current = current(txn, bucket, key).await?;
+    let order = match v {
+        VersionRef::Order(o) => Some(o.clone()),
+        VersionRef::Null => current.as_ref().and_then(|h| h.null_order.clone()),
+    };
+    let Some(order) = order else {
+        return Ok((deleted, Vec::new()));
+    };
+    let (removed, freed) = drop_version(txn, bucket, key, &order).await?;
+    let Some(removed) = removed else {
+        return Ok((deleted, freed));
+    };
+    deleted.delete_marker = removed.delete_marker;
+    if let Some(current) = current {
+        let null_order = current.null_order.clone().filter(|n| *n != order);
+        if current.order == order {
+            let prefix = keys::version(bucket, key, &[]);
+            let next = txn
+                .scan(&prefix, &keys::prefix_end(&prefix), 1)
+                .await
+                .map_err(from_meta)?;
+            match next.first() {
+                Some((k, raw)) => {
+                    let mut promoted: ObjectHead = model::decode(k, raw).map_err(from_meta)?;
+                    promoted.null_order = null_order;
+                    put_current(txn, bucket, key, &promoted).await?;
+                }
+                None => txn.delete(&keys::object(bucket, key)).await.map_err(from_meta)?,
+            }
+        } else if current.null_order.as_ref() == Some(&order) {
+            put_current(
+                txn,
+                bucket,
+                key,
+                &ObjectHead {
+                    null_order,
+                    ..current
+                },
+            )
+            .await?;
+        }
+    }
+    Ok((deleted, freed))
+}
+
+/// Removes the key's only (`null`) version outright: a rename's source in a bucket that never
+/// versioned. The caller has already referenced its blobs elsewhere.
+pub async fn remove_unversioned(
+    txn: &mut dyn MetaTxn,
+    bucket: &str,
+    key: &str,
+    current: &ObjectHead,
+) -> S3Result<Vec<BlobId>> {
+    let (_, freed) = drop_version(txn, bucket, key, &current.order).await?;
+    txn.delete(&keys::object(bucket, key)).await.map_err(from_meta)?;
+    Ok(freed)
+}

@@ -1,0 +1,111 @@
+//! ListObjectVersions: one scan of the version records, newest first within each key.
+
+use s3s::S3Result;
+
+use super::version::VersionRef;
+use super::{Store, bucket, read_only};
+use crate::errors::from_meta;
+use crate::meta::keys;
+use crate::model::{self, ObjectHead};
+
+pub struct VersionQuery<'a> {
+    pub prefix: &'a str,
+    pub delimiter: Option<&'a str>,
+    pub key_marker: Option<&'a str>,
+    pub version_marker: Option<VersionRef>,
+    pub max_keys: usize,
+}
+
+pub enum VersionEntry {
+    Version {
+        key: String,
+        head: ObjectHead,
+        is_latest: bool,
+    },
+    Prefix(String),
+}
+
+pub struct VersionPage {
+    pub entries: Vec<VersionEntry>,
+    pub truncated: bool,
+}
+
+impl Store {
+    pub async fn list_versions(&self, bucket: &str, q: &VersionQuery<'_>) -> S3Result<VersionPage> {
+        read_only(&*self.meta, &(bucket, q), |txn, (bucket, q)| {
+            Box::pin(async move {
+                bucket::load(txn, bucket).await?;
+                let range_start = keys::versions_prefix(bucket, q.prefix);
+                let end = keys::prefix_end(&range_start);
+                let mut cursor = range_start;
+                // The key whose versions this page starts in the middle of: none of them is latest.
+                let mut resumed_key = None;
+                if let Some(marker) = q.key_marker.filter(|m| !m.is_empty()) {
+                    let order = match &q.version_marker {
+                        Some(VersionRef::Order(o)) => Some(o.clone()),
+                        Some(VersionRef::Null) => super::version::current(txn, bucket, marker)
+                            .await?
+                            .and_then(|h| h.null_order),
+                        None => None,
+                    };
+                    let after = match order {
+                        Some(o) => {
+                            resumed_key = Some(marker.to_owned());
+                            keys::successor(&keys::version(bucket, marker, o.as_bytes()))
+                        }
+                        None => keys::prefix_end(&keys::version(bucket, marker, &[])),
+                    };
+                    cursor = cursor.max(after);
+                }
+
+                let mut entries = Vec::new();
+                let mut truncated = false;
+                let mut last_key: Option<String> = resumed_key;
+                'scan: loop {
+                    let batch = txn.scan(&cursor, &end, q.max_keys + 1).await.map_err(from_meta)?;
+                    if batch.is_empty() {
+                        break;
+                    }
+                    for (raw, value) in &batch {
+                        if entries.len() == q.max_keys {
+                            truncated = true;
+                            break 'scan;
+                        }
+                        let Some((key, _)) = keys::version_parts(bucket, raw) else {
+                            continue;
+                        };
+                        let folded = q.delimiter.filter(|d| !d.is_empty()).and_then(|d| {
+                            let rest = key.get(q.prefix.len()..)?;
+                            rest.find(d)
+                                .map(|i| key[..q.prefix.len() + i + d.len()].to_owned())
+                        });
+                        if let Some(common) = folded {
+                            cursor = keys::prefix_end(&keys::versions_prefix(bucket, &common));
+                            entries.push(VersionEntry::Prefix(common));
+                            last_key = None;
+                            continue 'scan;
+                        }
+                        let head: ObjectHead = model::decode(raw, value).map_err(from_meta)?;
+                        let is_latest = last_key.as_deref() != Some(key.as_str());
+                        last_key = Some(key.clone());
+                        cursor = keys::successor(raw);
+                        entries.push(VersionEntry::Version { key, head, is_latest });
+                    }
+                    if batch.len() <= q.max_keys {
+                        break;
+                    }
+                }
+                if !truncated && entries.len() == q.max_keys && q.max_keys > 0 {
+                    truncated = !txn.scan(&cursor, &end, 1).await.map_err(from_meta)?.is_empty();
+                }
+                Ok(VersionPage { entries, truncated })
+            })
+        })
+        .await
+    }
+}
+
+/// The version id a listing shows for a record.
+pub fn shown_id(head: &ObjectHead) -> &str {
+    head.version_id.as_deref().unwrap_or("null")
+}

@@ -1,0 +1,207 @@
+//! Bucket calls: create, look up, list, delete; versioning, tags and the (read-only) ACL.
+
+use s3s::dto::*;
+use s3s::{S3Error, S3ErrorCode, S3Request, S3Response, S3Result, s3_error};
+
+use super::request::{owner_dto, owner_of};
+use super::service::Gateway;
+use super::tags;
+use crate::model::{BucketRecord, VersioningState};
+use crate::names::BucketName;
+
+/// The owner with FULL_CONTROL: the only ACL this store has. Bucket policies grant access;
+/// they are not ACLs and do not appear here.
+pub fn owner_acl(owner: &str) -> (Option<Owner>, Option<Vec<Grant>>) {
+    let grant = Grant {
+        grantee: Some(Grantee {
+            display_name: Some(owner.to_owned()),
+            email_address: None,
+            id: Some(owner.to_owned()),
+            type_: Type::from_static(Type::CANONICAL_USER),
+            uri: None,
+        }),
+        permission: Some(Permission::from_static(Permission::FULL_CONTROL)),
+    };
+    (Some(owner_dto(owner)), Some(vec![grant]))
+}
+
+impl Gateway {
+    pub(super) async fn create_bucket_api(
+        &self,
+        req: S3Request<CreateBucketInput>,
+    ) -> S3Result<S3Response<CreateBucketOutput>> {
+        let owner = owner_of(&req)?;
+        let input = req.input;
+        let name = BucketName::parse(&input.bucket)
+            .map_err(|e| S3Error::with_message(S3ErrorCode::InvalidBucketName, e.to_string()))?;
+        let location = input
+            .create_bucket_configuration
+            .and_then(|c| c.location_constraint);
+        match location.as_ref().map(BucketLocationConstraint::as_str) {
+            None if self.require_location_constraint => {
+                return Err(S3Error::with_message(
+                    S3ErrorCode::InvalidLocationConstraint,
+                    format!(
+                        "A LocationConstraint must be supplied: use <LocationConstraint>{}</LocationConstraint>",
+                        self.store.region
+                    ),
+                ));
+            }
+            Some(l) if l != self.store.region => {
+                return Err(S3Error::with_message(
+                    S3ErrorCode::InvalidLocationConstraint,
+                    format!(
+                        "The specified location-constraint is not valid: this store serves {}",
+                        self.store.region
+                    ),
+                ));
+            }
+            _ => {}
+        }
+        self.store.create_bucket(&name, &owner).await?;
+        Ok(S3Response::new(CreateBucketOutput {
+            location: Some(format!("/{name}")),
+        }))
+    }
+
+    pub(super) async fn head_bucket_api(
+        &self,
+        req: S3Request<HeadBucketInput>,
+    ) -> S3Result<S3Response<HeadBucketOutput>> {
+        let record = self.store.bucket(&req.input.bucket).await?;
+        Ok(S3Response::new(HeadBucketOutput {
+            bucket_region: Some(record.region),
+            ..Default::default()
+        }))
+    }
+
+    pub(super) async fn bucket_location(
+        &self,
+        req: S3Request<GetBucketLocationInput>,
+    ) -> S3Result<S3Response<GetBucketLocationOutput>> {
+        let record = self.store.bucket(&req.input.bucket).await?;
+        // AWS answers an empty constraint for us-east-1, and clients map that back.
+        let location_constraint =
+            (record.region != "us-east-1").then(|| BucketLocationConstraint::from(record.region));
+        Ok(S3Response::new(GetBucketLocationOutput { location_constraint }))
+    }
+
+    pub(super) async fn delete_bucket_api(
+        &self,
+        req: S3Request<DeleteBucketInput>,
+    ) -> S3Result<S3Response<DeleteBucketOutput>> {
+        self.store.delete_bucket(&req.input.bucket).await?;
+        Ok(S3Response::new(DeleteBucketOutput {}))
+    }
+
+    pub(super) async fn list_buckets_api(
+        &self,
+        req: S3Request<ListBucketsInput>,
+    ) -> S3Result<S3Response<ListBucketsOutput>> {
+        let owner = owner_of(&req)?;
+        let prefix = req.input.prefix.clone();
+        let buckets: Vec<Bucket> = self
+            .store
+            .list_buckets()
+            .await?
+            .into_iter()
+            .filter(|b: &BucketRecord| b.owner == owner)
+            .filter(|b| prefix.as_deref().is_none_or(|p| b.name.starts_with(p)))
+            .map(|b| Bucket {
+                name: Some(b.name),
+                creation_date: Some(Timestamp::from(b.created.to_time())),
+                bucket_region: Some(b.region),
+            })
+            .collect();
+        Ok(S3Response::new(ListBucketsOutput {
+            buckets: Some(buckets),
+            owner: Some(owner_dto(&owner)),
+            prefix,
+            continuation_token: None,
+        }))
+    }
+
+    pub(super) async fn put_versioning(
+        &self,
+        req: S3Request<PutBucketVersioningInput>,
+    ) -> S3Result<S3Response<PutBucketVersioningOutput>> {
+        let config = &req.input.versioning_configuration;
+        if config
+            .mfa_delete
+            .as_ref()
+            .is_some_and(|m| m.as_str() == MFADelete::ENABLED)
+        {
+            return Err(s3_error!(NotImplemented, "MFA delete is not supported"));
+        }
+        let state = match config.status.as_ref().map(BucketVersioningStatus::as_str) {
+            Some(BucketVersioningStatus::ENABLED) => VersioningState::Enabled,
+            Some(BucketVersioningStatus::SUSPENDED) => VersioningState::Suspended,
+            _ => {
+                return Err(S3Error::with_message(
+                    S3ErrorCode::MalformedXML,
+                    "The versioning Status must be Enabled or Suspended",
+                ));
+            }
+        };
+        self.store.set_versioning(&req.input.bucket, state).await?;
+        Ok(S3Response::new(PutBucketVersioningOutput {}))
+    }
+
+    pub(super) async fn get_versioning(
+        &self,
+        req: S3Request<GetBucketVersioningInput>,
+    ) -> S3Result<S3Response<GetBucketVersioningOutput>> {
+        let record = self.store.bucket(&req.input.bucket).await?;
+        let status = record.versioning.map(|s| match s {
+            VersioningState::Enabled => BucketVersioningStatus::from_static(BucketVersioningStatus::ENABLED),
+            VersioningState::Suspended => {
+                BucketVersioningStatus::from_static(BucketVersioningStatus::SUSPENDED)
+            }
+        });
+        Ok(S3Response::new(GetBucketVersioningOutput {
+            status,
+            mfa_delete: None,
+        }))
+    }
+
+    pub(super) async fn put_bucket_tags(
+        &self,
+        req: S3Request<PutBucketTaggingInput>,
+    ) -> S3Result<S3Response<PutBucketTaggingOutput>> {
+        let input = req.input;
+        let tags = tags::from_dto(input.tagging.tag_set)?;
+        self.store.set_bucket_tags(&input.bucket, Some(tags)).await?;
+        Ok(S3Response::new(PutBucketTaggingOutput {}))
+    }
+
+    pub(super) async fn get_bucket_tags(
+        &self,
+        req: S3Request<GetBucketTaggingInput>,
+    ) -> S3Result<S3Response<GetBucketTaggingOutput>> {
+        let record = self.store.bucket(&req.input.bucket).await?;
+        let tags = record
+            .tags
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| S3Error::with_message(S3ErrorCode::NoSuchTagSet, "The TagSet does not exist"))?;
+        Ok(S3Response::new(GetBucketTaggingOutput {
+            tag_set: tags::to_dto(&tags),
+        }))
+    }
+
+    pub(super) async fn delete_bucket_tags(
+        &self,
+        req: S3Request<DeleteBucketTaggingInput>,
+    ) -> S3Result<S3Response<DeleteBucketTaggingOutput>> {
+        self.store.set_bucket_tags(&req.input.bucket, None).await?;
+        Ok(S3Response::new(DeleteBucketTaggingOutput {}))
+    }
+
+    pub(super) async fn bucket_acl(
+        &self,
+        req: S3Request<GetBucketAclInput>,
+    ) -> S3Result<S3Response<GetBucketAclOutput>> {
+        let record = self.store.bucket(&req.input.bucket).await?;
+        let (owner, grants) = owner_acl(&record.owner);
+        Ok(S3Response::new(GetBucketAclOutput { owner, grants }))
+    }
+}

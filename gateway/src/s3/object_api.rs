@@ -1,0 +1,537 @@
+//! Object calls: PUT, GET, HEAD, DELETE (one and many), COPY; their tags, ACL and attributes.
+
+use s3s::dto::*;
+use s3s::{S3Error, S3ErrorCode, S3Request, S3Response, S3Result, s3_error};
+
+use super::bucket_api::owner_acl;
+use super::checksum_request::ChecksumRequest;
+use super::conditions::{etag_match, header_etag, read_conditions, write_conditions};
+use super::object_io::{ChecksumFields, etag, metadata, select, set_checksums, timestamp};
+use super::request::{
+    check_content_md5, checksum_values, content_headers, content_md5, header_str, user_metadata,
+};
+use super::service::Gateway;
+use super::tags;
+use crate::checksum::BodyDigest;
+use crate::model::ObjectHead;
+use crate::ops::precondition::{ReadConditions, ReadOutcome, precondition_failed};
+use crate::ops::version::VersionRef;
+use crate::ops::{CopyRequest, NewObject};
+
+/// S3's cap on keys per DeleteObjects request.
+const MAX_DELETE_KEYS: usize = 1000;
+
+fn version_ref(id: Option<&str>) -> S3Result<Option<VersionRef>> {
+    id.map(VersionRef::parse).transpose()
+}
+
+fn marker_headers(head: &ObjectHead) -> http::HeaderMap {
+    let mut h = http::HeaderMap::new();
+    h.insert("x-amz-delete-marker", http::HeaderValue::from_static("true"));
+    let id = head.version_id.as_deref().unwrap_or("null");
+    if let Ok(v) = http::HeaderValue::from_str(id) {
+        h.insert("x-amz-version-id", v);
+    }
+    if let Ok(v) = http::HeaderValue::from_str(&httpdate::fmt_http_date(head.modified.to_time().into())) {
+        h.insert(http::header::LAST_MODIFIED, v);
+    }
+    h
+}
+
+/// A read that lands on a delete marker: 404 for the current version, 405 when the marker was
+/// asked for by version id (as S3 answers); both say it is a marker.
+fn read_of_marker(head: &ObjectHead, by_version: bool) -> S3Error {
+    let mut e = if by_version {
+        let mut e = S3Error::with_message(
+            S3ErrorCode::MethodNotAllowed,
+            "The specified method is not allowed against this resource.",
+        );
+        e.set_status_code(http::StatusCode::METHOD_NOT_ALLOWED);
+        e
+    } else {
+        crate::errors::no_such_key()
+    };
+    e.set_headers(marker_headers(head));
+    e
+}
+
+/// A 304 travels as an error: s3s's generated GetObject/HeadObject ignore a success status
+/// override. It carries the validators a cache needs and, being a 304, no body.
+fn not_modified(head: &ObjectHead) -> S3Error {
+    let mut e = S3Error::new(S3ErrorCode::NotModified);
+    e.set_status_code(http::StatusCode::NOT_MODIFIED);
+    let mut headers = http::HeaderMap::new();
+    if let Ok(v) = http::HeaderValue::from_str(&head.quoted_etag()) {
+        headers.insert(http::header::ETAG, v);
+    }
+    if let Ok(v) = http::HeaderValue::from_str(&httpdate::fmt_http_date(head.modified.to_time().into())) {
+        headers.insert(http::header::LAST_MODIFIED, v);
+    }
+    e.set_headers(headers);
+    e
+}
+
+fn evaluate(conditions: &ReadConditions, head: &ObjectHead) -> S3Result<()> {
+    match conditions.evaluate(head) {
+        ReadOutcome::Proceed => Ok(()),
+        ReadOutcome::Failed => Err(precondition_failed()),
+        ReadOutcome::NotModified => Err(not_modified(head)),
+    }
+}
+
+fn tag_count(head: &ObjectHead) -> Option<i32> {
+    (!head.tags.is_empty()).then(|| head.tags.len() as i32)
+}
+
+impl Gateway {
+    /// The record a GET/HEAD reads: the current object or the named version, never a marker.
+    async fn readable(&self, bucket: &str, key: &str, version_id: Option<&str>) -> S3Result<ObjectHead> {
+        let version = version_ref(version_id)?;
+        let head = self.store.head_object(bucket, key, version.as_ref()).await?;
+        if head.delete_marker {
+            return Err(read_of_marker(&head, version.is_some()));
+        }
+        Ok(head)
+    }
+
+    pub(super) async fn put_object_api(
+        &self,
+        req: S3Request<PutObjectInput>,
+    ) -> S3Result<S3Response<PutObjectOutput>> {
+        let trailer = header_str(&req, "x-amz-trailer").map(str::to_owned);
+        // s3s reads only `x-amz-checksum-algorithm`; SDKs name it in `x-amz-sdk-checksum-algorithm`.
+        let sdk_algorithm = header_str(&req, "x-amz-sdk-checksum-algorithm").map(str::to_owned);
+        let trailing = req.trailing_headers.clone();
+        let mut input = req.input;
+        // Fail before reading a byte of the body when the request cannot succeed.
+        self.store.bucket(&input.bucket).await?;
+        let checksum = ChecksumRequest::parse(
+            input
+                .checksum_algorithm
+                .as_ref()
+                .map(s3s::dto::ChecksumAlgorithm::as_str)
+                .or(sdk_algorithm.as_deref()),
+            &checksum_values!(input),
+            trailer.as_deref(),
+        )?;
+        let md5 = content_md5(input.content_md5.as_deref())?;
+        let headers = content_headers!(input);
+        let user_metadata = user_metadata(input.metadata.take())?;
+        let tags = tags::from_header(input.tagging.as_deref())?;
+        let conditions = write_conditions(
+            input.if_match.as_ref().map(etag_match),
+            input.if_none_match.as_ref().map(etag_match),
+        )?;
+
+        let body = input.body.take().unwrap_or_else(|| {
+            StreamingBlob::wrap(futures::stream::empty::<Result<bytes::Bytes, std::io::Error>>())
+        });
+        let upload = self
+            .store
+            .write_body(body, BodyDigest::new(checksum.algorithm))
+            .await?;
+        let verified = check_content_md5(md5, &upload.digests.md5).and_then(|()| {
+            checksum.verify(&upload.digests, trailing.as_ref().and_then(|t| t.take()).as_ref())
+        });
+        if let Err(e) = verified {
+            self.store.discard(&upload).await;
+            return Err(e);
+        }
+        let new = NewObject {
+            headers,
+            user_metadata,
+            tags,
+            upload,
+        };
+        let head = self
+            .store
+            .put_object(&input.bucket, &input.key, &conditions, new)
+            .await?;
+        let mut out = PutObjectOutput {
+            e_tag: Some(etag(&head)),
+            size: Some(head.size as i64),
+            version_id: head.version_id.clone(),
+            ..Default::default()
+        };
+        set_checksums!(out, ChecksumFields::of(&head.checksum));
+        Ok(S3Response::new(out))
+    }
+
+    pub(super) async fn get_object_api(
+        &self,
+        req: S3Request<GetObjectInput>,
+    ) -> S3Result<S3Response<GetObjectOutput>> {
+        let input = req.input;
+        let head = self
+            .readable(&input.bucket, &input.key, input.version_id.as_deref())
+            .await?;
+        evaluate(
+            &read_conditions(
+                input.if_match.as_ref(),
+                input.if_none_match.as_ref(),
+                input.if_modified_since.as_ref(),
+                input.if_unmodified_since.as_ref(),
+            ),
+            &head,
+        )?;
+        let selection = select(&head, input.range.as_ref(), input.part_number)?;
+        let whole = selection.is_whole(&head);
+        let body = self.store.open_object(&head, selection.range.clone()).await?;
+        let h = head.headers.clone();
+        let mut out = GetObjectOutput {
+            body: Some(StreamingBlob::wrap(body)),
+            content_length: Some((selection.range.end - selection.range.start) as i64),
+            content_range: selection.content_range,
+            accept_ranges: Some("bytes".to_owned()),
+            e_tag: Some(etag(&head)),
+            last_modified: Some(timestamp(&head)),
+            metadata: metadata(&head),
+            content_type: h.content_type,
+            content_encoding: h.content_encoding,
+            content_disposition: h.content_disposition,
+            content_language: h.content_language,
+            cache_control: h.cache_control,
+            expires: h.expires.map(|n| Timestamp::from(n.to_time())),
+            parts_count: input.part_number.map(|_| head.parts.len().max(1) as i32),
+            version_id: head.version_id.clone().or(input.version_id),
+            tag_count: tag_count(&head),
+            ..Default::default()
+        };
+        set_checksums!(
+            out,
+            ChecksumFields::on_read(&head, input.checksum_mode.as_ref(), whole)
+        );
+        Ok(S3Response::new(out))
+    }
+
+    pub(super) async fn head_object_api(
+        &self,
+        req: S3Request<HeadObjectInput>,
+    ) -> S3Result<S3Response<HeadObjectOutput>> {
+        let input = req.input;
+        let head = self
+            .readable(&input.bucket, &input.key, input.version_id.as_deref())
+            .await?;
+        evaluate(
+            &read_conditions(
+                input.if_match.as_ref(),
+                input.if_none_match.as_ref(),
+                input.if_modified_since.as_ref(),
+                input.if_unmodified_since.as_ref(),
+            ),
+            &head,
+        )?;
+        let selection = select(&head, input.range.as_ref(), input.part_number)?;
+        let whole = selection.is_whole(&head);
+        let h = head.headers.clone();
+        let mut out = HeadObjectOutput {
+            content_length: Some((selection.range.end - selection.range.start) as i64),
+            content_range: selection.content_range,
+            accept_ranges: Some("bytes".to_owned()),
+            e_tag: Some(etag(&head)),
+            last_modified: Some(timestamp(&head)),
+            metadata: metadata(&head),
+            content_type: h.content_type,
+            content_encoding: h.content_encoding,
+            content_disposition: h.content_disposition,
+            content_language: h.content_language,
+            cache_control: h.cache_control,
+            expires: h.expires.map(|n| Timestamp::from(n.to_time())),
+            parts_count: input.part_number.map(|_| head.parts.len().max(1) as i32),
+            version_id: head.version_id.clone().or(input.version_id),
+            ..Default::default()
+        };
+        set_checksums!(
+            out,
+            ChecksumFields::on_read(&head, input.checksum_mode.as_ref(), whole)
+        );
+        let mut resp = S3Response::new(out);
+        if let Some(n) = tag_count(&head) {
+            resp.headers
+                .insert("x-amz-tagging-count", http::HeaderValue::from(n));
+        }
+        Ok(resp)
+    }
+
+    pub(super) async fn copy_object_api(
+        &self,
+        req: S3Request<CopyObjectInput>,
+    ) -> S3Result<S3Response<CopyObjectOutput>> {
+        // s3s 0.14's CopyObjectInput has no destination conditions: they come from the headers.
+        let dst_conditions = write_conditions(
+            header_etag(&req.headers, "if-match")?,
+            header_etag(&req.headers, "if-none-match")?,
+        )?;
+        let mut input = req.input;
+        let (src_bucket, src_key, src_version) = match &input.copy_source {
+            CopySource::Bucket {
+                bucket,
+                key,
+                version_id,
+            } => (
+                bucket.to_string(),
+                key.to_string(),
+                version_ref(version_id.as_deref())?,
+            ),
+            _ => {
+                return Err(s3_error!(
+                    NotImplemented,
+                    "Copying from an access point or outpost is not supported"
+                ));
+            }
+        };
+        if input.checksum_algorithm.is_some() {
+            // Re-hashing the source would move its bytes; a copy here never does.
+            return Err(s3_error!(
+                NotImplemented,
+                "CopyObject cannot change an object's checksum algorithm"
+            ));
+        }
+        let replace = match input.metadata_directive.as_ref().map(MetadataDirective::as_str) {
+            None | Some(MetadataDirective::COPY) => None,
+            Some(MetadataDirective::REPLACE) => {
+                Some((content_headers!(input), user_metadata(input.metadata.take())?))
+            }
+            Some(other) => {
+                return Err(S3Error::with_message(
+                    S3ErrorCode::InvalidArgument,
+                    format!("Unknown metadata directive: {other}"),
+                ));
+            }
+        };
+        let replace_tags = match input.tagging_directive.as_ref().map(TaggingDirective::as_str) {
+            None | Some(TaggingDirective::COPY) => None,
+            Some(TaggingDirective::REPLACE) => Some(tags::from_header(input.tagging.as_deref())?),
+            Some(other) => {
+                return Err(S3Error::with_message(
+                    S3ErrorCode::InvalidArgument,
+                    format!("Unknown tagging directive: {other}"),
+                ));
+            }
+        };
+        let src_conditions = read_conditions(
+            input.copy_source_if_match.as_ref(),
+            input.copy_source_if_none_match.as_ref(),
+            input.copy_source_if_modified_since.as_ref(),
+            input.copy_source_if_unmodified_since.as_ref(),
+        );
+        let copied = self
+            .store
+            .copy_object(&CopyRequest {
+                src_bucket: &src_bucket,
+                src_key: &src_key,
+                src_version,
+                src_conditions,
+                dst_bucket: &input.bucket,
+                dst_key: &input.key,
+                dst_conditions,
+                replace,
+                replace_tags,
+            })
+            .await?;
+        let head = copied.head;
+        let mut result = CopyObjectResult {
+            e_tag: Some(etag(&head)),
+            last_modified: Some(timestamp(&head)),
+            ..Default::default()
+        };
+        set_checksums!(result, ChecksumFields::of(&head.checksum));
+        Ok(S3Response::new(CopyObjectOutput {
+            copy_object_result: Some(result),
+            copy_source_version_id: copied.source_version,
+            version_id: head.version_id,
+            ..Default::default()
+        }))
+    }
+
+    pub(super) async fn delete_object_api(
+        &self,
+        req: S3Request<DeleteObjectInput>,
+    ) -> S3Result<S3Response<DeleteObjectOutput>> {
+        let i = &req.input;
+        let version = version_ref(i.version_id.as_deref())?;
+        let deleted = self
+            .store
+            .delete_object(&i.bucket, &i.key, version.as_ref())
+            .await?;
+        Ok(S3Response::new(DeleteObjectOutput {
+            delete_marker: deleted.delete_marker.then_some(true),
+            version_id: deleted.version_id,
+            ..Default::default()
+        }))
+    }
+
+    pub(super) async fn delete_objects_api(
+        &self,
+        req: S3Request<DeleteObjectsInput>,
+    ) -> S3Result<S3Response<DeleteObjectsOutput>> {
+        let input = req.input;
+        let objects = input.delete.objects;
+        if objects.is_empty() || objects.len() > MAX_DELETE_KEYS {
+            return Err(S3Error::with_message(
+                S3ErrorCode::MalformedXML,
+                "The XML you provided was not well-formed or did not validate against our published schema",
+            ));
+        }
+        self.store.bucket(&input.bucket).await?;
+        let quiet = input.delete.quiet.unwrap_or(false);
+        let mut deleted = Vec::new();
+        let mut errors = Vec::new();
+        for obj in objects {
+            let result = match version_ref(obj.version_id.as_deref()) {
+                Ok(version) => {
+                    self.store
+                        .delete_object(&input.bucket, &obj.key, version.as_ref())
+                        .await
+                }
+                Err(e) => Err(e),
+            };
+            match result {
+                Ok(_) if quiet => {}
+                Ok(d) => deleted.push(DeletedObject {
+                    key: Some(obj.key),
+                    delete_marker: d.delete_marker.then_some(true),
+                    delete_marker_version_id: if d.delete_marker && obj.version_id.is_none() {
+                        d.version_id.clone()
+                    } else {
+                        None
+                    },
+                    version_id: obj.version_id,
+                }),
+                Err(e) => errors.push(Error {
+                    code: Some(e.code().as_str().to_owned()),
+                    message: e.message().map(str::to_owned),
+                    key: Some(obj.key),
+                    version_id: obj.version_id,
+                }),
+            }
+        }
+        Ok(S3Response::new(DeleteObjectsOutput {
+            deleted: Some(deleted),
+            errors: (!errors.is_empty()).then_some(errors),
+            request_charged: None,
+        }))
+    }
+
+    pub(super) async fn put_object_tags(
+        &self,
+        req: S3Request<PutObjectTaggingInput>,
+    ) -> S3Result<S3Response<PutObjectTaggingOutput>> {
+        let input = req.input;
+        let tags = tags::from_dto(input.tagging.tag_set)?;
+        let version = version_ref(input.version_id.as_deref())?;
+        let version_id = self
+            .store
+            .set_object_tags(&input.bucket, &input.key, version.as_ref(), tags)
+            .await?;
+        Ok(S3Response::new(PutObjectTaggingOutput { version_id }))
+    }
+
+    pub(super) async fn get_object_tags(
+        &self,
+        req: S3Request<GetObjectTaggingInput>,
+    ) -> S3Result<S3Response<GetObjectTaggingOutput>> {
+        let i = &req.input;
+        let head = self.readable(&i.bucket, &i.key, i.version_id.as_deref()).await?;
+        Ok(S3Response::new(GetObjectTaggingOutput {
+            tag_set: tags::to_dto(&head.tags),
+            version_id: head.version_id,
+        }))
+    }
+
+    pub(super) async fn delete_object_tags(
+        &self,
+        req: S3Request<DeleteObjectTaggingInput>,
+    ) -> S3Result<S3Response<DeleteObjectTaggingOutput>> {
+        let i = &req.input;
+        let version = version_ref(i.version_id.as_deref())?;
+        let version_id = self
+            .store
+            .set_object_tags(&i.bucket, &i.key, version.as_ref(), Vec::new())
+            .await?;
+        Ok(S3Response::new(DeleteObjectTaggingOutput { version_id }))
+    }
+
+    pub(super) async fn object_acl(
+        &self,
+        req: S3Request<GetObjectAclInput>,
+    ) -> S3Result<S3Response<GetObjectAclOutput>> {
+        let i = &req.input;
+        self.readable(&i.bucket, &i.key, i.version_id.as_deref()).await?;
+        let owner = self.store.bucket(&i.bucket).await?.owner;
+        let (owner, grants) = owner_acl(&owner);
+        Ok(S3Response::new(GetObjectAclOutput {
+            owner,
+            grants,
+            request_charged: None,
+        }))
+    }
+
+    pub(super) async fn object_attributes(
+        &self,
+        req: S3Request<GetObjectAttributesInput>,
+    ) -> S3Result<S3Response<GetObjectAttributesOutput>> {
+        let input = req.input;
+        let head = self
+            .readable(&input.bucket, &input.key, input.version_id.as_deref())
+            .await?;
+        let wants = |a: &str| {
+            input
+                .object_attributes
+                .iter()
+                .any(|x| x.as_str().eq_ignore_ascii_case(a))
+        };
+        let mut out = GetObjectAttributesOutput {
+            version_id: head.version_id.clone(),
+            last_modified: Some(timestamp(&head)),
+            ..Default::default()
+        };
+        if wants(ObjectAttributes::ETAG) {
+            out.e_tag = Some(etag(&head));
+        }
+        if wants(ObjectAttributes::OBJECT_SIZE) {
+            out.object_size = Some(head.size as i64);
+        }
+        if wants(ObjectAttributes::STORAGE_CLASS) {
+            out.storage_class = Some(StorageClass::from_static(StorageClass::STANDARD));
+        }
+        if wants(ObjectAttributes::CHECKSUM) {
+            let mut c = Checksum::default();
+            set_checksums!(c, ChecksumFields::of(&head.checksum));
+            out.checksum = Some(c);
+        }
+        if wants(ObjectAttributes::OBJECT_PARTS) && !head.parts.is_empty() {
+            let max = input.max_parts.map_or(1000, |m| m.clamp(0, 1000) as usize);
+            let marker = input.part_number_marker.unwrap_or(0);
+            let after: Vec<_> = head.parts.iter().filter(|p| p.number as i32 > marker).collect();
+            let page: Vec<ObjectPart> = after
+                .iter()
+                .take(max)
+                .map(|p| {
+                    let f = ChecksumFields::of(&crate::checksum::Checksum::full_object(
+                        head.checksum.algorithm,
+                        p.checksum.clone(),
+                    ));
+                    ObjectPart {
+                        part_number: Some(p.number as i32),
+                        size: Some(p.size as i64),
+                        checksum_crc32: f.crc32,
+                        checksum_crc32c: f.crc32c,
+                        checksum_crc64nvme: f.crc64nvme,
+                        checksum_sha1: f.sha1,
+                        checksum_sha256: f.sha256,
+                    }
+                })
+                .collect();
+            out.object_parts = Some(GetObjectAttributesParts {
+                is_truncated: Some(after.len() > max),
+                max_parts: Some(max as i32),
+                next_part_number_marker: page.last().and_then(|p| p.part_number),
+                part_number_marker: Some(marker),
+                total_parts_count: Some(head.parts.len() as i32),
+                parts: Some(page),
+            });
+        }
+        Ok(S3Response::new(out))
+    }
+}
