@@ -5,7 +5,6 @@ mod common;
 
 use std::time::{Duration, SystemTime};
 
-use aws_sdk_s3::Client;
 use common::*;
 use e2e::PayloadHash;
 use http::Method;
@@ -13,14 +12,6 @@ use http::Method;
 /// SigV4's allowance for client clocks is 15 minutes either way.
 const INSIDE_SKEW: Duration = Duration::from_secs(10 * 60);
 const OUTSIDE_SKEW: Duration = Duration::from_secs(20 * 60);
-
-/// A bucket holding `k` = "original", and its snapshot: what a refused write must leave as is.
-async fn bucket_with_original(bucket: &str) -> (Gateway, Client, Vec<(String, String)>) {
-    let (gw, client) = with_bucket(bucket).await;
-    put(&client, bucket, "k", b"original".to_vec()).await;
-    let before = snapshot(&client, bucket).await;
-    (gw, client, before)
-}
 
 #[tokio::test]
 async fn a_wrong_secret_is_signature_does_not_match_and_writes_nothing() {
@@ -108,14 +99,13 @@ async fn a_signature_10_minutes_off_either_way_is_accepted() {
 #[tokio::test]
 async fn anonymous_requests_are_access_denied() {
     let (gw, client, before) = bucket_with_original("auth").await;
-    let create_body = "<CreateBucketConfiguration xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">\
-                       <LocationConstraint>us-east-1</LocationConstraint></CreateBucketConfiguration>";
+    let create_body = create_bucket_xml("us-east-1");
     let requests = [
-        (Method::GET, "/", ""),
-        (Method::GET, "/auth", ""),
-        (Method::GET, "/auth/k", ""),
-        (Method::PUT, "/auth/k", "anonymous"),
-        (Method::DELETE, "/auth/k", ""),
+        (Method::GET, "/", String::new()),
+        (Method::GET, "/auth", String::new()),
+        (Method::GET, "/auth/k", String::new()),
+        (Method::PUT, "/auth/k", "anonymous".to_owned()),
+        (Method::DELETE, "/auth/k", String::new()),
         (Method::PUT, "/anonymous-bucket", create_body),
     ];
     for (method, path, body) in requests {

@@ -9,19 +9,11 @@ use aws_sdk_s3::types::{BucketLocationConstraint, CreateBucketConfiguration};
 use common::*;
 use http::Method;
 
-/// What a client sends to create a bucket in `region`.
-fn create_bucket_body(region: &str) -> String {
-    format!(
-        "<CreateBucketConfiguration xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">\
-         <LocationConstraint>{region}</LocationConstraint></CreateBucketConfiguration>"
-    )
-}
-
 /// `PUT /{name}` with a us-east-1 configuration, sent as written: SDKs refuse some of these names.
 async fn raw_create_bucket(gw: &Gateway, name: &str) -> RawResponse {
     gw.raw()
         .request(Method::PUT, &format!("/{name}"))
-        .body(create_bucket_body("us-east-1"))
+        .body(create_bucket_xml("us-east-1"))
         .send()
         .await
 }
@@ -144,7 +136,7 @@ async fn creating_an_owned_bucket_again_is_bucket_already_owned_by_you_and_keeps
     let result = gw
         .raw()
         .request(Method::PUT, "/mine")
-        .body(create_bucket_body("us-east-1"))
+        .body(create_bucket_xml("us-east-1"))
         .send()
         .await;
 

@@ -4,7 +4,6 @@
 
 mod common;
 
-use aws_sdk_s3::Client;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{ChecksumAlgorithm, ChecksumMode};
 use base64::Engine as _;
@@ -73,14 +72,6 @@ macro_rules! checksum_field {
             other => panic!("S3 has no {other:?} checksum here"),
         }
     };
-}
-
-/// A bucket holding `k` = "original", and its snapshot: what a rejected write must leave as is.
-async fn bucket_with_original(bucket: &str) -> (Gateway, Client, Vec<(String, String)>) {
-    let (gw, client) = with_bucket(bucket).await;
-    put(&client, bucket, "k", b"original".to_vec()).await;
-    let before = snapshot(&client, bucket).await;
-    (gw, client, before)
 }
 
 /// `HEAD` with `x-amz-checksum-mode: ENABLED`, as raw headers.

@@ -178,3 +178,20 @@ pub fn xml_values(xml: &str, element: &str) -> Vec<String> {
         }
     }
 }
+
+/// A started gateway whose bucket holds `k` = "original", and the bucket's snapshot: what a
+/// refused write must leave exactly as it is.
+pub async fn bucket_with_original(bucket: &str) -> (Gateway, Client, Vec<(String, String)>) {
+    let (gw, client) = with_bucket(bucket).await;
+    put(&client, bucket, "k", b"original".to_vec()).await;
+    let before = snapshot(&client, bucket).await;
+    (gw, client, before)
+}
+
+/// The CreateBucket body that asks for `region`.
+pub fn create_bucket_xml(region: &str) -> String {
+    format!(
+        "<CreateBucketConfiguration xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">\
+         <LocationConstraint>{region}</LocationConstraint></CreateBucketConfiguration>"
+    )
+}
