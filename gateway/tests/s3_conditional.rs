@@ -287,3 +287,35 @@ async fn if_match_wins_over_if_unmodified_since_and_if_none_match_over_if_modifi
         .await;
     assert!(r.is_ok(), "{r:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn unconditional_writers_racing_on_one_key_all_land() {
+    const WRITERS: usize = 32;
+    let (_gw, c) = with_bucket(B).await;
+    let mut tasks = Vec::new();
+    for i in 0..WRITERS {
+        let c = c.clone();
+        tasks.push(tokio::spawn(async move {
+            let body = format!("writer-{i}").into_bytes();
+            c.put_object()
+                .bucket(B)
+                .key("hot")
+                .body(ByteStream::from(body.clone()))
+                .send()
+                .await
+                .map(|_| body)
+        }));
+    }
+    let mut bodies = Vec::new();
+    for t in tasks {
+        bodies.push(
+            t.await
+                .unwrap()
+                .expect("an unconditional PUT never fails for contention"),
+        );
+    }
+    assert!(
+        bodies.contains(&get(&c, B, "hot").await),
+        "the stored body is one writer's"
+    );
+}

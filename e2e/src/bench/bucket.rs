@@ -15,16 +15,25 @@ pub async fn ensure_bucket(client: &Client, bucket: &str, region: &str) -> anyho
     if client.head_bucket().bucket(bucket).send().await.is_ok() {
         return Ok(());
     }
-    let mut create = client.create_bucket().bucket(bucket);
-    if region != DEFAULT_REGION {
-        let location = BucketLocationConstraint::from(region);
-        create = create.create_bucket_configuration(
-            CreateBucketConfiguration::builder()
-                .location_constraint(location)
-                .build(),
-        );
-    }
-    match create.send().await {
+    // Stores differ for us-east-1: AWS refuses an explicit us-east-1 constraint, Stowage
+    // requires one (its product documentation says so). Name it, and retry without it only
+    // when the endpoint refuses it.
+    let with_location = client.create_bucket().bucket(bucket).create_bucket_configuration(
+        CreateBucketConfiguration::builder()
+            .location_constraint(BucketLocationConstraint::from(region))
+            .build(),
+    );
+    let result = match with_location.send().await {
+        Err(e)
+            if region == DEFAULT_REGION
+                && e.as_service_error().and_then(|s| s.meta().code())
+                    == Some("InvalidLocationConstraint") =>
+        {
+            client.create_bucket().bucket(bucket).send().await
+        }
+        other => other,
+    };
+    match result {
         Ok(_) => Ok(()),
         Err(e)
             if e.as_service_error()

@@ -20,6 +20,13 @@ pub struct BenchSettings {
     pub metaops_ops: usize,
     /// Bytes of the large object in `metaops`.
     pub metaops_large_size: usize,
+    /// Bytes of the object in `multipart`, its part size, and parts in flight.
+    pub multipart_size: usize,
+    pub multipart_part_size: usize,
+    pub multipart_concurrency: usize,
+    /// Versions written to one key in `versions`, and GETs timed per key.
+    pub versions_count: usize,
+    pub versions_gets: usize,
 }
 
 impl Default for BenchSettings {
@@ -34,6 +41,11 @@ impl Default for BenchSettings {
             list_concurrency: 64,
             metaops_ops: 50,
             metaops_large_size: 1024 * 1024 * 1024,
+            multipart_size: 1024 * 1024 * 1024,
+            multipart_part_size: 16 * 1024 * 1024,
+            multipart_concurrency: 8,
+            versions_count: 10_000,
+            versions_gets: 1000,
         }
     }
 }
@@ -45,11 +57,16 @@ pub struct BenchContext {
     /// Every key of this run starts with it (e.g. `s3bench/1700000000000/`), so runs never see
     /// each other's keys and a cleanup can find them all.
     pub prefix: String,
+    pub region: String,
     pub settings: BenchSettings,
 }
 
 impl BenchContext {
     /// The key prefix of one scenario's objects: `<run prefix><scenario>/`.
+    pub fn region(&self) -> &str {
+        &self.region
+    }
+
     pub fn scenario_prefix(&self, scenario: &str) -> String {
         format!("{}{scenario}/", self.prefix)
     }

@@ -10,11 +10,13 @@ pub mod driver;
 pub mod large;
 pub mod list;
 pub mod metadata_ops;
+pub mod multipart;
 pub mod payload;
 pub mod report;
 pub mod scenario;
 pub mod small;
 pub mod stats;
+pub mod versions;
 
 pub use context::{BenchContext, BenchSettings};
 pub use report::{Figure, Measurement, Report, ScenarioReport};

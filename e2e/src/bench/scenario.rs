@@ -2,7 +2,7 @@
 
 use serde::Serialize;
 
-use super::{BenchContext, ScenarioReport, large, list, metadata_ops, small};
+use super::{BenchContext, ScenarioReport, large, list, metadata_ops, multipart, small, versions};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
@@ -15,14 +15,20 @@ pub enum Scenario {
     List,
     /// CopyObject and RenameObject of a small and a large object: do they move bytes?
     Metaops,
+    /// One large object uploaded as concurrent parts: multipart throughput and completion time.
+    Multipart,
+    /// GET of a key with many versions against one with one: does history cost reads?
+    Versions,
 }
 
 impl Scenario {
-    pub const ALL: [Scenario; 4] = [
+    pub const ALL: [Scenario; 6] = [
         Scenario::Small,
         Scenario::Large,
         Scenario::List,
         Scenario::Metaops,
+        Scenario::Multipart,
+        Scenario::Versions,
     ];
 
     pub fn name(self) -> &'static str {
@@ -31,6 +37,8 @@ impl Scenario {
             Scenario::Large => "large",
             Scenario::List => "list",
             Scenario::Metaops => "metaops",
+            Scenario::Multipart => "multipart",
+            Scenario::Versions => "versions",
         }
     }
 
@@ -40,6 +48,8 @@ impl Scenario {
             Scenario::Large => large::run(ctx).await,
             Scenario::List => list::run(ctx).await,
             Scenario::Metaops => metadata_ops::run(ctx).await,
+            Scenario::Multipart => multipart::run(ctx).await,
+            Scenario::Versions => versions::run(ctx).await,
         }
     }
 }

@@ -64,6 +64,21 @@ struct Args {
     /// Size in MiB of the large object in `metaops`.
     #[arg(long, default_value_t = 1024)]
     metaops_large_size: usize,
+    /// Object size in MiB in `multipart`.
+    #[arg(long, default_value_t = 1024)]
+    multipart_size: usize,
+    /// Part size in MiB in `multipart`.
+    #[arg(long, default_value_t = 16)]
+    multipart_part_size: usize,
+    /// Parts uploaded at once in `multipart`.
+    #[arg(long, default_value_t = 8)]
+    multipart_concurrency: usize,
+    /// Versions written to one key in `versions`.
+    #[arg(long, default_value_t = 10_000)]
+    versions_count: usize,
+    /// GETs timed per key in `versions`.
+    #[arg(long, default_value_t = 1000)]
+    versions_gets: usize,
     /// Key prefix of this run (default: s3bench/<unix millis>/).
     #[arg(long)]
     prefix: Option<String>,
@@ -111,6 +126,7 @@ async fn main() -> anyhow::Result<()> {
         client,
         bucket: args.bucket.clone(),
         prefix: prefix.clone(),
+        region: args.region.clone(),
         settings: BenchSettings {
             small_ops: args.small_ops,
             small_size: args.small_size,
@@ -127,6 +143,17 @@ async fn main() -> anyhow::Result<()> {
                 .metaops_large_size
                 .checked_mul(MIB)
                 .context("--metaops-large-size is too large")?,
+            multipart_size: args
+                .multipart_size
+                .checked_mul(MIB)
+                .context("--multipart-size is too large")?,
+            multipart_part_size: args
+                .multipart_part_size
+                .checked_mul(MIB)
+                .context("--multipart-part-size is too large")?,
+            multipart_concurrency: args.multipart_concurrency.max(1),
+            versions_count: args.versions_count,
+            versions_gets: args.versions_gets,
         },
     };
 

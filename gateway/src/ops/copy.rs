@@ -42,6 +42,7 @@ fn copy_of_delete_marker() -> S3Error {
 impl Store {
     pub async fn copy_object(&self, req: &CopyRequest<'_>) -> S3Result<Copied> {
         let now = Nanos::from_time(self.clock.now());
+        let _turn = self.locks.lock(&[(req.dst_bucket, req.dst_key)]).await;
         let (copied, freed) = transact(&*self.meta, &(req, now), |txn, (req, now)| {
             Box::pin(async move {
                 let dst_bucket = bucket::load(txn, req.dst_bucket).await?;

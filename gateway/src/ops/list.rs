@@ -23,7 +23,7 @@ pub struct ListQuery<'a> {
 
 #[derive(Debug)]
 pub enum ListEntry {
-    Object(String, ObjectHead),
+    Object(String, Box<ObjectHead>),
     Prefix(String),
 }
 
@@ -98,7 +98,7 @@ impl Store {
                                 let head: ObjectHead = model::decode(raw, value).map_err(from_meta)?;
                                 // A key whose current version is a delete marker has no object.
                                 if !head.delete_marker {
-                                    entries.push(ListEntry::Object(key.to_owned(), head));
+                                    entries.push(ListEntry::Object(key.to_owned(), Box::new(head)));
                                 }
                             }
                         }

@@ -3,6 +3,7 @@
 
 mod bucket;
 mod copy;
+mod key_locks;
 pub mod list;
 pub mod multipart;
 mod object;
@@ -19,6 +20,7 @@ use std::sync::Arc;
 use crate::blob::BlobStore;
 use crate::clock::SharedClock;
 use crate::meta::MetaStore;
+use key_locks::KeyLocks;
 
 pub use copy::{Copied, CopyRequest};
 pub use list::{ListEntry, ListPage, ListQuery};
@@ -33,4 +35,17 @@ pub struct Store {
     pub blobs: BlobStore,
     pub clock: SharedClock,
     pub region: String,
+    locks: Arc<KeyLocks>,
+}
+
+impl Store {
+    pub fn new(meta: Arc<dyn MetaStore>, blobs: BlobStore, clock: SharedClock, region: String) -> Self {
+        Self {
+            meta,
+            blobs,
+            clock,
+            region,
+            locks: Arc::default(),
+        }
+    }
 }

@@ -72,7 +72,7 @@ pub struct UploadQuery<'a> {
 }
 
 pub enum UploadEntry {
-    Upload(UploadRecord),
+    Upload(Box<UploadRecord>),
     Prefix(String),
 }
 
@@ -333,6 +333,7 @@ impl Store {
         completion: &Completion,
     ) -> S3Result<ObjectHead> {
         let now = Nanos::from_time(self.clock.now());
+        let _turn = self.locks.lock(&[(bucket, key)]).await;
         let args = (bucket, key, upload_id, completion, now);
         let (head, freed) = transact(
             &*self.meta,
@@ -501,7 +502,7 @@ impl Store {
                             }
                             None => {
                                 cursor = keys::successor(k);
-                                entries.push(UploadEntry::Upload(upload));
+                                entries.push(UploadEntry::Upload(Box::new(upload)));
                             }
                         }
                     }

@@ -87,6 +87,7 @@ impl Store {
             tags: new.tags,
         };
         let args = (bucket, key, &head, conditions, now);
+        let _turn = self.locks.lock(&[(bucket, key)]).await;
         let result = transact(&*self.meta, &args, |txn, (bucket, key, head, conditions, now)| {
             Box::pin(async move {
                 let record = bucket::load(txn, bucket).await?;
@@ -156,6 +157,7 @@ impl Store {
         version: Option<&VersionRef>,
     ) -> S3Result<Deleted> {
         let now = Nanos::from_time(self.clock.now());
+        let _turn = self.locks.lock(&[(bucket, key)]).await;
         let (deleted, freed) = transact(
             &*self.meta,
             &(bucket, key, version, now),

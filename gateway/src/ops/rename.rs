@@ -108,6 +108,14 @@ async fn remembered(
 impl Store {
     pub async fn rename_object(&self, req: &RenameRequest) -> S3Result<RenameOutcome> {
         let now = Nanos::from_time(self.clock.now());
+        let mut touched: Vec<(&str, &str)> = req
+            .source
+            .candidates
+            .iter()
+            .map(|k| (req.bucket.as_str(), k.as_str()))
+            .collect();
+        touched.push((&req.bucket, &req.dst_key));
+        let _turn = self.locks.lock(&touched).await;
         let (outcome, freed) = transact(&*self.meta, &(req, now), |txn, (req, now)| {
             Box::pin(async move {
                 let record = bucket::load(txn, &req.bucket).await?;

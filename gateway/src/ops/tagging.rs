@@ -17,6 +17,7 @@ impl Store {
         version: Option<&VersionRef>,
         tags: Vec<(String, String)>,
     ) -> S3Result<Option<String>> {
+        let _turn = self.locks.lock(&[(bucket, key)]).await;
         transact(
             &*self.meta,
             &(bucket, key, version, tags),

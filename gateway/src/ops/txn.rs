@@ -13,9 +13,10 @@ use s3s::S3Result;
 use crate::errors::{conditional_request_conflict, from_meta};
 use crate::meta::{MetaError, MetaStore, MetaTxn};
 
-/// Attempts before a conflict is reported as `409 ConditionalRequestConflict`: enough that
-/// unconditional writers racing on one key all land, few enough to bound a request's latency.
-const MAX_ATTEMPTS: u32 = 10;
+/// Attempts before a conflict is reported as `409 ConditionalRequestConflict`. Writers of one
+/// key in one gateway already take turns (`key_locks`); these retries absorb races with other
+/// gateways and on shared records (bucket, blob reference counts).
+const MAX_ATTEMPTS: u32 = 16;
 
 /// Runs `f` in a transaction and commits it, retrying the whole closure on a commit conflict.
 pub async fn transact<A, T, F>(meta: &dyn MetaStore, args: &A, f: F) -> S3Result<T>

@@ -19,7 +19,7 @@ pub struct VersionQuery<'a> {
 pub enum VersionEntry {
     Version {
         key: String,
-        head: ObjectHead,
+        head: Box<ObjectHead>,
         is_latest: bool,
     },
     Prefix(String),
@@ -89,7 +89,11 @@ impl Store {
                         let is_latest = last_key.as_deref() != Some(key.as_str());
                         last_key = Some(key.clone());
                         cursor = keys::successor(raw);
-                        entries.push(VersionEntry::Version { key, head, is_latest });
+                        entries.push(VersionEntry::Version {
+                            key,
+                            head: Box::new(head),
+                            is_latest,
+                        });
                     }
                     if batch.len() <= q.max_keys {
                         break;

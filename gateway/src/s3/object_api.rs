@@ -80,7 +80,7 @@ fn evaluate(conditions: &ReadConditions, head: &ObjectHead) -> S3Result<()> {
 }
 
 fn tag_count(head: &ObjectHead) -> Option<i32> {
-    (!head.tags.is_empty()).then(|| head.tags.len() as i32)
+    (!head.tags.is_empty()).then_some(head.tags.len() as i32)
 }
 
 impl Gateway {
