@@ -23,6 +23,8 @@ pub struct Cli {
 pub enum Command {
     /// Serve the S3 API.
     Serve(ServeArgs),
+    /// Manage users, organizations and access keys of a running gateway (admin API client).
+    Admin(crate::admin::cli::AdminArgs),
 }
 
 #[derive(Debug, Clone, Args)]
@@ -35,9 +37,28 @@ pub struct ServeArgs {
     #[arg(long, env = "STOWAGE_DATA_DIR", default_value = "./data")]
     pub data_dir: PathBuf,
 
-    /// Metadata backend: `embedded` (in the data directory).
+    /// Metadata backend: `embedded` (in the data directory), or a TiKV cluster shared by any
+    /// number of gateways, `tikv://pd1:2379,pd2:2379/<prefix>` (PD endpoints; the store's key
+    /// prefix, [a-zA-Z0-9._-], lets several stores share one cluster).
     #[arg(long, env = "STOWAGE_META", default_value = "embedded")]
     pub meta: String,
+
+    /// PEM CA of a TLS-secured TiKV cluster (with --tikv-cert and --tikv-key).
+    #[arg(long, env = "STOWAGE_TIKV_CA")]
+    pub tikv_ca: Option<PathBuf>,
+
+    /// PEM client certificate for a TLS-secured TiKV cluster.
+    #[arg(long, env = "STOWAGE_TIKV_CERT")]
+    pub tikv_cert: Option<PathBuf>,
+
+    /// PEM private key of --tikv-cert.
+    #[arg(long, env = "STOWAGE_TIKV_KEY")]
+    pub tikv_key: Option<PathBuf>,
+
+    /// Seconds of MVCC history TiKV keeps: the gateway advances the cluster's GC safe point to
+    /// now minus this (at least 600); 0 leaves GC to someone else (a TiDB on the same cluster).
+    #[arg(long, env = "STOWAGE_TIKV_GC_MAX_AGE", default_value_t = 10_800)]
+    pub tikv_gc_max_age: u64,
 
     /// The region this store serves (bucket LocationConstraint and SigV4 scope).
     #[arg(long, env = "STOWAGE_REGION", default_value = "us-east-1")]
@@ -60,6 +81,15 @@ pub struct ServeArgs {
     /// write-to-commit window).
     #[arg(long, env = "STOWAGE_SWEEP_GRACE", default_value_t = 3600)]
     pub sweep_grace: u64,
+
+    /// The organization of the root identity (and of buckets it creates).
+    #[arg(long, env = "STOWAGE_ROOT_ORG", default_value = "stowage")]
+    pub root_org: String,
+
+    /// File holding the base64 master key that seals access-key secrets at rest; created in the
+    /// data directory when not given. Every gateway of a store must use the same key.
+    #[arg(long, env = "STOWAGE_MASTER_KEY_FILE")]
+    pub master_key_file: Option<PathBuf>,
 
     /// Log format: `text` or `json`.
     #[arg(long, env = "STOWAGE_LOG_FORMAT", default_value = "text")]

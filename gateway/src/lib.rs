@@ -3,6 +3,8 @@
 //! Requests flow one way: HTTP -> s3s (routing, SigV4) -> [`s3`] (DTO translation) -> [`ops`]
 //! (one transaction per operation) -> [`meta`] + [`blob`].
 
+pub mod admin;
+pub mod auth;
 pub mod blob;
 pub mod checksum;
 pub mod clock;

@@ -21,5 +21,6 @@ async fn main() -> anyhow::Result<()> {
             init_tracing(&args.log_format);
             gateway::server::serve(args).await
         }
+        Command::Admin(args) => gateway::admin::cli::run(args).await,
     }
 }

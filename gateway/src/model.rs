@@ -38,7 +38,7 @@ pub struct BucketRecord {
     pub name: String,
     pub created: Nanos,
     pub region: String,
-    /// Access key id of the creator (the identities issue widens this to an organization).
+    /// The organization that owns the bucket: the org of the key that created it.
     pub owner: String,
     #[serde(default)]
     pub versioning: Option<VersioningState>,
@@ -48,6 +48,9 @@ pub struct BucketRecord {
     pub versioning_ever_enabled: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tags: Option<Vec<(String, String)>>,
+    /// The bucket policy document as it was put (validated then).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy: Option<String>,
 }
 
 /// HTTP representation headers stored with an object and returned on GET/HEAD.

@@ -11,14 +11,18 @@ use axum::routing::get;
 use axum::serve::ListenerExt;
 use s3s::service::S3ServiceBuilder;
 
+use crate::admin::{self, api::AdminState};
+use crate::auth::access::{Access, AccessCheck, KeyLookup};
+use crate::auth::identity::Identities;
+use crate::auth::secrets::MasterKey;
 use crate::blob::BlobStore;
 use crate::clock::SystemClock;
 use crate::config::ServeArgs;
 use crate::credentials::{self, Origin};
 use crate::meta::MetaStore;
 use crate::meta::fjall::EmbeddedStore;
+use crate::meta::tikv::{self, TikvUrl, TlsPaths};
 use crate::ops::Store;
-use crate::s3::auth::KeyRing;
 use crate::s3::envelope::envelope;
 use crate::s3::{Gateway, RenameRoute, VirtualHosts};
 
@@ -26,7 +30,7 @@ use crate::s3::{Gateway, RenameRoute, VirtualHosts};
 pub const HEALTH_PATH: &str = "/_stowage/health";
 pub const READY_PATH: &str = "/_stowage/ready";
 
-fn open_meta(args: &ServeArgs) -> anyhow::Result<Arc<dyn MetaStore>> {
+async fn open_meta(args: &ServeArgs) -> anyhow::Result<Arc<dyn MetaStore>> {
     match args.meta.as_str() {
         "embedded" => {
             let dir = args.data_dir.join("meta");
@@ -34,7 +38,22 @@ fn open_meta(args: &ServeArgs) -> anyhow::Result<Arc<dyn MetaStore>> {
                 .with_context(|| format!("opening metadata in {}", dir.display()))?;
             Ok(Arc::new(store))
         }
-        other => bail!("unknown metadata backend {other:?}: this build supports `embedded`"),
+        url if TikvUrl::is_tikv(url) => {
+            let tls = TlsPaths::from_parts(
+                args.tikv_ca.clone(),
+                args.tikv_cert.clone(),
+                args.tikv_key.clone(),
+            )?;
+            let store = tikv::open(url, tls).await.context("opening TiKV metadata")?;
+            if args.tikv_gc_max_age > 0 {
+                let max_age = std::time::Duration::from_secs(args.tikv_gc_max_age);
+                tikv::spawn_gc(store.clone(), tikv::DEFAULT_GC_INTERVAL, max_age);
+            }
+            Ok(Arc::new(store))
+        }
+        other => {
+            bail!("unknown metadata backend {other:?}: use `embedded` or `tikv://pd1:2379,pd2:2379/<prefix>`")
+        }
     }
 }
 
@@ -54,15 +73,32 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     }
 
     let store = Store::new(
-        open_meta(&args)?,
+        open_meta(&args).await?,
         BlobStore::open(&args.data_dir).context("opening blob volume")?,
         Arc::new(SystemClock),
         args.region.clone(),
     );
 
+    let master_key_path = args
+        .master_key_file
+        .clone()
+        .unwrap_or_else(|| args.data_dir.join("master.key"));
+    let master = MasterKey::load_or_create(&master_key_path)
+        .with_context(|| format!("loading the master key {}", master_key_path.display()))?;
+    let identities = Arc::new(Identities::new(
+        store.meta.clone(),
+        store.clock.clone(),
+        master,
+        root,
+        args.root_org.clone(),
+    ));
+    let access = Arc::new(Access::new(store.clone(), identities.clone()));
+
     let s3 = {
-        let mut b = S3ServiceBuilder::new(Gateway::new(store.clone(), args.require_location_constraint));
-        b.set_auth(KeyRing::new([root]));
+        let gateway = Gateway::new(store.clone(), access.clone(), args.require_location_constraint);
+        let mut b = S3ServiceBuilder::new(gateway);
+        b.set_auth(KeyLookup(identities.clone()));
+        b.set_access(AccessCheck(access.clone()));
         if let Some(domain) = &args.domain {
             b.set_host(VirtualHosts::new(domain));
         }
@@ -70,7 +106,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             .domain
             .as_deref()
             .map(|d| Box::new(VirtualHosts::new(d)) as Box<dyn s3s::host::S3Host>);
-        b.set_route(RenameRoute::new(store.clone(), route_host));
+        b.set_route(RenameRoute::new(store.clone(), access.clone(), route_host));
         b.build()
     };
     let s3 = HandleError::new(s3, |e: s3s::HttpError| async move {
@@ -93,6 +129,10 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
                 }
             }),
         )
+        .merge(admin::api::router(AdminState {
+            identities,
+            clock: store.clock.clone(),
+        }))
         .fallback_service(s3)
         .layer(axum::middleware::from_fn(envelope));
 
@@ -109,9 +149,12 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             }
         });
     tracing::info!(listen = %args.listen, data_dir = %args.data_dir.display(), meta = store.meta.backend(), "serving S3");
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
-        .await?;
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown_signal())
+    .await?;
     tracing::info!("stopped: in-flight requests finished");
     Ok(())
 }

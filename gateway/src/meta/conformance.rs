@@ -1,4 +1,4 @@
-//! The one conformance suite every metadata backend runs (embedded now, TiKV later).
+//! The one conformance suite every metadata backend runs (embedded and TiKV).
 //!
 //! Each check states one property of the [`MetaStore`] contract and panics, naming the backend
 //! and the check, when the store violates it. Every call works under its own random key prefix,
@@ -23,8 +23,20 @@ const INCREMENTS_PER_TASK: u64 = 25;
 /// other increment committed, so a fair store needs far fewer than this.
 const MAX_INCREMENT_ATTEMPTS: usize = 10_000;
 
-/// Runs every check against `store`, one after another.
-pub async fn run_all(store: Arc<dyn MetaStore>) {
+/// Whether a backend fails a transaction whose scanned range another transaction inserted into
+/// (a phantom). The one property the suite lets a backend lack: fjall tracks scanned ranges;
+/// TiKV locks keys, never ranges, so it detects changes to the keys a scan returned
+/// ([`read_write_conflict_on_scanned_keys`]) but not inserts between them. No operation of the
+/// gateway relies on phantom detection (docs/tikv.md says why).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Phantoms {
+    Detected,
+    Undetected,
+}
+
+/// Runs every check against `store`, one after another; the phantom check only where
+/// `phantoms` says the backend detects them.
+pub async fn run_all(store: Arc<dyn MetaStore>, phantoms: Phantoms) {
     committed_writes_are_visible(&*store).await;
     rolled_back_writes_are_invisible(&*store).await;
     commit_is_all_or_nothing(&*store).await;
@@ -32,7 +44,10 @@ pub async fn run_all(store: Arc<dyn MetaStore>) {
     concurrent_writers_to_one_key_conflict(&*store).await;
     blind_writes_to_one_key_conflict(&*store).await;
     read_write_conflict_on_read_key(&*store).await;
-    read_write_conflict_on_scanned_range(&*store).await;
+    read_write_conflict_on_scanned_keys(&*store).await;
+    if phantoms == Phantoms::Detected {
+        read_write_conflict_on_scanned_range(&*store).await;
+    }
     disjoint_transactions_both_commit(&*store).await;
     scan_is_ordered_and_limited(&*store).await;
     scan_sees_own_writes_and_deletes(&*store).await;
@@ -263,10 +278,10 @@ pub async fn read_write_conflict_on_read_key(store: &dyn MetaStore) {
 }
 
 /// A transaction that scanned a range cannot commit after another transaction committed an
-/// insert into it or a delete from it (no phantoms), even if it writes only elsewhere.
-pub async fn read_write_conflict_on_scanned_range(store: &dyn MetaStore) {
-    let c = Check::new(store, "read_write_conflict_on_scanned_range");
-    let (a, b, cc) = (c.key(b"range/a"), c.key(b"range/b"), c.key(b"range/c"));
+/// overwrite or a delete of a key the scan returned, even if it writes only elsewhere.
+pub async fn read_write_conflict_on_scanned_keys(store: &dyn MetaStore) {
+    let c = Check::new(store, "read_write_conflict_on_scanned_keys");
+    let (a, cc) = (c.key(b"range/a"), c.key(b"range/c"));
     let elsewhere = c.key(b"elsewhere");
     let (start, end) = c.range(b"range/");
     c.commit_puts(&[(&a, b"a"), (&cc, b"c")]).await;
@@ -277,9 +292,9 @@ pub async fn read_write_conflict_on_scanned_range(store: &dyn MetaStore) {
         2,
         "{c}: the seeded range"
     );
-    let mut inserter = c.begin().await;
-    c.ok(inserter.put(&b, b"phantom").await);
-    c.ok(inserter.commit().await);
+    let mut overwriter = c.begin().await;
+    c.ok(overwriter.put(&cc, b"overwritten").await);
+    c.ok(overwriter.commit().await);
     c.ok(scanner.put(&elsewhere, b"scanner").await);
     c.conflict(scanner.commit().await);
 
@@ -290,6 +305,50 @@ pub async fn read_write_conflict_on_scanned_range(store: &dyn MetaStore) {
     c.ok(deleter.commit().await);
     c.ok(scanner.put(&elsewhere, b"scanner").await);
     c.conflict(scanner.commit().await);
+
+    assert_eq!(
+        c.read(&elsewhere).await,
+        None,
+        "{c}: a scanner that conflicted must apply nothing"
+    );
+}
+
+/// A transaction that scanned a range cannot commit after another transaction committed an
+/// insert into it (a phantom), even if it writes only elsewhere. Only for backends that detect
+/// phantoms ([`Phantoms`]).
+pub async fn read_write_conflict_on_scanned_range(store: &dyn MetaStore) {
+    let c = Check::new(store, "read_write_conflict_on_scanned_range");
+    let (a, b, cc) = (c.key(b"range/a"), c.key(b"range/b"), c.key(b"range/c"));
+    let elsewhere = c.key(b"elsewhere");
+    let (start, end) = c.range(b"range/");
+    c.commit_puts(&[(&a, b"a"), (&cc, b"c")]).await;
+
+    for empty_first in [false, true] {
+        let mut scanner = c.begin().await;
+        if empty_first {
+            // An empty scan ("is the bucket empty?") registers its range all the same.
+            let (gap_start, gap_end) = (c.key(b"range/b"), c.key(b"range/b\xFF"));
+            assert!(
+                c.ok(scanner.scan(&gap_start, &gap_end, 100).await).is_empty(),
+                "{c}: the gap"
+            );
+        } else {
+            assert_eq!(
+                c.ok(scanner.scan(&start, &end, 100).await).len(),
+                2,
+                "{c}: the seeded range"
+            );
+        }
+        let mut inserter = c.begin().await;
+        c.ok(inserter.put(&b, b"phantom").await);
+        c.ok(inserter.commit().await);
+        c.ok(scanner.put(&elsewhere, b"scanner").await);
+        c.conflict(scanner.commit().await);
+
+        let mut remover = c.begin().await;
+        c.ok(remover.delete(&b).await);
+        c.ok(remover.commit().await);
+    }
 
     assert_eq!(
         c.read(&elsewhere).await,

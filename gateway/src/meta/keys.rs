@@ -17,6 +17,8 @@
 //! | `R` | blob id                               | reference count of a blob     |
 //! | `T` | bucket, client token                  | idempotency record            |
 //! | `L` | lease name                            | lease (lifecycle worker)      |
+//! | `I` | user name                             | user (identity)               |
+//! | `K` | access key id                         | access key (sealed secret)    |
 
 const BUCKET: u8 = b'B';
 const OBJECT: u8 = b'O';
@@ -26,6 +28,8 @@ const PART: u8 = b'P';
 const BLOB_REF: u8 = b'R';
 const TOKEN: u8 = b'T';
 const LEASE: u8 = b'L';
+const USER: u8 = b'I';
+const ACCESS_KEY: u8 = b'K';
 
 fn push_escaped(out: &mut Vec<u8>, s: &[u8]) {
     for &b in s {
@@ -154,6 +158,26 @@ pub fn token(bucket: &str, token: &str) -> Vec<u8> {
     let mut k = bucket_scoped(TOKEN, bucket, token.len());
     k.extend_from_slice(token.as_bytes());
     k
+}
+
+pub fn user(name: &str) -> Vec<u8> {
+    let mut k = with_tag(USER, name.len());
+    k.extend_from_slice(name.as_bytes());
+    k
+}
+
+pub fn all_users() -> (Vec<u8>, Vec<u8>) {
+    (vec![USER], vec![USER + 1])
+}
+
+pub fn access_key(id: &str) -> Vec<u8> {
+    let mut k = with_tag(ACCESS_KEY, id.len());
+    k.extend_from_slice(id.as_bytes());
+    k
+}
+
+pub fn all_access_keys() -> (Vec<u8>, Vec<u8>) {
+    (vec![ACCESS_KEY], vec![ACCESS_KEY + 1])
 }
 
 /// Every idempotency token of every bucket.

@@ -4,5 +4,6 @@ pub mod conformance;
 pub mod fjall;
 pub mod keys;
 pub mod store;
+pub mod tikv;
 
 pub use store::{Key, MetaError, MetaResult, MetaStore, MetaTxn, Value};

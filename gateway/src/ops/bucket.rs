@@ -36,6 +36,7 @@ impl Store {
             versioning: None,
             versioning_ever_enabled: false,
             tags: None,
+            policy: None,
         };
         transact(&*self.meta, &record, |txn, record| {
             Box::pin(async move {
@@ -120,6 +121,11 @@ impl Store {
             r.versioning_ever_enabled |= state == VersioningState::Enabled;
         })
         .await
+    }
+
+    pub async fn set_bucket_policy(&self, bucket: &str, policy: Option<String>) -> S3Result<()> {
+        self.update_bucket(bucket, move |r| r.policy = policy.clone())
+            .await
     }
 
     pub async fn set_bucket_tags(&self, bucket: &str, tags: Option<Vec<(String, String)>>) -> S3Result<()> {

@@ -3,9 +3,10 @@
 use s3s::dto::*;
 use s3s::{S3Error, S3ErrorCode, S3Request, S3Response, S3Result, s3_error};
 
-use super::request::{owner_dto, owner_of};
+use super::request::{caller, owner_dto, owner_of};
 use super::service::Gateway;
 use super::tags;
+use crate::auth::policy::Policy;
 use crate::model::{BucketRecord, VersioningState};
 use crate::names::BucketName;
 
@@ -91,6 +92,7 @@ impl Gateway {
         req: S3Request<DeleteBucketInput>,
     ) -> S3Result<S3Response<DeleteBucketOutput>> {
         self.store.delete_bucket(&req.input.bucket).await?;
+        self.access.invalidate(&req.input.bucket);
         Ok(S3Response::new(DeleteBucketOutput {}))
     }
 
@@ -98,14 +100,14 @@ impl Gateway {
         &self,
         req: S3Request<ListBucketsInput>,
     ) -> S3Result<S3Response<ListBucketsOutput>> {
-        let owner = owner_of(&req)?;
+        let caller = caller(&req)?.clone();
         let prefix = req.input.prefix.clone();
         let buckets: Vec<Bucket> = self
             .store
             .list_buckets()
             .await?
             .into_iter()
-            .filter(|b: &BucketRecord| b.owner == owner)
+            .filter(|b: &BucketRecord| caller.root || b.owner == caller.org)
             .filter(|b| prefix.as_deref().is_none_or(|p| b.name.starts_with(p)))
             .map(|b| Bucket {
                 name: Some(b.name),
@@ -115,7 +117,7 @@ impl Gateway {
             .collect();
         Ok(S3Response::new(ListBucketsOutput {
             buckets: Some(buckets),
-            owner: Some(owner_dto(&owner)),
+            owner: Some(owner_dto(&caller.org)),
             prefix,
             continuation_token: None,
         }))
@@ -194,6 +196,43 @@ impl Gateway {
     ) -> S3Result<S3Response<DeleteBucketTaggingOutput>> {
         self.store.set_bucket_tags(&req.input.bucket, None).await?;
         Ok(S3Response::new(DeleteBucketTaggingOutput {}))
+    }
+
+    pub(super) async fn put_policy(
+        &self,
+        req: S3Request<PutBucketPolicyInput>,
+    ) -> S3Result<S3Response<PutBucketPolicyOutput>> {
+        let input = req.input;
+        Policy::parse(&input.policy, &input.bucket)
+            .map_err(|e| S3Error::with_message(S3ErrorCode::MalformedPolicy, e.to_string()))?;
+        self.store
+            .set_bucket_policy(&input.bucket, Some(input.policy))
+            .await?;
+        self.access.invalidate(&input.bucket);
+        Ok(S3Response::new(PutBucketPolicyOutput {}))
+    }
+
+    pub(super) async fn get_policy(
+        &self,
+        req: S3Request<GetBucketPolicyInput>,
+    ) -> S3Result<S3Response<GetBucketPolicyOutput>> {
+        let record = self.store.bucket(&req.input.bucket).await?;
+        let policy = record.policy.ok_or_else(|| {
+            S3Error::with_message(
+                S3ErrorCode::NoSuchBucketPolicy,
+                "The bucket policy does not exist",
+            )
+        })?;
+        Ok(S3Response::new(GetBucketPolicyOutput { policy: Some(policy) }))
+    }
+
+    pub(super) async fn delete_policy(
+        &self,
+        req: S3Request<DeleteBucketPolicyInput>,
+    ) -> S3Result<S3Response<DeleteBucketPolicyOutput>> {
+        self.store.set_bucket_policy(&req.input.bucket, None).await?;
+        self.access.invalidate(&req.input.bucket);
+        Ok(S3Response::new(DeleteBucketPolicyOutput {}))
     }
 
     pub(super) async fn bucket_acl(

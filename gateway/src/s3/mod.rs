@@ -1,7 +1,6 @@
 //! The S3 protocol boundary: s3s parses and verifies requests; this module translates its DTOs
 //! to operations and back, authenticates keys, and completes every response.
 
-pub mod auth;
 mod bucket_api;
 mod checksum_request;
 mod conditions;

@@ -8,7 +8,14 @@ use s3s::path::{S3Path, parse_path_style, parse_virtual_hosted_style};
 use s3s::route::S3Route;
 use s3s::{Body, S3Error, S3ErrorCode, S3Request, S3Response, S3Result};
 
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::extract::ConnectInfo;
+
 use super::conditions::{header_date, header_etag};
+use crate::auth::access::{Access, Caller, FactsOf};
+use crate::auth::permissions::Needed;
 use crate::names::MAX_KEY_BYTES;
 use crate::ops::precondition::{MissingTarget, ReadConditions, WriteConditions};
 use crate::ops::{RenameRequest, RenameSource, Store};
@@ -18,6 +25,7 @@ const MAX_CLIENT_TOKEN_LEN: usize = 64;
 
 pub struct RenameRoute {
     store: Store,
+    access: Arc<Access>,
     host: Option<Box<dyn S3Host>>,
 }
 
@@ -57,8 +65,8 @@ fn client_token(headers: &HeaderMap) -> S3Result<Option<String>> {
 }
 
 impl RenameRoute {
-    pub fn new(store: Store, host: Option<Box<dyn S3Host>>) -> Self {
-        Self { store, host }
+    pub fn new(store: Store, access: Arc<Access>, host: Option<Box<dyn S3Host>>) -> Self {
+        Self { store, access, host }
     }
 
     fn destination(&self, req: &S3Request<Body>) -> S3Result<(String, String)> {
@@ -125,6 +133,36 @@ impl RenameRoute {
 impl S3Route for RenameRoute {
     fn is_match(&self, method: &Method, uri: &Uri, _: &HeaderMap, _: &mut http::Extensions) -> bool {
         method == Method::PUT && has_rename_query(uri)
+    }
+
+    /// Seed 004: s3:PutObject on the destination and s3:DeleteObject on the source (every key
+    /// the source may resolve to).
+    async fn check_access(&self, req: &mut S3Request<Body>) -> S3Result<()> {
+        let rename = self.parse(req)?;
+        let access_key = req.credentials.as_ref().map(|c| c.access_key.clone());
+        let caller = self.access.caller(access_key.as_deref()).await?;
+        let source = req.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0);
+        let facts = FactsOf {
+            source,
+            query: req.uri.query(),
+            headers: &req.headers,
+        };
+        let put = Needed {
+            action: "s3:PutObject",
+            bucket: rename.bucket.clone(),
+            key: Some(rename.dst_key.clone()),
+        };
+        self.access.authorize(caller.as_ref(), &put, &facts).await?;
+        for key in &rename.source.candidates {
+            let delete = Needed {
+                action: "s3:DeleteObject",
+                bucket: rename.bucket.clone(),
+                key: Some(key.clone()),
+            };
+            self.access.authorize(caller.as_ref(), &delete, &facts).await?;
+        }
+        req.extensions.insert(Caller(caller));
+        Ok(())
     }
 
     async fn call(&self, req: S3Request<Body>) -> S3Result<S3Response<Body>> {

@@ -4,6 +4,9 @@
 use std::collections::BTreeMap;
 
 use s3s::dto::{Metadata, Owner};
+
+use crate::auth::access::Caller;
+use crate::auth::identity::Identity;
 use s3s::{S3Error, S3ErrorCode, S3Request, S3Result, s3_error};
 
 /// Where AWS caps user metadata: 2 KB of names and values.
@@ -11,11 +14,17 @@ const MAX_USER_METADATA_BYTES: usize = 2 * 1024;
 /// What S3 stores for an object uploaded without a Content-Type.
 pub const DEFAULT_CONTENT_TYPE: &str = "binary/octet-stream";
 
-pub fn owner_of<T>(req: &S3Request<T>) -> S3Result<String> {
-    req.credentials
-        .as_ref()
-        .map(|c| c.access_key.clone())
+/// The caller resolved by the access check (see `auth::access::Caller`).
+pub fn caller<T>(req: &S3Request<T>) -> S3Result<&Identity> {
+    req.extensions
+        .get::<Caller>()
+        .and_then(|c| c.0.as_ref())
         .ok_or_else(|| s3_error!(AccessDenied, "Anonymous users cannot perform this operation"))
+}
+
+/// The org a new bucket or upload belongs to: the caller's.
+pub fn owner_of<T>(req: &S3Request<T>) -> S3Result<String> {
+    caller(req).map(|c| c.org.clone())
 }
 
 pub fn owner_dto(id: &str) -> Owner {

@@ -6,18 +6,23 @@
 use s3s::dto::*;
 use s3s::{S3, S3Request, S3Response, S3Result};
 
+use std::sync::Arc;
+
+use crate::auth::access::Access;
 use crate::ops::Store;
 
 pub struct Gateway {
     pub(super) store: Store,
+    pub(super) access: Arc<Access>,
     /// Seed 002: CreateBucket must carry a LocationConstraint (switchable for plain-S3 clients).
     pub(super) require_location_constraint: bool,
 }
 
 impl Gateway {
-    pub fn new(store: Store, require_location_constraint: bool) -> Self {
+    pub fn new(store: Store, access: Arc<Access>, require_location_constraint: bool) -> Self {
         Self {
             store,
+            access,
             require_location_constraint,
         }
     }
@@ -69,6 +74,18 @@ impl S3 for Gateway {
         req: S3Request<DeleteBucketTaggingInput>,
     ) -> Out<DeleteBucketTaggingOutput> {
         self.delete_bucket_tags(req).await
+    }
+    async fn put_bucket_policy(&self, req: S3Request<PutBucketPolicyInput>) -> Out<PutBucketPolicyOutput> {
+        self.put_policy(req).await
+    }
+    async fn get_bucket_policy(&self, req: S3Request<GetBucketPolicyInput>) -> Out<GetBucketPolicyOutput> {
+        self.get_policy(req).await
+    }
+    async fn delete_bucket_policy(
+        &self,
+        req: S3Request<DeleteBucketPolicyInput>,
+    ) -> Out<DeleteBucketPolicyOutput> {
+        self.delete_policy(req).await
     }
     async fn get_bucket_acl(&self, req: S3Request<GetBucketAclInput>) -> Out<GetBucketAclOutput> {
         self.bucket_acl(req).await

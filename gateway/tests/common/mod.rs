@@ -15,17 +15,43 @@ pub fn bin() -> &'static Path {
 }
 
 pub fn start() -> Gateway {
-    Gateway::start(bin())
+    start_with_args(&[])
 }
 
+/// Starts a gateway with extra arguments, on the metadata backend of [`meta_args`] unless the
+/// arguments name one.
 pub fn start_with_args(args: &[&str]) -> Gateway {
+    let mut args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+    if !args.iter().any(|a| a == "--meta" || a.starts_with("--meta=")) {
+        args.extend(meta_args());
+    }
     Gateway::start_with(
         bin(),
         GatewayOptions {
-            args: args.iter().map(|s| s.to_string()).collect(),
+            args,
             ..Default::default()
         },
     )
+}
+
+/// Where the TiKV cluster for the e2e suite is (`host:port[,host:port...]`): when set, every
+/// gateway these fixtures start keeps its metadata there, so the whole suite runs on TiKV.
+pub const TIKV_ENV: &str = "TIKV_PD_ENDPOINTS";
+
+/// `--meta tikv://$TIKV_PD_ENDPOINTS/<fresh random prefix>` when [`TIKV_ENV`] is set (TLS comes
+/// from `STOWAGE_TIKV_CA`/`_CERT`/`_KEY`, which the gateway reads from the environment it
+/// inherits); nothing, so the embedded store, otherwise.
+pub fn meta_args() -> Vec<String> {
+    match tikv_store_url() {
+        Some(url) => vec!["--meta".to_owned(), url],
+        None => Vec::new(),
+    }
+}
+
+/// A fresh store on the e2e TiKV cluster, or `None` when [`TIKV_ENV`] is not set.
+pub fn tikv_store_url() -> Option<String> {
+    let endpoints = std::env::var(TIKV_ENV).ok().filter(|e| !e.is_empty())?;
+    Some(format!("tikv://{endpoints}/e2e-{:016x}", rand::random::<u64>()))
 }
 
 pub async fn create_bucket(client: &Client, name: &str) {

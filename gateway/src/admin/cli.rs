@@ -1,0 +1,165 @@
+//! `gateway admin ...`: a scriptable client of the admin API, signed with the root credentials
+//! (`STOWAGE_ROOT_ACCESS_KEY_ID` / `STOWAGE_ROOT_SECRET_ACCESS_KEY`). Prints the response JSON.
+
+use anyhow::{Context, bail};
+use bytes::Bytes;
+use clap::{Args, Subcommand, ValueEnum};
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+
+use super::api::PREFIX;
+use super::sigv4::sign_request;
+
+#[derive(Debug, Args)]
+pub struct AdminArgs {
+    /// The gateway's S3 endpoint.
+    #[arg(long, env = "STOWAGE_ENDPOINT", default_value = "http://127.0.0.1:9000")]
+    pub endpoint: String,
+    #[arg(long, env = "STOWAGE_REGION", default_value = "us-east-1")]
+    pub region: String,
+    #[command(subcommand)]
+    pub command: AdminCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AdminCommand {
+    /// Users (principals) and their organizations.
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
+    /// Access keys of a user.
+    Key {
+        #[command(subcommand)]
+        command: KeyCommand,
+    },
+    /// Who the configured credentials are.
+    Whoami,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Creates a user with a first access key; prints it (the only time its secret is shown).
+    Create {
+        name: String,
+        #[arg(long)]
+        org: String,
+    },
+    List,
+    /// Deletes a user and all its keys.
+    Delete {
+        name: String,
+    },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum Access {
+    ReadWrite,
+    ReadOnly,
+    WriteOnly,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeyCommand {
+    /// Creates another key for a user, optionally scoped to one bucket and access mode.
+    Create {
+        user: String,
+        #[arg(long)]
+        bucket: Option<String>,
+        #[arg(long, value_enum, requires = "bucket")]
+        access: Option<Access>,
+    },
+    Delete {
+        user: String,
+        access_key_id: String,
+    },
+}
+
+pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
+    let (method, path, body) = match &args.command {
+        AdminCommand::Whoami => ("GET", "/whoami".to_owned(), None),
+        AdminCommand::User { command } => match command {
+            UserCommand::Create { name, org } => (
+                "POST",
+                "/users".to_owned(),
+                Some(serde_json::json!({ "name": name, "org": org })),
+            ),
+            UserCommand::List => ("GET", "/users".to_owned(), None),
+            UserCommand::Delete { name } => ("DELETE", format!("/users/{}", urlencoding::encode(name)), None),
+        },
+        AdminCommand::Key { command } => match command {
+            KeyCommand::Create { user, bucket, access } => {
+                let scope = bucket.as_ref().map(|b| {
+                    let access = match access.unwrap_or(Access::ReadWrite) {
+                        Access::ReadWrite => "ReadWrite",
+                        Access::ReadOnly => "ReadOnly",
+                        Access::WriteOnly => "WriteOnly",
+                    };
+                    serde_json::json!({ "bucket": b, "access": access })
+                });
+                let body = serde_json::json!({ "scope": scope });
+                (
+                    "POST",
+                    format!("/users/{}/keys", urlencoding::encode(user)),
+                    Some(body),
+                )
+            }
+            KeyCommand::Delete { user, access_key_id } => (
+                "DELETE",
+                format!(
+                    "/users/{}/keys/{}",
+                    urlencoding::encode(user),
+                    urlencoding::encode(access_key_id)
+                ),
+                None,
+            ),
+        },
+    };
+    let access_key =
+        std::env::var("STOWAGE_ROOT_ACCESS_KEY_ID").context("STOWAGE_ROOT_ACCESS_KEY_ID is not set")?;
+    let secret = std::env::var("STOWAGE_ROOT_SECRET_ACCESS_KEY")
+        .context("STOWAGE_ROOT_SECRET_ACCESS_KEY is not set")?;
+    let body = body.map(|b| b.to_string().into_bytes()).unwrap_or_default();
+    let endpoint = args.endpoint.trim_end_matches('/');
+    let url = format!("{endpoint}{PREFIX}{path}");
+    let uri: http::Uri = url
+        .parse()
+        .with_context(|| format!("invalid endpoint {endpoint}"))?;
+    let host = uri.authority().context("the endpoint has no host")?.to_string();
+
+    let mut headers = vec![("host", host.as_str())];
+    if !body.is_empty() {
+        headers.push(("content-type", "application/json"));
+    }
+    let signed = sign_request(
+        method,
+        &url,
+        &headers,
+        &body,
+        (&access_key, &secret, &args.region),
+    );
+    let mut request = http::Request::builder().method(method).uri(uri);
+    for (k, v) in headers
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .chain(signed)
+    {
+        request = request.header(k, v);
+    }
+    let request = request.body(Full::new(Bytes::from(body)))?;
+    let client = Client::builder(TokioExecutor::new()).build_http();
+    let response = client
+        .request(request)
+        .await
+        .with_context(|| format!("cannot reach {endpoint}"))?;
+    let status = response.status();
+    let text = String::from_utf8_lossy(&response.into_body().collect().await?.to_bytes()).into_owned();
+    if !status.is_success() {
+        bail!("{status}: {text}");
+    }
+    if !text.is_empty() {
+        println!("{text}");
+    }
+    Ok(())
+}

@@ -1,0 +1,313 @@
+//! The access decision on every request: who is asking (the key's identity), what the call
+//! needs (`permissions`), and what the bucket's owner and policy say. Explicit Deny beats Allow
+//! beats the default; the default lets members of the bucket's org do what their key allows and
+//! denies everyone else. The root identity administers the store and is not subject to policies.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::extract::ConnectInfo;
+use s3s::access::{S3Access, S3AccessContext};
+use s3s::dto::DeleteObjectsInput;
+use s3s::{S3Error, S3ErrorCode, S3Request, S3Result};
+
+use super::identity::{AccessMode, Identities, Identity};
+use super::permissions::{Needed, needed};
+use super::policy::{Context, Decision, Policy, Principal, Request};
+use crate::ops::Store;
+
+/// How long a bucket's owner and policy are trusted without reading them again. A policy change
+/// made through this gateway applies at once; through another gateway, within this time.
+const BUCKET_TTL: Duration = Duration::from_secs(2);
+
+/// The caller of a request, as resolved by the access check (None: anonymous). Operations read
+/// it from the request extensions.
+#[derive(Debug, Clone)]
+pub struct Caller(pub Option<Identity>);
+
+#[derive(Clone)]
+struct BucketAuth {
+    owner_org: String,
+    policy: Option<Arc<Policy>>,
+}
+
+pub struct Access {
+    store: Store,
+    identities: Arc<Identities>,
+    buckets: Mutex<HashMap<String, (Instant, Option<BucketAuth>)>>,
+}
+
+fn denied() -> S3Error {
+    S3Error::with_message(S3ErrorCode::AccessDenied, "Access Denied")
+}
+
+/// Condition values of one request.
+struct Facts {
+    values: HashMap<String, Vec<String>>,
+}
+
+/// Condition keys are case-insensitive, except the tag name of `s3:ExistingObjectTag/<tag>`
+/// (S3 tag keys are case-sensitive).
+fn normalize(key: &str) -> String {
+    const TAG: &str = "s3:existingobjecttag/";
+    match key.get(..TAG.len()) {
+        Some(head) if head.eq_ignore_ascii_case(TAG) => format!("{TAG}{}", &key[TAG.len()..]),
+        _ => key.to_ascii_lowercase(),
+    }
+}
+
+impl Context for Facts {
+    fn values(&self, key: &str) -> Option<Vec<String>> {
+        self.values.get(&normalize(key)).cloned()
+    }
+}
+
+impl Facts {
+    fn new(
+        identity: Option<&Identity>,
+        source: Option<SocketAddr>,
+        query: Option<&str>,
+        headers: &http::HeaderMap,
+    ) -> Self {
+        let now = time::OffsetDateTime::now_utc();
+        let mut values: HashMap<String, Vec<String>> = HashMap::new();
+        let mut set = |k: &str, v: String| {
+            values.insert(normalize(k), vec![v]);
+        };
+        if let Some(addr) = source {
+            set("aws:SourceIp", addr.ip().to_string());
+        }
+        set("aws:SecureTransport", "false".to_owned());
+        set(
+            "aws:CurrentTime",
+            now.format(&time::format_description::well_known::Rfc3339)
+                .unwrap_or_default(),
+        );
+        set("aws:EpochTime", now.unix_timestamp().to_string());
+        if let Some(id) = identity {
+            set("aws:username", id.user.clone());
+            set("aws:PrincipalOrgID", id.org.clone());
+        }
+        for pair in query.unwrap_or_default().split('&') {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            let v = urlencoding::decode(v).map(|c| c.into_owned()).unwrap_or_default();
+            match k {
+                "prefix" => set("s3:prefix", v),
+                "delimiter" => set("s3:delimiter", v),
+                "max-keys" => set("s3:max-keys", v),
+                _ => {}
+            }
+        }
+        if let Some(alg) = headers
+            .get("x-amz-server-side-encryption-customer-algorithm")
+            .and_then(|v| v.to_str().ok())
+        {
+            set(
+                "s3:x-amz-server-side-encryption-customer-algorithm",
+                alg.to_owned(),
+            );
+        }
+        Self { values }
+    }
+}
+
+impl Access {
+    pub fn new(store: Store, identities: Arc<Identities>) -> Self {
+        Self {
+            store,
+            identities,
+            buckets: Mutex::default(),
+        }
+    }
+
+    /// Forgets what is cached of a bucket (after its policy changed here).
+    pub fn invalidate(&self, bucket: &str) {
+        if let Ok(mut b) = self.buckets.lock() {
+            b.remove(bucket);
+        }
+    }
+
+    async fn bucket(&self, name: &str) -> S3Result<Option<BucketAuth>> {
+        if let Ok(b) = self.buckets.lock()
+            && let Some((at, hit)) = b.get(name)
+            && at.elapsed() < BUCKET_TTL
+        {
+            return Ok(hit.clone());
+        }
+        let found = match self.store.bucket(name).await {
+            Ok(record) => {
+                let policy = match record.policy.as_deref() {
+                    // A stored policy was validated when it was put.
+                    Some(doc) => Policy::parse(doc, name).ok().map(Arc::new),
+                    None => None,
+                };
+                Some(BucketAuth {
+                    owner_org: record.owner,
+                    policy,
+                })
+            }
+            Err(e) if *e.code() == S3ErrorCode::NoSuchBucket => None,
+            Err(e) => return Err(e),
+        };
+        // Only what exists is cached: a miss cached across a CreateBucket would let any caller
+        // past the check of the bucket that was just created.
+        if let (Some(auth), Ok(mut b)) = (&found, self.buckets.lock()) {
+            b.insert(name.to_owned(), (Instant::now(), Some(auth.clone())));
+        }
+        Ok(found)
+    }
+
+    /// Resolves the key of a signed request (s3s verified the signature with its secret).
+    pub async fn caller(&self, access_key: Option<&str>) -> S3Result<Option<Identity>> {
+        match access_key {
+            None => Ok(None),
+            Some(k) => Ok(self.identities.resolve(k).await?.map(|(id, _)| id)),
+        }
+    }
+
+    /// Decides one permission.
+    pub async fn authorize(
+        &self,
+        caller: Option<&Identity>,
+        need: &Needed,
+        facts_of: &FactsOf<'_>,
+    ) -> S3Result<()> {
+        if caller.is_some_and(|c| c.root) {
+            return Ok(());
+        }
+        if let Some(scope) = caller.and_then(|c| c.scope.as_ref()) {
+            let mode_ok = match scope.access {
+                AccessMode::ReadWrite => true,
+                AccessMode::ReadOnly => need.is_read(),
+                AccessMode::WriteOnly => !need.is_read(),
+            };
+            if scope.bucket != need.bucket || !need.is_object_data() || !mode_ok {
+                return Err(denied());
+            }
+        }
+        let Some(bucket) = self.bucket(&need.bucket).await? else {
+            // No such bucket: the operation answers NoSuchBucket (and CreateBucket creates it).
+            return if caller.is_some() { Ok(()) } else { Err(denied()) };
+        };
+        let same_org = caller.is_some_and(|c| c.org == bucket.owner_org);
+        let Some(policy) = &bucket.policy else {
+            return if same_org { Ok(()) } else { Err(denied()) };
+        };
+        let mut facts = Facts::new(caller, facts_of.source, facts_of.query, facts_of.headers);
+        if policy.mentions_condition_key("s3:ExistingObjectTag/")
+            && let Some(key) = &need.key
+            && let Ok(head) = self.store.head_object(&need.bucket, key, None).await
+        {
+            for (k, v) in &head.tags {
+                facts
+                    .values
+                    .insert(normalize(&format!("s3:ExistingObjectTag/{k}")), vec![v.clone()]);
+            }
+        }
+        let principal = match caller {
+            Some(c) => Principal::User {
+                org: &c.org,
+                name: &c.user,
+            },
+            None => Principal::Anonymous,
+        };
+        let arn = need.arn();
+        let request = Request {
+            principal,
+            action: need.action,
+            resource: &arn,
+            context: &facts,
+        };
+        match policy.evaluate(&request) {
+            Decision::Deny => Err(denied()),
+            Decision::Allow => Ok(()),
+            Decision::NotApplicable if same_org => Ok(()),
+            Decision::NotApplicable => Err(denied()),
+        }
+    }
+}
+
+/// What condition keys are computed from.
+pub struct FactsOf<'a> {
+    pub source: Option<SocketAddr>,
+    pub query: Option<&'a str>,
+    pub headers: &'a http::HeaderMap,
+}
+
+fn source_of(ext: &http::Extensions) -> Option<SocketAddr> {
+    ext.get::<ConnectInfo<SocketAddr>>().map(|c| c.0)
+}
+
+/// The s3s access hook, over a shared [`Access`] (also used by the rename route and the admin
+/// of policies).
+pub struct AccessCheck(pub Arc<Access>);
+
+#[async_trait::async_trait]
+impl S3Access for AccessCheck {
+    async fn check(&self, cx: &mut S3AccessContext<'_>) -> S3Result<()> {
+        let access_key = cx.credentials().map(|c| c.access_key.clone());
+        let caller = self.0.caller(access_key.as_deref()).await?;
+        let op = cx.s3_op().name().to_owned();
+        let op = op.as_str();
+        let source = source_of(cx.extensions_mut());
+        let wants = needed(op, cx.s3_path(), cx.headers(), cx.uri().query());
+        if matches!(op, "ListBuckets" | "CreateBucket") && caller.is_none() {
+            return Err(S3Error::with_message(
+                S3ErrorCode::AccessDenied,
+                "Anonymous users cannot perform this operation",
+            ));
+        }
+        let facts_of = FactsOf {
+            source,
+            query: cx.uri().query(),
+            headers: cx.headers(),
+        };
+        for need in &wants {
+            self.0.authorize(caller.as_ref(), need, &facts_of).await?;
+        }
+        cx.extensions_mut().insert(Caller(caller));
+        Ok(())
+    }
+
+    async fn delete_objects(&self, req: &mut S3Request<DeleteObjectsInput>) -> S3Result<()> {
+        let caller = req.extensions.get::<Caller>().and_then(|c| c.0.clone());
+        let facts_of = FactsOf {
+            source: source_of(&req.extensions),
+            query: req.uri.query(),
+            headers: &req.headers,
+        };
+        for obj in &req.input.delete.objects {
+            let mut actions = vec!["s3:DeleteObject"];
+            if obj.version_id.is_some() {
+                actions.push("s3:DeleteObjectVersion");
+            }
+            for action in actions {
+                let need = Needed {
+                    action,
+                    bucket: req.input.bucket.clone(),
+                    key: Some(obj.key.clone()),
+                };
+                self.0.authorize(caller.as_ref(), &need, &facts_of).await?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The S3Auth side: secrets of the keys the store knows.
+pub struct KeyLookup(pub Arc<Identities>);
+
+#[async_trait::async_trait]
+impl s3s::auth::S3Auth for KeyLookup {
+    async fn get_secret_key(&self, access_key: &str) -> S3Result<s3s::auth::SecretKey> {
+        match self.0.resolve(access_key).await? {
+            Some((_, secret)) => Ok(s3s::auth::SecretKey::from(secret)),
+            None => Err(S3Error::with_message(
+                S3ErrorCode::InvalidAccessKeyId,
+                "The AWS Access Key Id you provided does not exist in our records.",
+            )),
+        }
+    }
+}

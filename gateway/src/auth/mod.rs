@@ -1,0 +1,8 @@
+//! Access control: identities (users, orgs, keys), what each call needs, bucket policies, and
+//! the decision taken on every request.
+
+pub mod access;
+pub mod identity;
+pub mod permissions;
+pub mod policy;
+pub mod secrets;

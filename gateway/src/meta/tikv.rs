@@ -1,0 +1,476 @@
+//! The TiKV metadata backend: the [`MetaStore`] contract over tikv-client's optimistic
+//! transactions, so any number of gateways share one consistent namespace.
+//!
+//! How the contract maps onto TiKV's transactions (Percolator: snapshot isolation):
+//! - Reads come from the snapshot at the transaction's start timestamp. Commit is a two-phase
+//!   commit whose prewrite fails on any key someone committed since that timestamp: two
+//!   transactions that write one key cannot both commit.
+//! - Snapshot isolation alone lets a transaction commit after another one wrote a key it only
+//!   *read* (write skew). So every key read, present or absent, and every key a scan returns,
+//!   is also locked with [`Transaction::lock_keys`]: it joins the commit as a lock that changes
+//!   nothing, and the prewrite checks it like a write. The price: two transactions that read one
+//!   key and both write something conflict as well (docs/tikv.md).
+//! - Ranges cannot be locked: a key inserted into a scanned range after the scan (a phantom)
+//!   does not fail the scanner. No operation of the gateway relies on that (docs/tikv.md), and
+//!   the conformance suite runs the phantom check only where it holds
+//!   ([`conformance::Phantoms`](super::conformance::Phantoms)).
+//! - Nothing reaches TiKV before commit: puts and deletes are buffered, so rolling back or
+//!   dropping a transaction costs no request. A transaction that wrote nothing "commits" without
+//!   a request too: its reads came from one snapshot, a serial point of its own.
+//! - Commit is plain 2PC (one prewrite round, a timestamp, the primary's commit): see
+//!   [`transaction_options`] for why not 1PC or async commit.
+
+pub mod gc;
+mod prefix;
+mod retry;
+pub mod url;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use tikv_client::{
+    CheckLevel, Config, KvPair, TimestampExt, Transaction, TransactionClient, TransactionOptions,
+};
+
+use super::store::{Key, MetaError, MetaResult, MetaStore, MetaTxn, Value};
+use gc::{ActiveTxns, MAX_TXN_LIFETIME, Registration};
+use retry::{CALL_RETRIES, Failure, classify};
+
+pub use gc::{DEFAULT_INTERVAL as DEFAULT_GC_INTERVAL, DEFAULT_MAX_AGE as DEFAULT_GC_MAX_AGE, spawn_gc};
+pub use prefix::StorePrefix;
+pub use url::{ConfigError, TikvUrl, TlsPaths};
+
+/// Startup gives up on PD after this: a gateway pointed at the wrong address says so at once.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// One gRPC request (tikv-client's own timeout, per attempt).
+const RPC_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// One read or `begin`, tikv-client's internal retries and ours ([`CALL_RETRIES`]) included.
+const CALL_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// One commit: prewrite of every region, a timestamp, the primary's commit.
+const COMMIT_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// Rolling back after a failed commit.
+const ROLLBACK_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Keys fetched per scan request. Listing 1,000 keys (a page of ListObjects asks for 1,001) is
+/// one request per region touched.
+const SCAN_PAGE: usize = 2048;
+
+/// A scan page of large records (object heads with many parts) exceeds gRPC's default 4 MiB.
+const MAX_GRPC_MESSAGE: usize = 64 << 20;
+
+/// Metadata in a TiKV cluster, under one key prefix. Cheap to clone: clones share the client.
+#[derive(Clone)]
+pub struct TikvStore {
+    client: TransactionClient,
+    prefix: Arc<StorePrefix>,
+    active: Arc<ActiveTxns>,
+}
+
+/// Connects to the cluster named by `url` (`tikv://pd1:2379,pd2:2379/<prefix>`), over mutual
+/// TLS when `tls` is given. Fails within [`CONNECT_TIMEOUT`] when PD does not answer.
+pub async fn open(url: &str, tls: Option<TlsPaths>) -> MetaResult<TikvStore> {
+    let url: TikvUrl = url
+        .parse()
+        .map_err(|e: ConfigError| MetaError::Backend(e.to_string()))?;
+    let prefix = StorePrefix::new(&url.prefix).map_err(|e| MetaError::Backend(e.to_string()))?;
+    let mut config = Config::default()
+        .with_timeout(RPC_TIMEOUT)
+        .with_grpc_max_decoding_message_size(MAX_GRPC_MESSAGE);
+    if let Some(tls) = &tls {
+        for (what, path) in [("CA", &tls.ca), ("certificate", &tls.cert), ("key", &tls.key)] {
+            std::fs::File::open(path).map_err(|e| {
+                MetaError::Backend(format!("cannot read the TiKV TLS {what} {}: {e}", path.display()))
+            })?;
+        }
+        config = config.with_security(&tls.ca, &tls.cert, &tls.key);
+    }
+
+    let pd = url.pd_endpoints.join(",");
+    let connect = async {
+        let client = TransactionClient::new_with_config(url.pd_endpoints.clone(), config).await?;
+        // Connected is not serving: ask for a timestamp, as every transaction will.
+        client.current_timestamp().await?;
+        Ok::<_, tikv_client::Error>(client)
+    };
+    let client = match tokio::time::timeout(CONNECT_TIMEOUT, connect).await {
+        Ok(Ok(client)) => client,
+        Ok(Err(e)) => {
+            return Err(MetaError::Unavailable(format!(
+                "cannot reach PD at {pd}: {}",
+                describe(&e)
+            )));
+        }
+        Err(_) => {
+            return Err(MetaError::Unavailable(format!(
+                "PD at {pd} did not answer within {CONNECT_TIMEOUT:?}"
+            )));
+        }
+    };
+    tracing::info!(pd = %pd, prefix = prefix.name(), "connected to TiKV");
+    Ok(TikvStore {
+        client,
+        prefix: Arc::new(prefix),
+        active: Arc::default(),
+    })
+}
+
+impl TikvStore {
+    /// The store's key prefix (without the separator).
+    pub fn prefix(&self) -> &str {
+        self.prefix.name()
+    }
+}
+
+/// Optimistic (tikv-client's default is pessimistic). No drop check: tikv-client panics when
+/// an open transaction is dropped, but here nothing reaches TiKV before commit, so a dropped
+/// transaction is a rolled-back one, and [`TikvTxn::commit`] rolls back whatever a failed commit
+/// left behind.
+///
+/// Plain 2PC, neither 1PC nor async commit, as of tikv-client 0.4: it sets `try_one_pc` on the
+/// prewrite of *every* region, so a transaction whose keys span regions would commit region by
+/// region (not atomically) and then trip an assertion in the client; its async commit leaves
+/// `max_commit_ts` unset and unwraps a missing `min_commit_ts`. Both would be safe for a single
+/// key, but the mode is fixed when a transaction begins and its keys are known only at commit.
+/// Every gateway operation is one transaction, so a conditional PUT is one 2PC round.
+fn transaction_options() -> TransactionOptions {
+    TransactionOptions::new_optimistic().drop_check(CheckLevel::None)
+}
+
+#[async_trait]
+impl MetaStore for TikvStore {
+    async fn begin(&self) -> MetaResult<Box<dyn MetaTxn>> {
+        let txn = within(CALL_TIMEOUT, "begin", async {
+            let mut attempts = Attempts::new("begin");
+            loop {
+                match self.client.begin_with_options(transaction_options()).await {
+                    Ok(txn) => return Ok(txn),
+                    Err(e) => attempts.after(e).await?,
+                }
+            }
+        })
+        .await?;
+        let running = self.active.register(txn.start_timestamp().version());
+        Ok(Box::new(TikvTxn {
+            txn,
+            prefix: self.prefix.clone(),
+            wrote: false,
+            started: Instant::now(),
+            _running: running,
+        }))
+    }
+
+    fn backend(&self) -> &'static str {
+        "tikv"
+    }
+}
+
+/// An open optimistic transaction. Its writes live in tikv-client's buffer until commit.
+pub struct TikvTxn {
+    txn: Transaction,
+    prefix: Arc<StorePrefix>,
+    /// Whether a put or delete was buffered (locks of reads alone need no commit).
+    wrote: bool,
+    started: Instant,
+    /// Holds the GC safe point at this transaction's start while it runs.
+    _running: Registration,
+}
+
+impl TikvTxn {
+    /// Refuses work past [`MAX_TXN_LIFETIME`]: the GC of another gateway may have removed the
+    /// versions this transaction's snapshot needs.
+    fn check_alive(&self) -> MetaResult<()> {
+        if self.started.elapsed() > MAX_TXN_LIFETIME {
+            return Err(MetaError::Unavailable(format!(
+                "transaction older than {MAX_TXN_LIFETIME:?}"
+            )));
+        }
+        Ok(())
+    }
+
+    /// One page of a scan (locks not yet taken), with retries.
+    async fn scan_page(&mut self, from: &[u8], to: &[u8], limit: usize) -> MetaResult<Vec<KvPair>> {
+        let limit = u32::try_from(limit).unwrap_or(u32::MAX);
+        let txn = &mut self.txn;
+        within(CALL_TIMEOUT, "scan", async {
+            let mut attempts = Attempts::new("scan");
+            loop {
+                match txn.scan(from.to_vec()..to.to_vec(), limit).await {
+                    Ok(pairs) => return Ok(pairs.collect::<Vec<_>>()),
+                    Err(e) => attempts.after(e).await?,
+                }
+            }
+        })
+        .await
+    }
+
+    /// Rolls back what a failed commit may have prewritten; true if TiKV confirmed, which also
+    /// proves the transaction did not commit (TiKV refuses to roll back a committed primary).
+    async fn roll_back_after_failed_commit(&mut self) -> bool {
+        match tokio::time::timeout(ROLLBACK_TIMEOUT, self.txn.rollback()).await {
+            Ok(Ok(())) => true,
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "rolling back a failed TiKV commit failed");
+                false
+            }
+            Err(_) => {
+                tracing::warn!("rolling back a failed TiKV commit timed out");
+                false
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl MetaTxn for TikvTxn {
+    async fn get(&mut self, key: &[u8]) -> MetaResult<Option<Value>> {
+        self.check_alive()?;
+        let key = self.prefix.encode(key);
+        let txn = &mut self.txn;
+        within(CALL_TIMEOUT, "get", async {
+            let mut attempts = Attempts::new("get");
+            loop {
+                // Optimistic `get_for_update` = `lock_keys` (buffered, no request) + `get`.
+                match txn.get_for_update(key.clone()).await {
+                    Ok(value) => return Ok(value),
+                    Err(e) => attempts.after(e).await?,
+                }
+            }
+        })
+        .await
+    }
+
+    async fn put(&mut self, key: &[u8], value: &[u8]) -> MetaResult<()> {
+        self.check_alive()?;
+        self.txn
+            .put(self.prefix.encode(key), value.to_vec())
+            .await
+            .map_err(|e| MetaError::Backend(format!("put: {e}")))?;
+        self.wrote = true;
+        Ok(())
+    }
+
+    async fn delete(&mut self, key: &[u8]) -> MetaResult<()> {
+        self.check_alive()?;
+        self.txn
+            .delete(self.prefix.encode(key))
+            .await
+            .map_err(|e| MetaError::Backend(format!("delete: {e}")))?;
+        self.wrote = true;
+        Ok(())
+    }
+
+    async fn scan(&mut self, start: &[u8], end: &[u8], limit: usize) -> MetaResult<Vec<(Key, Value)>> {
+        self.check_alive()?;
+        let Some((mut from, to)) = self.prefix.range(start, end) else {
+            return Ok(Vec::new());
+        };
+        let mut out = Vec::new();
+        while out.len() < limit {
+            let want = (limit - out.len()).min(SCAN_PAGE);
+            let pairs = self.scan_page(&from, &to, want).await?;
+            let exhausted = pairs.len() < want;
+            let returned: Vec<tikv_client::Key> = pairs.iter().map(|p| p.0.clone()).collect();
+            self.txn
+                .lock_keys(returned)
+                .await
+                .map_err(|e| MetaError::Backend(format!("scan: {e}")))?;
+            for KvPair(raw, value) in pairs {
+                let raw: Vec<u8> = raw.into();
+                let key = self.prefix.decode(&raw).ok_or_else(|| {
+                    MetaError::Backend(format!("scan returned a key outside the store: {raw:?}"))
+                })?;
+                out.push((key.to_vec(), value));
+                from = raw;
+                from.push(0);
+            }
+            if exhausted || from >= to {
+                break;
+            }
+        }
+        Ok(out)
+    }
+
+    async fn commit(mut self: Box<Self>) -> MetaResult<()> {
+        self.check_alive()?;
+        if !self.wrote {
+            return Ok(());
+        }
+        let (failure, message) = match tokio::time::timeout(COMMIT_TIMEOUT, self.txn.commit()).await {
+            Ok(Ok(_)) => return Ok(()),
+            Ok(Err(e)) => (classify(&e), describe(&e)),
+            Err(_) => (
+                Failure::Undetermined,
+                format!("no answer within {COMMIT_TIMEOUT:?}"),
+            ),
+        };
+        // Release the prewrite's locks now rather than when they expire.
+        let rolled_back = self.roll_back_after_failed_commit().await;
+        match failure {
+            // Lost in the prewrite (or our locks were resolved away): nothing was applied. A
+            // lock that outlived the client's backoff is another transaction's, mid-commit.
+            Failure::Conflict | Failure::Locked => Err(MetaError::Conflict),
+            _ if !rolled_back => Err(MetaError::Backend(format!(
+                "TiKV commit outcome unknown ({message}): the rollback failed too"
+            ))),
+            Failure::Fatal => Err(MetaError::Backend(format!("TiKV commit: {message}"))),
+            Failure::Transient | Failure::Undetermined => Err(MetaError::Unavailable(format!(
+                "TiKV commit: {message} (rolled back)"
+            ))),
+        }
+    }
+
+    async fn rollback(self: Box<Self>) -> MetaResult<()> {
+        // Nothing was sent to TiKV: the buffer goes with the transaction.
+        Ok(())
+    }
+}
+
+/// An error for people: tikv-client prefixes its internal errors with the source file and line.
+fn describe(e: &tikv_client::Error) -> String {
+    match e {
+        tikv_client::Error::InternalError { message } => match message.split_once("]: ") {
+            Some((location, text)) if location.starts_with('[') => text.to_owned(),
+            _ => message.clone(),
+        },
+        e => e.to_string(),
+    }
+}
+
+/// Runs one call under its deadline; a call that outlives it is the cluster being unavailable.
+async fn within<T>(limit: Duration, what: &str, call: impl Future<Output = MetaResult<T>>) -> MetaResult<T> {
+    tokio::time::timeout(limit, call).await.unwrap_or_else(|_| {
+        Err(MetaError::Unavailable(format!(
+            "TiKV {what}: no answer within {limit:?}"
+        )))
+    })
+}
+
+/// The attempts of one idempotent call (a read, `begin`) under [`CALL_RETRIES`].
+struct Attempts {
+    what: &'static str,
+    made: u32,
+}
+
+impl Attempts {
+    fn new(what: &'static str) -> Self {
+        Self { what, made: 1 }
+    }
+
+    /// After a failed attempt: waits and returns `Ok` to try again, or the error to report.
+    async fn after(&mut self, e: tikv_client::Error) -> MetaResult<()> {
+        self.made += 1;
+        match classify(&e) {
+            Failure::Conflict => Err(MetaError::Conflict),
+            Failure::Fatal | Failure::Undetermined => Err(MetaError::Backend(format!(
+                "TiKV {}: {}",
+                self.what,
+                describe(&e)
+            ))),
+            Failure::Transient | Failure::Locked => match CALL_RETRIES.delay(self.made, rand::random()) {
+                Some(pause) => {
+                    tracing::debug!(call = self.what, attempt = self.made, error = %e, "retrying a TiKV call");
+                    tokio::time::sleep(pause).await;
+                    Ok(())
+                }
+                None => Err(MetaError::Unavailable(format!(
+                    "TiKV {} failed {} times: {}",
+                    self.what,
+                    CALL_RETRIES.attempts,
+                    describe(&e)
+                ))),
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::TcpListener;
+
+    use super::*;
+
+    /// Startup must fail well within this (the connect timeout plus slack).
+    const FAIL_FAST: Duration = Duration::from_secs(CONNECT_TIMEOUT.as_secs() + 3);
+
+    fn unavailable_within_fail_fast(started: Instant, result: MetaResult<TikvStore>) -> String {
+        let elapsed = started.elapsed();
+        assert!(elapsed < FAIL_FAST, "took {elapsed:?}");
+        match result {
+            Err(MetaError::Unavailable(msg)) => msg,
+            Err(e) => panic!("expected unavailable, got {e}"),
+            Ok(_) => panic!("connected to nothing"),
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn open_fails_fast_when_nothing_listens_at_pd() {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let started = Instant::now();
+        let result = open(&format!("tikv://127.0.0.1:{port}/s"), None).await;
+        let msg = unavailable_within_fail_fast(started, result);
+        assert!(msg.contains(&format!("127.0.0.1:{port}")), "{msg}");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn open_fails_fast_when_pd_accepts_but_never_answers() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        // Accept and hold every connection without a word, as a hung PD would.
+        std::thread::spawn(move || {
+            let held: Vec<_> = listener.incoming().map_while(Result::ok).take(64).collect();
+            std::thread::sleep(FAIL_FAST * 2);
+            drop(held);
+        });
+        let started = Instant::now();
+        let result = open(&format!("tikv://127.0.0.1:{port}/s"), None).await;
+        let msg = unavailable_within_fail_fast(started, result);
+        assert!(msg.contains(&format!("127.0.0.1:{port}")), "{msg}");
+    }
+
+    #[test]
+    fn internal_errors_lose_their_source_location() {
+        let e = tikv_client::Error::InternalError {
+            message: "[/root/.cargo/tikv-client/src/pd/cluster.rs:209]: PD cluster failed to respond".into(),
+        };
+        assert_eq!(describe(&e), "PD cluster failed to respond");
+        let plain = tikv_client::Error::InternalError {
+            message: "no leader".into(),
+        };
+        assert_eq!(describe(&plain), "no leader");
+    }
+
+    #[tokio::test]
+    async fn open_refuses_a_malformed_url_without_connecting() {
+        let err = open("tikv://pd:2379", None).await.err().expect("no prefix");
+        assert!(
+            matches!(&err, MetaError::Backend(m) if m.contains("prefix")),
+            "{err}"
+        );
+    }
+
+    #[tokio::test]
+    async fn open_names_a_missing_tls_file() {
+        let tls = TlsPaths {
+            ca: "/nonexistent/ca.pem".into(),
+            cert: "/nonexistent/tls.crt".into(),
+            key: "/nonexistent/tls.key".into(),
+        };
+        let err = open("tikv://127.0.0.1:1/s", Some(tls))
+            .await
+            .err()
+            .expect("no files");
+        assert!(
+            matches!(&err, MetaError::Backend(m) if m.contains("/nonexistent/ca.pem")),
+            "{err}"
+        );
+    }
+}

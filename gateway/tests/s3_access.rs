@@ -1,0 +1,440 @@
+//! Identities and bucket policies through the front door: users of two orgs created with the
+//! `gateway admin` CLI, and what each may do with and without policies.
+
+mod common;
+
+use std::process::Command;
+
+use aws_sdk_s3::Client;
+use aws_sdk_s3::primitives::ByteStream;
+use common::*;
+use http::Method;
+
+const B: &str = "team-a-data";
+
+struct User {
+    client: Client,
+    key: String,
+    secret: String,
+}
+
+/// Runs `gateway admin ...` against `gw` with its root credentials; returns stdout.
+fn admin(gw: &Gateway, args: &[&str]) -> Result<String, String> {
+    let out = Command::new(bin())
+        .arg("admin")
+        .arg("--endpoint")
+        .arg(gw.endpoint())
+        .args(args)
+        .env("STOWAGE_ROOT_ACCESS_KEY_ID", &gw.access_key)
+        .env("STOWAGE_ROOT_SECRET_ACCESS_KEY", &gw.secret_key)
+        .output()
+        .expect("run gateway admin");
+    if out.status.success() {
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).into_owned())
+    }
+}
+
+fn create_user(gw: &Gateway, name: &str, org: &str) -> User {
+    let out = admin(gw, &["user", "create", name, "--org", org]).expect("user create");
+    let v: serde_json::Value = serde_json::from_str(&out).expect("one JSON object");
+    assert_eq!(v["user"], name);
+    assert_eq!(v["org"], org);
+    let (key, secret) = (
+        v["accessKeyId"].as_str().unwrap().to_owned(),
+        v["secretAccessKey"].as_str().unwrap().to_owned(),
+    );
+    User {
+        client: gw.client_for(&key, &secret),
+        key,
+        secret,
+    }
+}
+
+/// A gateway, alice and bob in team-a, carol in team-b, and bucket `B` created by alice.
+async fn two_orgs() -> (Gateway, User, User, User) {
+    let gw = start();
+    let alice = create_user(&gw, "alice", "team-a");
+    let bob = create_user(&gw, "bob", "team-a");
+    let carol = create_user(&gw, "carol", "team-b");
+    create_bucket(&alice.client, B).await;
+    put(&alice.client, B, "report.csv", b"a,b,c".to_vec()).await;
+    (gw, alice, bob, carol)
+}
+
+async fn put_policy(c: &Client, policy: serde_json::Value) {
+    c.put_bucket_policy()
+        .bucket(B)
+        .policy(policy.to_string())
+        .send()
+        .await
+        .expect("put policy");
+}
+
+fn denied<T: std::fmt::Debug, E: aws_sdk_s3::error::ProvideErrorMetadata + std::fmt::Debug>(
+    r: Result<T, aws_sdk_s3::error::SdkError<E>>,
+) {
+    assert_s3_error(r, "AccessDenied", 403);
+}
+
+#[tokio::test]
+async fn members_of_the_owning_org_may_act_and_others_are_denied() {
+    let (_gw, alice, bob, carol) = two_orgs().await;
+    assert_eq!(get(&bob.client, B, "report.csv").await, b"a,b,c");
+    put(&bob.client, B, "from-bob", b"x".to_vec()).await;
+    denied(carol.client.get_object().bucket(B).key("report.csv").send().await);
+    denied(
+        carol
+            .client
+            .put_object()
+            .bucket(B)
+            .key("x")
+            .body(ByteStream::from_static(b"x"))
+            .send()
+            .await,
+    );
+    denied(carol.client.list_objects_v2().bucket(B).send().await);
+    assert_eq!(snapshot(&alice.client, B).await.len(), 2);
+}
+
+#[tokio::test]
+async fn list_buckets_shows_only_the_callers_org() {
+    let (_gw, alice, _bob, carol) = two_orgs().await;
+    create_bucket(&carol.client, "team-b-data").await;
+    let names = |out: aws_sdk_s3::operation::list_buckets::ListBucketsOutput| {
+        out.buckets()
+            .iter()
+            .map(|b| b.name().unwrap().to_owned())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        names(alice.client.list_buckets().send().await.unwrap()),
+        vec![B.to_owned()]
+    );
+    assert_eq!(
+        names(carol.client.list_buckets().send().await.unwrap()),
+        vec!["team-b-data".to_owned()]
+    );
+}
+
+#[tokio::test]
+async fn a_public_read_policy_lets_anyone_read_and_no_one_else_write() {
+    let (gw, alice, _bob, carol) = two_orgs().await;
+    put_policy(
+        &alice.client,
+        serde_json::json!({
+            "Version": "2012-10-17",
+            "Statement": [{"Sid": "PublicRead", "Effect": "Allow", "Principal": "*",
+                           "Action": "s3:GetObject", "Resource": format!("arn:aws:s3:::{B}/*")}]
+        }),
+    )
+    .await;
+    let anonymous = gw
+        .raw()
+        .request(Method::GET, &format!("/{B}/report.csv"))
+        .anonymous()
+        .send()
+        .await;
+    assert_eq!((anonymous.status, &anonymous.body[..]), (200, &b"a,b,c"[..]));
+    assert_eq!(get(&carol.client, B, "report.csv").await, b"a,b,c");
+    let anonymous_put = gw
+        .raw()
+        .request(Method::PUT, &format!("/{B}/x"))
+        .anonymous()
+        .body("x")
+        .send()
+        .await;
+    assert_raw_error(&anonymous_put, "AccessDenied", 403);
+    denied(
+        carol
+            .client
+            .put_object()
+            .bucket(B)
+            .key("x")
+            .body(ByteStream::from_static(b"x"))
+            .send()
+            .await,
+    );
+    let anonymous_list = gw
+        .raw()
+        .request(Method::GET, &format!("/{B}"))
+        .anonymous()
+        .send()
+        .await;
+    assert_raw_error(&anonymous_list, "AccessDenied", 403);
+}
+
+#[tokio::test]
+async fn a_prefix_scoped_grant_lets_another_org_write_only_there() {
+    let (_gw, alice, _bob, carol) = two_orgs().await;
+    put_policy(
+        &alice.client,
+        serde_json::json!({
+            "Version": "2012-10-17",
+            "Statement": [{"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::team-b:user/carol"},
+                           "Action": ["s3:PutObject"], "Resource": [format!("arn:aws:s3:::{B}/inbox/*")]}]
+        }),
+    )
+    .await;
+    put(&carol.client, B, "inbox/from-carol", b"x".to_vec()).await;
+    denied(
+        carol
+            .client
+            .put_object()
+            .bucket(B)
+            .key("elsewhere")
+            .body(ByteStream::from_static(b"x"))
+            .send()
+            .await,
+    );
+    denied(
+        carol
+            .client
+            .get_object()
+            .bucket(B)
+            .key("inbox/from-carol")
+            .send()
+            .await,
+    );
+    let keys: Vec<String> = snapshot(&alice.client, B)
+        .await
+        .into_iter()
+        .map(|(k, _)| k)
+        .collect();
+    assert_eq!(keys, vec!["inbox/from-carol".to_owned(), "report.csv".to_owned()]);
+}
+
+#[tokio::test]
+async fn an_explicit_deny_beats_the_owners_default() {
+    let (_gw, alice, bob, _carol) = two_orgs().await;
+    put_policy(
+        &alice.client,
+        serde_json::json!({
+            "Version": "2012-10-17",
+            "Statement": [{"Sid": "NoDeletes", "Effect": "Deny", "Principal": "*",
+                           "Action": ["s3:DeleteObject", "s3:DeleteObjectVersion"], "Resource": format!("arn:aws:s3:::{B}/*")}]
+        }),
+    )
+    .await;
+    denied(
+        bob.client
+            .delete_object()
+            .bucket(B)
+            .key("report.csv")
+            .send()
+            .await,
+    );
+    denied(
+        alice
+            .client
+            .delete_object()
+            .bucket(B)
+            .key("report.csv")
+            .send()
+            .await,
+    );
+    let many = aws_sdk_s3::types::Delete::builder()
+        .objects(
+            aws_sdk_s3::types::ObjectIdentifier::builder()
+                .key("report.csv")
+                .build()
+                .unwrap(),
+        )
+        .build()
+        .unwrap();
+    denied(alice.client.delete_objects().bucket(B).delete(many).send().await);
+    assert_eq!(get(&bob.client, B, "report.csv").await, b"a,b,c");
+    put(&bob.client, B, "still-writable", b"x".to_vec()).await;
+}
+
+#[tokio::test]
+async fn the_seed_policy_shape_scopes_renames_to_an_org() {
+    let (gw, alice, _bob, carol) = two_orgs().await;
+    let dave = create_user(&gw, "dave", "team-c");
+    // Seed 004's example, for team-b.
+    put_policy(
+        &alice.client,
+        serde_json::json!({"policy": {
+            "version": "v1alpha1",
+            "name": "allow-rename-object-within-bucket",
+            "Statement": [{
+                "name": "AllowRenameObjectWithinBucket",
+                "effect": "Allow",
+                "principals": ["*"],
+                "actions": ["s3:PutObject", "s3:DeleteObject"],
+                "resources": [format!("{B}/*")],
+                "conditions": {"StringEquals": {"cw:PrincipalOrgID": ["team-b"]}}
+            }]
+        }}),
+    )
+    .await;
+    let rename = |c: &Client, from: &str, to: &str| {
+        c.rename_object()
+            .bucket(B)
+            .key(to)
+            .rename_source(format!("/{B}/{from}"))
+            .send()
+    };
+    denied(rename(&dave.client, "report.csv", "by-dave.csv").await);
+    assert!(
+        rename(&carol.client, "report.csv", "final/report.csv")
+            .await
+            .is_ok()
+    );
+    let keys: Vec<String> = snapshot(&alice.client, B)
+        .await
+        .into_iter()
+        .map(|(k, _)| k)
+        .collect();
+    assert_eq!(keys, vec!["final/report.csv".to_owned()]);
+}
+
+#[tokio::test]
+async fn a_read_only_key_scoped_to_a_bucket_reads_it_and_nothing_else() {
+    let (gw, alice, _bob, _carol) = two_orgs().await;
+    create_bucket(&alice.client, "other").await;
+    let out = admin(
+        &gw,
+        &["key", "create", "alice", "--bucket", B, "--access", "read-only"],
+    )
+    .unwrap();
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let reader = gw.client_for(
+        v["accessKeyId"].as_str().unwrap(),
+        v["secretAccessKey"].as_str().unwrap(),
+    );
+    assert_eq!(get(&reader, B, "report.csv").await, b"a,b,c");
+    denied(
+        reader
+            .put_object()
+            .bucket(B)
+            .key("x")
+            .body(ByteStream::from_static(b"x"))
+            .send()
+            .await,
+    );
+    denied(reader.list_objects_v2().bucket("other").send().await);
+    denied(reader.delete_bucket().bucket(B).send().await);
+}
+
+#[tokio::test]
+async fn invalid_policies_are_malformed_policy_with_a_reason() {
+    let (_gw, alice, _bob, _carol) = two_orgs().await;
+    let bad = serde_json::json!({"Version": "2012-10-17", "Statement": [{"Effect": "Maybe", "Principal": "*",
+        "Action": "s3:GetObject", "Resource": format!("arn:aws:s3:::{B}/*")}]});
+    let r = alice
+        .client
+        .put_bucket_policy()
+        .bucket(B)
+        .policy(bad.to_string())
+        .send()
+        .await;
+    let e = r.unwrap_err();
+    let message = e
+        .as_service_error()
+        .and_then(|s| aws_sdk_s3::error::ProvideErrorMetadata::message(s))
+        .map(str::to_owned);
+    assert_eq!(s3_error(e), ("MalformedPolicy".to_owned(), 400));
+    assert!(
+        message.unwrap_or_default().contains("Effect"),
+        "the message names the problem"
+    );
+    let other_bucket = serde_json::json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": "*",
+        "Action": "s3:GetObject", "Resource": "arn:aws:s3:::someone-else/*"}]});
+    assert_s3_error(
+        alice
+            .client
+            .put_bucket_policy()
+            .bucket(B)
+            .policy(other_bucket.to_string())
+            .send()
+            .await,
+        "MalformedPolicy",
+        400,
+    );
+    assert_s3_error(
+        alice.client.get_bucket_policy().bucket(B).send().await,
+        "NoSuchBucketPolicy",
+        404,
+    );
+}
+
+#[tokio::test]
+async fn a_policy_reads_back_and_is_gone_after_delete() {
+    let (_gw, alice, _bob, carol) = two_orgs().await;
+    let doc = serde_json::json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
+        "Principal": {"AWS": ["team-b"]}, "Action": "s3:GetObject", "Resource": format!("arn:aws:s3:::{B}/*")}]});
+    put_policy(&alice.client, doc.clone()).await;
+    let got = alice
+        .client
+        .get_bucket_policy()
+        .bucket(B)
+        .send()
+        .await
+        .unwrap()
+        .policy
+        .unwrap();
+    assert_eq!(serde_json::from_str::<serde_json::Value>(&got).unwrap(), doc);
+    assert_eq!(get(&carol.client, B, "report.csv").await, b"a,b,c");
+    alice
+        .client
+        .delete_bucket_policy()
+        .bucket(B)
+        .send()
+        .await
+        .unwrap();
+    denied(carol.client.get_object().bucket(B).key("report.csv").send().await);
+}
+
+#[tokio::test]
+async fn the_admin_api_is_for_root_and_deleted_keys_stop_working() {
+    let (gw, alice, _bob, carol) = two_orgs().await;
+    // A user of another org cannot administer the store.
+    let users = gw
+        .raw()
+        .request(Method::GET, "/_stowage/admin/v1/users")
+        .credentials(&carol.key, &carol.secret)
+        .send()
+        .await;
+    assert_raw_error(&users, "AccessDenied", 403);
+    let listed: serde_json::Value = serde_json::from_str(&admin(&gw, &["user", "list"]).unwrap()).unwrap();
+    assert_eq!(listed["users"].as_array().unwrap().len(), 3);
+    admin(&gw, &["key", "delete", "alice", &alice.key]).unwrap();
+    let after = alice.client.list_objects_v2().bucket(B).send().await;
+    assert_s3_error(after, "InvalidAccessKeyId", 403);
+    assert!(
+        admin(&gw, &["user", "create", "bob", "--org", "team-a"])
+            .unwrap_err()
+            .contains("EntityAlreadyExists")
+    );
+}
+
+#[tokio::test]
+async fn secrets_are_not_stored_in_clear() {
+    let (gw, _alice, _bob, carol) = two_orgs().await;
+    let mut found = false;
+    for entry in walk(&gw.data_dir().join("meta")) {
+        let bytes = std::fs::read(&entry).unwrap_or_default();
+        found |= bytes
+            .windows(carol.secret.len())
+            .any(|w| w == carol.secret.as_bytes());
+    }
+    assert!(
+        !found,
+        "an access key secret appears in clear in the metadata files"
+    );
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(walk(&p))
+        } else {
+            out.push(p)
+        }
+    }
+    out
+}

@@ -1,0 +1,23 @@
+//! Desired state as pure functions of the resources' specs: the Kubernetes objects an ObjectStore
+//! owns, the S3 calls a Bucket needs, a bucket's policy document and its lifecycle configuration.
+//! Nothing here talks to a cluster or a store, so every field is tested without one.
+
+pub mod bucket;
+pub mod lifecycle;
+pub mod object_store;
+pub mod policy;
+
+use std::collections::BTreeMap;
+
+/// The field manager of every server-side apply, and the `managed-by` label value.
+pub const MANAGER: &str = "stowage-operator";
+
+/// Labels every object the operator creates carries.
+pub fn common_labels(instance: &str, component: &str) -> BTreeMap<String, String> {
+    BTreeMap::from([
+        ("app.kubernetes.io/name".to_owned(), "stowage".to_owned()),
+        ("app.kubernetes.io/instance".to_owned(), instance.to_owned()),
+        ("app.kubernetes.io/component".to_owned(), component.to_owned()),
+        ("app.kubernetes.io/managed-by".to_owned(), MANAGER.to_owned()),
+    ])
+}

@@ -1,0 +1,578 @@
+//! ObjectStore -> the Kubernetes objects that run it: a StatefulSet of gateways with one volume
+//! each, a Service (the S3 endpoint), a headless Service (stable pod names), a ConfigMap (gateway
+//! settings), a Secret (admin credentials, generated once) and a PodDisruptionBudget.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::ByteString;
+use k8s_openapi::api::apps::v1::{StatefulSet, StatefulSetSpec};
+use k8s_openapi::api::core::v1::{
+    Capabilities, ConfigMap, ConfigMapEnvSource, Container, ContainerPort, EnvFromSource, EnvVar,
+    EnvVarSource, HTTPGetAction, KeyToPath, PersistentVolumeClaim, PersistentVolumeClaimSpec, PodSecurityContext,
+    PodSpec, PodTemplateSpec, Probe, SeccompProfile, Secret, SecretKeySelector, SecretVolumeSource,
+    SecurityContext, Service, ServicePort, ServiceSpec, Volume, VolumeMount, VolumeResourceRequirements,
+};
+use k8s_openapi::api::policy::v1::{PodDisruptionBudget, PodDisruptionBudgetSpec};
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta, OwnerReference};
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+use kube::{Resource, ResourceExt};
+use sha2::{Digest, Sha256};
+
+use super::common_labels;
+use crate::crd::object_store::GATEWAY_PORT;
+use crate::crd::{MetaBackend, ObjectStore};
+
+pub const COMPONENT: &str = "gateway";
+pub const CONTAINER: &str = "gateway";
+/// The port's name, used by probes and the Services' `targetPort`.
+pub const PORT_NAME: &str = "s3";
+/// The volume claim template's name; pods get claims `data-<store>-<ordinal>`.
+pub const DATA_VOLUME: &str = "data";
+/// Where the volume is mounted: object bytes and (embedded backend) metadata.
+pub const DATA_DIR: &str = "/var/lib/stowage";
+pub const TIKV_TLS_VOLUME: &str = "tikv-tls";
+pub const TIKV_TLS_DIR: &str = "/etc/stowage/tikv-tls";
+pub const READY_PATH: &str = "/_stowage/ready";
+pub const HEALTH_PATH: &str = "/_stowage/health";
+/// Keys of the admin Secret: the gateway reads its root credentials from these variables.
+pub const ROOT_ACCESS_KEY_ID: &str = "STOWAGE_ROOT_ACCESS_KEY_ID";
+pub const ROOT_SECRET_ACCESS_KEY: &str = "STOWAGE_ROOT_SECRET_ACCESS_KEY";
+/// Key of the admin Secret holding the master key that seals access-key secrets at rest; every
+/// gateway of a store must use the same one, so it is mounted from the Secret.
+pub const MASTER_KEY: &str = "master.key";
+pub const MASTER_KEY_VOLUME: &str = "master-key";
+pub const MASTER_KEY_DIR: &str = "/etc/stowage/master-key";
+/// The master key is 32 random bytes (AES-256), base64-encoded.
+pub const MASTER_KEY_BYTES: usize = 32;
+/// Pod template annotation that changes whenever the ConfigMap does, so gateways restart to read it.
+pub const CONFIG_HASH_ANNOTATION: &str = "stowage.dev/config-hash";
+/// The distroless `nonroot` user of the image.
+pub const RUN_AS_USER: i64 = 65532;
+
+/// Everything the operator owns for one store, ready to apply.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Owned {
+    pub admin_secret: Secret,
+    pub config_map: ConfigMap,
+    pub service: Service,
+    pub headless_service: Service,
+    pub stateful_set: StatefulSet,
+    pub pod_disruption_budget: PodDisruptionBudget,
+}
+
+/// Root credentials for a store's gateways.
+#[derive(Clone, PartialEq, Eq)]
+pub struct AdminCredentials {
+    pub access_key_id: String,
+    pub secret_access_key: String,
+}
+
+impl std::fmt::Debug for AdminCredentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AdminCredentials")
+            .field("access_key_id", &self.access_key_id)
+            .finish_non_exhaustive()
+    }
+}
+
+fn secret_value(secret: &Secret, key: &str) -> Option<String> {
+    secret
+        .data
+        .as_ref()?
+        .get(key)
+        .and_then(|v| String::from_utf8(v.0.clone()).ok())
+        .filter(|v| !v.is_empty())
+}
+
+fn random_alphanumeric(len: usize) -> String {
+    use rand::Rng;
+    use rand::distr::Alphanumeric;
+    rand::rng().sample_iter(Alphanumeric).take(len).map(char::from).collect()
+}
+
+impl AdminCredentials {
+    /// Reads the credentials from an admin Secret, if it holds both keys.
+    pub fn from_secret(secret: &Secret) -> Option<Self> {
+        Some(Self {
+            access_key_id: secret_value(secret, ROOT_ACCESS_KEY_ID)?,
+            secret_access_key: secret_value(secret, ROOT_SECRET_ACCESS_KEY)?,
+        })
+    }
+
+    /// Fresh random credentials: a 20-character key id and a 40-character secret, like AWS's.
+    pub fn generate() -> Self {
+        Self {
+            access_key_id: format!("STW{}", random_alphanumeric(17).to_ascii_uppercase()),
+            secret_access_key: random_alphanumeric(40),
+        }
+    }
+}
+
+/// What the admin Secret holds: root credentials and the master key.
+#[derive(Clone, PartialEq, Eq)]
+pub struct AdminSecretData {
+    pub credentials: AdminCredentials,
+    /// Base64 of [`MASTER_KEY_BYTES`] random bytes.
+    pub master_key: String,
+}
+
+impl std::fmt::Debug for AdminSecretData {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AdminSecretData")
+            .field("credentials", &self.credentials)
+            .finish_non_exhaustive()
+    }
+}
+
+impl AdminSecretData {
+    pub fn generate() -> Self {
+        use base64::Engine;
+        Self {
+            credentials: AdminCredentials::generate(),
+            master_key: base64::engine::general_purpose::STANDARD.encode(rand::random::<[u8; MASTER_KEY_BYTES]>()),
+        }
+    }
+
+    /// What is in `existing` is kept; only what is missing comes from `fresh`. (Changing either
+    /// would lock the operator out, or make sealed key secrets unreadable.)
+    pub fn keep_existing(existing: Option<&Secret>, fresh: Self) -> Self {
+        Self {
+            credentials: existing
+                .and_then(AdminCredentials::from_secret)
+                .unwrap_or(fresh.credentials),
+            master_key: existing
+                .and_then(|s| secret_value(s, MASTER_KEY))
+                .unwrap_or(fresh.master_key),
+        }
+    }
+}
+
+pub fn admin_secret_name(store: &str) -> String {
+    format!("{store}-admin")
+}
+
+pub fn config_map_name(store: &str) -> String {
+    format!("{store}-config")
+}
+
+pub fn headless_service_name(store: &str) -> String {
+    format!("{store}-headless")
+}
+
+/// The Service's in-cluster DNS name.
+pub fn service_host(store: &ObjectStore) -> String {
+    format!(
+        "{}.{}.svc",
+        store.name_any(),
+        store.namespace().unwrap_or_default()
+    )
+}
+
+/// The in-cluster S3 endpoint.
+pub fn endpoint(store: &ObjectStore) -> String {
+    format!("http://{}:{}", service_host(store), store.spec.service.port)
+}
+
+/// Labels that select a store's gateway pods.
+pub fn selector_labels(store: &str) -> BTreeMap<String, String> {
+    BTreeMap::from([
+        ("app.kubernetes.io/name".to_owned(), "stowage".to_owned()),
+        ("app.kubernetes.io/instance".to_owned(), store.to_owned()),
+        ("app.kubernetes.io/component".to_owned(), COMPONENT.to_owned()),
+    ])
+}
+
+/// The `--meta` argument: `embedded`, or `tikv://<pd endpoints>/<namespace>-<name>` (the key
+/// prefix keeps stores sharing one TiKV apart).
+pub fn meta_url(store: &ObjectStore) -> String {
+    match (&store.spec.meta.backend, &store.spec.meta.tikv) {
+        (MetaBackend::Tikv, Some(tikv)) => format!(
+            "tikv://{}/{}-{}",
+            tikv.pd_endpoints.join(","),
+            store.namespace().unwrap_or_default(),
+            store.name_any()
+        ),
+        // The schema requires `tikv` with backend tikv; without it there is nothing to point at.
+        _ => "embedded".to_owned(),
+    }
+}
+
+/// Everything a store owns. `existing_admin` is the admin Secret as it is in the cluster (what
+/// it holds is kept); `fresh` fills in only what it lacks.
+pub fn owned(
+    store: &ObjectStore,
+    default_image: &str,
+    existing_admin: Option<&Secret>,
+    fresh: AdminSecretData,
+) -> Owned {
+    let admin = AdminSecretData::keep_existing(existing_admin, fresh);
+    let config_map = config_map(store);
+    Owned {
+        admin_secret: admin_secret(store, &admin),
+        stateful_set: stateful_set(store, default_image, &config_map),
+        config_map,
+        service: service(store),
+        headless_service: headless_service(store),
+        pod_disruption_budget: pod_disruption_budget(store),
+    }
+}
+
+fn metadata(store: &ObjectStore, name: String) -> ObjectMeta {
+    ObjectMeta {
+        name: Some(name),
+        namespace: store.namespace(),
+        labels: Some(common_labels(&store.name_any(), COMPONENT)),
+        owner_references: Some(owner_reference(store).into_iter().collect()),
+        ..ObjectMeta::default()
+    }
+}
+
+fn owner_reference(store: &ObjectStore) -> Option<OwnerReference> {
+    store.controller_owner_ref(&())
+}
+
+pub fn admin_secret(store: &ObjectStore, credentials: &AdminCredentials) -> Secret {
+    let data = BTreeMap::from([
+        (
+            ROOT_ACCESS_KEY_ID.to_owned(),
+            ByteString(credentials.access_key_id.clone().into_bytes()),
+        ),
+        (
+            ROOT_SECRET_ACCESS_KEY.to_owned(),
+            ByteString(credentials.secret_access_key.clone().into_bytes()),
+        ),
+    ]);
+    Secret {
+        metadata: metadata(store, admin_secret_name(&store.name_any())),
+        type_: Some("Opaque".to_owned()),
+        data: Some(data),
+        ..Secret::default()
+    }
+}
+
+/// Gateway settings that are not secret and not part of the command line.
+pub fn config_map(store: &ObjectStore) -> ConfigMap {
+    let mut data = BTreeMap::from([
+        ("STOWAGE_REGION".to_owned(), store.spec.region.clone()),
+        ("STOWAGE_LOG_FORMAT".to_owned(), "json".to_owned()),
+    ]);
+    if let Some(domain) = &store.spec.domain {
+        data.insert("STOWAGE_DOMAIN".to_owned(), domain.clone());
+    }
+    ConfigMap {
+        metadata: metadata(store, config_map_name(&store.name_any())),
+        data: Some(data),
+        ..ConfigMap::default()
+    }
+}
+
+/// A short digest of the ConfigMap's data.
+pub fn config_hash(config_map: &ConfigMap) -> String {
+    let mut hasher = Sha256::new();
+    for (key, value) in config_map.data.iter().flatten() {
+        hasher.update(key.as_bytes());
+        hasher.update([0]);
+        hasher.update(value.as_bytes());
+        hasher.update([0]);
+    }
+    hex::encode(&hasher.finalize()[..8])
+}
+
+fn s3_port() -> ServicePort {
+    ServicePort {
+        name: Some(PORT_NAME.to_owned()),
+        port: GATEWAY_PORT,
+        target_port: Some(IntOrString::String(PORT_NAME.to_owned())),
+        protocol: Some("TCP".to_owned()),
+        ..ServicePort::default()
+    }
+}
+
+pub fn service(store: &ObjectStore) -> Service {
+    let mut meta = metadata(store, store.name_any());
+    if !store.spec.service.annotations.is_empty() {
+        meta.annotations = Some(store.spec.service.annotations.clone());
+    }
+    Service {
+        metadata: meta,
+        spec: Some(ServiceSpec {
+            type_: Some(store.spec.service.type_.as_str().to_owned()),
+            selector: Some(selector_labels(&store.name_any())),
+            ports: Some(vec![ServicePort {
+                port: store.spec.service.port,
+                ..s3_port()
+            }]),
+            ..ServiceSpec::default()
+        }),
+        ..Service::default()
+    }
+}
+
+/// Gives each gateway a stable DNS name; lists pods before they are ready, so gateways can find
+/// each other while starting.
+pub fn headless_service(store: &ObjectStore) -> Service {
+    Service {
+        metadata: metadata(store, headless_service_name(&store.name_any())),
+        spec: Some(ServiceSpec {
+            cluster_ip: Some("None".to_owned()),
+            publish_not_ready_addresses: Some(true),
+            selector: Some(selector_labels(&store.name_any())),
+            ports: Some(vec![s3_port()]),
+            ..ServiceSpec::default()
+        }),
+        ..Service::default()
+    }
+}
+
+/// One voluntary disruption at a time (and never zero allowed, which would block node drains of
+/// a single-gateway store).
+pub fn pod_disruption_budget(store: &ObjectStore) -> PodDisruptionBudget {
+    PodDisruptionBudget {
+        metadata: metadata(store, store.name_any()),
+        spec: Some(PodDisruptionBudgetSpec {
+            max_unavailable: Some(IntOrString::Int(1)),
+            selector: Some(LabelSelector {
+                match_labels: Some(selector_labels(&store.name_any())),
+                ..LabelSelector::default()
+            }),
+            ..PodDisruptionBudgetSpec::default()
+        }),
+        ..PodDisruptionBudget::default()
+    }
+}
+
+/// The gateway's command line after the binary: `serve` and the flags that locate its data.
+pub fn gateway_args(store: &ObjectStore) -> Vec<String> {
+    let mut args = vec![
+        "serve".to_owned(),
+        "--listen".to_owned(),
+        format!("0.0.0.0:{GATEWAY_PORT}"),
+        "--data-dir".to_owned(),
+        DATA_DIR.to_owned(),
+        "--meta".to_owned(),
+        meta_url(store),
+    ];
+    if tikv_tls_secret(store).is_some() {
+        for (flag, file) in [
+            ("--tikv-ca", "ca.crt"),
+            ("--tikv-cert", "tls.crt"),
+            ("--tikv-key", "tls.key"),
+        ] {
+            args.push(flag.to_owned());
+            args.push(format!("{TIKV_TLS_DIR}/{file}"));
+        }
+    }
+    args
+}
+
+fn tikv_tls_secret(store: &ObjectStore) -> Option<&str> {
+    match store.spec.meta.backend {
+        MetaBackend::Tikv => store.spec.meta.tikv.as_ref()?.tls_secret_name.as_deref(),
+        MetaBackend::Embedded => None,
+    }
+}
+
+fn secret_env(name: &str, secret: &str) -> EnvVar {
+    EnvVar {
+        name: name.to_owned(),
+        value_from: Some(EnvVarSource {
+            secret_key_ref: Some(SecretKeySelector {
+                name: secret.to_owned(),
+                key: name.to_owned(),
+                optional: Some(false),
+            }),
+            ..EnvVarSource::default()
+        }),
+        ..EnvVar::default()
+    }
+}
+
+fn http_probe(path: &str, period: i32, failures: i32) -> Probe {
+    Probe {
+        http_get: Some(HTTPGetAction {
+            path: Some(path.to_owned()),
+            port: IntOrString::String(PORT_NAME.to_owned()),
+            scheme: Some("HTTP".to_owned()),
+            ..HTTPGetAction::default()
+        }),
+        period_seconds: Some(period),
+        timeout_seconds: Some(2),
+        failure_threshold: Some(failures),
+        ..Probe::default()
+    }
+}
+
+pub fn gateway_container(store: &ObjectStore, default_image: &str) -> Container {
+    let name = store.name_any();
+    let mut volume_mounts = vec![
+        VolumeMount {
+            name: DATA_VOLUME.to_owned(),
+            mount_path: DATA_DIR.to_owned(),
+            ..VolumeMount::default()
+        },
+        VolumeMount {
+            name: MASTER_KEY_VOLUME.to_owned(),
+            mount_path: MASTER_KEY_DIR.to_owned(),
+            read_only: Some(true),
+            ..VolumeMount::default()
+        },
+    ];
+    if tikv_tls_secret(store).is_some() {
+        volume_mounts.push(VolumeMount {
+            name: TIKV_TLS_VOLUME.to_owned(),
+            mount_path: TIKV_TLS_DIR.to_owned(),
+            read_only: Some(true),
+            ..VolumeMount::default()
+        });
+    }
+    Container {
+        name: CONTAINER.to_owned(),
+        image: Some(
+            store
+                .spec
+                .image
+                .clone()
+                .unwrap_or_else(|| default_image.to_owned()),
+        ),
+        image_pull_policy: store.spec.image_pull_policy.map(|p| p.as_str().to_owned()),
+        args: Some(gateway_args(store)),
+        env_from: Some(vec![EnvFromSource {
+            config_map_ref: Some(ConfigMapEnvSource {
+                name: config_map_name(&name),
+                optional: Some(false),
+            }),
+            ..EnvFromSource::default()
+        }]),
+        env: Some(vec![
+            secret_env(ROOT_ACCESS_KEY_ID, &admin_secret_name(&name)),
+            secret_env(ROOT_SECRET_ACCESS_KEY, &admin_secret_name(&name)),
+            EnvVar {
+                name: "STOWAGE_MASTER_KEY_FILE".to_owned(),
+                value: Some(format!("{MASTER_KEY_DIR}/{MASTER_KEY}")),
+                ..EnvVar::default()
+            },
+        ]),
+        ports: Some(vec![ContainerPort {
+            name: Some(PORT_NAME.to_owned()),
+            container_port: GATEWAY_PORT,
+            protocol: Some("TCP".to_owned()),
+            ..ContainerPort::default()
+        }]),
+        readiness_probe: Some(http_probe(READY_PATH, 5, 3)),
+        liveness_probe: Some(Probe {
+            initial_delay_seconds: Some(10),
+            ..http_probe(HEALTH_PATH, 10, 3)
+        }),
+        resources: store.spec.resources.clone(),
+        volume_mounts: Some(volume_mounts),
+        security_context: Some(SecurityContext {
+            allow_privilege_escalation: Some(false),
+            read_only_root_filesystem: Some(true),
+            run_as_non_root: Some(true),
+            capabilities: Some(Capabilities {
+                drop: Some(vec!["ALL".to_owned()]),
+                ..Capabilities::default()
+            }),
+            ..SecurityContext::default()
+        }),
+        ..Container::default()
+    }
+}
+
+pub fn stateful_set(store: &ObjectStore, default_image: &str, config_map: &ConfigMap) -> StatefulSet {
+    let name = store.name_any();
+    let selector = selector_labels(&name);
+    let mut pod_labels = common_labels(&name, COMPONENT);
+    pod_labels.extend(selector.clone());
+    let mut volumes = vec![Volume {
+        name: MASTER_KEY_VOLUME.to_owned(),
+        secret: Some(SecretVolumeSource {
+            secret_name: Some(admin_secret_name(&name)),
+            items: Some(vec![KeyToPath {
+                key: MASTER_KEY.to_owned(),
+                path: MASTER_KEY.to_owned(),
+                mode: Some(0o400),
+            }]),
+            ..SecretVolumeSource::default()
+        }),
+        ..Volume::default()
+    }];
+    if let Some(secret) = tikv_tls_secret(store) {
+        volumes.push(Volume {
+            name: TIKV_TLS_VOLUME.to_owned(),
+            secret: Some(SecretVolumeSource {
+                secret_name: Some(secret.to_owned()),
+                ..SecretVolumeSource::default()
+            }),
+            ..Volume::default()
+        });
+    }
+    StatefulSet {
+        metadata: metadata(store, name.clone()),
+        spec: StatefulSetSpec {
+            replicas: Some(store.spec.replicas),
+            service_name: Some(headless_service_name(&name)),
+            // Gateways do not depend on each other's start order.
+            pod_management_policy: Some("Parallel".to_owned()),
+            selector: LabelSelector {
+                match_labels: Some(selector),
+                ..LabelSelector::default()
+            },
+            template: PodTemplateSpec {
+                metadata: Some(ObjectMeta {
+                    labels: Some(pod_labels),
+                    annotations: Some(BTreeMap::from([(
+                        CONFIG_HASH_ANNOTATION.to_owned(),
+                        config_hash(config_map),
+                    )])),
+                    ..ObjectMeta::default()
+                }),
+                spec: Some(PodSpec {
+                    containers: vec![gateway_container(store, default_image)],
+                    volumes: Some(volumes),
+                    // The gateway drains in-flight requests on SIGTERM.
+                    termination_grace_period_seconds: Some(30),
+                    security_context: Some(PodSecurityContext {
+                        run_as_non_root: Some(true),
+                        run_as_user: Some(RUN_AS_USER),
+                        run_as_group: Some(RUN_AS_USER),
+                        fs_group: Some(RUN_AS_USER),
+                        seccomp_profile: Some(SeccompProfile {
+                            type_: "RuntimeDefault".to_owned(),
+                            ..SeccompProfile::default()
+                        }),
+                        ..PodSecurityContext::default()
+                    }),
+                    ..PodSpec::default()
+                }),
+            },
+            volume_claim_templates: Some(vec![volume_claim_template(store)]),
+            ..StatefulSetSpec::default()
+        },
+        ..StatefulSet::default()
+    }
+}
+
+fn volume_claim_template(store: &ObjectStore) -> PersistentVolumeClaim {
+    PersistentVolumeClaim {
+        metadata: ObjectMeta {
+            name: Some(DATA_VOLUME.to_owned()),
+            labels: Some(common_labels(&store.name_any(), COMPONENT)),
+            ..ObjectMeta::default()
+        },
+        spec: Some(PersistentVolumeClaimSpec {
+            access_modes: Some(vec!["ReadWriteOnce".to_owned()]),
+            storage_class_name: store.spec.storage.storage_class_name.clone(),
+            resources: Some(VolumeResourceRequirements {
+                requests: Some(BTreeMap::from([(
+                    "storage".to_owned(),
+                    Quantity(store.spec.storage.size.0.clone()),
+                )])),
+                ..VolumeResourceRequirements::default()
+            }),
+            ..PersistentVolumeClaimSpec::default()
+        }),
+        ..PersistentVolumeClaim::default()
+    }
+}

@@ -1,0 +1,197 @@
+//! The gateway's admin API (docs/admin-api.md): users and access keys under
+//! `/_stowage/admin/v1/`, JSON bodies, SigV4 with the root credentials. The operator uses it to
+//! issue each Bucket's application key, scoped to that bucket.
+
+use bytes::Bytes;
+use http::{Method, StatusCode};
+use serde::{Deserialize, Serialize};
+
+use super::{Response, StoreClient, StoreError, parse_error, rejected};
+use crate::crd::AccessMode;
+
+pub const PREFIX: &str = "/_stowage/admin/v1";
+
+/// `GET whoami`.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+pub struct WhoAmI {
+    pub user: String,
+    pub org: String,
+}
+
+/// A key's scope: one bucket, and what it may do there.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyScope {
+    pub bucket: String,
+    pub access: AccessMode,
+}
+
+/// An access key as `GET users` lists it (no secret).
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AccessKey {
+    pub access_key_id: String,
+    #[serde(default)]
+    pub status: Option<String>,
+    #[serde(default)]
+    pub scope: Option<KeyScope>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct User {
+    pub user: String,
+    pub org: String,
+    #[serde(default)]
+    pub access_keys: Vec<AccessKey>,
+}
+
+#[derive(Deserialize)]
+struct Users {
+    users: Vec<User>,
+}
+
+/// A freshly issued key: the only time its secret is seen.
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct IssuedKey {
+    pub access_key_id: String,
+    pub secret_access_key: String,
+}
+
+impl std::fmt::Debug for IssuedKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IssuedKey")
+            .field("access_key_id", &self.access_key_id)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Serialize)]
+struct CreateUser<'a> {
+    name: &'a str,
+    org: &'a str,
+}
+
+#[derive(Serialize)]
+struct CreateKey<'a> {
+    scope: &'a KeyScope,
+}
+
+/// Admin API paths carry user names; encode everything but unreserved characters.
+fn segment(s: &str) -> String {
+    urlencoding::encode(s).into_owned()
+}
+
+/// A gateway without the admin API answers its paths as S3 requests for a bucket named
+/// `_stowage` (an invalid name) or not at all; tell that apart from the API's own errors, which
+/// use the codes of docs/admin-api.md.
+fn admin_error(response: &Response) -> StoreError {
+    let (code, _) = parse_error(&response.body);
+    let api_codes = [
+        "AccessDenied",
+        "NoSuchEntity",
+        "EntityAlreadyExists",
+        "InvalidArgument",
+    ];
+    let server_error = response.status.is_server_error() && response.status != StatusCode::NOT_IMPLEMENTED;
+    if api_codes.contains(&code.as_str()) || server_error {
+        rejected(response)
+    } else {
+        StoreError::AdminApiUnavailable {
+            status: response.status.as_u16(),
+            code,
+        }
+    }
+}
+
+fn parse_json<T: for<'de> Deserialize<'de>>(what: &str, response: &Response) -> Result<T, StoreError> {
+    serde_json::from_slice(&response.body).map_err(|e| StoreError::Protocol(format!("admin {what}: {e}")))
+}
+
+impl StoreClient {
+    async fn admin(&self, method: Method, path: &str, body: Option<Vec<u8>>) -> Result<Response, StoreError> {
+        let headers: Vec<(&str, String)> = match body {
+            Some(_) => vec![("content-type", "application/json".to_owned())],
+            None => Vec::new(),
+        };
+        self.send(
+            method,
+            &format!("{PREFIX}{path}"),
+            &headers,
+            body.map(Bytes::from).unwrap_or_default(),
+        )
+        .await
+    }
+
+    pub async fn whoami(&self) -> Result<WhoAmI, StoreError> {
+        let response = self.admin(Method::GET, "/whoami", None).await?;
+        if !response.status.is_success() {
+            return Err(admin_error(&response));
+        }
+        parse_json("whoami", &response)
+    }
+
+    pub async fn list_users(&self) -> Result<Vec<User>, StoreError> {
+        let response = self.admin(Method::GET, "/users", None).await?;
+        if !response.status.is_success() {
+            return Err(admin_error(&response));
+        }
+        Ok(parse_json::<Users>("users", &response)?.users)
+    }
+
+    /// Creates a user; `None` if it exists already. The key created with a new user is not
+    /// scoped: callers revoke it (see `resources::bucket::stale_keys`).
+    pub async fn create_user(&self, name: &str, org: &str) -> Result<Option<IssuedKey>, StoreError> {
+        let body = serde_json::to_vec(&CreateUser { name, org }).expect("serializes");
+        let response = self.admin(Method::POST, "/users", Some(body)).await?;
+        if response.status.is_success() {
+            return parse_json("create user", &response).map(Some);
+        }
+        match admin_error(&response) {
+            e if e.code() == Some("EntityAlreadyExists") => Ok(None),
+            e => Err(e),
+        }
+    }
+
+    /// Deletes a user and its keys; a missing user is already the goal.
+    pub async fn delete_user(&self, name: &str) -> Result<(), StoreError> {
+        let response = self
+            .admin(Method::DELETE, &format!("/users/{}", segment(name)), None)
+            .await?;
+        if response.status.is_success() {
+            return Ok(());
+        }
+        match admin_error(&response) {
+            e if e.code() == Some("NoSuchEntity") => Ok(()),
+            e => Err(e),
+        }
+    }
+
+    pub async fn create_key(&self, user: &str, scope: &KeyScope) -> Result<IssuedKey, StoreError> {
+        let body = serde_json::to_vec(&CreateKey { scope }).expect("serializes");
+        let response = self
+            .admin(
+                Method::POST,
+                &format!("/users/{}/keys", segment(user)),
+                Some(body),
+            )
+            .await?;
+        if !response.status.is_success() {
+            return Err(admin_error(&response));
+        }
+        parse_json("create key", &response)
+    }
+
+    /// Revokes a key; a missing key is already the goal.
+    pub async fn delete_key(&self, user: &str, access_key_id: &str) -> Result<(), StoreError> {
+        let path = format!("/users/{}/keys/{}", segment(user), segment(access_key_id));
+        let response = self.admin(Method::DELETE, &path, None).await?;
+        if response.status.is_success() {
+            return Ok(());
+        }
+        match admin_error(&response) {
+            e if e.code() == Some("NoSuchEntity") => Ok(()),
+            e => Err(e),
+        }
+    }
+}
