@@ -43,22 +43,9 @@ pub struct ServeArgs {
     #[arg(long, env = "STOWAGE_META", default_value = "embedded")]
     pub meta: String,
 
-    /// PEM CA of a TLS-secured TiKV cluster (with --tikv-cert and --tikv-key).
-    #[arg(long, env = "STOWAGE_TIKV_CA")]
-    pub tikv_ca: Option<PathBuf>,
-
-    /// PEM client certificate for a TLS-secured TiKV cluster.
-    #[arg(long, env = "STOWAGE_TIKV_CERT")]
-    pub tikv_cert: Option<PathBuf>,
-
-    /// PEM private key of --tikv-cert.
-    #[arg(long, env = "STOWAGE_TIKV_KEY")]
-    pub tikv_key: Option<PathBuf>,
-
-    /// Seconds of MVCC history TiKV keeps: the gateway advances the cluster's GC safe point to
-    /// now minus this (at least 600); 0 leaves GC to someone else (a TiDB on the same cluster).
-    #[arg(long, env = "STOWAGE_TIKV_GC_MAX_AGE", default_value_t = 10_800)]
-    pub tikv_gc_max_age: u64,
+    /// Settings of the TiKV backend (boxed: `Command`'s variants stay alike in size).
+    #[command(flatten)]
+    pub tikv: Box<TikvArgs>,
 
     /// The region this store serves (bucket LocationConstraint and SigV4 scope).
     #[arg(long, env = "STOWAGE_REGION", default_value = "us-east-1")]
@@ -82,6 +69,19 @@ pub struct ServeArgs {
     #[arg(long, env = "STOWAGE_SWEEP_GRACE", default_value_t = 3600)]
     pub sweep_grace: u64,
 
+    /// Seconds in a lifecycle "day" (86400). Shorter days let tests and demos watch rules act,
+    /// like Ceph's `rgw_lc_debug_interval`.
+    #[arg(long, env = "STOWAGE_LIFECYCLE_DAY_SECONDS", default_value_t = 86_400)]
+    pub lifecycle_day_seconds: u64,
+
+    /// Seconds between lifecycle passes.
+    #[arg(long, env = "STOWAGE_LIFECYCLE_INTERVAL", default_value_t = 3600)]
+    pub lifecycle_interval: u64,
+
+    /// Upper bound on lifecycle actions per second, to leave capacity to clients.
+    #[arg(long, env = "STOWAGE_LIFECYCLE_MAX_ACTIONS_PER_SEC", default_value_t = 5000)]
+    pub lifecycle_max_actions_per_sec: u32,
+
     /// The organization of the root identity (and of buckets it creates).
     #[arg(long, env = "STOWAGE_ROOT_ORG", default_value = "stowage")]
     pub root_org: String,
@@ -96,9 +96,39 @@ pub struct ServeArgs {
     pub log_format: String,
 }
 
+/// TLS and garbage collection of the TiKV metadata backend (`--meta tikv://...`).
+#[derive(Debug, Clone, Args)]
+pub struct TikvArgs {
+    /// PEM CA of a TLS-secured TiKV cluster (with --tikv-cert and --tikv-key).
+    #[arg(long = "tikv-ca", env = "STOWAGE_TIKV_CA", value_name = "FILE")]
+    pub ca: Option<PathBuf>,
+
+    /// PEM client certificate for a TLS-secured TiKV cluster.
+    #[arg(long = "tikv-cert", env = "STOWAGE_TIKV_CERT", value_name = "FILE")]
+    pub cert: Option<PathBuf>,
+
+    /// PEM private key of --tikv-cert.
+    #[arg(long = "tikv-key", env = "STOWAGE_TIKV_KEY", value_name = "FILE")]
+    pub key: Option<PathBuf>,
+
+    /// Seconds of MVCC history TiKV keeps: the gateway advances the cluster's GC safe point to
+    /// now minus this (at least 600); 0 leaves GC to someone else (a TiDB on the same cluster).
+    #[arg(
+        long = "tikv-gc-max-age",
+        env = "STOWAGE_TIKV_GC_MAX_AGE",
+        value_name = "SECONDS",
+        default_value_t = 10_800
+    )]
+    pub gc_max_age: u64,
+}
+
 impl ServeArgs {
     pub fn sweep_interval(&self) -> Duration {
         Duration::from_secs(self.sweep_interval.max(1))
+    }
+
+    pub fn lifecycle_day(&self) -> Duration {
+        Duration::from_secs(self.lifecycle_day_seconds.max(1))
     }
 
     pub fn sweep_grace(&self) -> Duration {

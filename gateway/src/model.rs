@@ -51,6 +51,8 @@ pub struct BucketRecord {
     /// The bucket policy document as it was put (validated then).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub policy: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lifecycle: Option<crate::lifecycle::rules::LifecycleConfig>,
 }
 
 /// HTTP representation headers stored with an object and returned on GET/HEAD.

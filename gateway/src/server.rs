@@ -2,6 +2,7 @@
 //! routes, background workers, and graceful shutdown.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::{Context, bail};
 use axum::Router;
@@ -19,9 +20,11 @@ use crate::blob::BlobStore;
 use crate::clock::SystemClock;
 use crate::config::ServeArgs;
 use crate::credentials::{self, Origin};
+use crate::lifecycle::worker::{Worker, WorkerConfig};
 use crate::meta::MetaStore;
 use crate::meta::fjall::EmbeddedStore;
 use crate::meta::tikv::{self, TikvUrl, TlsPaths};
+use crate::metrics::Metrics;
 use crate::ops::Store;
 use crate::s3::envelope::envelope;
 use crate::s3::{Gateway, RenameRoute, VirtualHosts};
@@ -29,6 +32,7 @@ use crate::s3::{Gateway, RenameRoute, VirtualHosts};
 /// Admin routes live under a path no bucket can have (bucket names cannot contain `_`).
 pub const HEALTH_PATH: &str = "/_stowage/health";
 pub const READY_PATH: &str = "/_stowage/ready";
+pub const METRICS_PATH: &str = "/_stowage/metrics";
 
 async fn open_meta(args: &ServeArgs) -> anyhow::Result<Arc<dyn MetaStore>> {
     match args.meta.as_str() {
@@ -40,13 +44,13 @@ async fn open_meta(args: &ServeArgs) -> anyhow::Result<Arc<dyn MetaStore>> {
         }
         url if TikvUrl::is_tikv(url) => {
             let tls = TlsPaths::from_parts(
-                args.tikv_ca.clone(),
-                args.tikv_cert.clone(),
-                args.tikv_key.clone(),
+                args.tikv.ca.clone(),
+                args.tikv.cert.clone(),
+                args.tikv.key.clone(),
             )?;
             let store = tikv::open(url, tls).await.context("opening TiKV metadata")?;
-            if args.tikv_gc_max_age > 0 {
-                let max_age = std::time::Duration::from_secs(args.tikv_gc_max_age);
+            if args.tikv.gc_max_age > 0 {
+                let max_age = std::time::Duration::from_secs(args.tikv.gc_max_age);
                 tikv::spawn_gc(store.clone(), tikv::DEFAULT_GC_INTERVAL, max_age);
             }
             Ok(Arc::new(store))
@@ -79,6 +83,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         args.region.clone(),
     );
 
+    let metrics = Arc::new(Metrics::default());
     let master_key_path = args
         .master_key_file
         .clone()
@@ -95,7 +100,12 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let access = Arc::new(Access::new(store.clone(), identities.clone()));
 
     let s3 = {
-        let gateway = Gateway::new(store.clone(), access.clone(), args.require_location_constraint);
+        let gateway = Gateway::new(
+            store.clone(),
+            access.clone(),
+            args.lifecycle_day(),
+            args.require_location_constraint,
+        );
         let mut b = S3ServiceBuilder::new(gateway);
         b.set_auth(KeyLookup(identities.clone()));
         b.set_access(AccessCheck(access.clone()));
@@ -115,8 +125,10 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     });
 
     let ready_store = store.clone();
+    let render = metrics.clone();
     let app = Router::new()
         .route(HEALTH_PATH, get(|| async { "ok" }))
+        .route(METRICS_PATH, get(move || async move { render.render() }))
         .route(
             READY_PATH,
             get(move || {
@@ -134,9 +146,15 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             clock: store.clock.clone(),
         }))
         .fallback_service(s3)
-        .layer(axum::middleware::from_fn(envelope));
+        .layer(axum::middleware::from_fn_with_state(metrics.clone(), envelope));
 
     tokio::spawn(sweep_forever(store.clone(), args.clone()));
+    let worker = WorkerConfig {
+        day: args.lifecycle_day(),
+        interval: Duration::from_secs(args.lifecycle_interval.max(1)),
+        max_actions_per_sec: args.lifecycle_max_actions_per_sec,
+    };
+    tokio::spawn(Worker::new(store.clone(), worker, metrics.clone()).run());
 
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await

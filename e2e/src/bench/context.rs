@@ -58,6 +58,9 @@ pub struct BenchContext {
     /// each other's keys and a cleanup can find them all.
     pub prefix: String,
     pub region: String,
+    pub endpoint: String,
+    /// The access key and secret the client uses (scenarios that call Stowage's admin API).
+    pub credentials: (String, String),
     pub settings: BenchSettings,
 }
 

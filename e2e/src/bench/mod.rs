@@ -12,6 +12,7 @@ pub mod list;
 pub mod metadata_ops;
 pub mod multipart;
 pub mod payload;
+pub mod policy;
 pub mod report;
 pub mod scenario;
 pub mod small;

@@ -2,7 +2,7 @@
 
 use serde::Serialize;
 
-use super::{BenchContext, ScenarioReport, large, list, metadata_ops, multipart, small, versions};
+use super::{BenchContext, ScenarioReport, large, list, metadata_ops, multipart, policy, small, versions};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
@@ -19,16 +19,19 @@ pub enum Scenario {
     Multipart,
     /// GET of a key with many versions against one with one: does history cost reads?
     Versions,
+    /// GET without and with a 20-statement bucket policy (Stowage admin API needed).
+    Policy,
 }
 
 impl Scenario {
-    pub const ALL: [Scenario; 6] = [
+    pub const ALL: [Scenario; 7] = [
         Scenario::Small,
         Scenario::Large,
         Scenario::List,
         Scenario::Metaops,
         Scenario::Multipart,
         Scenario::Versions,
+        Scenario::Policy,
     ];
 
     pub fn name(self) -> &'static str {
@@ -39,6 +42,7 @@ impl Scenario {
             Scenario::Metaops => "metaops",
             Scenario::Multipart => "multipart",
             Scenario::Versions => "versions",
+            Scenario::Policy => "policy",
         }
     }
 
@@ -50,6 +54,7 @@ impl Scenario {
             Scenario::Metaops => metadata_ops::run(ctx).await,
             Scenario::Multipart => multipart::run(ctx).await,
             Scenario::Versions => versions::run(ctx).await,
+            Scenario::Policy => policy::run(ctx).await,
         }
     }
 }

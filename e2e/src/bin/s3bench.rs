@@ -127,6 +127,8 @@ async fn main() -> anyhow::Result<()> {
         bucket: args.bucket.clone(),
         prefix: prefix.clone(),
         region: args.region.clone(),
+        endpoint: args.endpoint.clone(),
+        credentials: (args.access_key.clone(), args.secret_key.clone()),
         settings: BenchSettings {
             small_ops: args.small_ops,
             small_size: args.small_size,

@@ -17,8 +17,8 @@
 //! - Nothing reaches TiKV before commit: puts and deletes are buffered, so rolling back or
 //!   dropping a transaction costs no request. A transaction that wrote nothing "commits" without
 //!   a request too: its reads came from one snapshot, a serial point of its own.
-//! - Commit is plain 2PC (one prewrite round, a timestamp, the primary's commit): see
-//!   [`transaction_options`] for why not 1PC or async commit.
+//! - Commit is one round (1PC) when every key of the transaction lives in one region, else
+//!   two-phase: see [`transaction_options`].
 
 pub mod gc;
 mod prefix;
@@ -26,6 +26,7 @@ mod retry;
 pub mod url;
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
@@ -69,6 +70,8 @@ pub struct TikvStore {
     client: TransactionClient,
     prefix: Arc<StorePrefix>,
     active: Arc<ActiveTxns>,
+    /// Whether transactions ask for 1PC; off for good once TiKV declines it.
+    one_pc: Arc<AtomicBool>,
 }
 
 /// Connects to the cluster named by `url` (`tikv://pd1:2379,pd2:2379/<prefix>`), over mutual
@@ -116,6 +119,7 @@ pub async fn open(url: &str, tls: Option<TlsPaths>) -> MetaResult<TikvStore> {
         client,
         prefix: Arc::new(prefix),
         active: Arc::default(),
+        one_pc: Arc::new(AtomicBool::new(true)),
     })
 }
 
@@ -131,14 +135,19 @@ impl TikvStore {
 /// transaction is a rolled-back one, and [`TikvTxn::commit`] rolls back whatever a failed commit
 /// left behind.
 ///
-/// Plain 2PC, neither 1PC nor async commit, as of tikv-client 0.4: it sets `try_one_pc` on the
-/// prewrite of *every* region, so a transaction whose keys span regions would commit region by
-/// region (not atomically) and then trip an assertion in the client; its async commit leaves
-/// `max_commit_ts` unset and unwraps a missing `min_commit_ts`. Both would be safe for a single
-/// key, but the mode is fixed when a transaction begins and its keys are known only at commit.
-/// Every gateway operation is one transaction, so a conditional PUT is one 2PC round.
-fn transaction_options() -> TransactionOptions {
-    TransactionOptions::new_optimistic().drop_check(CheckLevel::None)
+/// With `one_pc`, a transaction whose keys all fall in one region (and one 16 KiB prewrite batch)
+/// commits in its prewrite: one round trip instead of prewrite, a timestamp from PD and the
+/// primary's commit. tikv-client asks for it only when a single request carries every key, so a
+/// transaction across regions falls back to 2PC on its own; the commit timestamp then comes from
+/// TiKV (above every timestamp it has served a read at), which keeps reads after a commit seeing
+/// it. Typical gateway transactions (a bucket record, an object head and version, a blob
+/// reference) are a few KiB under one store prefix: 1PC until the store's tables span regions.
+///
+/// Not async commit: tikv-client 0.4 leaves `max_commit_ts` unset and unwraps a missing
+/// `min_commit_ts` when TiKV falls back, and it gains nothing over 1PC for one region.
+fn transaction_options(one_pc: bool) -> TransactionOptions {
+    let options = TransactionOptions::new_optimistic().drop_check(CheckLevel::None);
+    if one_pc { options.try_one_pc() } else { options }
 }
 
 #[async_trait]
@@ -147,7 +156,8 @@ impl MetaStore for TikvStore {
         let txn = within(CALL_TIMEOUT, "begin", async {
             let mut attempts = Attempts::new("begin");
             loop {
-                match self.client.begin_with_options(transaction_options()).await {
+                let options = transaction_options(self.one_pc.load(Ordering::Relaxed));
+                match self.client.begin_with_options(options).await {
                     Ok(txn) => return Ok(txn),
                     Err(e) => attempts.after(e).await?,
                 }
@@ -158,6 +168,7 @@ impl MetaStore for TikvStore {
         Ok(Box::new(TikvTxn {
             txn,
             prefix: self.prefix.clone(),
+            one_pc: self.one_pc.clone(),
             wrote: false,
             started: Instant::now(),
             _running: running,
@@ -173,6 +184,7 @@ impl MetaStore for TikvStore {
 pub struct TikvTxn {
     txn: Transaction,
     prefix: Arc<StorePrefix>,
+    one_pc: Arc<AtomicBool>,
     /// Whether a put or delete was buffered (locks of reads alone need no commit).
     wrote: bool,
     started: Instant,
@@ -208,21 +220,30 @@ impl TikvTxn {
         .await
     }
 
-    /// Rolls back what a failed commit may have prewritten; true if TiKV confirmed, which also
-    /// proves the transaction did not commit (TiKV refuses to roll back a committed primary).
-    async fn roll_back_after_failed_commit(&mut self) -> bool {
+    /// After a failed commit, rolls back what its prewrite may have left, and learns from TiKV's
+    /// answer whether the transaction committed after all: TiKV rolls back only what did not
+    /// commit, and refuses a committed primary with its `Committed` error.
+    async fn settle_failed_commit(&mut self) -> Settled {
         match tokio::time::timeout(ROLLBACK_TIMEOUT, self.txn.rollback()).await {
-            Ok(Ok(())) => true,
+            Ok(Ok(())) => Settled::RolledBack,
+            Ok(Err(e)) if retry::rollback_found_commit(&e) => Settled::Committed,
             Ok(Err(e)) => {
-                tracing::warn!(error = %e, "rolling back a failed TiKV commit failed");
-                false
+                tracing::warn!(error = %describe(&e), "rolling back a failed TiKV commit failed");
+                Settled::Unknown
             }
             Err(_) => {
                 tracing::warn!("rolling back a failed TiKV commit timed out");
-                false
+                Settled::Unknown
             }
         }
     }
+}
+
+/// What a failed commit turned out to be.
+enum Settled {
+    RolledBack,
+    Committed,
+    Unknown,
 }
 
 #[async_trait]
@@ -302,25 +323,39 @@ impl MetaTxn for TikvTxn {
         }
         let (failure, message) = match tokio::time::timeout(COMMIT_TIMEOUT, self.txn.commit()).await {
             Ok(Ok(_)) => return Ok(()),
+            Ok(Err(tikv_client::Error::OnePcFailure)) => {
+                // TiKV declined 1PC (one older than 5.0) and kept the prewrite as plain locks.
+                // Nothing committed: 2PC from now on, and the caller's retry uses it.
+                tracing::warn!("TiKV declined a one-phase commit: using two-phase commits");
+                self.one_pc.store(false, Ordering::Relaxed);
+                self.settle_failed_commit().await;
+                return Err(MetaError::Conflict);
+            }
             Ok(Err(e)) => (classify(&e), describe(&e)),
             Err(_) => (
                 Failure::Undetermined,
                 format!("no answer within {COMMIT_TIMEOUT:?}"),
             ),
         };
-        // Release the prewrite's locks now rather than when they expire.
-        let rolled_back = self.roll_back_after_failed_commit().await;
-        match failure {
+        // The rollback releases the prewrite's locks now rather than when they expire, and
+        // settles a commit whose outcome the error leaves open.
+        match (self.settle_failed_commit().await, failure) {
+            (Settled::Committed, _) => {
+                tracing::info!(error = %message, "a TiKV commit reported as failed had committed");
+                Ok(())
+            }
             // Lost in the prewrite (or our locks were resolved away): nothing was applied. A
             // lock that outlived the client's backoff is another transaction's, mid-commit.
-            Failure::Conflict | Failure::Locked => Err(MetaError::Conflict),
-            _ if !rolled_back => Err(MetaError::Backend(format!(
+            (_, Failure::Conflict | Failure::Locked) => Err(MetaError::Conflict),
+            (Settled::Unknown, _) => Err(MetaError::Backend(format!(
                 "TiKV commit outcome unknown ({message}): the rollback failed too"
             ))),
-            Failure::Fatal => Err(MetaError::Backend(format!("TiKV commit: {message}"))),
-            Failure::Transient | Failure::Undetermined => Err(MetaError::Unavailable(format!(
-                "TiKV commit: {message} (rolled back)"
-            ))),
+            (Settled::RolledBack, Failure::Fatal) => {
+                Err(MetaError::Backend(format!("TiKV commit: {message}")))
+            }
+            (Settled::RolledBack, Failure::Transient | Failure::Undetermined) => Err(MetaError::Unavailable(
+                format!("TiKV commit: {message} (rolled back)"),
+            )),
         }
     }
 
@@ -434,6 +469,14 @@ mod tests {
         let result = open(&format!("tikv://127.0.0.1:{port}/s"), None).await;
         let msg = unavailable_within_fail_fast(started, result);
         assert!(msg.contains(&format!("127.0.0.1:{port}")), "{msg}");
+    }
+
+    #[test]
+    fn transactions_are_optimistic_with_or_without_1pc() {
+        let plain = TransactionOptions::new_optimistic().drop_check(CheckLevel::None);
+        assert_eq!(transaction_options(false), plain);
+        assert_eq!(transaction_options(true), plain.clone().try_one_pc());
+        assert!(!transaction_options(true).is_pessimistic());
     }
 
     #[test]

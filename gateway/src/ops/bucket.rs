@@ -37,6 +37,7 @@ impl Store {
             versioning_ever_enabled: false,
             tags: None,
             policy: None,
+            lifecycle: None,
         };
         transact(&*self.meta, &record, |txn, record| {
             Box::pin(async move {
@@ -125,6 +126,15 @@ impl Store {
 
     pub async fn set_bucket_policy(&self, bucket: &str, policy: Option<String>) -> S3Result<()> {
         self.update_bucket(bucket, move |r| r.policy = policy.clone())
+            .await
+    }
+
+    pub async fn set_lifecycle(
+        &self,
+        bucket: &str,
+        config: Option<crate::lifecycle::rules::LifecycleConfig>,
+    ) -> S3Result<()> {
+        self.update_bucket(bucket, move |r| r.lifecycle = config.clone())
             .await
     }
 

@@ -3,6 +3,7 @@
 
 mod bucket;
 mod copy;
+pub mod expire;
 mod key_locks;
 pub mod list;
 pub mod multipart;

@@ -5,13 +5,17 @@
 use std::time::Instant;
 
 use axum::body::Body;
-use axum::extract::Request;
+use std::sync::Arc;
+
+use axum::extract::{Request, State};
 use axum::middleware::Next;
 use axum::response::Response;
 use http::header::{CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, TRANSFER_ENCODING};
 use http::{HeaderValue, Method};
 use http_body_util::BodyExt;
 use tracing::Instrument;
+
+use crate::metrics::Metrics;
 
 /// Error documents are tiny; anything larger is passed through untouched.
 const MAX_ERROR_BODY: usize = 64 * 1024;
@@ -25,7 +29,7 @@ impl RequestId {
     }
 }
 
-pub async fn envelope(mut req: Request, next: Next) -> Response {
+pub async fn envelope(State(metrics): State<Arc<Metrics>>, mut req: Request, next: Next) -> Response {
     let id = RequestId::generate();
     let method = req.method().clone();
     let resource = req.uri().path().to_owned();
@@ -41,6 +45,7 @@ pub async fn envelope(mut req: Request, next: Next) -> Response {
         headers.insert("x-amz-request-id", v.clone());
         headers.insert("x-amz-id-2", v);
     }
+    metrics.observe(method.as_str(), status.as_u16(), started.elapsed().as_secs_f64());
     span.in_scope(|| {
         tracing::info!(
             status = status.as_u16(),

@@ -6,6 +6,7 @@ mod checksum_request;
 mod conditions;
 pub mod envelope;
 mod host;
+mod lifecycle_api;
 mod list_api;
 mod listing;
 mod multipart_api;

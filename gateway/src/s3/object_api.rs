@@ -154,6 +154,7 @@ impl Gateway {
             ..Default::default()
         };
         set_checksums!(out, ChecksumFields::of(&head.checksum));
+        out.expiration = self.expiration_of(&input.bucket, &input.key, &head).await;
         Ok(S3Response::new(out))
     }
 
@@ -201,6 +202,7 @@ impl Gateway {
             out,
             ChecksumFields::on_read(&head, input.checksum_mode.as_ref(), whole)
         );
+        out.expiration = self.expiration_of(&input.bucket, &input.key, &head).await;
         Ok(S3Response::new(out))
     }
 
@@ -245,6 +247,7 @@ impl Gateway {
             out,
             ChecksumFields::on_read(&head, input.checksum_mode.as_ref(), whole)
         );
+        out.expiration = self.expiration_of(&input.bucket, &input.key, &head).await;
         let mut resp = S3Response::new(out);
         if let Some(n) = tag_count(&head) {
             resp.headers

@@ -14,15 +14,25 @@ use crate::ops::Store;
 pub struct Gateway {
     pub(super) store: Store,
     pub(super) access: Arc<Access>,
+    /// Length of a lifecycle day (for `x-amz-expiration`).
+    pub(super) lifecycle_day: std::time::Duration,
+    pub(super) rules: super::lifecycle_api::RulesCache,
     /// Seed 002: CreateBucket must carry a LocationConstraint (switchable for plain-S3 clients).
     pub(super) require_location_constraint: bool,
 }
 
 impl Gateway {
-    pub fn new(store: Store, access: Arc<Access>, require_location_constraint: bool) -> Self {
+    pub fn new(
+        store: Store,
+        access: Arc<Access>,
+        lifecycle_day: std::time::Duration,
+        require_location_constraint: bool,
+    ) -> Self {
         Self {
             store,
             access,
+            lifecycle_day,
+            rules: Default::default(),
             require_location_constraint,
         }
     }
@@ -86,6 +96,24 @@ impl S3 for Gateway {
         req: S3Request<DeleteBucketPolicyInput>,
     ) -> Out<DeleteBucketPolicyOutput> {
         self.delete_policy(req).await
+    }
+    async fn put_bucket_lifecycle_configuration(
+        &self,
+        req: S3Request<PutBucketLifecycleConfigurationInput>,
+    ) -> Out<PutBucketLifecycleConfigurationOutput> {
+        self.put_lifecycle(req).await
+    }
+    async fn get_bucket_lifecycle_configuration(
+        &self,
+        req: S3Request<GetBucketLifecycleConfigurationInput>,
+    ) -> Out<GetBucketLifecycleConfigurationOutput> {
+        self.get_lifecycle(req).await
+    }
+    async fn delete_bucket_lifecycle(
+        &self,
+        req: S3Request<DeleteBucketLifecycleInput>,
+    ) -> Out<DeleteBucketLifecycleOutput> {
+        self.delete_lifecycle(req).await
     }
     async fn get_bucket_acl(&self, req: S3Request<GetBucketAclInput>) -> Out<GetBucketAclOutput> {
         self.bucket_acl(req).await

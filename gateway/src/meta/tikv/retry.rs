@@ -58,7 +58,14 @@ pub fn classify(e: &Error) -> Failure {
 }
 
 fn key_error(k: &tikv_client::ProtoKeyError) -> Failure {
-    if k.conflict.is_some() || k.deadlock.is_some() || k.txn_not_found.is_some() {
+    if let Some(c) = &k.conflict
+        && c.start_ts != 0
+        && c.conflict_ts == c.start_ts
+    {
+        // A conflict with itself: a resent prewrite met the transaction's own one-phase
+        // commit, whose answer was lost. It did commit.
+        Failure::Undetermined
+    } else if k.conflict.is_some() || k.deadlock.is_some() || k.txn_not_found.is_some() {
         // A write conflict; or our locks were rolled back by another transaction that found
         // them expired (TxnNotFound, or TiKV's retryable TxnLockNotFound below).
         Failure::Conflict
@@ -71,6 +78,16 @@ fn key_error(k: &tikv_client::ProtoKeyError) -> Failure {
         Failure::Transient
     } else {
         Failure::Fatal
+    }
+}
+
+/// Whether a rollback was refused because the transaction committed: TiKV answers a rollback
+/// of a committed primary with its `Committed` error, carried only as text.
+pub fn rollback_found_commit(e: &Error) -> bool {
+    match e {
+        Error::KeyError(k) => k.abort.contains("Committed {"),
+        Error::ExtractedErrors(all) | Error::MultipleKeyErrors(all) => all.iter().any(rollback_found_commit),
+        _ => false,
     }
 }
 
@@ -137,6 +154,29 @@ mod tests {
         for e in &cases {
             assert_eq!(classify(e), Failure::Conflict, "{e:?}");
         }
+    }
+
+    #[test]
+    fn a_conflict_with_the_transaction_itself_means_it_committed() {
+        let own = key_error(|k| {
+            let c = k.conflict.insert(Default::default());
+            (c.start_ts, c.conflict_ts, c.conflict_commit_ts) = (42, 42, 43);
+        });
+        assert_eq!(classify(&own), Failure::Undetermined);
+    }
+
+    #[test]
+    fn a_rollback_refused_for_a_committed_primary_is_recognised() {
+        let committed = Error::ExtractedErrors(vec![key_error(|k| {
+            k.abort = "Error(Txn(Error(Mvcc(Error(Committed { start_ts: TimeStamp(42), commit_ts: \
+                       TimeStamp(43), key: [115] })))))"
+                .into();
+        })]);
+        assert!(rollback_found_commit(&committed));
+        assert!(!rollback_found_commit(&key_error(
+            |k| k.abort = "Error(Txn(Other))".into()
+        )));
+        assert!(!rollback_found_commit(&region_error()));
     }
 
     #[test]

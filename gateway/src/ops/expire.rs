@@ -1,0 +1,129 @@
+//! Lifecycle actions. Each is one transaction that re-checks its premise against the current
+//! state: an object overwritten since the worker looked is not expired, a version that became
+//! current again is kept. Lifecycle runs as the store itself: bucket policies do not apply
+//! (seed 002: lifecycle deletions bypass Deny statements).
+
+use s3s::S3Result;
+
+use super::version::{self, VersionRef};
+use super::{Store, bucket, read_only, transact};
+use crate::errors::from_meta;
+use crate::meta::keys;
+use crate::model::{Nanos, VersionOrder};
+
+/// What one action did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Expired {
+    pub done: bool,
+    pub bytes_freed: u64,
+}
+
+impl Store {
+    /// Up to `limit` raw records of `[start, end)`, for the lifecycle worker's scans.
+    pub async fn scan_raw(
+        &self,
+        start: &[u8],
+        end: &[u8],
+        limit: usize,
+    ) -> S3Result<Vec<(Vec<u8>, Vec<u8>)>> {
+        read_only(&*self.meta, &(start, end, limit), |txn, (start, end, limit)| {
+            Box::pin(async move { txn.scan(start, end, *limit).await.map_err(from_meta) })
+        })
+        .await
+    }
+
+    /// Expires `key` if its current version is still `order`: deletes it in a bucket that never
+    /// versioned, adds a delete marker in one that does.
+    pub async fn expire_current(&self, bucket: &str, key: &str, order: &VersionOrder) -> S3Result<Expired> {
+        let now = Nanos::from_time(self.clock.now());
+        let _turn = self.locks.lock(&[(bucket, key)]).await;
+        let (expired, freed) = transact(
+            &*self.meta,
+            &(bucket, key, order, now),
+            |txn, (bucket, key, order, now)| {
+                Box::pin(async move {
+                    let record = bucket::load(txn, bucket).await?;
+                    let current = version::live(version::current(txn, bucket, key).await?);
+                    let Some(current) = current.filter(|c| c.order == **order) else {
+                        return Ok((Expired::default(), Vec::new()));
+                    };
+                    let (_, freed) = version::delete_current(txn, &record, key, Some(&current), *now).await?;
+                    let bytes_freed = if freed.is_empty() { 0 } else { current.size };
+                    Ok((
+                        Expired {
+                            done: true,
+                            bytes_freed,
+                        },
+                        freed,
+                    ))
+                })
+            },
+        )
+        .await?;
+        self.free(&freed).await;
+        Ok(expired)
+    }
+
+    /// Removes the version `order` of `key` if it is (still) noncurrent.
+    pub async fn expire_noncurrent(
+        &self,
+        bucket: &str,
+        key: &str,
+        order: &VersionOrder,
+    ) -> S3Result<Expired> {
+        let _turn = self.locks.lock(&[(bucket, key)]).await;
+        let (expired, freed) = transact(&*self.meta, &(bucket, key, order), |txn, (bucket, key, order)| {
+            Box::pin(async move {
+                let current = version::current(txn, bucket, key).await?;
+                if current.as_ref().is_some_and(|c| c.order == **order) {
+                    return Ok((Expired::default(), Vec::new()));
+                }
+                let v = VersionRef::Order((*order).clone());
+                let Some(found) = version::load(txn, bucket, key, &v).await? else {
+                    return Ok((Expired::default(), Vec::new()));
+                };
+                let (_, freed) = version::delete_version(txn, bucket, key, &v).await?;
+                let bytes_freed = if freed.is_empty() { 0 } else { found.size };
+                Ok((
+                    Expired {
+                        done: true,
+                        bytes_freed,
+                    },
+                    freed,
+                ))
+            })
+        })
+        .await?;
+        self.free(&freed).await;
+        Ok(expired)
+    }
+
+    /// Removes a delete marker that is the current and only version of `key`.
+    pub async fn remove_expired_marker(
+        &self,
+        bucket: &str,
+        key: &str,
+        order: &VersionOrder,
+    ) -> S3Result<bool> {
+        let _turn = self.locks.lock(&[(bucket, key)]).await;
+        transact(&*self.meta, &(bucket, key, order), |txn, (bucket, key, order)| {
+            Box::pin(async move {
+                let current = version::current(txn, bucket, key).await?;
+                if !current.is_some_and(|c| c.delete_marker && c.order == **order) {
+                    return Ok(false);
+                }
+                let prefix = keys::version(bucket, key, &[]);
+                let versions = txn
+                    .scan(&prefix, &keys::prefix_end(&prefix), 2)
+                    .await
+                    .map_err(from_meta)?;
+                if versions.len() != 1 {
+                    return Ok(false);
+                }
+                version::delete_version(txn, bucket, key, &VersionRef::Order((*order).clone())).await?;
+                Ok(true)
+            })
+        })
+        .await
+    }
+}
