@@ -79,8 +79,14 @@ pub struct ServeArgs {
     pub lifecycle_interval: u64,
 
     /// Upper bound on lifecycle actions per second, to leave capacity to clients.
-    #[arg(long, env = "STOWAGE_LIFECYCLE_MAX_ACTIONS_PER_SEC", default_value_t = 5000)]
+    #[arg(long, env = "STOWAGE_LIFECYCLE_MAX_ACTIONS_PER_SEC", default_value_t = 2000)]
     pub lifecycle_max_actions_per_sec: u32,
+
+    /// Accept SSE-C (customer-provided keys) over plain HTTP: for gateways behind a
+    /// TLS-terminating ingress. Without it, SSE-C requests are refused, as S3 refuses them
+    /// without TLS.
+    #[arg(long, env = "STOWAGE_ALLOW_SSE_C_OVER_HTTP", default_value_t = false, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    pub allow_sse_c_over_http: bool,
 
     /// The organization of the root identity (and of buckets it creates).
     #[arg(long, env = "STOWAGE_ROOT_ORG", default_value = "stowage")]

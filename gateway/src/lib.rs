@@ -19,3 +19,4 @@ pub mod names;
 pub mod ops;
 pub mod s3;
 pub mod server;
+pub mod sse;

@@ -103,6 +103,9 @@ pub struct ObjectHead {
     pub null_order: Option<VersionOrder>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tags: Vec<(String, String)>,
+    /// SSE-C: what recognises the customer key; the bytes are sealed segment by segment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sse: Option<crate::sse::KeyFingerprint>,
 }
 
 /// 16 bytes, hex encoded: the inverted creation time in nanoseconds, then random bits so two
@@ -167,6 +170,9 @@ pub struct UploadRecord {
     pub checksum_requested: bool,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tags: Vec<(String, String)>,
+    /// SSE-C: the key every part must be uploaded with.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sse: Option<crate::sse::KeyFingerprint>,
 }
 
 /// One uploaded part.
@@ -180,6 +186,8 @@ pub struct PartRecord {
     pub blob: BlobId,
     /// In the upload's algorithm.
     pub checksum: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seal: Option<crate::sse::Seal>,
 }
 
 impl ObjectHead {
@@ -198,6 +206,7 @@ impl ObjectHead {
             order: VersionOrder::default(),
             null_order: None,
             tags: Vec::new(),
+            sse: None,
         }
     }
 

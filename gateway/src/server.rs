@@ -105,7 +105,8 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             access.clone(),
             args.lifecycle_day(),
             args.require_location_constraint,
-        );
+        )
+        .allow_sse_c_over_http(args.allow_sse_c_over_http);
         let mut b = S3ServiceBuilder::new(gateway);
         b.set_auth(KeyLookup(identities.clone()));
         b.set_access(AccessCheck(access.clone()));

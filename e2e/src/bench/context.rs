@@ -24,6 +24,8 @@ pub struct BenchSettings {
     pub multipart_size: usize,
     pub multipart_part_size: usize,
     pub multipart_concurrency: usize,
+    /// Objects a lifecycle rule expires in `lifecycle`.
+    pub lifecycle_objects: usize,
     /// Versions written to one key in `versions`, and GETs timed per key.
     pub versions_count: usize,
     pub versions_gets: usize,
@@ -44,6 +46,7 @@ impl Default for BenchSettings {
             multipart_size: 1024 * 1024 * 1024,
             multipart_part_size: 16 * 1024 * 1024,
             multipart_concurrency: 8,
+            lifecycle_objects: 100_000,
             versions_count: 10_000,
             versions_gets: 1000,
         }

@@ -3,7 +3,7 @@
 
 use std::future::Future;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
@@ -27,6 +27,29 @@ where
     F: Fn(usize) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = anyhow::Result<u64>> + Send + 'static,
 {
+    drive(total, concurrency, None, op).await
+}
+
+/// Runs operations on `concurrency` workers until `stop` is set (background load while
+/// something else is measured).
+pub async fn until_stopped<F, Fut>(concurrency: usize, stop: Arc<AtomicBool>, op: F) -> anyhow::Result<Run>
+where
+    F: Fn(usize) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = anyhow::Result<u64>> + Send + 'static,
+{
+    drive(usize::MAX, concurrency, Some(stop), op).await
+}
+
+async fn drive<F, Fut>(
+    total: usize,
+    concurrency: usize,
+    stop: Option<Arc<AtomicBool>>,
+    op: F,
+) -> anyhow::Result<Run>
+where
+    F: Fn(usize) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = anyhow::Result<u64>> + Send + 'static,
+{
     if concurrency == 0 {
         bail!("concurrency must be at least 1");
     }
@@ -35,12 +58,12 @@ where
     let started = Instant::now();
     let mut workers = JoinSet::new();
     for _ in 0..concurrency.min(total.max(1)) {
-        let (op, next) = (Arc::clone(&op), Arc::clone(&next));
+        let (op, next, stop) = (Arc::clone(&op), Arc::clone(&next), stop.clone());
         workers.spawn(async move {
             let mut run = Run::default();
             loop {
                 let index = next.fetch_add(1, Ordering::Relaxed);
-                if index >= total {
+                if index >= total || stop.as_ref().is_some_and(|s| s.load(Ordering::Relaxed)) {
                     return Ok::<Run, anyhow::Error>(run);
                 }
                 let op_started = Instant::now();
@@ -50,7 +73,7 @@ where
         });
     }
     let mut merged = Run {
-        latencies: Vec::with_capacity(total),
+        latencies: Vec::with_capacity(total.min(1 << 20)),
         ..Run::default()
     };
     while let Some(joined) = workers.join_next().await {

@@ -8,6 +8,7 @@ pub mod bucket;
 pub mod context;
 pub mod driver;
 pub mod large;
+pub mod lifecycle;
 pub mod list;
 pub mod metadata_ops;
 pub mod multipart;
@@ -16,6 +17,7 @@ pub mod policy;
 pub mod report;
 pub mod scenario;
 pub mod small;
+pub mod sse;
 pub mod stats;
 pub mod versions;
 

@@ -2,7 +2,10 @@
 
 use serde::Serialize;
 
-use super::{BenchContext, ScenarioReport, large, list, metadata_ops, multipart, policy, small, versions};
+use super::{
+    BenchContext, ScenarioReport, large, lifecycle, list, metadata_ops, multipart, policy, small, sse,
+    versions,
+};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
@@ -21,18 +24,24 @@ pub enum Scenario {
     Versions,
     /// GET without and with a 20-statement bucket policy (Stowage admin API needed).
     Policy,
+    /// Many objects expired by a lifecycle rule under GET load (needs short lifecycle days).
+    Lifecycle,
+    /// Large objects with SSE-C against without (needs SSE-C accepted on this connection).
+    Sse,
 }
 
 impl Scenario {
-    pub const ALL: [Scenario; 7] = [
+    pub const ALL: [Scenario; 6] = [
         Scenario::Small,
         Scenario::Large,
         Scenario::List,
         Scenario::Metaops,
         Scenario::Multipart,
         Scenario::Versions,
-        Scenario::Policy,
     ];
+
+    /// Scenarios that need a specially configured server, run only when asked for by name.
+    pub const ON_REQUEST: [Scenario; 3] = [Scenario::Policy, Scenario::Lifecycle, Scenario::Sse];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -43,6 +52,8 @@ impl Scenario {
             Scenario::Multipart => "multipart",
             Scenario::Versions => "versions",
             Scenario::Policy => "policy",
+            Scenario::Lifecycle => "lifecycle",
+            Scenario::Sse => "sse",
         }
     }
 
@@ -55,6 +66,8 @@ impl Scenario {
             Scenario::Multipart => multipart::run(ctx).await,
             Scenario::Versions => versions::run(ctx).await,
             Scenario::Policy => policy::run(ctx).await,
+            Scenario::Lifecycle => lifecycle::run(ctx).await,
+            Scenario::Sse => sse::run(ctx).await,
         }
     }
 }

@@ -73,6 +73,10 @@ struct Args {
     /// Parts uploaded at once in `multipart`.
     #[arg(long, default_value_t = 8)]
     multipart_concurrency: usize,
+    /// Objects expired by a lifecycle rule in `lifecycle` (run it against a gateway started with
+    /// `--lifecycle-day-seconds 1 --lifecycle-interval 1`).
+    #[arg(long, default_value_t = 100_000)]
+    lifecycle_objects: usize,
     /// Versions written to one key in `versions`.
     #[arg(long, default_value_t = 10_000)]
     versions_count: usize,
@@ -154,6 +158,7 @@ async fn main() -> anyhow::Result<()> {
                 .checked_mul(MIB)
                 .context("--multipart-part-size is too large")?,
             multipart_concurrency: args.multipart_concurrency.max(1),
+            lifecycle_objects: args.lifecycle_objects,
             versions_count: args.versions_count,
             versions_gets: args.versions_gets,
         },

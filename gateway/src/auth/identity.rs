@@ -346,23 +346,33 @@ impl Identities {
     }
 
     pub async fn delete_user(&self, name: &str) -> S3Result<()> {
-        let keys_of_user: Vec<String> = self
-            .list()
-            .await?
-            .into_iter()
-            .find(|(u, _)| u.name == name)
-            .map(|(_, ks)| ks.into_iter().map(|k| k.access_key_id).collect())
-            .ok_or_else(|| no_such_entity(&format!("User {name}")))?;
-        transact(&*self.meta, &(name, &keys_of_user), |txn, (name, key_ids)| {
+        // The user's keys are found inside the deleting transaction, so a key created meanwhile
+        // either conflicts with it or is deleted with it.
+        let deleted = transact(&*self.meta, name, |txn, name| {
             Box::pin(async move {
-                for id in key_ids.iter() {
-                    txn.delete(&keys::access_key(id)).await.map_err(from_meta)?;
+                if txn.get(&keys::user(name)).await.map_err(from_meta)?.is_none() {
+                    return Err(no_such_entity(&format!("User {name}")));
                 }
-                txn.delete(&keys::user(name)).await.map_err(from_meta)
+                let (mut start, end) = keys::all_access_keys();
+                let mut ids = Vec::new();
+                loop {
+                    let batch = txn.scan(&start, &end, 1000).await.map_err(from_meta)?;
+                    let Some((last, _)) = batch.last() else { break };
+                    start = keys::successor(last);
+                    for (k, v) in &batch {
+                        let key: KeyRecord = model::decode(k, v).map_err(from_meta)?;
+                        if key.user == *name {
+                            txn.delete(k).await.map_err(from_meta)?;
+                            ids.push(key.access_key_id);
+                        }
+                    }
+                }
+                txn.delete(&keys::user(name)).await.map_err(from_meta)?;
+                Ok(ids)
             })
         })
         .await?;
-        for id in &keys_of_user {
+        for id in &deleted {
             self.forget(id);
         }
         Ok(())

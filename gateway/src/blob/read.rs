@@ -19,11 +19,14 @@ use super::{BlobId, BlobStore};
 const READ_CHUNK: u64 = 1024 * 1024;
 const READ_AHEAD: usize = 2;
 
-/// One blob of an object, in object order.
+/// One blob of an object, in object order. `size` counts the object's bytes it holds; a sealed
+/// (SSE-C) blob is larger on disk by its chunks' tags.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Segment {
     pub blob: BlobId,
     pub size: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seal: Option<crate::sse::Seal>,
 }
 
 pub struct BlobStream {
@@ -126,6 +129,7 @@ mod tests {
         Segment {
             blob: BlobId::parse(&format!("{size:032x}")).unwrap(),
             size,
+            seal: None,
         }
     }
 
@@ -150,6 +154,7 @@ mod tests {
             segments.push(Segment {
                 blob: w.id,
                 size: w.size,
+                seal: None,
             });
         }
         let chunks: Vec<Bytes> = store

@@ -59,6 +59,8 @@ pub struct Worker {
     holder: String,
     metrics: Arc<crate::metrics::Metrics>,
     actions_this_second: (std::time::Instant, u32),
+    /// Blobs released by actions since the last flush.
+    released: Vec<crate::blob::BlobId>,
 }
 
 fn lifecycle(m: &crate::metrics::Metrics) -> &LifecycleMetrics {
@@ -74,6 +76,7 @@ impl Worker {
             holder,
             metrics,
             actions_this_second: (std::time::Instant::now(), 0),
+            released: Vec::new(),
         }
     }
 
@@ -230,6 +233,7 @@ impl Worker {
                 }
             }
             cursor = keys::successor(&last);
+            self.settle().await?;
             let saved = Cursor {
                 bucket: bucket.name.clone(),
                 phase,
@@ -247,6 +251,17 @@ impl Worker {
                 return Ok(());
             }
         }
+    }
+
+    /// Makes the batch's actions durable, then frees the blobs they released.
+    async fn settle(&mut self) -> s3s::S3Result<()> {
+        if self.released.is_empty() {
+            return self.store.meta.flush().await.map_err(from_meta);
+        }
+        self.store.meta.flush().await.map_err(from_meta)?;
+        let blobs = std::mem::take(&mut self.released);
+        self.store.free(&blobs).await;
+        Ok(())
     }
 
     async fn current(
@@ -279,6 +294,7 @@ impl Worker {
         let due = config.expiry_of(key, head.size, &head.tags, head.modified, self.config.day);
         if due.is_some_and(|(t, _)| now >= t) {
             let done = self.store.expire_current(&bucket.name, key, &head.order).await?;
+            self.released.extend(done.blobs);
             if done.done {
                 lifecycle(&self.metrics).objects_expired.inc();
                 lifecycle(&self.metrics).bytes_freed.inc_by(done.bytes_freed);
@@ -319,6 +335,7 @@ impl Worker {
             let order =
                 VersionOrder::parse(std::str::from_utf8(order).unwrap_or_default()).unwrap_or_default();
             let done = self.store.expire_noncurrent(&bucket.name, &key, &order).await?;
+            self.released.extend(done.blobs);
             if done.done {
                 lifecycle(&self.metrics).versions_removed.inc();
                 lifecycle(&self.metrics).bytes_freed.inc_by(done.bytes_freed);

@@ -61,8 +61,76 @@ impl MetaStore for EmbeddedStore {
         }))
     }
 
+    async fn begin_read(&self) -> MetaResult<Box<dyn MetaTxn>> {
+        // A snapshot: no commit lock to wait for, no conflict tracking to pay for.
+        Ok(Box::new(SnapshotTxn {
+            snapshot: self.db.read_tx(),
+            keyspace: self.keyspace.clone(),
+        }))
+    }
+
+    async fn begin_deferred(&self) -> MetaResult<Box<dyn MetaTxn>> {
+        let tx = blocking(|| self.db.write_tx()).map_err(backend)?;
+        Ok(Box::new(EmbeddedTxn {
+            tx: tx.durability(None),
+            keyspace: self.keyspace.clone(),
+        }))
+    }
+
+    async fn flush(&self) -> MetaResult<()> {
+        blocking(|| self.db.persist(COMMIT_DURABILITY)).map_err(backend)
+    }
+
     fn backend(&self) -> &'static str {
         "embedded"
+    }
+}
+
+/// A read-only view of the store as of its creation.
+pub struct SnapshotTxn {
+    snapshot: ::fjall::Snapshot,
+    keyspace: OptimisticTxKeyspace,
+}
+
+fn read_only_error() -> MetaError {
+    MetaError::Backend("a read-only transaction cannot write".to_owned())
+}
+
+#[async_trait]
+impl MetaTxn for SnapshotTxn {
+    async fn get(&mut self, key: &[u8]) -> MetaResult<Option<Value>> {
+        let value = blocking(|| self.snapshot.get(&self.keyspace, key)).map_err(backend)?;
+        Ok(value.map(|v| v.to_vec()))
+    }
+
+    async fn put(&mut self, _key: &[u8], _value: &[u8]) -> MetaResult<()> {
+        Err(read_only_error())
+    }
+
+    async fn delete(&mut self, _key: &[u8]) -> MetaResult<()> {
+        Err(read_only_error())
+    }
+
+    async fn scan(&mut self, start: &[u8], end: &[u8], limit: usize) -> MetaResult<Vec<(Key, Value)>> {
+        if limit == 0 || start >= end {
+            return Ok(Vec::new());
+        }
+        blocking(|| {
+            self.snapshot
+                .range(&self.keyspace, start..end)
+                .take(limit)
+                .map(|guard| guard.into_inner().map(|(k, v)| (k.to_vec(), v.to_vec())))
+                .collect::<Result<Vec<_>, _>>()
+        })
+        .map_err(backend)
+    }
+
+    async fn commit(self: Box<Self>) -> MetaResult<()> {
+        Ok(())
+    }
+
+    async fn rollback(self: Box<Self>) -> MetaResult<()> {
+        Ok(())
     }
 }
 

@@ -31,6 +31,24 @@ pub trait MetaStore: Send + Sync + 'static {
     /// Starts a serializable (optimistic) transaction.
     async fn begin(&self) -> MetaResult<Box<dyn MetaTxn>>;
 
+    /// Starts a transaction that only reads, from a consistent snapshot. It never waits for
+    /// other commits; writing through it is an error.
+    async fn begin_read(&self) -> MetaResult<Box<dyn MetaTxn>> {
+        self.begin().await
+    }
+
+    /// Starts a transaction whose commit need not be durable on its own: it becomes durable at
+    /// the next [`MetaStore::flush`] (or any later durable commit). For idempotent background
+    /// work, whose loss in a crash is only work to redo.
+    async fn begin_deferred(&self) -> MetaResult<Box<dyn MetaTxn>> {
+        self.begin().await
+    }
+
+    /// Makes every commit so far durable.
+    async fn flush(&self) -> MetaResult<()> {
+        Ok(())
+    }
+
     /// Short backend name for logs and metrics (`embedded`, `tikv`).
     fn backend(&self) -> &'static str;
 }

@@ -2,20 +2,27 @@
 //! state: an object overwritten since the worker looked is not expired, a version that became
 //! current again is kept. Lifecycle runs as the store itself: bucket policies do not apply
 //! (seed 002: lifecycle deletions bypass Deny statements).
+//!
+//! The actions commit with deferred durability: they are idempotent re-checks, so losing the
+//! last few in a crash only means redoing them. The worker flushes the store once per batch and
+//! only then deletes the blobs the actions released (deleting them earlier could leave a record
+//! that a crash brought back pointing at nothing).
 
 use s3s::S3Result;
 
 use super::version::{self, VersionRef};
-use super::{Store, bucket, read_only, transact};
+use super::{Durability, Store, bucket, read_only, transact_with};
+use crate::blob::BlobId;
 use crate::errors::from_meta;
 use crate::meta::keys;
 use crate::model::{Nanos, VersionOrder};
 
-/// What one action did.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+/// What one action did, and the blobs it released (to free after the next flush).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Expired {
     pub done: bool,
     pub bytes_freed: u64,
+    pub blobs: Vec<BlobId>,
 }
 
 impl Store {
@@ -37,31 +44,29 @@ impl Store {
     pub async fn expire_current(&self, bucket: &str, key: &str, order: &VersionOrder) -> S3Result<Expired> {
         let now = Nanos::from_time(self.clock.now());
         let _turn = self.locks.lock(&[(bucket, key)]).await;
-        let (expired, freed) = transact(
+        let args = (bucket, key, order, now);
+        transact_with(
             &*self.meta,
-            &(bucket, key, order, now),
+            Durability::Deferred,
+            &args,
             |txn, (bucket, key, order, now)| {
                 Box::pin(async move {
                     let record = bucket::load(txn, bucket).await?;
                     let current = version::live(version::current(txn, bucket, key).await?);
                     let Some(current) = current.filter(|c| c.order == **order) else {
-                        return Ok((Expired::default(), Vec::new()));
+                        return Ok(Expired::default());
                     };
-                    let (_, freed) = version::delete_current(txn, &record, key, Some(&current), *now).await?;
-                    let bytes_freed = if freed.is_empty() { 0 } else { current.size };
-                    Ok((
-                        Expired {
-                            done: true,
-                            bytes_freed,
-                        },
-                        freed,
-                    ))
+                    let (_, blobs) = version::delete_current(txn, &record, key, Some(&current), *now).await?;
+                    let bytes_freed = if blobs.is_empty() { 0 } else { current.size };
+                    Ok(Expired {
+                        done: true,
+                        bytes_freed,
+                        blobs,
+                    })
                 })
             },
         )
-        .await?;
-        self.free(&freed).await;
-        Ok(expired)
+        .await
     }
 
     /// Removes the version `order` of `key` if it is (still) noncurrent.
@@ -72,30 +77,31 @@ impl Store {
         order: &VersionOrder,
     ) -> S3Result<Expired> {
         let _turn = self.locks.lock(&[(bucket, key)]).await;
-        let (expired, freed) = transact(&*self.meta, &(bucket, key, order), |txn, (bucket, key, order)| {
-            Box::pin(async move {
-                let current = version::current(txn, bucket, key).await?;
-                if current.as_ref().is_some_and(|c| c.order == **order) {
-                    return Ok((Expired::default(), Vec::new()));
-                }
-                let v = VersionRef::Order((*order).clone());
-                let Some(found) = version::load(txn, bucket, key, &v).await? else {
-                    return Ok((Expired::default(), Vec::new()));
-                };
-                let (_, freed) = version::delete_version(txn, bucket, key, &v).await?;
-                let bytes_freed = if freed.is_empty() { 0 } else { found.size };
-                Ok((
-                    Expired {
+        transact_with(
+            &*self.meta,
+            Durability::Deferred,
+            &(bucket, key, order),
+            |txn, (bucket, key, order)| {
+                Box::pin(async move {
+                    let current = version::current(txn, bucket, key).await?;
+                    if current.as_ref().is_some_and(|c| c.order == **order) {
+                        return Ok(Expired::default());
+                    }
+                    let v = VersionRef::Order((*order).clone());
+                    let Some(found) = version::load(txn, bucket, key, &v).await? else {
+                        return Ok(Expired::default());
+                    };
+                    let (_, blobs) = version::delete_version(txn, bucket, key, &v).await?;
+                    let bytes_freed = if blobs.is_empty() { 0 } else { found.size };
+                    Ok(Expired {
                         done: true,
                         bytes_freed,
-                    },
-                    freed,
-                ))
-            })
-        })
-        .await?;
-        self.free(&freed).await;
-        Ok(expired)
+                        blobs,
+                    })
+                })
+            },
+        )
+        .await
     }
 
     /// Removes a delete marker that is the current and only version of `key`.
@@ -106,24 +112,29 @@ impl Store {
         order: &VersionOrder,
     ) -> S3Result<bool> {
         let _turn = self.locks.lock(&[(bucket, key)]).await;
-        transact(&*self.meta, &(bucket, key, order), |txn, (bucket, key, order)| {
-            Box::pin(async move {
-                let current = version::current(txn, bucket, key).await?;
-                if !current.is_some_and(|c| c.delete_marker && c.order == **order) {
-                    return Ok(false);
-                }
-                let prefix = keys::version(bucket, key, &[]);
-                let versions = txn
-                    .scan(&prefix, &keys::prefix_end(&prefix), 2)
-                    .await
-                    .map_err(from_meta)?;
-                if versions.len() != 1 {
-                    return Ok(false);
-                }
-                version::delete_version(txn, bucket, key, &VersionRef::Order((*order).clone())).await?;
-                Ok(true)
-            })
-        })
+        transact_with(
+            &*self.meta,
+            Durability::Deferred,
+            &(bucket, key, order),
+            |txn, (bucket, key, order)| {
+                Box::pin(async move {
+                    let current = version::current(txn, bucket, key).await?;
+                    if !current.is_some_and(|c| c.delete_marker && c.order == **order) {
+                        return Ok(false);
+                    }
+                    let prefix = keys::version(bucket, key, &[]);
+                    let versions = txn
+                        .scan(&prefix, &keys::prefix_end(&prefix), 2)
+                        .await
+                        .map_err(from_meta)?;
+                    if versions.len() != 1 {
+                        return Ok(false);
+                    }
+                    version::delete_version(txn, bucket, key, &VersionRef::Order((*order).clone())).await?;
+                    Ok(true)
+                })
+            },
+        )
         .await
     }
 }

@@ -11,6 +11,7 @@ mod object;
 pub mod precondition;
 mod refs;
 mod rename;
+mod sealed;
 mod tagging;
 mod txn;
 pub mod version;
@@ -27,7 +28,8 @@ pub use copy::{Copied, CopyRequest};
 pub use list::{ListEntry, ListPage, ListQuery};
 pub use object::{NewObject, Upload};
 pub use rename::{RenameOutcome, RenameRequest, RenameSource};
-pub use txn::{read_only, transact};
+pub use sealed::PlainStream;
+pub use txn::{Durability, read_only, transact, transact_with};
 
 /// Everything an operation needs: where metadata and bytes live, and what time it is.
 #[derive(Clone)]

@@ -39,6 +39,7 @@ fn invalid_part(msg: impl Into<String>) -> S3Error {
 pub struct NewUpload {
     pub key: String,
     pub tags: Vec<(String, String)>,
+    pub sse: Option<crate::sse::KeyFingerprint>,
     pub owner: String,
     pub headers: ContentHeaders,
     pub user_metadata: BTreeMap<String, String>,
@@ -254,6 +255,7 @@ impl Store {
             checksum_kind: kind,
             checksum_requested: new.checksum_algorithm.is_some(),
             tags: new.tags,
+            sse: new.sse,
         };
         transact(&*self.meta, &(bucket, &record), |txn, (bucket, record)| {
             Box::pin(async move {
@@ -288,7 +290,8 @@ impl Store {
         let part = PartRecord {
             number,
             size: body.digests.size,
-            etag: body.digests.md5_hex(),
+            seal: body.segment.seal.clone(),
+            etag: super::object::body_etag(&body),
             modified: Nanos::from_time(self.clock.now()),
             blob: body.segment.blob.clone(),
             checksum: body.digests.checksum.value.clone(),
@@ -319,7 +322,7 @@ impl Store {
                 Ok(part)
             }
             Err(e) => {
-                self.discard(&body).await;
+                self.discard_unless_unknown(&body, &e).await;
                 Err(e)
             }
         }
@@ -381,6 +384,7 @@ impl Store {
                             .map(|p| Segment {
                                 blob: p.blob.clone(),
                                 size: p.size,
+                                seal: p.seal.clone(),
                             })
                             .collect(),
                         version_id: None,
@@ -396,6 +400,7 @@ impl Store {
                         order: Default::default(),
                         null_order: None,
                         tags: upload.tags.clone(),
+                        sse: upload.sse.clone(),
                     };
                     let old = version::current(txn, bucket, key).await?;
                     completion.conditions.check(version::live(old.clone()).as_ref())?;

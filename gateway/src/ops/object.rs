@@ -26,7 +26,16 @@ pub struct NewObject {
     pub headers: ContentHeaders,
     pub user_metadata: BTreeMap<String, String>,
     pub tags: Vec<(String, String)>,
+    pub sse: Option<crate::sse::KeyFingerprint>,
     pub upload: Upload,
+}
+
+/// The ETag of an uploaded body: its MD5, or for a sealed (SSE-C) body a value that is not.
+pub fn body_etag(upload: &Upload) -> String {
+    match &upload.segment.seal {
+        Some(seal) => crate::sse::etag(seal, &upload.digests.md5),
+        None => upload.digests.md5_hex(),
+    }
 }
 
 impl Store {
@@ -41,6 +50,7 @@ impl Store {
             segment: Segment {
                 blob: written.id,
                 size: written.size,
+                seal: None,
             },
             digests: written.observer.finish(),
         })
@@ -49,6 +59,16 @@ impl Store {
     /// Drops a body that will never be published.
     pub async fn discard(&self, upload: &Upload) {
         self.free(std::slice::from_ref(&upload.segment.blob)).await;
+    }
+
+    /// Drops a body after its publishing transaction failed, when the failure certainly means
+    /// nothing was committed (a refusal: 4xx). After a server-side failure the commit's outcome
+    /// may be unknown (a TiKV commit whose answer was lost), so the blob is left to the sweeper,
+    /// which removes it only if no committed record points at it.
+    pub async fn discard_unless_unknown(&self, upload: &Upload, error: &s3s::S3Error) {
+        if error.status_code().is_some_and(|s| s.is_client_error()) {
+            self.discard(upload).await;
+        }
     }
 
     /// Deletes blobs whose last reference was committed away. A failure only leaves an orphan
@@ -73,7 +93,7 @@ impl Store {
         let now = Nanos::from_time(self.clock.now());
         let head = ObjectHead {
             size: new.upload.digests.size,
-            etag: new.upload.digests.md5_hex(),
+            etag: body_etag(&new.upload),
             modified: now,
             headers: new.headers,
             user_metadata: new.user_metadata,
@@ -85,6 +105,7 @@ impl Store {
             order: Default::default(),
             null_order: None,
             tags: new.tags,
+            sse: new.sse,
         };
         let args = (bucket, key, &head, conditions, now);
         let _turn = self.locks.lock(&[(bucket, key)]).await;
@@ -103,7 +124,7 @@ impl Store {
                 Ok(head)
             }
             Err(e) => {
-                self.discard(&new.upload).await;
+                self.discard_unless_unknown(&new.upload, &e).await;
                 Err(e)
             }
         }

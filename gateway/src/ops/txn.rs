@@ -18,14 +18,39 @@ use crate::meta::{MetaError, MetaStore, MetaTxn};
 /// gateways and on shared records (bucket, blob reference counts).
 const MAX_ATTEMPTS: u32 = 16;
 
+/// Whether a transaction's commit must be durable before it returns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Durability {
+    Immediate,
+    /// Durable at the next `MetaStore::flush` (idempotent background work only).
+    Deferred,
+}
+
 /// Runs `f` in a transaction and commits it, retrying the whole closure on a commit conflict.
 pub async fn transact<A, T, F>(meta: &dyn MetaStore, args: &A, f: F) -> S3Result<T>
 where
     A: Sync + ?Sized,
     F: for<'t> Fn(&'t mut dyn MetaTxn, &'t A) -> BoxFuture<'t, S3Result<T>>,
 {
+    transact_with(meta, Durability::Immediate, args, f).await
+}
+
+pub async fn transact_with<A, T, F>(
+    meta: &dyn MetaStore,
+    durability: Durability,
+    args: &A,
+    f: F,
+) -> S3Result<T>
+where
+    A: Sync + ?Sized,
+    F: for<'t> Fn(&'t mut dyn MetaTxn, &'t A) -> BoxFuture<'t, S3Result<T>>,
+{
     for attempt in 1..=MAX_ATTEMPTS {
-        let mut txn = meta.begin().await.map_err(from_meta)?;
+        let begun = match durability {
+            Durability::Immediate => meta.begin().await,
+            Durability::Deferred => meta.begin_deferred().await,
+        };
+        let mut txn = begun.map_err(from_meta)?;
         let value = match f(&mut *txn, args).await {
             Ok(v) => v,
             Err(e) => {
@@ -42,13 +67,13 @@ where
     Err(conditional_request_conflict())
 }
 
-/// Runs `f` in a transaction that only reads, then rolls it back.
+/// Runs `f` on a read-only snapshot.
 pub async fn read_only<A, T, F>(meta: &dyn MetaStore, args: &A, f: F) -> S3Result<T>
 where
     A: Sync + ?Sized,
     F: for<'t> FnOnce(&'t mut dyn MetaTxn, &'t A) -> BoxFuture<'t, S3Result<T>>,
 {
-    let mut txn = meta.begin().await.map_err(from_meta)?;
+    let mut txn = meta.begin_read().await.map_err(from_meta)?;
     let result = f(&mut *txn, args).await;
     let _ = txn.rollback().await;
     result

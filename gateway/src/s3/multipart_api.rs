@@ -12,11 +12,13 @@ use super::request::{
     user_metadata,
 };
 use super::service::Gateway;
+use super::sse_request::unlock;
 use crate::checksum::{BodyDigest, ChecksumAlgorithm, ChecksumKind};
 use crate::model::{Nanos, UploadRecord};
 use crate::ops::multipart::{
     CompletedPart as Completed, Completion, MAX_PART_NUMBER, NewUpload, UploadEntry, UploadQuery,
 };
+use crate::sse::CustomerKey;
 
 /// S3's page size for ListParts and ListMultipartUploads.
 const MAX_PAGE: usize = 1000;
@@ -117,6 +119,18 @@ fn copy_range(range: Option<&str>, size: u64) -> S3Result<std::ops::Range<u64>> 
     Ok(first..last + 1)
 }
 
+/// The key a part must be sealed with: the upload's, given again with every part.
+fn upload_key(upload: &UploadRecord, given: Option<CustomerKey>) -> S3Result<Option<CustomerKey>> {
+    match (&upload.sse, given) {
+        (None, None) => Ok(None),
+        (Some(f), Some(k)) if k.matches(f) => Ok(Some(k)),
+        _ => Err(S3Error::with_message(
+            S3ErrorCode::InvalidRequest,
+            "The provided encryption parameters did not match the ones used originally.",
+        )),
+    }
+}
+
 impl Gateway {
     pub(super) async fn create_upload(
         &self,
@@ -146,6 +160,13 @@ impl Gateway {
         let new = NewUpload {
             key: input.key.clone(),
             tags: super::tags::from_header(input.tagging.as_deref())?,
+            sse: self
+                .sse_key(
+                    input.sse_customer_algorithm.as_deref(),
+                    input.sse_customer_key.as_deref(),
+                    input.sse_customer_key_md5.as_deref(),
+                )?
+                .map(|k| k.fingerprint()),
             owner,
             headers: content_headers!(input),
             user_metadata: user_metadata(input.metadata.take())?,
@@ -192,8 +213,17 @@ impl Gateway {
             .take()
             .ok_or_else(|| s3_error!(IncompleteBody, "UploadPart needs a body"))?;
         // Stored in the upload's algorithm; whatever the client sent is verified alongside.
+        let key = self.sse_key(
+            input.sse_customer_algorithm.as_deref(),
+            input.sse_customer_key.as_deref(),
+            input.sse_customer_key_md5.as_deref(),
+        )?;
+        let key = upload_key(&upload, key)?;
         let digest = BodyDigest::with_extra(upload.checksum_algorithm, checksum.verified_algorithm());
-        let body = self.store.write_body(body, digest).await?;
+        let body = match &key {
+            Some(key) => self.store.write_sealed_body(body, digest, key).await?,
+            None => self.store.write_body(body, digest).await?,
+        };
         let verified = check_content_md5(md5, &body.digests.md5)
             .and_then(|()| checksum.verify(&body.digests, trailing.as_ref().and_then(|t| t.take()).as_ref()));
         if let Err(e) = verified {
@@ -262,12 +292,25 @@ impl Gateway {
             input.copy_source_if_unmodified_since.as_ref(),
         )
         .check_source(&source)?;
+        let source_key = self.sse_key(
+            input.copy_source_sse_customer_algorithm.as_deref(),
+            input.copy_source_sse_customer_key.as_deref(),
+            input.copy_source_sse_customer_key_md5.as_deref(),
+        )?;
+        unlock(source.sse.as_ref(), source_key.as_ref())?;
+        let key = self.sse_key(
+            input.sse_customer_algorithm.as_deref(),
+            input.sse_customer_key.as_deref(),
+            input.sse_customer_key_md5.as_deref(),
+        )?;
+        let key = upload_key(&upload, key)?;
         let range = copy_range(range_header.as_deref(), source.size)?;
-        let stream = self.store.open_object(&source, range).await?;
-        let body = self
-            .store
-            .write_body(stream, BodyDigest::new(upload.checksum_algorithm))
-            .await?;
+        let stream = self.store.read_plain(&source, range, source_key.as_ref()).await?;
+        let digest = BodyDigest::new(upload.checksum_algorithm);
+        let body = match &key {
+            Some(key) => self.store.write_sealed_body(stream, digest, key).await?,
+            None => self.store.write_body(stream, digest).await?,
+        };
         let part = self
             .store
             .put_part(&input.bucket, &input.key, &input.upload_id, number, body)

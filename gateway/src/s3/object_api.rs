@@ -11,6 +11,7 @@ use super::request::{
     check_content_md5, checksum_values, content_headers, content_md5, header_str, user_metadata,
 };
 use super::service::Gateway;
+use super::sse_request::{customer_key, echo, unlock};
 use super::tags;
 use crate::checksum::BodyDigest;
 use crate::model::ObjectHead;
@@ -84,6 +85,16 @@ fn tag_count(head: &ObjectHead) -> Option<i32> {
 }
 
 impl Gateway {
+    /// The SSE-C key of a request, if it carries one (refused over plain HTTP unless allowed).
+    pub(super) fn sse_key(
+        &self,
+        algorithm: Option<&str>,
+        key: Option<&str>,
+        key_md5: Option<&str>,
+    ) -> S3Result<Option<crate::sse::CustomerKey>> {
+        customer_key(algorithm, key, key_md5, self.allow_sse_c_over_http)
+    }
+
     /// The record a GET/HEAD reads: the current object or the named version, never a marker.
     async fn readable(&self, bucket: &str, key: &str, version_id: Option<&str>) -> S3Result<ObjectHead> {
         let version = version_ref(version_id)?;
@@ -115,6 +126,11 @@ impl Gateway {
             trailer.as_deref(),
         )?;
         let md5 = content_md5(input.content_md5.as_deref())?;
+        let sse_key = self.sse_key(
+            input.sse_customer_algorithm.as_deref(),
+            input.sse_customer_key.as_deref(),
+            input.sse_customer_key_md5.as_deref(),
+        )?;
         let headers = content_headers!(input);
         let user_metadata = user_metadata(input.metadata.take())?;
         let tags = tags::from_header(input.tagging.as_deref())?;
@@ -126,10 +142,11 @@ impl Gateway {
         let body = input.body.take().unwrap_or_else(|| {
             StreamingBlob::wrap(futures::stream::empty::<Result<bytes::Bytes, std::io::Error>>())
         });
-        let upload = self
-            .store
-            .write_body(body, BodyDigest::new(checksum.algorithm))
-            .await?;
+        let digest = BodyDigest::new(checksum.algorithm);
+        let upload = match &sse_key {
+            Some(key) => self.store.write_sealed_body(body, digest, key).await?,
+            None => self.store.write_body(body, digest).await?,
+        };
         let verified = check_content_md5(md5, &upload.digests.md5).and_then(|()| {
             checksum.verify(&upload.digests, trailing.as_ref().and_then(|t| t.take()).as_ref())
         });
@@ -141,6 +158,7 @@ impl Gateway {
             headers,
             user_metadata,
             tags,
+            sse: sse_key.map(|k| k.fingerprint()),
             upload,
         };
         let head = self
@@ -154,6 +172,7 @@ impl Gateway {
             ..Default::default()
         };
         set_checksums!(out, ChecksumFields::of(&head.checksum));
+        (out.sse_customer_algorithm, out.sse_customer_key_md5) = echo(head.sse.as_ref());
         out.expiration = self.expiration_of(&input.bucket, &input.key, &head).await;
         Ok(S3Response::new(out))
     }
@@ -175,9 +194,18 @@ impl Gateway {
             ),
             &head,
         )?;
+        let sse_key = self.sse_key(
+            input.sse_customer_algorithm.as_deref(),
+            input.sse_customer_key.as_deref(),
+            input.sse_customer_key_md5.as_deref(),
+        )?;
+        unlock(head.sse.as_ref(), sse_key.as_ref())?;
         let selection = select(&head, input.range.as_ref(), input.part_number)?;
         let whole = selection.is_whole(&head);
-        let body = self.store.open_object(&head, selection.range.clone()).await?;
+        let body = self
+            .store
+            .read_plain(&head, selection.range.clone(), sse_key.as_ref())
+            .await?;
         let h = head.headers.clone();
         let mut out = GetObjectOutput {
             body: Some(StreamingBlob::wrap(body)),
@@ -202,6 +230,7 @@ impl Gateway {
             out,
             ChecksumFields::on_read(&head, input.checksum_mode.as_ref(), whole)
         );
+        (out.sse_customer_algorithm, out.sse_customer_key_md5) = echo(head.sse.as_ref());
         out.expiration = self.expiration_of(&input.bucket, &input.key, &head).await;
         Ok(S3Response::new(out))
     }
@@ -223,6 +252,12 @@ impl Gateway {
             ),
             &head,
         )?;
+        let sse_key = self.sse_key(
+            input.sse_customer_algorithm.as_deref(),
+            input.sse_customer_key.as_deref(),
+            input.sse_customer_key_md5.as_deref(),
+        )?;
+        unlock(head.sse.as_ref(), sse_key.as_ref())?;
         let selection = select(&head, input.range.as_ref(), input.part_number)?;
         let whole = selection.is_whole(&head);
         let h = head.headers.clone();
@@ -248,6 +283,7 @@ impl Gateway {
             ChecksumFields::on_read(&head, input.checksum_mode.as_ref(), whole)
         );
         out.expiration = self.expiration_of(&input.bucket, &input.key, &head).await;
+        (out.sse_customer_algorithm, out.sse_customer_key_md5) = echo(head.sse.as_ref());
         let mut resp = S3Response::new(out);
         if let Some(n) = tag_count(&head) {
             resp.headers
@@ -318,20 +354,49 @@ impl Gateway {
             input.copy_source_if_modified_since.as_ref(),
             input.copy_source_if_unmodified_since.as_ref(),
         );
-        let copied = self
+        let source_key = self.sse_key(
+            input.copy_source_sse_customer_algorithm.as_deref(),
+            input.copy_source_sse_customer_key.as_deref(),
+            input.copy_source_sse_customer_key_md5.as_deref(),
+        )?;
+        let dest_key = self.sse_key(
+            input.sse_customer_algorithm.as_deref(),
+            input.sse_customer_key.as_deref(),
+            input.sse_customer_key_md5.as_deref(),
+        )?;
+        let source = self
             .store
-            .copy_object(&CopyRequest {
-                src_bucket: &src_bucket,
-                src_key: &src_key,
-                src_version,
-                src_conditions,
-                dst_bucket: &input.bucket,
-                dst_key: &input.key,
-                dst_conditions,
-                replace,
-                replace_tags,
-            })
+            .head_object(&src_bucket, &src_key, src_version.as_ref())
             .await?;
+        let mut request = CopyRequest {
+            src_bucket: &src_bucket,
+            src_key: &src_key,
+            src_version,
+            src_conditions,
+            dst_bucket: &input.bucket,
+            dst_key: &input.key,
+            dst_conditions,
+            replace,
+            replace_tags,
+        };
+        let copied = if source.delete_marker {
+            // The metadata path answers for markers (NoSuchKey / InvalidRequest).
+            self.store.copy_object(&request).await?
+        } else {
+            unlock(source.sse.as_ref(), source_key.as_ref())?;
+            let same_keys = match (&source.sse, &dest_key) {
+                (None, None) => true,
+                (Some(f), Some(k)) => k.matches(f),
+                _ => false,
+            };
+            if same_keys {
+                // Same encryption on both sides: the copy shares the source's blobs.
+                self.store.copy_object(&request).await?
+            } else {
+                self.copy_rewritten(&mut request, &source, source_key.as_ref(), dest_key.as_ref())
+                    .await?
+            }
+        };
         let head = copied.head;
         let mut result = CopyObjectResult {
             e_tag: Some(etag(&head)),
@@ -342,9 +407,48 @@ impl Gateway {
         Ok(S3Response::new(CopyObjectOutput {
             copy_object_result: Some(result),
             copy_source_version_id: copied.source_version,
+            sse_customer_algorithm: echo(head.sse.as_ref()).0,
+            sse_customer_key_md5: echo(head.sse.as_ref()).1,
             version_id: head.version_id,
             ..Default::default()
         }))
+    }
+
+    /// A copy between different encryptions (re-keying, encrypting, decrypting): the source's
+    /// plaintext is streamed into a new blob.
+    async fn copy_rewritten(
+        &self,
+        req: &mut CopyRequest<'_>,
+        source: &ObjectHead,
+        source_key: Option<&crate::sse::CustomerKey>,
+        dest_key: Option<&crate::sse::CustomerKey>,
+    ) -> S3Result<crate::ops::Copied> {
+        req.src_conditions.check_source(source)?;
+        let plain = self.store.read_plain(source, 0..source.size, source_key).await?;
+        let digest = BodyDigest::new(source.checksum.algorithm);
+        let upload = match dest_key {
+            Some(key) => self.store.write_sealed_body(plain, digest, key).await?,
+            None => self.store.write_body(plain, digest).await?,
+        };
+        let (headers, user_metadata) = req
+            .replace
+            .take()
+            .unwrap_or_else(|| (source.headers.clone(), source.user_metadata.clone()));
+        let new = NewObject {
+            headers,
+            user_metadata,
+            tags: req.replace_tags.take().unwrap_or_else(|| source.tags.clone()),
+            sse: dest_key.map(|k| k.fingerprint()),
+            upload,
+        };
+        let head = self
+            .store
+            .put_object(req.dst_bucket, req.dst_key, &req.dst_conditions, new)
+            .await?;
+        Ok(crate::ops::Copied {
+            head,
+            source_version: source.version_id.clone(),
+        })
     }
 
     pub(super) async fn delete_object_api(

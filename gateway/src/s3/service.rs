@@ -19,6 +19,8 @@ pub struct Gateway {
     pub(super) rules: super::lifecycle_api::RulesCache,
     /// Seed 002: CreateBucket must carry a LocationConstraint (switchable for plain-S3 clients).
     pub(super) require_location_constraint: bool,
+    /// SSE-C over plain HTTP: only behind a TLS-terminating ingress.
+    pub(super) allow_sse_c_over_http: bool,
 }
 
 impl Gateway {
@@ -34,7 +36,14 @@ impl Gateway {
             lifecycle_day,
             rules: Default::default(),
             require_location_constraint,
+            allow_sse_c_over_http: false,
         }
+    }
+
+    /// Accepts SSE-C requests that reach the gateway over plain HTTP (TLS ends at an ingress).
+    pub fn allow_sse_c_over_http(mut self, allow: bool) -> Self {
+        self.allow_sse_c_over_http = allow;
+        self
     }
 }
 

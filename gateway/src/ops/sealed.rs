@@ -1,0 +1,302 @@
+//! SSE-C objects: bodies sealed chunk by chunk on the way to disk, and read back decrypting only
+//! the chunks a range touches (see `crate::sse` for the format).
+
+use std::ops::Range;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+
+use bytes::{Bytes, BytesMut};
+use futures::{Stream, StreamExt, TryStreamExt, stream};
+use s3s::S3Result;
+
+use super::{Store, Upload};
+use crate::blob::Segment;
+use crate::checksum::BodyDigest;
+use crate::errors::{from_write, internal};
+use crate::model::ObjectHead;
+use crate::sse::{self, CHUNK, CustomerKey, Seal, Sealer, TAG};
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+pub type PlainStream = Pin<Box<dyn Stream<Item = Result<Bytes, std::io::Error>> + Send + Sync>>;
+
+/// Seals a plaintext stream into chunks, holding one full chunk back until it is known whether
+/// more follows (the last chunk is sealed as such, even when it is full).
+fn seal_stream<S, E>(
+    body: S,
+    sealer: Sealer,
+    digest: Arc<Mutex<BodyDigest>>,
+) -> impl Stream<Item = Result<Bytes, BoxError>> + Send
+where
+    S: Stream<Item = Result<Bytes, E>> + Send + 'static,
+    E: Into<BoxError>,
+{
+    struct State<S> {
+        body: Pin<Box<S>>,
+        buf: BytesMut,
+        index: u64,
+        done: bool,
+    }
+    let state = State {
+        body: Box::pin(body),
+        buf: BytesMut::new(),
+        index: 0,
+        done: false,
+    };
+    stream::try_unfold((state, sealer, digest), |(mut st, sealer, digest)| async move {
+        loop {
+            // More than a full chunk buffered: the first is not the last, seal it.
+            if st.buf.len() as u64 > CHUNK {
+                let chunk = st.buf.split_to(CHUNK as usize);
+                let sealed = sealer.seal(st.index, false, &chunk);
+                st.index += 1;
+                return Ok(Some((Bytes::from(sealed), (st, sealer, digest))));
+            }
+            if st.done {
+                return Ok(None);
+            }
+            match st.body.next().await {
+                Some(Ok(bytes)) => {
+                    if let Ok(mut d) = digest.lock() {
+                        d.update(&bytes);
+                    }
+                    st.buf.extend_from_slice(&bytes);
+                }
+                Some(Err(e)) => return Err(e.into()),
+                None => {
+                    st.done = true;
+                    let last = st.buf.split();
+                    let sealed = sealer.seal(st.index, true, &last);
+                    return Ok(Some((Bytes::from(sealed), (st, sealer, digest))));
+                }
+            }
+        }
+    })
+}
+
+/// Splits a sealed byte stream into its chunks and opens them, keeping `skip..skip + take` of
+/// the plaintext.
+fn open_stream(
+    sealed: impl Stream<Item = Result<Bytes, std::io::Error>> + Send + Sync + 'static,
+    sealer: Sealer,
+    chunks: Range<u64>,
+    last: u64,
+    skip: u64,
+    take: u64,
+) -> PlainStream {
+    struct State {
+        sealed: PlainStream,
+        buf: BytesMut,
+        index: u64,
+        skip: u64,
+        take: u64,
+    }
+    let state = State {
+        sealed: Box::pin(sealed),
+        buf: BytesMut::new(),
+        index: chunks.start,
+        skip,
+        take,
+    };
+    Box::pin(stream::try_unfold(
+        (state, sealer),
+        move |(mut st, sealer)| async move {
+            loop {
+                if st.take == 0 || st.index >= chunks.end {
+                    return Ok(None);
+                }
+                let frame = (CHUNK + TAG) as usize;
+                let is_last = st.index == last;
+                let have_frame = st.buf.len() >= frame;
+                let ended = if have_frame {
+                    false
+                } else {
+                    match st.sealed.next().await {
+                        Some(Ok(bytes)) => {
+                            st.buf.extend_from_slice(&bytes);
+                            continue;
+                        }
+                        Some(Err(e)) => return Err(e),
+                        None => true,
+                    }
+                };
+                if ended && !is_last {
+                    return Err(std::io::Error::other(sse::SseError::Damaged));
+                }
+                let sealed = if have_frame {
+                    st.buf.split_to(frame)
+                } else {
+                    st.buf.split()
+                };
+                let plain = sealer
+                    .open(st.index, is_last, &sealed)
+                    .map_err(std::io::Error::other)?;
+                st.index += 1;
+                let from = (st.skip as usize).min(plain.len());
+                st.skip -= from as u64;
+                let to = (from as u64 + st.take).min(plain.len() as u64) as usize;
+                st.take -= (to - from) as u64;
+                if to > from {
+                    return Ok(Some((Bytes::copy_from_slice(&plain[from..to]), (st, sealer))));
+                }
+            }
+        },
+    ))
+}
+
+impl Store {
+    /// Streams a request body into a new sealed blob; digests are of the plaintext.
+    pub async fn write_sealed_body<S, E>(
+        &self,
+        body: S,
+        digest: BodyDigest,
+        key: &CustomerKey,
+    ) -> S3Result<Upload>
+    where
+        S: Stream<Item = Result<Bytes, E>> + Send + 'static,
+        E: Into<BoxError>,
+    {
+        let seal = Seal::new();
+        let sealer = key.sealer(&seal).map_err(|e| internal("sse", e))?;
+        let digest = Arc::new(Mutex::new(digest));
+        let sealed = seal_stream(body, sealer, digest.clone());
+        let written = self
+            .blobs
+            .write(sealed, |_: &[u8]| {})
+            .await
+            .map_err(from_write)?;
+        let digest = Arc::try_unwrap(digest)
+            .ok()
+            .and_then(|m| m.into_inner().ok())
+            .ok_or_else(|| internal("sse", "digest still shared"))?;
+        let digests = digest.finish();
+        let segment = Segment {
+            blob: written.id,
+            size: digests.size,
+            seal: Some(seal),
+        };
+        Ok(Upload { segment, digests })
+    }
+
+    /// Streams `range` of an object's plaintext, opening sealed segments with `key` (plain
+    /// segments pass through).
+    pub async fn read_plain(
+        &self,
+        head: &ObjectHead,
+        range: Range<u64>,
+        key: Option<&CustomerKey>,
+    ) -> S3Result<PlainStream> {
+        if head.segments.iter().all(|s| s.seal.is_none()) {
+            return Ok(Box::pin(self.open_object(head, range).await?));
+        }
+        let mut pieces = Vec::new();
+        let mut start = 0u64;
+        for seg in &head.segments {
+            let end = start + seg.size;
+            let (lo, hi) = (range.start.max(start), range.end.min(end));
+            if lo < hi || (seg.size == 0 && range.is_empty() && lo == start) {
+                pieces.push((seg.clone(), lo - start..hi.max(lo) - start));
+            }
+            start = end;
+        }
+        let store = self.clone();
+        let key = key.cloned();
+        let streams = stream::iter(pieces).then(move |(seg, local)| {
+            let (store, key) = (store.clone(), key.clone());
+            async move { store.read_segment(&seg, local, key.as_ref()).await }
+        });
+        Ok(Box::pin(
+            streams.map(|r| r.map_err(std::io::Error::other)).try_flatten(),
+        ))
+    }
+
+    async fn read_segment(
+        &self,
+        seg: &Segment,
+        local: Range<u64>,
+        key: Option<&CustomerKey>,
+    ) -> Result<PlainStream, BoxError> {
+        let Some(seal) = &seg.seal else {
+            let plain = Segment {
+                seal: None,
+                ..seg.clone()
+            };
+            return Ok(Box::pin(self.blobs.read(&[plain], local).await?));
+        };
+        let key = key.ok_or("a sealed segment needs its key")?;
+        let span = sse::span(local.clone(), seg.size);
+        let on_disk = Segment {
+            blob: seg.blob.clone(),
+            size: sse::sealed_size(seg.size),
+            seal: None,
+        };
+        let sealed = self.blobs.read(&[on_disk], span.blob_range.clone()).await?;
+        let sealer = key.sealer(seal)?;
+        Ok(open_stream(
+            sealed,
+            sealer,
+            span.chunks,
+            sse::last_chunk(seg.size),
+            span.skip,
+            span.take,
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use base64::Engine as _;
+    use base64::engine::general_purpose::STANDARD as B64;
+    use md5::{Digest as _, Md5};
+
+    fn key() -> CustomerKey {
+        let raw = [9u8; 32];
+        CustomerKey::from_headers(
+            Some("AES256"),
+            Some(&B64.encode(raw)),
+            Some(&B64.encode(Md5::digest(raw))),
+        )
+        .unwrap()
+        .unwrap()
+    }
+
+    async fn sealed(plain: &[u8], piece: usize) -> Vec<u8> {
+        let seal = Seal::new();
+        let body = stream::iter(
+            plain
+                .chunks(piece.max(1))
+                .map(|c| Ok::<_, std::io::Error>(Bytes::copy_from_slice(c)))
+                .collect::<Vec<_>>(),
+        );
+        let digest = Arc::new(Mutex::new(BodyDigest::new(
+            crate::checksum::ChecksumAlgorithm::Crc32,
+        )));
+        let out: Vec<Bytes> = seal_stream(body, key().sealer(&seal).unwrap(), digest)
+            .try_collect()
+            .await
+            .unwrap();
+        let opened: Vec<Bytes> = open_stream(
+            stream::iter(vec![Ok(Bytes::from(out.concat()))]),
+            key().sealer(&seal).unwrap(),
+            0..sse::last_chunk(plain.len() as u64) + 1,
+            sse::last_chunk(plain.len() as u64),
+            0,
+            plain.len() as u64,
+        )
+        .try_collect()
+        .await
+        .unwrap();
+        assert_eq!(out.concat().len() as u64, sse::sealed_size(plain.len() as u64));
+        opened.concat()
+    }
+
+    #[tokio::test]
+    async fn sealing_round_trips_at_every_chunk_boundary() {
+        for len in [0, 1, CHUNK - 1, CHUNK, CHUNK + 1, 2 * CHUNK, 3 * CHUNK + 17] {
+            let plain: Vec<u8> = (0..len).map(|i| i as u8).collect();
+            for piece in [1000, CHUNK as usize, 100_000] {
+                assert_eq!(sealed(&plain, piece).await, plain, "len {len} piece {piece}");
+            }
+        }
+    }
+}

@@ -1,0 +1,330 @@
+//! Server-side encryption with customer-provided keys (SSE-C).
+//!
+//! The customer's key is never stored. Each blob gets a random salt; its data key is
+//! HMAC-SHA256(customer key, "data" || salt), so nonces can never repeat across blobs under one
+//! customer key. The blob is a sequence of independently sealed AES-256-GCM chunks of
+//! [`CHUNK`] plaintext bytes, each `ciphertext || 16-byte tag`, with the chunk index as nonce
+//! and "is this the last chunk" as associated data: a range read decrypts only the chunks it
+//! touches, and a tampered, reordered or truncated blob fails to decrypt. What is stored to
+//! recognise the key later is HMAC-SHA256(customer key, "verify" || salt).
+
+use std::ops::Range;
+
+use aes_gcm::aead::{Aead, Payload};
+use aes_gcm::{Aes256Gcm, Nonce};
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as B64;
+use hmac::{Hmac, KeyInit as _, Mac};
+use md5::{Digest as _, Md5};
+use serde::{Deserialize, Serialize};
+use sha2::Sha256;
+
+/// Plaintext bytes per sealed chunk.
+pub const CHUNK: u64 = 64 * 1024;
+/// Bytes GCM adds to each chunk.
+pub const TAG: u64 = 16;
+pub const ALGORITHM: &str = "AES256";
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum SseError {
+    #[error("the SSE-C algorithm must be AES256")]
+    Algorithm,
+    #[error("the SSE-C key must be 256 bits, base64 encoded")]
+    KeyLength,
+    #[error("the SSE-C key MD5 does not match the key")]
+    KeyMd5,
+    #[error("SSE-C needs the algorithm, the key and its MD5")]
+    Incomplete,
+    #[error("the provided SSE-C key does not match the object's")]
+    WrongKey,
+    #[error("an encrypted chunk failed authentication (the data is damaged)")]
+    Damaged,
+}
+
+/// A customer key from request headers, checked against its MD5.
+#[derive(Clone)]
+pub struct CustomerKey {
+    key: [u8; 32],
+    md5_b64: String,
+}
+
+impl std::fmt::Debug for CustomerKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CustomerKey")
+            .field("md5", &self.md5_b64)
+            .finish_non_exhaustive()
+    }
+}
+
+impl CustomerKey {
+    /// From the three `x-amz-server-side-encryption-customer-*` values (or their copy-source
+    /// twins). `Ok(None)` when none is present.
+    pub fn from_headers(
+        algorithm: Option<&str>,
+        key: Option<&str>,
+        key_md5: Option<&str>,
+    ) -> Result<Option<Self>, SseError> {
+        match (algorithm, key, key_md5) {
+            (None, None, None) => Ok(None),
+            (Some(a), Some(k), Some(m)) => {
+                if a != ALGORITHM {
+                    return Err(SseError::Algorithm);
+                }
+                let raw = B64.decode(k.trim()).map_err(|_| SseError::KeyLength)?;
+                let key: [u8; 32] = raw.try_into().map_err(|_| SseError::KeyLength)?;
+                let md5 = B64.encode(Md5::digest(key));
+                if md5 != m.trim() {
+                    return Err(SseError::KeyMd5);
+                }
+                Ok(Some(Self { key, md5_b64: md5 }))
+            }
+            _ => Err(SseError::Incomplete),
+        }
+    }
+
+    pub fn md5(&self) -> &str {
+        &self.md5_b64
+    }
+
+    fn hmac(&self, label: &[u8], salt: &[u8]) -> [u8; 32] {
+        let mut mac = Hmac::<Sha256>::new_from_slice(&self.key).expect("HMAC takes any key length");
+        mac.update(label);
+        mac.update(salt);
+        mac.finalize().into_bytes().into()
+    }
+
+    /// What is stored to recognise this key later, with a fresh salt.
+    pub fn fingerprint(&self) -> KeyFingerprint {
+        let salt: [u8; 16] = rand::random();
+        KeyFingerprint {
+            salt: B64.encode(salt),
+            hash: B64.encode(self.hmac(b"verify", &salt)),
+            key_md5: self.md5_b64.clone(),
+        }
+    }
+
+    pub fn matches(&self, f: &KeyFingerprint) -> bool {
+        let Ok(salt) = B64.decode(&f.salt) else {
+            return false;
+        };
+        let ours = B64.encode(self.hmac(b"verify", &salt));
+        ours.len() == f.hash.len()
+            && ours
+                .bytes()
+                .zip(f.hash.bytes())
+                .fold(0u8, |a, (x, y)| a | (x ^ y))
+                == 0
+    }
+
+    /// The cipher of one blob.
+    pub fn sealer(&self, seal: &Seal) -> Result<Sealer, SseError> {
+        let salt = B64.decode(&seal.salt).map_err(|_| SseError::Damaged)?;
+        let cipher = Aes256Gcm::new_from_slice(&self.hmac(b"data", &salt)).map_err(|_| SseError::Damaged)?;
+        Ok(Sealer { cipher })
+    }
+}
+
+/// Stored with an SSE-C object: proves a later key is the same one, never reveals it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyFingerprint {
+    pub salt: String,
+    pub hash: String,
+    pub key_md5: String,
+}
+
+/// Stored with each sealed blob: the salt its data key is derived with.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Seal {
+    pub salt: String,
+}
+
+impl Seal {
+    pub fn new() -> Self {
+        Self {
+            salt: B64.encode(rand::random::<[u8; 16]>()),
+        }
+    }
+}
+
+impl Default for Seal {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+pub struct Sealer {
+    cipher: Aes256Gcm,
+}
+
+fn nonce(index: u64) -> [u8; 12] {
+    let mut n = [0u8; 12];
+    n[4..].copy_from_slice(&index.to_be_bytes());
+    n
+}
+
+impl Sealer {
+    pub fn seal(&self, index: u64, last: bool, plaintext: &[u8]) -> Vec<u8> {
+        // Encrypting an in-memory buffer with a valid key cannot fail.
+        self.cipher
+            .encrypt(
+                &Nonce::from(nonce(index)),
+                Payload {
+                    msg: plaintext,
+                    aad: &[u8::from(last)],
+                },
+            )
+            .unwrap_or_default()
+    }
+
+    pub fn open(&self, index: u64, last: bool, sealed: &[u8]) -> Result<Vec<u8>, SseError> {
+        self.cipher
+            .decrypt(
+                &Nonce::from(nonce(index)),
+                Payload {
+                    msg: sealed,
+                    aad: &[u8::from(last)],
+                },
+            )
+            .map_err(|_| SseError::Damaged)
+    }
+}
+
+/// Bytes on disk of a blob holding `plain` plaintext bytes.
+pub fn sealed_size(plain: u64) -> u64 {
+    plain + plain.div_ceil(CHUNK).max(1) * TAG
+}
+
+/// The chunks covering `range` of a blob of `plain_size` plaintext bytes: their indexes, where
+/// they lie in the blob, and which plaintext bytes of their concatenation are wanted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChunkSpan {
+    pub chunks: Range<u64>,
+    pub blob_range: Range<u64>,
+    pub skip: u64,
+    pub take: u64,
+}
+
+pub fn span(range: Range<u64>, plain_size: u64) -> ChunkSpan {
+    let last_chunk = plain_size.div_ceil(CHUNK).max(1);
+    let first = range.start / CHUNK;
+    let end = range.end.div_ceil(CHUNK).clamp(first + 1, last_chunk);
+    let blob_start = first * (CHUNK + TAG);
+    let blob_end = (end * (CHUNK + TAG)).min(sealed_size(plain_size));
+    ChunkSpan {
+        chunks: first..end,
+        blob_range: blob_start..blob_end,
+        skip: range.start - first * CHUNK,
+        take: range.end - range.start,
+    }
+}
+
+/// The last chunk's index of a blob of `plain_size` bytes.
+pub fn last_chunk(plain_size: u64) -> u64 {
+    plain_size.div_ceil(CHUNK).max(1) - 1
+}
+
+/// The ETag of a sealed body: not its plaintext MD5 (as in AWS), yet stable and unique per blob.
+pub fn etag(seal: &Seal, plaintext_md5: &[u8; 16]) -> String {
+    let mut h = Md5::new();
+    h.update(seal.salt.as_bytes());
+    h.update(plaintext_md5);
+    hex::encode(h.finalize())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key() -> CustomerKey {
+        let raw = [7u8; 32];
+        CustomerKey::from_headers(
+            Some("AES256"),
+            Some(&B64.encode(raw)),
+            Some(&B64.encode(Md5::digest(raw))),
+        )
+        .unwrap()
+        .unwrap()
+    }
+
+    #[test]
+    fn headers_must_be_complete_consistent_and_256_bit() {
+        let raw = [1u8; 32];
+        let (k, m) = (B64.encode(raw), B64.encode(Md5::digest(raw)));
+        assert!(CustomerKey::from_headers(None, None, None).unwrap().is_none());
+        assert_eq!(
+            CustomerKey::from_headers(Some("AES128"), Some(&k), Some(&m)).unwrap_err(),
+            SseError::Algorithm
+        );
+        let short = B64.encode([1u8; 16]);
+        let short_md5 = B64.encode(Md5::digest([1u8; 16]));
+        assert_eq!(
+            CustomerKey::from_headers(Some("AES256"), Some(&short), Some(&short_md5)).unwrap_err(),
+            SseError::KeyLength
+        );
+        assert_eq!(
+            CustomerKey::from_headers(Some("AES256"), Some(&k), Some("bm90IGl0")).unwrap_err(),
+            SseError::KeyMd5
+        );
+        assert_eq!(
+            CustomerKey::from_headers(Some("AES256"), Some(&k), None).unwrap_err(),
+            SseError::Incomplete
+        );
+    }
+
+    #[test]
+    fn a_fingerprint_recognises_only_its_key() {
+        let f = key().fingerprint();
+        assert!(key().matches(&f));
+        let other_raw = [8u8; 32];
+        let other = CustomerKey::from_headers(
+            Some("AES256"),
+            Some(&B64.encode(other_raw)),
+            Some(&B64.encode(Md5::digest(other_raw))),
+        )
+        .unwrap()
+        .unwrap();
+        assert!(!other.matches(&f));
+        assert!(!f.hash.contains(&B64.encode([7u8; 32])));
+    }
+
+    #[test]
+    fn chunks_open_only_at_their_place_and_as_last_or_not() {
+        let seal = Seal::new();
+        let s = key().sealer(&seal).unwrap();
+        let sealed = s.seal(3, false, b"hello");
+        assert_eq!(sealed.len() as u64, 5 + TAG);
+        assert_eq!(s.open(3, false, &sealed).unwrap(), b"hello");
+        assert_eq!(s.open(4, false, &sealed), Err(SseError::Damaged), "moved");
+        assert_eq!(
+            s.open(3, true, &sealed),
+            Err(SseError::Damaged),
+            "truncated to end here"
+        );
+        let mut flipped = sealed.clone();
+        flipped[0] ^= 1;
+        assert_eq!(s.open(3, false, &flipped), Err(SseError::Damaged), "tampered");
+        let other_blob = key().sealer(&Seal::new()).unwrap();
+        assert_eq!(
+            other_blob.open(3, false, &sealed),
+            Err(SseError::Damaged),
+            "another blob's data key"
+        );
+    }
+
+    #[test]
+    fn spans_cover_exactly_the_chunks_a_range_touches() {
+        let size = 3 * CHUNK + 10;
+        assert_eq!(sealed_size(size), size + 4 * TAG);
+        let s = span(CHUNK - 1..CHUNK + 1, size);
+        assert_eq!(s.chunks, 0..2);
+        assert_eq!(s.blob_range, 0..2 * (CHUNK + TAG));
+        assert_eq!((s.skip, s.take), (CHUNK - 1, 2));
+        let tail = span(3 * CHUNK..size, size);
+        assert_eq!(tail.chunks, 3..4);
+        assert_eq!(tail.blob_range, 3 * (CHUNK + TAG)..sealed_size(size));
+        assert_eq!(span(0..0, 0).chunks, 0..1, "an empty object is one empty chunk");
+        assert_eq!(last_chunk(0), 0);
+        assert_eq!(last_chunk(CHUNK), 0);
+        assert_eq!(last_chunk(CHUNK + 1), 1);
+    }
+}
