@@ -62,6 +62,15 @@ pub trait MetaStore: Send + Sync + 'static {
 pub trait MetaTxn: Send {
     async fn get(&mut self, key: &[u8]) -> MetaResult<Option<Value>>;
 
+    /// Reads `key` from the transaction's snapshot without claiming it: a concurrent commit to
+    /// it does not fail this transaction, and other transactions that only peek at it never
+    /// conflict with one another through it. For records whose existence is a precondition but
+    /// which the transaction does not need unchanged until commit (the bucket of an object
+    /// write): on TiKV, a claimed read is a lock that would serialize every writer of a bucket.
+    async fn peek(&mut self, key: &[u8]) -> MetaResult<Option<Value>> {
+        self.get(key).await
+    }
+
     async fn put(&mut self, key: &[u8], value: &[u8]) -> MetaResult<()>;
 
     async fn delete(&mut self, key: &[u8]) -> MetaResult<()>;

@@ -265,6 +265,23 @@ impl MetaTxn for TikvTxn {
         .await
     }
 
+    async fn peek(&mut self, key: &[u8]) -> MetaResult<Option<Value>> {
+        self.check_alive()?;
+        let key = self.prefix.encode(key);
+        let txn = &mut self.txn;
+        within(CALL_TIMEOUT, "peek", async {
+            let mut attempts = Attempts::new("peek");
+            loop {
+                // A plain snapshot read: no lock joins the commit.
+                match txn.get(key.clone()).await {
+                    Ok(value) => return Ok(value),
+                    Err(e) => attempts.after(e).await?,
+                }
+            }
+        })
+        .await
+    }
+
     async fn put(&mut self, key: &[u8], value: &[u8]) -> MetaResult<()> {
         self.check_alive()?;
         self.txn

@@ -17,6 +17,16 @@ pub async fn load(txn: &mut dyn MetaTxn, bucket: &str) -> S3Result<BucketRecord>
     }
 }
 
+/// A bucket's record for a write into the bucket: read without claiming it, so writers of one
+/// bucket do not contend on its record (see `MetaTxn::peek`).
+pub async fn load_for_write(txn: &mut dyn MetaTxn, bucket: &str) -> S3Result<BucketRecord> {
+    let key = keys::bucket(bucket);
+    match txn.peek(&key).await.map_err(from_meta)? {
+        Some(raw) => model::decode(&key, &raw).map_err(from_meta),
+        None => Err(no_such_bucket(bucket)),
+    }
+}
+
 /// Whether any record with this prefix exists.
 async fn any_under(txn: &mut dyn MetaTxn, prefix: &[u8]) -> S3Result<bool> {
     let hit = txn

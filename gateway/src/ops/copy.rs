@@ -45,7 +45,7 @@ impl Store {
         let _turn = self.locks.lock(&[(req.dst_bucket, req.dst_key)]).await;
         let (copied, freed) = transact(&*self.meta, &(req, now), |txn, (req, now)| {
             Box::pin(async move {
-                let dst_bucket = bucket::load(txn, req.dst_bucket).await?;
+                let dst_bucket = bucket::load_for_write(txn, req.dst_bucket).await?;
                 let src = match &req.src_version {
                     None => version::live(version::current(txn, req.src_bucket, req.src_key).await?),
                     Some(v) => match version::load(txn, req.src_bucket, req.src_key, v).await? {

@@ -51,7 +51,7 @@ impl Store {
             &args,
             |txn, (bucket, key, order, now)| {
                 Box::pin(async move {
-                    let record = bucket::load(txn, bucket).await?;
+                    let record = bucket::load_for_write(txn, bucket).await?;
                     let current = version::live(version::current(txn, bucket, key).await?);
                     let Some(current) = current.filter(|c| c.order == **order) else {
                         return Ok(Expired::default());

@@ -259,7 +259,7 @@ impl Store {
         };
         transact(&*self.meta, &(bucket, &record), |txn, (bucket, record)| {
             Box::pin(async move {
-                bucket::load(txn, bucket).await?;
+                bucket::load_for_write(txn, bucket).await?;
                 let k = keys::upload(bucket, &record.key, &record.upload_id);
                 txn.put(&k, &model::encode(*record)).await.map_err(from_meta)
             })
@@ -343,7 +343,7 @@ impl Store {
             &args,
             |txn, (bucket, key, upload_id, completion, now)| {
                 Box::pin(async move {
-                    let record = bucket::load(txn, bucket).await?;
+                    let record = bucket::load_for_write(txn, bucket).await?;
                     let upload = load_upload(txn, bucket, key, upload_id).await?;
                     let stored = all_parts(txn, upload_id).await?;
                     let by_number: BTreeMap<u32, &PartRecord> =

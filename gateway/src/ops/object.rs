@@ -111,7 +111,7 @@ impl Store {
         let _turn = self.locks.lock(&[(bucket, key)]).await;
         let result = transact(&*self.meta, &args, |txn, (bucket, key, head, conditions, now)| {
             Box::pin(async move {
-                let record = bucket::load(txn, bucket).await?;
+                let record = bucket::load_for_write(txn, bucket).await?;
                 let old = version::current(txn, bucket, key).await?;
                 conditions.check(version::live(old.clone()).as_ref())?;
                 version::publish(txn, &record, key, old.as_ref(), (*head).clone(), *now).await
@@ -184,7 +184,7 @@ impl Store {
             &(bucket, key, version, now),
             |txn, (bucket, key, version, now)| {
                 Box::pin(async move {
-                    let record = bucket::load(txn, bucket).await?;
+                    let record = bucket::load_for_write(txn, bucket).await?;
                     match version {
                         Some(v) => version::delete_version(txn, bucket, key, v).await,
                         None => {
