@@ -9,24 +9,13 @@ pub const READY: &str = "Ready";
 /// Bucket only: the application credentials Secret is up to date.
 pub const CREDENTIALS_READY: &str = "CredentialsReady";
 
-/// Why a condition is what it is: one CamelCase word per situation, also used as Event reasons.
+/// Why a condition is what it is, when all is well or in progress (CamelCase, also the Event
+/// reason). Failures use the name of the [`crate::controller::Error`] variant instead.
 pub mod reason {
     pub const RECONCILED: &str = "Reconciled";
     pub const GATEWAYS_READY: &str = "GatewaysReady";
     pub const GATEWAYS_NOT_READY: &str = "GatewaysNotReady";
-    pub const STORE_NOT_FOUND: &str = "StoreNotFound";
-    pub const STORE_NOT_READY: &str = "StoreNotReady";
-    pub const STORE_UNREACHABLE: &str = "StoreUnreachable";
-    pub const STORE_REJECTED: &str = "StoreRejected";
-    pub const BUCKET_NOT_FOUND: &str = "BucketNotFound";
-    pub const BUCKET_NOT_READY: &str = "BucketNotReady";
-    pub const INVALID_SPEC: &str = "InvalidSpec";
-    pub const CONFLICT: &str = "Conflict";
-    pub const DELETION_BLOCKED: &str = "DeletionBlocked";
     pub const DELETING: &str = "Deleting";
-    pub const ADMIN_API_UNAVAILABLE: &str = "AdminApiUnavailable";
-    pub const NOT_REQUESTED: &str = "NotRequested";
-    pub const KUBERNETES_ERROR: &str = "KubernetesError";
 }
 
 /// A condition as the reconciler wants it, before timestamps.
@@ -135,15 +124,10 @@ mod tests {
 
     #[test]
     fn same_status_keeps_transition_time_but_updates_reason_and_message() {
-        let first = merge(
-            &[],
-            &[Desired::not_ready(reason::STORE_NOT_READY, "a")],
-            Some(1),
-            at(100),
-        );
+        let first = merge(&[], &[Desired::not_ready("StoreNotReady", "a")], Some(1), at(100));
         let second = merge(
             &first,
-            &[Desired::not_ready(reason::STORE_UNREACHABLE, "b")],
+            &[Desired::not_ready("StoreUnreachable", "b")],
             Some(2),
             at(200),
         );
@@ -155,12 +139,7 @@ mod tests {
 
     #[test]
     fn flipped_status_moves_transition_time() {
-        let first = merge(
-            &[],
-            &[Desired::not_ready(reason::STORE_NOT_READY, "a")],
-            Some(1),
-            at(100),
-        );
+        let first = merge(&[], &[Desired::not_ready("StoreNotReady", "a")], Some(1), at(100));
         let second = merge(
             &first,
             &[Desired::ready(reason::RECONCILED, "ok")],
@@ -182,7 +161,7 @@ mod tests {
         );
         let second = merge(
             &first,
-            &[Desired::not_ready(reason::STORE_UNREACHABLE, "down")],
+            &[Desired::not_ready("StoreUnreachable", "down")],
             None,
             at(2),
         );
@@ -200,7 +179,7 @@ mod tests {
         ));
         assert!(transitions(
             &existing,
-            &Desired::not_ready(reason::STORE_UNREACHABLE, "x")
+            &Desired::not_ready("StoreUnreachable", "x")
         ));
         assert!(transitions(&[], &Desired::ready(reason::RECONCILED, "ok")));
     }

@@ -7,10 +7,13 @@
 //! - [`controller`]: the reconcilers, thin layers that read, compute with [`resources`], and apply.
 
 pub mod bucket_name;
+pub mod cli;
 pub mod conditions;
 pub mod controller;
 pub mod crd;
 pub mod crd_yaml;
+#[cfg(test)]
+pub mod fixtures;
 pub mod leader;
 pub mod manager;
 pub mod metrics;

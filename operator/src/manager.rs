@@ -34,6 +34,13 @@ pub enum RunError {
     Server(#[from] std::io::Error),
 }
 
+/// Makes ring rustls's process-wide crypto provider, before any TLS client is built. (Built in
+/// the workspace, rustls also has aws-lc-rs from the AWS SDK and would refuse to pick one.)
+pub fn install_crypto_provider() {
+    // Already installed (a second call, or a test harness that did it) is fine.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
 /// Runs until `shutdown` completes (Ok) or the lease is lost (Err).
 pub async fn run(
     client: kube::Client,

@@ -43,17 +43,71 @@ async fn metrics(State(health): State<Health>) -> impl IntoResponse {
 }
 
 /// Binds `addr` (so a taken port fails at once) and serves in the background until `shutdown`
-/// completes.
+/// completes; returns the task and the address bound.
 pub async fn spawn(
     addr: SocketAddr,
     health: Health,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
-) -> std::io::Result<tokio::task::JoinHandle<()>> {
+) -> std::io::Result<(tokio::task::JoinHandle<()>, SocketAddr)> {
     let listener = tokio::net::TcpListener::bind(addr).await?;
-    tracing::info!(addr = %listener.local_addr()?, "serving /healthz, /readyz and /metrics");
-    Ok(tokio::spawn(async move {
-        if let Err(e) = axum::serve(listener, router(health)).with_graceful_shutdown(shutdown).await {
+    let local = listener.local_addr()?;
+    tracing::info!(addr = %local, "serving /healthz, /readyz and /metrics");
+    let task = tokio::spawn(async move {
+        if let Err(e) = axum::serve(listener, router(health))
+            .with_graceful_shutdown(shutdown)
+            .await
+        {
             tracing::error!(error = %e, "health and metrics server failed");
         }
-    }))
+    });
+    Ok((task, local))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::Ipv4Addr;
+
+    use http_body_util::{BodyExt, Empty};
+    use hyper_util::client::legacy::Client;
+    use hyper_util::rt::TokioExecutor;
+
+    use super::*;
+
+    async fn get(addr: SocketAddr, path: &str) -> (u16, String) {
+        let client: Client<_, Empty<bytes::Bytes>> = Client::builder(TokioExecutor::new()).build_http();
+        let response = client
+            .get(format!("http://{addr}{path}").parse().expect("uri"))
+            .await
+            .expect("answered");
+        let status = response.status().as_u16();
+        let body = response.into_body().collect().await.expect("body").to_bytes();
+        (status, String::from_utf8_lossy(&body).into_owned())
+    }
+
+    #[tokio::test]
+    async fn health_readiness_and_metrics_are_served() {
+        let health = Health {
+            metrics: Arc::new(Metrics::default()),
+            ready: Arc::new(AtomicBool::new(false)),
+        };
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let (task, addr) = spawn((Ipv4Addr::LOCALHOST, 0).into(), health.clone(), async move {
+            let _ = stopped.await;
+        })
+        .await
+        .expect("bound");
+        assert_eq!(get(addr, "/healthz").await, (200, "ok".to_owned()));
+        assert_eq!(get(addr, "/readyz").await.0, 503);
+        health.ready.store(true, Ordering::Relaxed);
+        assert_eq!(get(addr, "/readyz").await, (200, "ready".to_owned()));
+        health.metrics.measure("Bucket").finish::<()>(&Ok(()));
+        let (status, metrics) = get(addr, "/metrics").await;
+        assert_eq!(status, 200);
+        assert!(
+            metrics.contains("stowage_operator_reconciliations_total{kind=\"Bucket\"} 1"),
+            "{metrics}"
+        );
+        let _ = stop.send(());
+        task.await.expect("stopped");
+    }
 }

@@ -6,7 +6,7 @@ use s3s::{S3Error, S3ErrorCode, S3Request, S3Response, S3Result, s3_error};
 use super::checksum_request::ChecksumRequest;
 use super::conditions::{etag_match, read_conditions, write_conditions};
 use super::listing::url_encode;
-use super::object_io::{ChecksumFields, etag, set_checksums};
+use super::object_io::{ChecksumFields, etag, set_checksums, set_part_checksums};
 use super::request::{
     check_content_md5, checksum_values, content_headers, content_md5, header_str, owner_dto, owner_of,
     user_metadata,
@@ -239,12 +239,7 @@ impl Gateway {
             ..Default::default()
         };
         if upload.checksum_requested {
-            let f = part_checksum_fields(&upload, &part.checksum);
-            out.checksum_crc32 = f.crc32;
-            out.checksum_crc32c = f.crc32c;
-            out.checksum_crc64nvme = f.crc64nvme;
-            out.checksum_sha1 = f.sha1;
-            out.checksum_sha256 = f.sha256;
+            set_part_checksums!(out, part_checksum_fields(&upload, &part.checksum));
         }
         Ok(S3Response::new(out))
     }
@@ -321,12 +316,7 @@ impl Gateway {
             ..Default::default()
         };
         if upload.checksum_requested {
-            let f = part_checksum_fields(&upload, &part.checksum);
-            result.checksum_crc32 = f.crc32;
-            result.checksum_crc32c = f.crc32c;
-            result.checksum_crc64nvme = f.crc64nvme;
-            result.checksum_sha1 = f.sha1;
-            result.checksum_sha256 = f.sha256;
+            set_part_checksums!(result, part_checksum_fields(&upload, &part.checksum));
         }
         Ok(S3Response::new(UploadPartCopyOutput {
             copy_part_result: Some(result),
@@ -425,12 +415,7 @@ impl Gateway {
                     ..Default::default()
                 };
                 if upload.checksum_requested {
-                    let f = part_checksum_fields(&upload, &p.checksum);
-                    part.checksum_crc32 = f.crc32;
-                    part.checksum_crc32c = f.crc32c;
-                    part.checksum_crc64nvme = f.crc64nvme;
-                    part.checksum_sha1 = f.sha1;
-                    part.checksum_sha256 = f.sha256;
+                    set_part_checksums!(part, part_checksum_fields(&upload, &p.checksum));
                 }
                 part
             })

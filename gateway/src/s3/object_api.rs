@@ -6,7 +6,7 @@ use s3s::{S3Error, S3ErrorCode, S3Request, S3Response, S3Result, s3_error};
 use super::bucket_api::owner_acl;
 use super::checksum_request::ChecksumRequest;
 use super::conditions::{etag_match, header_etag, read_conditions, write_conditions};
-use super::object_io::{ChecksumFields, etag, metadata, select, set_checksums, timestamp};
+use super::object_io::{ChecksumFields, etag, select, set_checksums, set_object_fields, timestamp};
 use super::request::{
     check_content_md5, checksum_values, content_headers, content_md5, header_str, user_metadata,
 };
@@ -206,26 +206,12 @@ impl Gateway {
             .store
             .read_plain(&head, selection.range.clone(), sse_key.as_ref())
             .await?;
-        let h = head.headers.clone();
         let mut out = GetObjectOutput {
             body: Some(StreamingBlob::wrap(body)),
-            content_length: Some((selection.range.end - selection.range.start) as i64),
-            content_range: selection.content_range,
-            accept_ranges: Some("bytes".to_owned()),
-            e_tag: Some(etag(&head)),
-            last_modified: Some(timestamp(&head)),
-            metadata: metadata(&head),
-            content_type: h.content_type,
-            content_encoding: h.content_encoding,
-            content_disposition: h.content_disposition,
-            content_language: h.content_language,
-            cache_control: h.cache_control,
-            expires: h.expires.map(|n| Timestamp::from(n.to_time())),
-            parts_count: input.part_number.map(|_| head.parts.len().max(1) as i32),
-            version_id: head.version_id.clone().or(input.version_id),
             tag_count: tag_count(&head),
             ..Default::default()
         };
+        set_object_fields!(out, &head, selection, input.part_number, input.version_id);
         set_checksums!(
             out,
             ChecksumFields::on_read(&head, input.checksum_mode.as_ref(), whole)
@@ -260,24 +246,8 @@ impl Gateway {
         unlock(head.sse.as_ref(), sse_key.as_ref())?;
         let selection = select(&head, input.range.as_ref(), input.part_number)?;
         let whole = selection.is_whole(&head);
-        let h = head.headers.clone();
-        let mut out = HeadObjectOutput {
-            content_length: Some((selection.range.end - selection.range.start) as i64),
-            content_range: selection.content_range,
-            accept_ranges: Some("bytes".to_owned()),
-            e_tag: Some(etag(&head)),
-            last_modified: Some(timestamp(&head)),
-            metadata: metadata(&head),
-            content_type: h.content_type,
-            content_encoding: h.content_encoding,
-            content_disposition: h.content_disposition,
-            content_language: h.content_language,
-            cache_control: h.cache_control,
-            expires: h.expires.map(|n| Timestamp::from(n.to_time())),
-            parts_count: input.part_number.map(|_| head.parts.len().max(1) as i32),
-            version_id: head.version_id.clone().or(input.version_id),
-            ..Default::default()
-        };
+        let mut out = HeadObjectOutput::default();
+        set_object_fields!(out, &head, selection, input.part_number, input.version_id);
         set_checksums!(
             out,
             ChecksumFields::on_read(&head, input.checksum_mode.as_ref(), whole)

@@ -73,6 +73,42 @@ macro_rules! set_checksums {
 }
 pub(crate) use set_checksums;
 
+/// Fills the five checksum values of a part-level output (parts have no checksum type).
+macro_rules! set_part_checksums {
+    ($out:expr, $fields:expr) => {{
+        let f = $fields;
+        $out.checksum_crc32 = f.crc32;
+        $out.checksum_crc32c = f.crc32c;
+        $out.checksum_crc64nvme = f.crc64nvme;
+        $out.checksum_sha1 = f.sha1;
+        $out.checksum_sha256 = f.sha256;
+    }};
+}
+pub(crate) use set_part_checksums;
+
+/// Fills the representation fields GET and HEAD share: what the object is and how it is cached.
+macro_rules! set_object_fields {
+    ($out:expr, $head:expr, $selection:expr, $part_number:expr, $version_id:expr) => {{
+        let head = $head;
+        let h = head.headers.clone();
+        $out.content_length = Some(($selection.range.end - $selection.range.start) as i64);
+        $out.content_range = $selection.content_range.clone();
+        $out.accept_ranges = Some("bytes".to_owned());
+        $out.e_tag = Some($crate::s3::object_io::etag(head));
+        $out.last_modified = Some($crate::s3::object_io::timestamp(head));
+        $out.metadata = $crate::s3::object_io::metadata(head);
+        $out.content_type = h.content_type;
+        $out.content_encoding = h.content_encoding;
+        $out.content_disposition = h.content_disposition;
+        $out.content_language = h.content_language;
+        $out.cache_control = h.cache_control;
+        $out.expires = h.expires.map(|n| s3s::dto::Timestamp::from(n.to_time()));
+        $out.parts_count = $part_number.map(|_| head.parts.len().max(1) as i32);
+        $out.version_id = head.version_id.clone().or($version_id);
+    }};
+}
+pub(crate) use set_object_fields;
+
 /// What a GET/HEAD returns of the object: the byte range and, when partial, its Content-Range.
 pub struct Selection {
     pub range: ByteRange<u64>,

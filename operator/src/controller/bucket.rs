@@ -20,8 +20,9 @@ use crate::bucket_name::BucketName;
 use crate::conditions::{self, CREDENTIALS_READY, Desired, reason};
 use crate::crd::{Bucket, BucketStatus, DeletionPolicy, DeletionProgress, ObjectStore};
 use crate::resources::bucket::{self as desired, BucketCall, Observed};
-use crate::store_client::StoreClient;
-use crate::store_client::s3::MAX_BATCH;
+use crate::store_client::admin::AccessKey;
+use crate::store_client::s3::{MAX_BATCH, ObjectVersion, Upload};
+use crate::store_client::{Credentials, StoreClient, StoreError};
 
 pub const KIND: &str = "Bucket";
 pub const FINALIZER: &str = "stowage.dev/bucket";
@@ -71,27 +72,8 @@ async fn reconcile_bucket(bucket: &Bucket, ctx: &Context) -> Result<Action, Erro
         Ok(connected) => issue_credentials(bucket, ctx, connected, &mut status).await,
         Err(_) => Ok(()),
     };
-    let ready = match (&configured, &credentials) {
-        (Err(e), _) | (_, Err(e)) => Desired::not_ready(e.reason(), e.to_string()),
-        (Ok(c), Ok(())) => Desired::ready(
-            reason::RECONCILED,
-            format!(
-                "bucket {} is configured in store {}",
-                c.name, bucket.spec.store_ref.name
-            ),
-        ),
-    };
-    let credentials_condition = credentials_condition(bucket, &configured, &credentials);
-    report(
-        bucket,
-        ctx,
-        status,
-        &[ready]
-            .into_iter()
-            .chain(credentials_condition)
-            .collect::<Vec<_>>(),
-    )
-    .await?;
+    let conditions = conditions_of(bucket, &configured, &credentials);
+    report(bucket, ctx, bucket.status.as_ref(), status, &conditions).await?;
     configured?;
     credentials?;
     Ok(Action::requeue(super::RESYNC))
@@ -122,7 +104,7 @@ async fn configure(bucket: &Bucket, ctx: &Context, status: &mut BucketStatus) ->
     ensure_sole_claim(bucket, ctx, &name).await?;
     let observed = observe(&connected.client, &name).await?;
     for call in desired::plan(bucket, &connected.store.spec.region, &observed) {
-        execute(&connected.client, &name, &call).await?;
+        execute(&connected, &name, &call).await?;
         events::normal(&ctx.recorder, bucket, call_reason(&call), describe(&call, &name)).await;
     }
     status.bucket_name = Some(name.to_string());
@@ -162,14 +144,46 @@ async fn observe(client: &StoreClient, name: &BucketName) -> Result<Observed, Er
     })
 }
 
-async fn execute(client: &StoreClient, name: &BucketName, call: &BucketCall) -> Result<(), Error> {
+async fn execute(connected: &Connected, name: &BucketName, call: &BucketCall) -> Result<(), Error> {
+    let client = &connected.client;
     match call {
-        BucketCall::Create { location } => client.create_bucket(name, location).await?,
+        BucketCall::Create { location } => create_in_tenant_org(connected, name, location).await?,
         BucketCall::PutVersioning(v) => client.put_bucket_versioning(name, *v).await?,
         BucketCall::PutTagging(tags) => client.put_bucket_tagging(name, tags).await?,
         BucketCall::DeleteTagging => client.delete_bucket_tagging(name).await?,
     }
     Ok(())
+}
+
+/// Creates the bucket with a short-lived key of the store's tenant org, so that the tenant org
+/// owns it and the bucket's application users (tenant members, never root-org members, who may
+/// use the admin API) reach it without a policy. Everything else the operator does as root. A
+/// gateway without identities (no admin API) gets the bucket created by root.
+async fn create_in_tenant_org(
+    connected: &Connected,
+    name: &BucketName,
+    location: &str,
+) -> Result<(), StoreError> {
+    let admin = &connected.client;
+    let namespace = connected.store.namespace().unwrap_or_default();
+    let store = connected.store.name_any();
+    let user = desired::creator_user(&namespace, &store);
+    let key = match admin
+        .create_user(&user, &desired::tenant_org(&namespace, &store))
+        .await
+    {
+        Ok(Some(key)) => key,
+        Ok(None) => admin.create_key(&user, None).await?,
+        Err(StoreError::AdminApiUnavailable { .. }) => return admin.create_bucket(name, location).await,
+        Err(e) => return Err(e),
+    };
+    let creator = admin.with_credentials(Credentials {
+        access_key_id: key.access_key_id.clone(),
+        secret_access_key: key.secret_access_key,
+    });
+    let created = creator.create_bucket(name, location).await;
+    admin.delete_key(&user, &key.access_key_id).await?;
+    created
 }
 
 fn call_reason(call: &BucketCall) -> &'static str {
@@ -220,26 +234,16 @@ async fn issue_credentials(
     let client = &configured.client;
     let user = desired::user_name(bucket);
     let scope = desired::key_scope(&configured.name, spec.access);
-    let mut user_keys = match client.list_users().await?.into_iter().find(|u| u.user == user) {
-        Some(existing) => existing.access_keys,
-        None => Vec::new(),
-    };
-    if user_keys.is_empty() {
-        let org = client.whoami().await?.org;
-        if let Some(initial) = client.create_user(&user, &org).await? {
-            // Unscoped: revoked below once the scoped key is in place.
-            user_keys.push(crate::store_client::admin::AccessKey {
-                access_key_id: initial.access_key_id,
-                status: None,
-                scope: None,
-            });
-        }
-    }
+    let org = desired::tenant_org(
+        &bucket.namespace().unwrap_or_default(),
+        &bucket.spec.store_ref.name,
+    );
+    let user_keys = user_keys(client, &user, &org).await?;
     let existing = secrets.get_opt(&secret_name).await?;
     let key = match desired::reusable_key(existing.as_ref(), &user_keys, &scope) {
         Some(key) => key,
         None => {
-            let key = client.create_key(&user, &scope).await?;
+            let key = client.create_key(&user, Some(&scope)).await?;
             let note = format!(
                 "issued key {} ({}) in Secret {secret_name}",
                 key.access_key_id,
@@ -260,11 +264,53 @@ async fn issue_credentials(
     Ok(())
 }
 
+/// The keys of the bucket's application user, creating the user (in the tenant org) if needed.
+/// A new user comes with an unscoped key; it is listed so that it gets revoked as stale.
+async fn user_keys(client: &StoreClient, user: &str, org: &str) -> Result<Vec<AccessKey>, Error> {
+    if let Some(existing) = client.list_users().await?.into_iter().find(|u| u.user == user)
+        && !existing.access_keys.is_empty()
+    {
+        return Ok(existing.access_keys);
+    }
+    Ok(client
+        .create_user(user, org)
+        .await?
+        .map(|initial| AccessKey {
+            access_key_id: initial.access_key_id,
+            status: None,
+            scope: None,
+        })
+        .into_iter()
+        .collect())
+}
+
 fn ignore_not_found(e: kube::Error) -> Result<(), kube::Error> {
     match e {
         kube::Error::Api(s) if s.code == 404 => Ok(()),
         e => Err(e),
     }
+}
+
+/// Ready (everything requested is done), and CredentialsReady when credentials are requested.
+fn conditions_of(
+    bucket: &Bucket,
+    configured: &Result<Configured, Error>,
+    credentials: &Result<(), Error>,
+) -> Vec<Desired> {
+    let ready = match (configured, credentials) {
+        (Err(e), _) | (_, Err(e)) => Desired::not_ready(e.reason(), e.to_string()),
+        (Ok(c), Ok(())) => Desired::ready(
+            reason::RECONCILED,
+            format!(
+                "bucket {} is configured in store {}",
+                c.name, bucket.spec.store_ref.name
+            ),
+        ),
+    };
+    [ready]
+        .into_iter()
+        .chain(credentials_condition(bucket, configured, credentials))
+        .collect()
 }
 
 fn credentials_condition(
@@ -273,8 +319,7 @@ fn credentials_condition(
     credentials: &Result<(), Error>,
 ) -> Option<Desired> {
     let desired = match (&bucket.spec.credentials, configured, credentials) {
-        (None, _, _) => Desired::ready(reason::NOT_REQUESTED, "spec.credentials is not set"),
-        (Some(_), Err(_), _) => return None,
+        (None, _, _) | (Some(_), Err(_), _) => return None,
         (Some(_), Ok(_), Err(e)) => Desired::not_ready(e.reason(), e.to_string()),
         (Some(spec), Ok(c), Ok(())) => Desired::ready(
             reason::RECONCILED,
@@ -289,24 +334,67 @@ fn credentials_condition(
     Some(desired.with_type(CREDENTIALS_READY))
 }
 
+/// Writes `status` with the `desired` conditions merged into those of `current` (the status as
+/// last written), publishing an Event when Ready changes; returns what was written.
 async fn report(
     bucket: &Bucket,
     ctx: &Context,
+    current: Option<&BucketStatus>,
     mut status: BucketStatus,
     desired: &[Desired],
-) -> Result<(), Error> {
-    let current = bucket.status.as_ref();
+) -> Result<BucketStatus, Error> {
     let existing = current.map_or(&[][..], |s| &s.conditions[..]);
-    for condition in desired.iter().filter(|d| conditions::transitions(existing, d)) {
-        if condition.status {
+    // One Event per change of the Ready condition (which says what any other condition says).
+    for condition in desired
+        .iter()
+        .filter(|d| d.type_ == conditions::READY && conditions::transitions(existing, d))
+    {
+        // Progress is news, not trouble.
+        if condition.status || condition.reason == reason::DELETING {
             events::normal(&ctx.recorder, bucket, condition.reason, condition.message.clone()).await;
         } else {
             events::warning(&ctx.recorder, bucket, condition.reason, condition.message.clone()).await;
         }
     }
     status.conditions = conditions::merge(existing, desired, bucket.metadata.generation, Timestamp::now());
+    if bucket.spec.credentials.is_none() {
+        // Nothing requested, nothing to report (and a condition from before is stale).
+        status.conditions.retain(|c| c.type_ != CREDENTIALS_READY);
+    }
     status.observed_generation = bucket.metadata.generation;
-    apply::status(&api(ctx, bucket), bucket, current, &status).await
+    apply::status(&api(ctx, bucket), bucket, current, &status).await?;
+    Ok(status)
+}
+
+/// Deletes one batch of versions (or, once none are left, aborts a batch of uploads) and counts it.
+async fn delete_batch(
+    client: &StoreClient,
+    name: &BucketName,
+    versions: &[ObjectVersion],
+    uploads: &[Upload],
+    progress: DeletionProgress,
+) -> Result<DeletionProgress, Error> {
+    let count = |n: usize| i64::try_from(n).unwrap_or(i64::MAX);
+    let mut next = DeletionProgress {
+        batches: progress.batches + 1,
+        ..progress
+    };
+    if !versions.is_empty() {
+        let outcome = client.delete_objects(name, versions).await?;
+        if let Some((key, code, message)) = outcome.errors.first() {
+            return Err(Error::StoreRejected(StoreError::Rejected {
+                status: 200,
+                code: code.clone(),
+                message: format!("deleting {key:?}: {message}"),
+            }));
+        }
+        next.objects_deleted += count(outcome.deleted);
+    }
+    for upload in uploads {
+        client.abort_multipart_upload(name, upload).await?;
+    }
+    next.uploads_aborted += count(uploads.len());
+    Ok(next)
 }
 
 /// What deletion did this round.
@@ -344,6 +432,7 @@ async fn cleanup(bucket: &Bucket, ctx: &Context) -> Result<Action, Error> {
             report(
                 bucket,
                 ctx,
+                bucket.status.as_ref(),
                 status,
                 &[Desired::not_ready(e.reason(), e.to_string())],
             )
@@ -392,9 +481,16 @@ async fn empty_and_delete(
         return Ok(Cleanup::Done);
     }
     let mut progress = status.deletion.clone().unwrap_or_default();
+    // Each batch's report compares with the one before, so progress is one Event, not one per batch.
+    let mut reported = bucket.status.clone();
     for _ in 0..BATCHES_PER_RECONCILE {
-        let batch = client.list_object_versions(name, MAX_BATCH).await?;
-        if batch.is_empty() {
+        let versions = client.list_object_versions(name, MAX_BATCH).await?;
+        // Incomplete multipart uploads also keep a bucket from being deleted.
+        let uploads = match versions.is_empty() {
+            true => client.list_multipart_uploads(name, MAX_BATCH).await?,
+            false => Vec::new(),
+        };
+        if versions.is_empty() && uploads.is_empty() {
             client.delete_bucket(name).await?;
             let note = format!(
                 "deleted bucket {name} ({} objects removed first)",
@@ -406,30 +502,15 @@ async fn empty_and_delete(
         if !bucket.spec.force_delete {
             return Err(Error::DeletionBlocked(name.to_string()));
         }
-        let outcome = client.delete_objects(name, &batch).await?;
-        if let Some((key, code, message)) = outcome.errors.first() {
-            return Err(Error::StoreRejected(crate::store_client::StoreError::Rejected {
-                status: 200,
-                code: code.clone(),
-                message: format!("deleting {key:?}: {message}"),
-            }));
-        }
-        progress = DeletionProgress {
-            objects_deleted: progress.objects_deleted + i64::try_from(outcome.deleted).unwrap_or(i64::MAX),
-            batches: progress.batches + 1,
-        };
+        progress = delete_batch(client, name, &versions, &uploads, progress).await?;
         status.deletion = Some(progress.clone());
         let message = format!(
-            "emptying bucket {name}: {} objects deleted in {} batches",
-            progress.objects_deleted, progress.batches
+            "emptying bucket {name}: {} objects deleted and {} uploads aborted in {} batches",
+            progress.objects_deleted, progress.uploads_aborted, progress.batches
         );
-        report(
-            bucket,
-            ctx,
-            status.clone(),
-            &[Desired::not_ready(reason::DELETING, message)],
-        )
-        .await?;
+        let desired = [Desired::not_ready(reason::DELETING, message)];
+        *status = report(bucket, ctx, reported.as_ref(), status.clone(), &desired).await?;
+        reported = Some(status.clone());
     }
     Ok(Cleanup::Emptying)
 }

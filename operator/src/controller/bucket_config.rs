@@ -22,7 +22,7 @@ use super::store::{self, Connected};
 use super::{Context, Error, apply, error_policy, events, finalizer, measured};
 use crate::bucket_name::BucketName;
 use crate::conditions::{self, Desired, reason};
-use crate::crd::{Bucket, ready_status};
+use crate::crd::Bucket;
 use crate::store_client::{StoreClient, StoreError};
 
 /// A resource kind that contributes to one per-bucket document.
@@ -218,9 +218,4 @@ async fn report<T: BucketConfig>(
     let merged = conditions::merge(existing, &[condition], obj.meta().generation, Timestamp::now());
     let status = obj.new_status(merged, applied_to);
     apply::status(api, obj, obj.status(), &status).await
-}
-
-/// Whether `conditions` say Ready (for tests and dependents).
-pub fn is_ready(conditions: &[Condition]) -> bool {
-    ready_status(conditions) == Some("True")
 }

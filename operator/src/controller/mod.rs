@@ -146,3 +146,6 @@ async fn drain<T, E: std::fmt::Display>(
         })
         .await;
 }
+
+#[cfg(test)]
+mod tests;

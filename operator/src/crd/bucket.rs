@@ -24,11 +24,11 @@ pub const MAX_TAGS: u32 = 50;
     status = "BucketStatus",
     shortname = "bkt",
     category = "stowage",
-    printcolumn(name = "Ready", type_ = "string", json_path = ".status.conditions[?(@.type==\"Ready\")].status"),
-    printcolumn(name = "Bucket", type_ = "string", json_path = ".status.bucketName"),
-    printcolumn(name = "Store", type_ = "string", json_path = ".spec.storeRef.name"),
-    printcolumn(name = "Deletion", type_ = "string", json_path = ".spec.deletionPolicy", priority = 1),
-    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp"),
+    printcolumn = r#"{"name":"Ready","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].status"}"#,
+    printcolumn = r#"{"name":"Bucket","type":"string","jsonPath":".status.bucketName"}"#,
+    printcolumn = r#"{"name":"Store","type":"string","jsonPath":".spec.storeRef.name"}"#,
+    printcolumn = r#"{"name":"Deletion","type":"string","jsonPath":".spec.deletionPolicy","priority":1}"#,
+    printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#,
     validation = crate::bucket_name::metadata_name_rules()[0].clone(),
     validation = crate::bucket_name::metadata_name_rules()[1].clone(),
     validation = crate::bucket_name::metadata_name_rules()[2].clone()
@@ -183,6 +183,9 @@ pub struct BucketStatus {
 pub struct DeletionProgress {
     /// Objects, versions and delete markers deleted so far.
     pub objects_deleted: i64,
-    /// DeleteObjects batches sent so far.
+    /// Incomplete multipart uploads aborted so far.
+    #[serde(default)]
+    pub uploads_aborted: i64,
+    /// Batches (DeleteObjects, or aborts of uploads) sent so far.
     pub batches: i64,
 }

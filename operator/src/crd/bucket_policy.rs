@@ -22,14 +22,10 @@ pub const MAX_STATEMENTS: u32 = 100;
     status = "BucketPolicyStatus",
     shortname = "bpol",
     category = "stowage",
-    printcolumn(
-        name = "Ready",
-        type_ = "string",
-        json_path = ".status.conditions[?(@.type==\"Ready\")].status"
-    ),
-    printcolumn(name = "Bucket", type_ = "string", json_path = ".status.bucketName"),
-    printcolumn(name = "Store", type_ = "string", json_path = ".status.store"),
-    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
+    printcolumn = r#"{"name":"Ready","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].status"}"#,
+    printcolumn = r#"{"name":"Bucket","type":"string","jsonPath":".status.bucketName"}"#,
+    printcolumn = r#"{"name":"Store","type":"string","jsonPath":".status.store"}"#,
+    printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
 )]
 #[serde(rename_all = "camelCase")]
 pub struct BucketPolicySpec {

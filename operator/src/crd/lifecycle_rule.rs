@@ -26,20 +26,11 @@ pub const MAX_NEWER_NONCURRENT_VERSIONS: i32 = 100;
     status = "LifecycleRuleStatus",
     shortname = "lcr",
     category = "stowage",
-    printcolumn(
-        name = "Ready",
-        type_ = "string",
-        json_path = ".status.conditions[?(@.type==\"Ready\")].status"
-    ),
-    printcolumn(name = "Bucket", type_ = "string", json_path = ".status.bucketName"),
-    printcolumn(name = "Store", type_ = "string", json_path = ".status.store"),
-    printcolumn(
-        name = "Enabled",
-        type_ = "boolean",
-        json_path = ".spec.enabled",
-        priority = 1
-    ),
-    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
+    printcolumn = r#"{"name":"Ready","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].status"}"#,
+    printcolumn = r#"{"name":"Bucket","type":"string","jsonPath":".status.bucketName"}"#,
+    printcolumn = r#"{"name":"Store","type":"string","jsonPath":".status.store"}"#,
+    printcolumn = r#"{"name":"Enabled","type":"boolean","jsonPath":".spec.enabled","priority":1}"#,
+    printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
 )]
 #[x_kube(
     validation = Rule::new("has(self.expiration) || has(self.noncurrentVersionExpiration) || has(self.abortIncompleteMultipartUpload)")

@@ -30,9 +30,6 @@ use kube::CustomResourceExt;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-pub const GROUP: &str = "stowage.dev";
-pub const VERSION: &str = "v1alpha1";
-
 /// Every CRD of the operator, in a stable order.
 pub fn all() -> Vec<CustomResourceDefinition> {
     vec![
@@ -50,27 +47,6 @@ pub struct LocalRef {
     #[schemars(length(min = 1, max = 253))]
     pub name: String,
 }
-
-/// The status every resource shares: conditions and the generation they describe.
-pub trait HasConditions {
-    fn conditions(&self) -> &[Condition];
-}
-
-macro_rules! impl_has_conditions {
-    ($($status:ty),*) => {$(
-        impl HasConditions for $status {
-            fn conditions(&self) -> &[Condition] {
-                &self.conditions
-            }
-        }
-    )*};
-}
-impl_has_conditions!(
-    ObjectStoreStatus,
-    BucketStatus,
-    BucketPolicyStatus,
-    LifecycleRuleStatus
-);
 
 /// The `Ready` condition's status (`"True"`, `"False"`, `"Unknown"`) if present.
 pub fn ready_status(conditions: &[Condition]) -> Option<&str> {

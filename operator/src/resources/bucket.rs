@@ -108,14 +108,40 @@ pub fn credentials_secret_name(bucket: &Bucket) -> Option<String> {
     )
 }
 
-/// The admin API user that owns the bucket's application keys, one per Bucket resource.
+/// Identities the operator creates through the admin API. Admin API names are at most
+/// [`MAX_NAME`] characters; a longer one keeps its start and ends in a digest of the whole.
 /// Namespaces are DNS labels (no dots), so `<namespace>.<name>` is unambiguous.
+fn bounded(full: String) -> String {
+    if full.len() <= MAX_NAME {
+        return full;
+    }
+    use sha2::{Digest, Sha256};
+    let digest = hex::encode(&Sha256::digest(full.as_bytes())[..4]);
+    format!("{}-{digest}", &full[..MAX_NAME - digest.len() - 1])
+}
+
+/// The admin API's limit on user and org names.
+pub const MAX_NAME: usize = 64;
+
+/// The org that owns a store's buckets and their application users: `k8s.<namespace>.<store>`.
+/// Not the root org: members of the root org may use the admin API, applications must not.
+pub fn tenant_org(namespace: &str, store: &str) -> String {
+    bounded(format!("k8s.{namespace}.{store}"))
+}
+
+/// The tenant-org user whose short-lived key creates a store's buckets (a bucket belongs to the
+/// org of the key that created it): `store.<namespace>.<store>`.
+pub fn creator_user(namespace: &str, store: &str) -> String {
+    bounded(format!("store.{namespace}.{store}"))
+}
+
+/// The tenant-org user that owns a Bucket's application keys: `bucket.<namespace>.<name>`.
 pub fn user_name(bucket: &Bucket) -> String {
-    format!(
-        "k8s.{}.{}",
+    bounded(format!(
+        "bucket.{}.{}",
         bucket.namespace().unwrap_or_default(),
         bucket.name_any()
-    )
+    ))
 }
 
 /// The scope the bucket's key should have.
@@ -188,5 +214,251 @@ pub fn credentials_secret(
                 .collect(),
         ),
         ..Secret::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::crd::CredentialsSpec;
+    use crate::fixtures;
+
+    fn tags(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    fn configured() -> Bucket {
+        let mut bucket = fixtures::bucket("logs", "photos");
+        bucket.spec.versioning = Some(Versioning::Enabled);
+        bucket.spec.tags = tags(&[("team", "a")]);
+        bucket
+    }
+
+    #[test]
+    fn bucket_name_defaults_to_metadata_name() {
+        let mut bucket = fixtures::bucket("logs", "photos");
+        assert_eq!(bucket_name(&bucket).expect("valid").as_str(), "logs");
+        bucket.spec.bucket_name = Some("archive-2024".into());
+        assert_eq!(bucket_name(&bucket).expect("valid").as_str(), "archive-2024");
+        let dotted = fixtures::bucket("my.logs", "photos");
+        assert!(bucket_name(&dotted).is_err());
+    }
+
+    #[test]
+    fn a_missing_bucket_is_created_in_the_region_then_configured() {
+        assert_eq!(
+            plan(&configured(), "eu-west-3", &Observed::default()),
+            [
+                BucketCall::Create {
+                    location: "eu-west-3".into()
+                },
+                BucketCall::PutVersioning(Versioning::Enabled),
+                BucketCall::PutTagging(tags(&[("team", "a")])),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_bucket_that_matches_needs_no_call() {
+        let observed = Observed {
+            exists: true,
+            versioning: Some(Versioning::Enabled),
+            tags: tags(&[("team", "a")]),
+        };
+        assert_eq!(plan(&configured(), "us-east-1", &observed), []);
+    }
+
+    #[test]
+    fn only_what_differs_is_changed() {
+        let observed = Observed {
+            exists: true,
+            versioning: Some(Versioning::Suspended),
+            tags: tags(&[("team", "a")]),
+        };
+        assert_eq!(
+            plan(&configured(), "us-east-1", &observed),
+            [BucketCall::PutVersioning(Versioning::Enabled)]
+        );
+        let observed = Observed {
+            exists: true,
+            versioning: Some(Versioning::Enabled),
+            tags: tags(&[("team", "b")]),
+        };
+        assert_eq!(
+            plan(&configured(), "us-east-1", &observed),
+            [BucketCall::PutTagging(tags(&[("team", "a")]))]
+        );
+    }
+
+    #[test]
+    fn removed_tags_are_deleted_and_unset_versioning_is_left_alone() {
+        let bucket = fixtures::bucket("logs", "photos");
+        let observed = Observed {
+            exists: true,
+            versioning: Some(Versioning::Enabled),
+            tags: tags(&[("team", "a")]),
+        };
+        assert_eq!(plan(&bucket, "us-east-1", &observed), [BucketCall::DeleteTagging]);
+    }
+
+    #[test]
+    fn credentials_secret_is_named_after_the_bucket_unless_given() {
+        let mut bucket = fixtures::bucket("logs", "photos");
+        assert_eq!(credentials_secret_name(&bucket), None);
+        bucket.spec.credentials = Some(CredentialsSpec::default());
+        assert_eq!(
+            credentials_secret_name(&bucket).as_deref(),
+            Some("logs-credentials")
+        );
+        bucket.spec.credentials = Some(CredentialsSpec {
+            secret_name: Some("app-s3".into()),
+            access: AccessMode::ReadOnly,
+        });
+        assert_eq!(credentials_secret_name(&bucket).as_deref(), Some("app-s3"));
+        assert_eq!(user_name(&bucket), "bucket.team-a.logs");
+        assert_eq!(tenant_org("team-a", "photos"), "k8s.team-a.photos");
+        assert_eq!(creator_user("team-a", "photos"), "store.team-a.photos");
+    }
+
+    #[test]
+    fn long_user_names_are_shortened_distinctly() {
+        let long = |suffix: &str| fixtures::bucket(&format!("{}-{suffix}", "b".repeat(80)), "photos");
+        let (a, b) = (user_name(&long("one")), user_name(&long("two")));
+        assert_eq!(a.len(), MAX_NAME);
+        assert!(a.starts_with("bucket.team-a.bbbb"), "{a}");
+        assert_ne!(a, b);
+        assert_eq!(a, user_name(&long("one")), "stable");
+    }
+
+    fn address() -> StoreAddress {
+        StoreAddress::of(&fixtures::store("photos"))
+    }
+
+    #[test]
+    fn store_address_is_the_in_cluster_service() {
+        assert_eq!(
+            address(),
+            StoreAddress {
+                endpoint: "http://photos.team-a.svc:9000".into(),
+                host: "photos.team-a.svc".into(),
+                port: 9000,
+                region: "us-east-1".into(),
+            }
+        );
+    }
+
+    #[test]
+    fn credentials_secret_has_every_key_applications_expect() {
+        let bucket = fixtures::bucket("logs", "photos");
+        let name = BucketName::parse("logs-2024").expect("valid");
+        let key = IssuedKey {
+            access_key_id: "AKAPP".into(),
+            secret_access_key: "SKAPP".into(),
+        };
+        let secret = credentials_secret(&bucket, "logs-credentials", &name, &address(), &key);
+        let decoded: BTreeMap<String, String> = secret
+            .data
+            .clone()
+            .expect("data")
+            .into_iter()
+            .map(|(k, v)| (k, String::from_utf8(v.0).expect("utf-8")))
+            .collect();
+        assert_eq!(
+            decoded,
+            tags(&[
+                ("AWS_ACCESS_KEY_ID", "AKAPP"),
+                ("AWS_SECRET_ACCESS_KEY", "SKAPP"),
+                ("AWS_ENDPOINT_URL", "http://photos.team-a.svc:9000"),
+                ("AWS_REGION", "us-east-1"),
+                ("BUCKET_NAME", "logs-2024"),
+                ("BUCKET_HOST", "photos.team-a.svc"),
+                ("BUCKET_PORT", "9000"),
+            ])
+        );
+        let mut meta = serde_json::to_value(&secret.metadata).expect("json");
+        meta.as_object_mut().expect("object");
+        assert_eq!(
+            meta,
+            json!({
+                "name": "logs-credentials",
+                "namespace": "team-a",
+                "labels": {
+                    "app.kubernetes.io/component": "bucket",
+                    "app.kubernetes.io/instance": "logs",
+                    "app.kubernetes.io/managed-by": "stowage-operator",
+                    "app.kubernetes.io/name": "stowage",
+                },
+                "ownerReferences": [{
+                    "apiVersion": "stowage.dev/v1alpha1",
+                    "kind": "Bucket",
+                    "name": "logs",
+                    "uid": "uid-bucket",
+                    "controller": true,
+                }],
+            })
+        );
+        assert_eq!(secret.type_.as_deref(), Some("Opaque"));
+    }
+
+    fn key(id: &str, scope: Option<KeyScope>) -> AccessKey {
+        AccessKey {
+            access_key_id: id.into(),
+            status: Some("Active".into()),
+            scope,
+        }
+    }
+
+    fn secret_with(id: &str) -> Secret {
+        let bucket = fixtures::bucket("logs", "photos");
+        let name = BucketName::parse("logs").expect("valid");
+        let issued = IssuedKey {
+            access_key_id: id.into(),
+            secret_access_key: "SK".into(),
+        };
+        credentials_secret(&bucket, "logs-credentials", &name, &address(), &issued)
+    }
+
+    #[test]
+    fn a_key_in_the_secret_that_the_store_still_has_with_the_scope_is_reused() {
+        let name = BucketName::parse("logs").expect("valid");
+        let scope = key_scope(&name, AccessMode::ReadWrite);
+        let keys = [key("AK1", Some(scope.clone()))];
+        let reused = reusable_key(Some(&secret_with("AK1")), &keys, &scope).expect("reused");
+        assert_eq!(reused.access_key_id, "AK1");
+        assert_eq!(reused.secret_access_key, "SK");
+    }
+
+    #[test]
+    fn a_key_is_issued_anew_when_revoked_rescoped_or_never_stored() {
+        let name = BucketName::parse("logs").expect("valid");
+        let rw = key_scope(&name, AccessMode::ReadWrite);
+        let ro = key_scope(&name, AccessMode::ReadOnly);
+        let keys = [key("AK1", Some(rw.clone()))];
+        assert!(reusable_key(None, &keys, &rw).is_none(), "no Secret yet");
+        assert!(
+            reusable_key(Some(&secret_with("AK1")), &[], &rw).is_none(),
+            "revoked"
+        );
+        assert!(
+            reusable_key(Some(&secret_with("AK1")), &keys, &ro).is_none(),
+            "access changed"
+        );
+        let unscoped = [key("AK1", None)];
+        assert!(
+            reusable_key(Some(&secret_with("AK1")), &unscoped, &rw).is_none(),
+            "unscoped"
+        );
+    }
+
+    #[test]
+    fn every_other_key_of_the_user_is_stale() {
+        let keys = [key("AK1", None), key("AK2", None), key("AK3", None)];
+        assert_eq!(stale_keys(&keys, "AK2"), ["AK1", "AK3"]);
+        assert!(stale_keys(&keys[1..2], "AK2").is_empty());
     }
 }

@@ -141,3 +141,172 @@ pub fn merge(rules: &[Named<'_>]) -> Merged {
     });
     Merged { xml, conflicts }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::crd::{AbortIncompleteMultipartUpload, Expiration, NoncurrentVersionExpiration};
+    use crate::fixtures::rule_spec;
+
+    fn ns(body: &str) -> String {
+        format!("<LifecycleConfiguration xmlns=\"{S3_NAMESPACE}\">{body}</LifecycleConfiguration>")
+    }
+
+    #[test]
+    fn every_action_of_one_rule() {
+        let mut spec = rule_spec("logs");
+        spec.id = Some("tmp & old".into());
+        spec.filter = Some(LifecycleFilter {
+            prefix: Some("tmp/".into()),
+            ..LifecycleFilter::default()
+        });
+        spec.expiration = Some(Expiration {
+            days: Some(7),
+            ..Expiration::default()
+        });
+        spec.noncurrent_version_expiration = Some(NoncurrentVersionExpiration {
+            noncurrent_days: 30,
+            newer_noncurrent_versions: Some(3),
+        });
+        spec.abort_incomplete_multipart_upload = Some(AbortIncompleteMultipartUpload {
+            days_after_initiation: 1,
+        });
+        let merged = merge(&[Named {
+            name: "r",
+            spec: &spec,
+        }]);
+        assert_eq!(
+            merged.xml.as_deref(),
+            Some(
+                ns("<Rule><ID>tmp &amp; old</ID><Filter><Prefix>tmp/</Prefix></Filter><Status>Enabled</Status>\
+                    <Expiration><Days>7</Days></Expiration>\
+                    <NoncurrentVersionExpiration><NoncurrentDays>30</NoncurrentDays><NewerNoncurrentVersions>3</NewerNoncurrentVersions></NoncurrentVersionExpiration>\
+                    <AbortIncompleteMultipartUpload><DaysAfterInitiation>1</DaysAfterInitiation></AbortIncompleteMultipartUpload></Rule>")
+                .as_str()
+            )
+        );
+    }
+
+    #[test]
+    fn dates_are_midnight_utc_and_delete_markers_expire() {
+        let mut by_date = rule_spec("logs");
+        by_date.expiration = Some(Expiration {
+            date: Some("2030-01-01".into()),
+            ..Expiration::default()
+        });
+        assert_eq!(
+            rule_xml("d", &by_date),
+            "<Rule><ID>d</ID><Filter></Filter><Status>Enabled</Status>\
+             <Expiration><Date>2030-01-01T00:00:00.000Z</Date></Expiration></Rule>"
+        );
+        let mut markers = rule_spec("logs");
+        markers.enabled = false;
+        markers.expiration = Some(Expiration {
+            expired_object_delete_marker: Some(true),
+            ..Expiration::default()
+        });
+        assert_eq!(
+            rule_xml("m", &markers),
+            "<Rule><ID>m</ID><Filter></Filter><Status>Disabled</Status>\
+             <Expiration><ExpiredObjectDeleteMarker>true</ExpiredObjectDeleteMarker></Expiration></Rule>"
+        );
+    }
+
+    #[test]
+    fn one_criterion_is_bare_several_are_anded() {
+        let tag_only = LifecycleFilter {
+            tags: Some(BTreeMap::from([("class".into(), "scratch".into())])),
+            ..LifecycleFilter::default()
+        };
+        assert_eq!(
+            filter_xml(Some(&tag_only)),
+            "<Filter><Tag><Key>class</Key><Value>scratch</Value></Tag></Filter>"
+        );
+        let size_only = LifecycleFilter {
+            object_size_greater_than: Some(1024),
+            ..LifecycleFilter::default()
+        };
+        assert_eq!(
+            filter_xml(Some(&size_only)),
+            "<Filter><ObjectSizeGreaterThan>1024</ObjectSizeGreaterThan></Filter>"
+        );
+        let all = LifecycleFilter {
+            prefix: Some("logs/<x>".into()),
+            tags: Some(BTreeMap::from([
+                ("a".into(), "1".into()),
+                ("b".into(), "2".into()),
+            ])),
+            object_size_greater_than: Some(10),
+            object_size_less_than: Some(1000),
+        };
+        assert_eq!(
+            filter_xml(Some(&all)),
+            "<Filter><And><Prefix>logs/&lt;x&gt;</Prefix>\
+             <Tag><Key>a</Key><Value>1</Value></Tag><Tag><Key>b</Key><Value>2</Value></Tag>\
+             <ObjectSizeGreaterThan>10</ObjectSizeGreaterThan><ObjectSizeLessThan>1000</ObjectSizeLessThan></And></Filter>"
+        );
+        assert_eq!(filter_xml(None), "<Filter></Filter>");
+        assert_eq!(filter_xml(Some(&LifecycleFilter::default())), "<Filter></Filter>");
+    }
+
+    fn expiring(days: i32) -> LifecycleRuleSpec {
+        let mut spec = rule_spec("logs");
+        spec.expiration = Some(Expiration {
+            days: Some(days),
+            ..Expiration::default()
+        });
+        spec
+    }
+
+    #[test]
+    fn rules_of_a_bucket_merge_in_id_order_and_ids_default_to_names() {
+        let (a, b) = (expiring(1), expiring(2));
+        let merged = merge(&[
+            Named {
+                name: "zeta",
+                spec: &a,
+            },
+            Named {
+                name: "alpha",
+                spec: &b,
+            },
+        ]);
+        let xml = merged.xml.expect("xml");
+        let alpha = xml.find("<ID>alpha</ID>").expect("alpha");
+        let zeta = xml.find("<ID>zeta</ID>").expect("zeta");
+        assert!(alpha < zeta, "{xml}");
+        assert!(merged.conflicts.is_empty());
+    }
+
+    #[test]
+    fn a_rule_id_used_twice_keeps_the_first_by_name_and_reports_the_other() {
+        let mut a = expiring(1);
+        a.id = Some("same".into());
+        let mut b = expiring(2);
+        b.id = Some("same".into());
+        let merged = merge(&[
+            Named {
+                name: "second",
+                spec: &b,
+            },
+            Named {
+                name: "first",
+                spec: &a,
+            },
+        ]);
+        assert_eq!(
+            merged.conflicts,
+            BTreeMap::from([("second".to_owned(), "same".to_owned())])
+        );
+        let xml = merged.xml.expect("xml");
+        assert!(
+            xml.contains("<Days>1</Days>") && !xml.contains("<Days>2</Days>"),
+            "{xml}"
+        );
+    }
+
+    #[test]
+    fn no_rules_means_no_configuration() {
+        assert_eq!(merge(&[]).xml, None);
+    }
+}

@@ -8,9 +8,10 @@ use k8s_openapi::ByteString;
 use k8s_openapi::api::apps::v1::{StatefulSet, StatefulSetSpec};
 use k8s_openapi::api::core::v1::{
     Capabilities, ConfigMap, ConfigMapEnvSource, Container, ContainerPort, EnvFromSource, EnvVar,
-    EnvVarSource, HTTPGetAction, KeyToPath, PersistentVolumeClaim, PersistentVolumeClaimSpec, PodSecurityContext,
-    PodSpec, PodTemplateSpec, Probe, SeccompProfile, Secret, SecretKeySelector, SecretVolumeSource,
-    SecurityContext, Service, ServicePort, ServiceSpec, Volume, VolumeMount, VolumeResourceRequirements,
+    EnvVarSource, HTTPGetAction, KeyToPath, PersistentVolumeClaim, PersistentVolumeClaimSpec,
+    PodSecurityContext, PodSpec, PodTemplateSpec, Probe, SeccompProfile, Secret, SecretKeySelector,
+    SecretVolumeSource, SecurityContext, Service, ServicePort, ServiceSpec, Volume, VolumeMount,
+    VolumeResourceRequirements,
 };
 use k8s_openapi::api::policy::v1::{PodDisruptionBudget, PodDisruptionBudgetSpec};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
@@ -45,7 +46,8 @@ pub const MASTER_KEY_VOLUME: &str = "master-key";
 pub const MASTER_KEY_DIR: &str = "/etc/stowage/master-key";
 /// The master key is 32 random bytes (AES-256), base64-encoded.
 pub const MASTER_KEY_BYTES: usize = 32;
-/// Pod template annotation that changes whenever the ConfigMap does, so gateways restart to read it.
+/// Pod template annotation that changes whenever the ConfigMap or the admin Secret does, so
+/// gateways restart to read them (env from a Secret is read once, at start).
 pub const CONFIG_HASH_ANNOTATION: &str = "stowage.dev/config-hash";
 /// The distroless `nonroot` user of the image.
 pub const RUN_AS_USER: i64 = 65532;
@@ -88,7 +90,11 @@ fn secret_value(secret: &Secret, key: &str) -> Option<String> {
 fn random_alphanumeric(len: usize) -> String {
     use rand::Rng;
     use rand::distr::Alphanumeric;
-    rand::rng().sample_iter(Alphanumeric).take(len).map(char::from).collect()
+    rand::rng()
+        .sample_iter(Alphanumeric)
+        .take(len)
+        .map(char::from)
+        .collect()
 }
 
 impl AdminCredentials {
@@ -130,7 +136,8 @@ impl AdminSecretData {
         use base64::Engine;
         Self {
             credentials: AdminCredentials::generate(),
-            master_key: base64::engine::general_purpose::STANDARD.encode(rand::random::<[u8; MASTER_KEY_BYTES]>()),
+            master_key: base64::engine::general_purpose::STANDARD
+                .encode(rand::random::<[u8; MASTER_KEY_BYTES]>()),
         }
     }
 
@@ -183,12 +190,13 @@ pub fn selector_labels(store: &str) -> BTreeMap<String, String> {
     ])
 }
 
-/// The `--meta` argument: `embedded`, or `tikv://<pd endpoints>/<namespace>-<name>` (the key
-/// prefix keeps stores sharing one TiKV apart).
+/// The `--meta` argument: `embedded`, or `tikv://<pd endpoints>/<namespace>_<name>` (the key
+/// prefix keeps stores sharing one TiKV apart; `_` appears in neither a namespace nor a name, so
+/// no two stores get the same prefix, as `-` would allow: `a-b`/`c` and `a`/`b-c`).
 pub fn meta_url(store: &ObjectStore) -> String {
     match (&store.spec.meta.backend, &store.spec.meta.tikv) {
         (MetaBackend::Tikv, Some(tikv)) => format!(
-            "tikv://{}/{}-{}",
+            "tikv://{}/{}_{}",
             tikv.pd_endpoints.join(","),
             store.namespace().unwrap_or_default(),
             store.name_any()
@@ -210,7 +218,7 @@ pub fn owned(
     let config_map = config_map(store);
     Owned {
         admin_secret: admin_secret(store, &admin),
-        stateful_set: stateful_set(store, default_image, &config_map),
+        stateful_set: stateful_set(store, default_image, &config_hash(&config_map, &admin)),
         config_map,
         service: service(store),
         headless_service: headless_service(store),
@@ -232,16 +240,18 @@ fn owner_reference(store: &ObjectStore) -> Option<OwnerReference> {
     store.controller_owner_ref(&())
 }
 
-pub fn admin_secret(store: &ObjectStore, credentials: &AdminCredentials) -> Secret {
+pub fn admin_secret(store: &ObjectStore, admin: &AdminSecretData) -> Secret {
+    let bytes = |s: &str| ByteString(s.as_bytes().to_vec());
     let data = BTreeMap::from([
         (
             ROOT_ACCESS_KEY_ID.to_owned(),
-            ByteString(credentials.access_key_id.clone().into_bytes()),
+            bytes(&admin.credentials.access_key_id),
         ),
         (
             ROOT_SECRET_ACCESS_KEY.to_owned(),
-            ByteString(credentials.secret_access_key.clone().into_bytes()),
+            bytes(&admin.credentials.secret_access_key),
         ),
+        (MASTER_KEY.to_owned(), bytes(&admin.master_key)),
     ]);
     Secret {
         metadata: metadata(store, admin_secret_name(&store.name_any())),
@@ -267,10 +277,22 @@ pub fn config_map(store: &ObjectStore) -> ConfigMap {
     }
 }
 
-/// A short digest of the ConfigMap's data.
-pub fn config_hash(config_map: &ConfigMap) -> String {
+/// A short digest of the ConfigMap's data and the admin Secret's contents (digested, so the
+/// annotation reveals nothing of them).
+pub fn config_hash(config_map: &ConfigMap, admin: &AdminSecretData) -> String {
     let mut hasher = Sha256::new();
-    for (key, value) in config_map.data.iter().flatten() {
+    let admin_entries = [
+        (ROOT_ACCESS_KEY_ID, &admin.credentials.access_key_id),
+        (ROOT_SECRET_ACCESS_KEY, &admin.credentials.secret_access_key),
+        (MASTER_KEY, &admin.master_key),
+    ];
+    let entries = config_map
+        .data
+        .iter()
+        .flatten()
+        .map(|(k, v)| (k.as_str(), v))
+        .chain(admin_entries);
+    for (key, value) in entries {
         hasher.update(key.as_bytes());
         hasher.update([0]);
         hasher.update(value.as_bytes());
@@ -480,7 +502,8 @@ pub fn gateway_container(store: &ObjectStore, default_image: &str) -> Container 
     }
 }
 
-pub fn stateful_set(store: &ObjectStore, default_image: &str, config_map: &ConfigMap) -> StatefulSet {
+/// The gateways; `config_hash` (of the ConfigMap and admin Secret) goes on the pod template.
+pub fn stateful_set(store: &ObjectStore, default_image: &str, config_hash: &str) -> StatefulSet {
     let name = store.name_any();
     let selector = selector_labels(&name);
     let mut pod_labels = common_labels(&name, COMPONENT);
@@ -492,7 +515,9 @@ pub fn stateful_set(store: &ObjectStore, default_image: &str, config_map: &Confi
             items: Some(vec![KeyToPath {
                 key: MASTER_KEY.to_owned(),
                 path: MASTER_KEY.to_owned(),
-                mode: Some(0o400),
+                // Owner and group (the pod's fsGroup): the gateway runs as neither root nor the owner.
+                mode: Some(0o440),
+                user: None,
             }]),
             ..SecretVolumeSource::default()
         }),
@@ -524,7 +549,7 @@ pub fn stateful_set(store: &ObjectStore, default_image: &str, config_map: &Confi
                     labels: Some(pod_labels),
                     annotations: Some(BTreeMap::from([(
                         CONFIG_HASH_ANNOTATION.to_owned(),
-                        config_hash(config_map),
+                        config_hash.to_owned(),
                     )])),
                     ..ObjectMeta::default()
                 }),
@@ -574,5 +599,388 @@ fn volume_claim_template(store: &ObjectStore) -> PersistentVolumeClaim {
             ..PersistentVolumeClaimSpec::default()
         }),
         ..PersistentVolumeClaim::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{Value, json};
+
+    use super::*;
+    use crate::crd::{MetaBackend, TikvSpec};
+    use crate::fixtures;
+
+    fn fresh() -> AdminSecretData {
+        AdminSecretData {
+            credentials: AdminCredentials {
+                access_key_id: "AKFRESH".into(),
+                secret_access_key: "SKFRESH".into(),
+            },
+            master_key: "MKFRESH".into(),
+        }
+    }
+
+    fn to_json(v: &impl serde::Serialize) -> Value {
+        serde_json::to_value(v).expect("serializes")
+    }
+
+    fn labels() -> Value {
+        json!({
+            "app.kubernetes.io/component": "gateway",
+            "app.kubernetes.io/instance": "photos",
+            "app.kubernetes.io/managed-by": "stowage-operator",
+            "app.kubernetes.io/name": "stowage",
+        })
+    }
+
+    fn selector() -> Value {
+        json!({
+            "app.kubernetes.io/component": "gateway",
+            "app.kubernetes.io/instance": "photos",
+            "app.kubernetes.io/name": "stowage",
+        })
+    }
+
+    fn meta(name: &str) -> Value {
+        json!({
+            "name": name,
+            "namespace": "team-a",
+            "labels": labels(),
+            "ownerReferences": [{
+                "apiVersion": "stowage.dev/v1alpha1",
+                "kind": "ObjectStore",
+                "name": "photos",
+                "uid": "uid-store",
+                "controller": true,
+            }],
+        })
+    }
+
+    fn tikv_store() -> ObjectStore {
+        let mut store = fixtures::store("photos");
+        store.spec.replicas = 3;
+        store.spec.meta.backend = MetaBackend::Tikv;
+        store.spec.meta.tikv = Some(TikvSpec {
+            pd_endpoints: vec!["pd-0.pd:2379".into(), "pd-1.pd:2379".into()],
+            tls_secret_name: Some("tikv-client".into()),
+        });
+        store
+    }
+
+    #[test]
+    fn admin_secret_holds_generated_credentials_and_master_key() {
+        let owned = owned(&fixtures::store("photos"), "img:1", None, fresh());
+        assert_eq!(
+            to_json(&owned.admin_secret),
+            json!({
+                "apiVersion": "v1",
+                "kind": "Secret",
+                "metadata": meta("photos-admin"),
+                "type": "Opaque",
+                "data": {
+                    // base64 of AKFRESH, SKFRESH, MKFRESH
+                    "STOWAGE_ROOT_ACCESS_KEY_ID": "QUtGUkVTSA==",
+                    "STOWAGE_ROOT_SECRET_ACCESS_KEY": "U0tGUkVTSA==",
+                    "master.key": "TUtGUkVTSA==",
+                },
+            })
+        );
+    }
+
+    #[test]
+    fn the_pod_template_carries_the_hash_of_config_and_admin_secret() {
+        let owned = owned(&fixtures::store("photos"), "img:1", None, fresh());
+        let annotations = owned
+            .stateful_set
+            .spec
+            .template
+            .metadata
+            .and_then(|m| m.annotations);
+        assert_eq!(
+            annotations.and_then(|a| a.get(CONFIG_HASH_ANNOTATION).cloned()),
+            Some(config_hash(&owned.config_map, &fresh()))
+        );
+    }
+
+    #[test]
+    fn admin_secret_keeps_what_exists_and_fills_in_what_is_missing() {
+        let store = fixtures::store("photos");
+        let mut existing = admin_secret(
+            &store,
+            &AdminSecretData {
+                credentials: AdminCredentials {
+                    access_key_id: "AKOLD".into(),
+                    secret_access_key: "SKOLD".into(),
+                },
+                master_key: "MKOLD".into(),
+            },
+        );
+        let kept = owned(&store, "img:1", Some(&existing), fresh()).admin_secret;
+        assert_eq!(kept, existing);
+
+        existing.data.as_mut().expect("data").remove(MASTER_KEY);
+        let filled = owned(&store, "img:1", Some(&existing), fresh()).admin_secret;
+        let data = filled.data.expect("data");
+        assert_eq!(data[ROOT_ACCESS_KEY_ID].0, b"AKOLD");
+        assert_eq!(data[ROOT_SECRET_ACCESS_KEY].0, b"SKOLD");
+        assert_eq!(data[MASTER_KEY].0, b"MKFRESH");
+    }
+
+    #[test]
+    fn generated_credentials_are_random_and_shaped_like_aws_keys() {
+        let (a, b) = (AdminSecretData::generate(), AdminSecretData::generate());
+        assert_ne!(a.credentials, b.credentials);
+        assert_eq!(a.credentials.access_key_id.len(), 20);
+        assert!(a.credentials.access_key_id.starts_with("STW"));
+        assert_eq!(a.credentials.secret_access_key.len(), 40);
+        use base64::Engine;
+        let key = base64::engine::general_purpose::STANDARD
+            .decode(&a.master_key)
+            .expect("base64");
+        assert_eq!(key.len(), MASTER_KEY_BYTES);
+    }
+
+    #[test]
+    fn config_map_carries_region_domain_and_log_format() {
+        let mut store = fixtures::store("photos");
+        store.spec.region = "eu-west-3".into();
+        store.spec.domain = Some("s3.example.com".into());
+        assert_eq!(
+            to_json(&config_map(&store)),
+            json!({
+                "apiVersion": "v1",
+                "kind": "ConfigMap",
+                "metadata": meta("photos-config"),
+                "data": {
+                    "STOWAGE_REGION": "eu-west-3",
+                    "STOWAGE_DOMAIN": "s3.example.com",
+                    "STOWAGE_LOG_FORMAT": "json",
+                },
+            })
+        );
+    }
+
+    #[test]
+    fn config_hash_follows_the_config_map() {
+        let mut store = fixtures::store("photos");
+        let before = config_hash(&config_map(&store), &fresh());
+        assert_eq!(before, config_hash(&config_map(&store), &fresh()));
+        store.spec.region = "eu-west-3".into();
+        assert_ne!(before, config_hash(&config_map(&store), &fresh()));
+        store.spec.region = "us-east-1".into();
+        let mut rotated = fresh();
+        rotated.credentials.secret_access_key = "SKOTHER".into();
+        assert_ne!(
+            before,
+            config_hash(&config_map(&store), &rotated),
+            "new admin credentials restart gateways"
+        );
+        assert_eq!(before, config_hash(&config_map(&store), &fresh()));
+        assert_eq!(before.len(), 16);
+    }
+
+    #[test]
+    fn service_is_the_s3_endpoint_with_type_port_and_annotations() {
+        let mut store = fixtures::store("photos");
+        store.spec.service.type_ = crate::crd::ServiceType::LoadBalancer;
+        store.spec.service.port = 443;
+        store.spec.service.annotations = BTreeMap::from([("lb.example/internal".into(), "true".into())]);
+        let mut expected_meta = meta("photos");
+        expected_meta["annotations"] = json!({"lb.example/internal": "true"});
+        assert_eq!(
+            to_json(&service(&store)),
+            json!({
+                "apiVersion": "v1",
+                "kind": "Service",
+                "metadata": expected_meta,
+                "spec": {
+                    "type": "LoadBalancer",
+                    "selector": selector(),
+                    "ports": [{"name": "s3", "port": 443, "targetPort": "s3", "protocol": "TCP"}],
+                },
+            })
+        );
+        assert_eq!(endpoint(&store), "http://photos.team-a.svc:443");
+        assert_eq!(service_host(&store), "photos.team-a.svc");
+    }
+
+    #[test]
+    fn headless_service_publishes_pods_before_they_are_ready() {
+        assert_eq!(
+            to_json(&headless_service(&fixtures::store("photos"))),
+            json!({
+                "apiVersion": "v1",
+                "kind": "Service",
+                "metadata": meta("photos-headless"),
+                "spec": {
+                    "clusterIP": "None",
+                    "publishNotReadyAddresses": true,
+                    "selector": selector(),
+                    "ports": [{"name": "s3", "port": 9000, "targetPort": "s3", "protocol": "TCP"}],
+                },
+            })
+        );
+    }
+
+    #[test]
+    fn pod_disruption_budget_allows_one_gateway_down() {
+        assert_eq!(
+            to_json(&pod_disruption_budget(&fixtures::store("photos"))),
+            json!({
+                "apiVersion": "policy/v1",
+                "kind": "PodDisruptionBudget",
+                "metadata": meta("photos"),
+                "spec": {"maxUnavailable": 1, "selector": {"matchLabels": selector()}},
+            })
+        );
+    }
+
+    #[test]
+    fn embedded_store_runs_one_gateway_on_its_volume() {
+        let mut store = fixtures::store("photos");
+        store.spec.image_pull_policy = Some(crate::crd::object_store::PullPolicy::IfNotPresent);
+        store.spec.storage.storage_class_name = Some("fast".into());
+        store.spec.storage.size = Quantity("50Gi".into());
+        store.spec.resources =
+            Some(serde_json::from_value(json!({"limits": {"memory": "1Gi"}})).expect("valid"));
+        let secret_env = |name: &str| json!({"name": name, "valueFrom": {"secretKeyRef": {"name": "photos-admin", "key": name, "optional": false}}});
+        assert_eq!(
+            to_json(&stateful_set(&store, "img:1", "h4sh")),
+            json!({
+                "apiVersion": "apps/v1",
+                "kind": "StatefulSet",
+                "metadata": meta("photos"),
+                "spec": {
+                    "replicas": 1,
+                    "serviceName": "photos-headless",
+                    "podManagementPolicy": "Parallel",
+                    "selector": {"matchLabels": selector()},
+                    "template": {
+                        "metadata": {
+                            "labels": labels(),
+                            "annotations": {"stowage.dev/config-hash": "h4sh"},
+                        },
+                        "spec": {
+                            "terminationGracePeriodSeconds": 30,
+                            "securityContext": {
+                                "runAsNonRoot": true,
+                                "runAsUser": 65532,
+                                "runAsGroup": 65532,
+                                "fsGroup": 65532,
+                                "seccompProfile": {"type": "RuntimeDefault"},
+                            },
+                            "containers": [{
+                                "name": "gateway",
+                                "image": "img:1",
+                                "imagePullPolicy": "IfNotPresent",
+                                "args": ["serve", "--listen", "0.0.0.0:9000", "--data-dir", "/var/lib/stowage", "--meta", "embedded"],
+                                "envFrom": [{"configMapRef": {"name": "photos-config", "optional": false}}],
+                                "env": [
+                                    secret_env("STOWAGE_ROOT_ACCESS_KEY_ID"),
+                                    secret_env("STOWAGE_ROOT_SECRET_ACCESS_KEY"),
+                                    {"name": "STOWAGE_MASTER_KEY_FILE", "value": "/etc/stowage/master-key/master.key"},
+                                ],
+                                "ports": [{"name": "s3", "containerPort": 9000, "protocol": "TCP"}],
+                                "readinessProbe": {
+                                    "httpGet": {"path": "/_stowage/ready", "port": "s3", "scheme": "HTTP"},
+                                    "periodSeconds": 5, "timeoutSeconds": 2, "failureThreshold": 3,
+                                },
+                                "livenessProbe": {
+                                    "httpGet": {"path": "/_stowage/health", "port": "s3", "scheme": "HTTP"},
+                                    "initialDelaySeconds": 10, "periodSeconds": 10, "timeoutSeconds": 2, "failureThreshold": 3,
+                                },
+                                "resources": {"limits": {"memory": "1Gi"}},
+                                "volumeMounts": [
+                                    {"name": "data", "mountPath": "/var/lib/stowage"},
+                                    {"name": "master-key", "mountPath": "/etc/stowage/master-key", "readOnly": true},
+                                ],
+                                "securityContext": {
+                                    "allowPrivilegeEscalation": false,
+                                    "readOnlyRootFilesystem": true,
+                                    "runAsNonRoot": true,
+                                    "capabilities": {"drop": ["ALL"]},
+                                },
+                            }],
+                            "volumes": [{
+                                "name": "master-key",
+                                "secret": {
+                                    "secretName": "photos-admin",
+                                    "items": [{"key": "master.key", "path": "master.key", "mode": 0o440}],
+                                },
+                            }],
+                        },
+                    },
+                    "volumeClaimTemplates": [{
+                        "apiVersion": "v1",
+                        "kind": "PersistentVolumeClaim",
+                        "metadata": {"name": "data", "labels": labels()},
+                        "spec": {
+                            "accessModes": ["ReadWriteOnce"],
+                            "storageClassName": "fast",
+                            "resources": {"requests": {"storage": "50Gi"}},
+                        },
+                    }],
+                },
+            })
+        );
+    }
+
+    #[test]
+    fn tikv_store_points_every_gateway_at_pd_with_its_own_prefix_and_tls() {
+        let store = tikv_store();
+        assert_eq!(meta_url(&store), "tikv://pd-0.pd:2379,pd-1.pd:2379/team-a_photos");
+        assert_eq!(
+            gateway_args(&store),
+            [
+                "serve",
+                "--listen",
+                "0.0.0.0:9000",
+                "--data-dir",
+                "/var/lib/stowage",
+                "--meta",
+                "tikv://pd-0.pd:2379,pd-1.pd:2379/team-a_photos",
+                "--tikv-ca",
+                "/etc/stowage/tikv-tls/ca.crt",
+                "--tikv-cert",
+                "/etc/stowage/tikv-tls/tls.crt",
+                "--tikv-key",
+                "/etc/stowage/tikv-tls/tls.key",
+            ]
+        );
+        let sts = to_json(&stateful_set(&store, "img:1", "h4sh"));
+        assert_eq!(sts["spec"]["replicas"], 3);
+        let pod = &sts["spec"]["template"]["spec"];
+        assert_eq!(
+            pod["volumes"][1],
+            json!({"name": "tikv-tls", "secret": {"secretName": "tikv-client"}})
+        );
+        assert_eq!(
+            pod["containers"][0]["volumeMounts"][2],
+            json!({"name": "tikv-tls", "mountPath": "/etc/stowage/tikv-tls", "readOnly": true})
+        );
+    }
+
+    #[test]
+    fn tikv_without_tls_passes_no_tls_flags() {
+        let mut store = tikv_store();
+        store.spec.meta.tikv.as_mut().expect("tikv").tls_secret_name = None;
+        let args = gateway_args(&store);
+        assert!(!args.iter().any(|a| a.starts_with("--tikv")), "{args:?}");
+        let sts = to_json(&stateful_set(&store, "img:1", "h4sh"));
+        assert_eq!(
+            sts["spec"]["template"]["spec"]["volumes"]
+                .as_array()
+                .map(Vec::len),
+            Some(1)
+        );
+    }
+
+    #[test]
+    fn the_store_image_overrides_the_default() {
+        let mut store = fixtures::store("photos");
+        store.spec.image = Some("registry.example/gateway:dev".into());
+        let container = gateway_container(&store, "img:1");
+        assert_eq!(container.image.as_deref(), Some("registry.example/gateway:dev"));
+        assert_eq!(container.image_pull_policy, None);
     }
 }

@@ -136,3 +136,172 @@ pub fn merge(bucket: &str, policies: &[Named<'_>]) -> Merged {
         (!statements.is_empty()).then(|| json!({ "Version": POLICY_VERSION, "Statement": statements }));
     Merged { document, conflicts }
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::crd::{Effect, PolicyCondition};
+    use crate::fixtures::statement;
+
+    fn spec(statements: Vec<PolicyStatement>) -> BucketPolicySpec {
+        BucketPolicySpec {
+            bucket_ref: crate::crd::LocalRef { name: "logs".into() },
+            statements,
+        }
+    }
+
+    #[test]
+    fn one_statement_in_the_aws_grammar() {
+        let mut s = statement(Some("PublicRead"), Effect::Allow, &["s3:GetObject"]);
+        s.resources = Some(vec!["public/*".into(), "arn:aws:s3:::logs".into()]);
+        s.conditions = vec![
+            PolicyCondition {
+                operator: "StringEquals".into(),
+                key: "cw:PrincipalOrgID".into(),
+                values: vec!["org-1".into()],
+            },
+            PolicyCondition {
+                operator: "IpAddress".into(),
+                key: "aws:SourceIp".into(),
+                values: vec!["10.0.0.0/8".into(), "192.168.0.0/16".into()],
+            },
+            PolicyCondition {
+                operator: "StringEquals".into(),
+                key: "s3:prefix".into(),
+                values: vec!["public/".into()],
+            },
+        ];
+        let spec = spec(vec![s]);
+        let merged = merge(
+            "logs",
+            &[Named {
+                name: "read",
+                spec: &spec,
+            }],
+        );
+        assert_eq!(
+            merged.document,
+            Some(json!({
+                "Version": "2012-10-17",
+                "Statement": [{
+                    "Sid": "PublicRead",
+                    "Effect": "Allow",
+                    "Principal": "*",
+                    "Action": ["s3:GetObject"],
+                    "Resource": ["arn:aws:s3:::logs/public/*", "arn:aws:s3:::logs"],
+                    "Condition": {
+                        "IpAddress": {"aws:SourceIp": ["10.0.0.0/8", "192.168.0.0/16"]},
+                        "StringEquals": {"cw:PrincipalOrgID": ["org-1"], "s3:prefix": ["public/"]},
+                    },
+                }],
+            }))
+        );
+        assert!(merged.conflicts.is_empty());
+    }
+
+    #[test]
+    fn named_principals_and_default_resources() {
+        let mut s = statement(None, Effect::Deny, &["s3:DeleteObject", "s3:DeleteObjectVersion"]);
+        s.principals = vec!["alice".into(), "arn:aws:iam::team-a:user/bob".into()];
+        let spec = spec(vec![s]);
+        let merged = merge(
+            "logs",
+            &[Named {
+                name: "no-deletes",
+                spec: &spec,
+            }],
+        );
+        assert_eq!(
+            merged.document.expect("document")["Statement"][0],
+            json!({
+                "Sid": "nodeletes0",
+                "Effect": "Deny",
+                "Principal": {"AWS": ["alice", "arn:aws:iam::team-a:user/bob"]},
+                "Action": ["s3:DeleteObject", "s3:DeleteObjectVersion"],
+                "Resource": ["arn:aws:s3:::logs", "arn:aws:s3:::logs/*"],
+            })
+        );
+    }
+
+    #[test]
+    fn policies_are_concatenated_in_name_order() {
+        let b = spec(vec![statement(Some("B"), Effect::Allow, &["s3:GetObject"])]);
+        let a = spec(vec![
+            statement(Some("A1"), Effect::Allow, &["s3:ListBucket"]),
+            statement(Some("A2"), Effect::Deny, &["s3:PutObject"]),
+        ]);
+        let merged = merge(
+            "logs",
+            &[
+                Named {
+                    name: "z-b",
+                    spec: &b,
+                },
+                Named { name: "a", spec: &a },
+            ],
+        );
+        let sids: Vec<_> = merged.document.expect("document")["Statement"]
+            .as_array()
+            .expect("array")
+            .iter()
+            .map(|s| s["Sid"].as_str().expect("sid").to_owned())
+            .collect();
+        assert_eq!(sids, ["A1", "A2", "B"]);
+    }
+
+    #[test]
+    fn a_policy_reusing_a_statement_id_is_left_out_and_reported() {
+        let first = spec(vec![statement(Some("Read"), Effect::Allow, &["s3:GetObject"])]);
+        let second = spec(vec![statement(Some("Read"), Effect::Deny, &["s3:GetObject"])]);
+        let merged = merge(
+            "logs",
+            &[
+                Named {
+                    name: "b",
+                    spec: &second,
+                },
+                Named {
+                    name: "a",
+                    spec: &first,
+                },
+            ],
+        );
+        assert_eq!(
+            merged.conflicts,
+            BTreeMap::from([("b".to_owned(), "Read".to_owned())])
+        );
+        let statements = merged.document.expect("document")["Statement"].clone();
+        assert_eq!(statements.as_array().map(Vec::len), Some(1));
+        assert_eq!(statements[0]["Effect"], "Allow");
+    }
+
+    #[test]
+    fn duplicate_ids_inside_one_policy_are_a_conflict_too() {
+        let twice = spec(vec![
+            statement(Some("Same"), Effect::Allow, &["s3:GetObject"]),
+            statement(Some("Same"), Effect::Allow, &["s3:PutObject"]),
+        ]);
+        let merged = merge(
+            "logs",
+            &[Named {
+                name: "p",
+                spec: &twice,
+            }],
+        );
+        assert_eq!(merged.document, None);
+        assert_eq!(merged.conflicts.get("p").map(String::as_str), Some("Same"));
+    }
+
+    #[test]
+    fn no_policies_means_no_document() {
+        assert_eq!(
+            merge("logs", &[]),
+            Merged {
+                document: None,
+                conflicts: BTreeMap::new()
+            }
+        );
+    }
+}

@@ -3,7 +3,7 @@
 //! issue each Bucket's application key, scoped to that bucket.
 
 use bytes::Bytes;
-use http::{Method, StatusCode};
+use http::Method;
 use serde::{Deserialize, Serialize};
 
 use super::{Response, StoreClient, StoreError, parse_error, rejected};
@@ -74,7 +74,8 @@ struct CreateUser<'a> {
 
 #[derive(Serialize)]
 struct CreateKey<'a> {
-    scope: &'a KeyScope,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    scope: Option<&'a KeyScope>,
 }
 
 /// Admin API paths carry user names; encode everything but unreserved characters.
@@ -83,24 +84,22 @@ fn segment(s: &str) -> String {
 }
 
 /// A gateway without the admin API answers its paths as S3 requests for a bucket named
-/// `_stowage` (an invalid name) or not at all; tell that apart from the API's own errors, which
-/// use the codes of docs/admin-api.md.
+/// `_stowage` (an invalid name), or as unknown routes; anything else is the API's own answer
+/// (docs/admin-api.md: `AccessDenied`, `NoSuchEntity`, `EntityAlreadyExists`, `InvalidArgument`,
+/// signature errors), to report as it is.
 fn admin_error(response: &Response) -> StoreError {
     let (code, _) = parse_error(&response.body);
-    let api_codes = [
-        "AccessDenied",
-        "NoSuchEntity",
-        "EntityAlreadyExists",
-        "InvalidArgument",
-    ];
-    let server_error = response.status.is_server_error() && response.status != StatusCode::NOT_IMPLEMENTED;
-    if api_codes.contains(&code.as_str()) || server_error {
-        rejected(response)
-    } else {
+    let not_served = matches!(
+        code.as_str(),
+        "InvalidBucketName" | "NoSuchBucket" | "NotImplemented" | "MethodNotAllowed"
+    ) || (code.is_empty() && matches!(response.status.as_u16(), 404 | 405 | 501));
+    if not_served {
         StoreError::AdminApiUnavailable {
             status: response.status.as_u16(),
             code,
         }
+    } else {
+        rejected(response)
     }
 }
 
@@ -167,7 +166,8 @@ impl StoreClient {
         }
     }
 
-    pub async fn create_key(&self, user: &str, scope: &KeyScope) -> Result<IssuedKey, StoreError> {
+    /// Issues a key for `user`, scoped to one bucket or (`None`) acting as the user.
+    pub async fn create_key(&self, user: &str, scope: Option<&KeyScope>) -> Result<IssuedKey, StoreError> {
         let body = serde_json::to_vec(&CreateKey { scope }).expect("serializes");
         let response = self
             .admin(

@@ -112,6 +112,14 @@ impl StoreClient {
         })
     }
 
+    /// The same store, signed with other credentials.
+    pub fn with_credentials(&self, credentials: Credentials) -> Self {
+        Self {
+            credentials,
+            ..self.clone()
+        }
+    }
+
     pub fn endpoint(&self) -> &str {
         &self.endpoint
     }
@@ -236,3 +244,6 @@ pub fn rejected(response: &Response) -> StoreError {
         message,
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -26,6 +26,13 @@ pub struct ObjectVersion {
     pub version_id: String,
 }
 
+/// An incomplete multipart upload.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Upload {
+    pub key: String,
+    pub upload_id: String,
+}
+
 /// What a DeleteObjects call did.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct DeleteOutcome {
@@ -152,6 +159,19 @@ struct VersionXml {
 
 #[derive(Deserialize, Default)]
 #[serde(rename_all = "PascalCase", default)]
+struct ListUploadsResult {
+    upload: Vec<UploadXml>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct UploadXml {
+    key: String,
+    upload_id: String,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "PascalCase", default)]
 struct DeleteResult {
     deleted: Vec<serde::de::IgnoredAny>,
     error: Vec<DeleteErrorXml>,
@@ -194,6 +214,26 @@ pub fn parse_versions(body: &[u8]) -> Result<Vec<ObjectVersion>, StoreError> {
             version_id: v.version_id.unwrap_or_else(|| "null".to_owned()),
         })
         .collect())
+}
+
+pub fn parse_uploads(body: &[u8]) -> Result<Vec<Upload>, StoreError> {
+    let parsed: ListUploadsResult = parse_xml("ListMultipartUploads", body)?;
+    Ok(parsed
+        .upload
+        .into_iter()
+        .map(|u| Upload {
+            key: u.key,
+            upload_id: u.upload_id,
+        })
+        .collect())
+}
+
+/// An object key as a path: every segment percent-encoded, the slashes kept.
+pub fn key_path(key: &str) -> String {
+    key.split('/')
+        .map(|s| urlencoding::encode(s).into_owned())
+        .collect::<Vec<_>>()
+        .join("/")
 }
 
 pub fn parse_delete_result(body: &[u8], requested: usize) -> Result<DeleteOutcome, StoreError> {
@@ -413,6 +453,37 @@ impl StoreClient {
         parse_delete_result(&response.body, objects.len().min(MAX_BATCH))
     }
 
+    /// The first page (up to `max`) of incomplete multipart uploads.
+    pub async fn list_multipart_uploads(
+        &self,
+        bucket: &BucketName,
+        max: usize,
+    ) -> Result<Vec<Upload>, StoreError> {
+        let query = format!("max-uploads={}&uploads=", max.min(MAX_BATCH));
+        let response = ensure_success(
+            self.send(Method::GET, &bucket_path(bucket, &query), &[], Bytes::new())
+                .await?,
+        )?;
+        parse_uploads(&response.body)
+    }
+
+    /// AbortMultipartUpload; an upload that is already gone is the goal.
+    pub async fn abort_multipart_upload(
+        &self,
+        bucket: &BucketName,
+        upload: &Upload,
+    ) -> Result<(), StoreError> {
+        let target = format!(
+            "/{bucket}/{}?uploadId={}",
+            key_path(&upload.key),
+            urlencoding::encode(&upload.upload_id)
+        );
+        match ensure_success(self.send(Method::DELETE, &target, &[], Bytes::new()).await?) {
+            Err(e) if e.code() == Some("NoSuchUpload") => Ok(()),
+            other => other.map(drop),
+        }
+    }
+
     /// DeleteBucket; a bucket that is already gone counts as deleted.
     pub async fn delete_bucket(&self, bucket: &BucketName) -> Result<(), StoreError> {
         let response = self
@@ -422,5 +493,13 @@ impl StoreClient {
             Err(e) if e.code() == Some("NoSuchBucket") => Ok(()),
             other => other.map(drop),
         }
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests_support {
+    /// The Content-MD5 a body should carry.
+    pub fn md5(body: &str) -> String {
+        super::content_md5(body.as_bytes())
     }
 }

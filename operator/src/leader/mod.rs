@@ -221,3 +221,6 @@ impl LeaderElector {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,232 @@
+use std::time::Duration;
+
+use http::Method;
+use kube::runtime::controller::Action;
+use serde_json::{Value, json};
+
+use super::*;
+use crate::controller::objectstore::{NOT_READY_RECHECK, reconcile};
+use crate::controller::{Error, RESYNC};
+use crate::crd::ObjectStoreStatus;
+use crate::fixtures::api_server::{self, Expect, stowage_path};
+use crate::fixtures::fake_store::{FakeStore, unreachable_url};
+use crate::fixtures::{self, ready_condition};
+
+fn sts_path() -> String {
+    "/apis/apps/v1/namespaces/team-a/statefulsets/photos".into()
+}
+
+/// The applies of everything a store owns, in order; the StatefulSet comes back with one ready
+/// replica.
+fn owned_applies() -> Vec<Expect> {
+    vec![
+        Expect::patch(core_path("secrets", "photos-admin")),
+        Expect::patch(core_path("configmaps", "photos-config")),
+        Expect::patch(core_path("services", "photos")),
+        Expect::patch(core_path("services", "photos-headless")),
+        Expect::patch("/apis/policy/v1/namespaces/team-a/poddisruptionbudgets/photos"),
+        Expect::patch(sts_path()).map(|body: &Value| {
+            let mut stored = body.clone();
+            stored["status"] = json!({"replicas": 1, "readyReplicas": 1});
+            stored
+        }),
+    ]
+}
+
+async fn ready_gateway() -> FakeStore {
+    FakeStore::start(|c| {
+        (
+            if c.target == "/_stowage/ready" { 200 } else { 404 },
+            "ready".into(),
+        )
+    })
+    .await
+}
+
+#[tokio::test]
+async fn a_new_store_gets_its_objects_and_turns_ready_when_the_endpoint_answers() {
+    let gateway = ready_gateway().await;
+    let (client, server) = api_server::client();
+    let mut script = vec![
+        Expect::get(core_path("secrets", "photos-admin")).not_found(),
+        event(),
+    ];
+    script.extend(owned_applies());
+    script.extend([
+        event(),
+        status_patch(
+            stowage_path("objectstores", Some("photos/status")),
+            &fixtures::store("photos"),
+        ),
+    ]);
+    let verifier = server.run(script);
+
+    let action = reconcile(
+        fixtures::store("photos").into(),
+        context(client, Some(&gateway.url)),
+    )
+    .await
+    .expect("reconciled");
+    let seen = verifier.await.expect("script");
+
+    assert_eq!(action, Action::requeue(RESYNC));
+    assert_eq!(reason(&seen[1]), "AdminCredentialsCreated");
+    for apply in &seen[2..8] {
+        assert!(apply.is_apply(), "{apply:?}");
+    }
+    let secret = &seen[2].body;
+    assert_eq!(str_of(secret, "/metadata/name"), "photos-admin");
+    let data = secret["data"].as_object().expect("data");
+    assert_eq!(
+        data.keys().collect::<Vec<_>>(),
+        [
+            "STOWAGE_ROOT_ACCESS_KEY_ID",
+            "STOWAGE_ROOT_SECRET_ACCESS_KEY",
+            "master.key"
+        ]
+    );
+    assert_eq!(
+        str_of(&seen[7].body, "/spec/template/spec/containers/0/image"),
+        "img:1"
+    );
+    assert_eq!(gateway.lines(), ["GET /_stowage/ready"]);
+
+    assert_eq!(
+        (reason(&seen[8]), event_type(&seen[8])),
+        ("GatewaysReady", "Normal")
+    );
+    let status = &seen[9];
+    assert!(status.is_apply());
+    assert_eq!(status.body["apiVersion"], "stowage.dev/v1alpha1");
+    assert_eq!(status.body["kind"], "ObjectStore");
+    assert_eq!(status.ready()["status"], "True");
+    assert_eq!(status.ready()["reason"], "GatewaysReady");
+    assert_eq!(
+        status.ready()["message"],
+        "1/1 gateways ready; the S3 endpoint answers"
+    );
+    assert_eq!(status.ready()["observedGeneration"], 1);
+    assert_eq!(
+        status.status()["endpoint"],
+        "http://photos.team-a.svc:9000",
+        "the in-cluster endpoint, not the override"
+    );
+    assert_eq!(status.status()["readyReplicas"], 1);
+    assert_eq!(status.status()["adminSecret"], "photos-admin");
+    assert_eq!(status.status()["observedGeneration"], 1);
+}
+
+#[tokio::test]
+async fn an_unchanged_store_is_applied_again_but_its_status_is_not_rewritten() {
+    let gateway = ready_gateway().await;
+    let mut store = fixtures::store("photos");
+    store.status = Some(ObjectStoreStatus {
+        conditions: vec![k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition {
+            message: "1/1 gateways ready; the S3 endpoint answers".into(),
+            ..ready_condition()
+        }],
+        observed_generation: Some(1),
+        ready_replicas: Some(1),
+        endpoint: Some("http://photos.team-a.svc:9000".into()),
+        admin_secret: Some("photos-admin".into()),
+    });
+    let (client, server) = api_server::client();
+    let mut script = vec![get_admin_secret()];
+    script.extend(owned_applies());
+    let verifier = server.run(script);
+
+    reconcile(store.into(), context(client, Some(&gateway.url)))
+        .await
+        .expect("reconciled");
+    let seen = verifier.await.expect("script: no event, no status write");
+    let data = &seen[1].body["data"];
+    assert_eq!(
+        data["STOWAGE_ROOT_ACCESS_KEY_ID"], "QUtST09U",
+        "base64 of AKROOT: kept, not regenerated"
+    );
+}
+
+#[tokio::test]
+async fn a_store_whose_endpoint_does_not_answer_is_not_ready_and_rechecked_soon() {
+    let down = unreachable_url().await;
+    let (client, server) = api_server::client();
+    let mut script = vec![get_admin_secret()];
+    script.extend(owned_applies());
+    script.extend([
+        event(),
+        status_patch(
+            stowage_path("objectstores", Some("photos/status")),
+            &fixtures::store("photos"),
+        ),
+    ]);
+    let verifier = server.run(script);
+
+    let action = reconcile(fixtures::store("photos").into(), context(client, Some(&down)))
+        .await
+        .expect("not ready is not an error");
+    let seen = verifier.await.expect("script");
+
+    assert_eq!(action, Action::requeue(NOT_READY_RECHECK));
+    assert_eq!(NOT_READY_RECHECK, Duration::from_secs(10));
+    assert_eq!(
+        (reason(&seen[7]), event_type(&seen[7])),
+        ("GatewaysNotReady", "Normal")
+    );
+    let ready = seen[8].ready();
+    assert_eq!(ready["status"], "False");
+    assert_eq!(ready["reason"], "GatewaysNotReady");
+    let message = ready["message"].as_str().expect("message");
+    assert!(
+        message.starts_with("1/1 gateways ready; store unreachable at http://127.0.0.1:"),
+        "{message}"
+    );
+}
+
+#[tokio::test]
+async fn a_refused_apply_is_an_error_with_a_condition_and_a_warning() {
+    let (client, server) = api_server::client();
+    let verifier = server.run(vec![
+        get_admin_secret(),
+        Expect::patch(core_path("secrets", "photos-admin")).fail(403, "Forbidden"),
+        event(),
+        status_patch(
+            stowage_path("objectstores", Some("photos/status")),
+            &fixtures::store("photos"),
+        ),
+    ]);
+
+    let ctx = context(client, None);
+    let err = reconcile(fixtures::store("photos").into(), ctx.clone())
+        .await
+        .expect_err("forbidden");
+    let seen = verifier.await.expect("script");
+
+    assert!(matches!(err, Error::KubernetesError(_)), "{err}");
+    assert_eq!(
+        (reason(&seen[2]), event_type(&seen[2])),
+        ("KubernetesError", "Warning")
+    );
+    assert_eq!(seen[3].ready()["reason"], "KubernetesError");
+    assert_eq!(seen[3].status()["readyReplicas"], Value::Null);
+    let metrics = ctx.metrics.render();
+    assert!(
+        metrics.contains(
+            "stowage_operator_reconciliation_errors_total{kind=\"ObjectStore\",error=\"KubernetesError\"} 1"
+        ),
+        "{metrics}"
+    );
+}
+
+#[tokio::test]
+async fn a_store_being_deleted_is_left_to_the_garbage_collector() {
+    let mut store = fixtures::store("photos");
+    store.metadata.deletion_timestamp = store.metadata.creation_timestamp.clone();
+    let (client, server) = api_server::client();
+    let verifier = server.run(vec![]);
+    let action = reconcile(store.into(), context(client, None))
+        .await
+        .expect("nothing to do");
+    verifier.await.expect("no request at all");
+    assert_eq!(action, Action::await_change());
+    let _ = Method::GET;
+}
