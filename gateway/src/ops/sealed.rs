@@ -47,7 +47,7 @@ where
             // More than a full chunk buffered: the first is not the last, seal it.
             if st.buf.len() as u64 > CHUNK {
                 let chunk = st.buf.split_to(CHUNK as usize);
-                let sealed = sealer.seal(st.index, false, &chunk);
+                let sealed = sealer.seal(st.index, false, &chunk)?;
                 st.index += 1;
                 return Ok(Some((Bytes::from(sealed), (st, sealer, digest))));
             }
@@ -65,7 +65,7 @@ where
                 None => {
                     st.done = true;
                     let last = st.buf.split();
-                    let sealed = sealer.seal(st.index, true, &last);
+                    let sealed = sealer.seal(st.index, true, &last)?;
                     return Ok(Some((Bytes::from(sealed), (st, sealer, digest))));
                 }
             }
@@ -80,67 +80,68 @@ fn open_stream(
     sealer: Sealer,
     chunks: Range<u64>,
     last: u64,
-    skip: u64,
-    take: u64,
+    mut skip: u64,
+    mut take: u64,
 ) -> PlainStream {
+    // Opened inline: GCM in `ring` costs microseconds per chunk, less than a hop to a thread.
+    let opened = frames(sealed, chunks, last).and_then(move |(index, mut frame)| {
+        let plain = sealer
+            .open_in_place(index, index == last, &mut frame)
+            .map(|()| frame.freeze())
+            .map_err(std::io::Error::other);
+        futures::future::ready(plain)
+    });
+    Box::pin(opened.try_filter_map(move |plain| {
+        let from = (skip as usize).min(plain.len());
+        skip -= from as u64;
+        let to = (from as u64 + take).min(plain.len() as u64) as usize;
+        take -= (to - from) as u64;
+        futures::future::ready(Ok((to > from).then(|| plain.slice(from..to))))
+    }))
+}
+
+/// The sealed chunks `chunks` of a blob whose last chunk is `last`, each with its index; a
+/// stream that ends early (a truncated blob) is damage, not a short object.
+fn frames(
+    sealed: impl Stream<Item = Result<Bytes, std::io::Error>> + Send + Sync + 'static,
+    chunks: Range<u64>,
+    last: u64,
+) -> impl Stream<Item = Result<(u64, BytesMut), std::io::Error>> + Send + Sync {
     struct State {
         sealed: PlainStream,
         buf: BytesMut,
         index: u64,
-        skip: u64,
-        take: u64,
     }
     let state = State {
         sealed: Box::pin(sealed),
         buf: BytesMut::new(),
         index: chunks.start,
-        skip,
-        take,
     };
-    Box::pin(stream::try_unfold(
-        (state, sealer),
-        move |(mut st, sealer)| async move {
-            loop {
-                if st.take == 0 || st.index >= chunks.end {
-                    return Ok(None);
-                }
-                let frame = (CHUNK + TAG) as usize;
-                let is_last = st.index == last;
-                let have_frame = st.buf.len() >= frame;
-                let ended = if have_frame {
-                    false
-                } else {
-                    match st.sealed.next().await {
-                        Some(Ok(bytes)) => {
-                            st.buf.extend_from_slice(&bytes);
-                            continue;
-                        }
-                        Some(Err(e)) => return Err(e),
-                        None => true,
-                    }
-                };
-                if ended && !is_last {
-                    return Err(std::io::Error::other(sse::SseError::Damaged));
-                }
-                let sealed = if have_frame {
-                    st.buf.split_to(frame)
-                } else {
-                    st.buf.split()
-                };
-                let plain = sealer
-                    .open(st.index, is_last, &sealed)
-                    .map_err(std::io::Error::other)?;
-                st.index += 1;
-                let from = (st.skip as usize).min(plain.len());
-                st.skip -= from as u64;
-                let to = (from as u64 + st.take).min(plain.len() as u64) as usize;
-                st.take -= (to - from) as u64;
-                if to > from {
-                    return Ok(Some((Bytes::copy_from_slice(&plain[from..to]), (st, sealer))));
-                }
+    stream::try_unfold(state, move |mut st| async move {
+        let frame = (CHUNK + TAG) as usize;
+        loop {
+            if st.index >= chunks.end {
+                return Ok(None);
             }
-        },
-    ))
+            if st.buf.len() >= frame {
+                break;
+            }
+            match st.sealed.next().await {
+                Some(Ok(bytes)) => st.buf.extend_from_slice(&bytes),
+                Some(Err(e)) => return Err(e),
+                None if st.index == last => break,
+                None => return Err(std::io::Error::other(sse::SseError::Damaged)),
+            }
+        }
+        let chunk = if st.buf.len() >= frame {
+            st.buf.split_to(frame)
+        } else {
+            st.buf.split()
+        };
+        let index = st.index;
+        st.index += 1;
+        Ok(Some(((index, chunk), st)))
+    })
 }
 
 impl Store {
