@@ -28,6 +28,24 @@ fn invalid(msg: impl Into<String>) -> S3Error {
 }
 
 impl ChecksumRequest {
+    /// The checksum a body-carrying request (PutObject, UploadPart) asks for. `declared` is what
+    /// s3s parsed from `x-amz-checksum-algorithm`; SDKs send `x-amz-sdk-checksum-algorithm`
+    /// instead, which s3s does not read, so it is taken from the raw headers here.
+    pub fn of_request(
+        headers: &HeaderMap,
+        declared: Option<&s3s::dto::ChecksumAlgorithm>,
+        values: &[(ChecksumAlgorithm, &str)],
+    ) -> S3Result<Self> {
+        let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+        Self::parse(
+            declared
+                .map(s3s::dto::ChecksumAlgorithm::as_str)
+                .or(header("x-amz-sdk-checksum-algorithm")),
+            values,
+            header("x-amz-trailer"),
+        )
+    }
+
     /// `declared`: the algorithm header; `values`: every `x-amz-checksum-<alg>` header present;
     /// `trailer`: the `x-amz-trailer` header.
     pub fn parse(

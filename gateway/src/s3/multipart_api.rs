@@ -188,24 +188,17 @@ impl Gateway {
         &self,
         req: S3Request<UploadPartInput>,
     ) -> S3Result<S3Response<UploadPartOutput>> {
-        let trailer = header_str(&req, "x-amz-trailer").map(str::to_owned);
-        // s3s reads only `x-amz-checksum-algorithm`; SDKs name it in `x-amz-sdk-checksum-algorithm`.
-        let sdk_algorithm = header_str(&req, "x-amz-sdk-checksum-algorithm").map(str::to_owned);
-        let trailing = req.trailing_headers.clone();
+        let (headers, trailing) = (req.headers, req.trailing_headers);
         let mut input = req.input;
         let number = part_number(input.part_number)?;
         let upload = self
             .store
             .upload(&input.bucket, &input.key, &input.upload_id)
             .await?;
-        let checksum = ChecksumRequest::parse(
-            input
-                .checksum_algorithm
-                .as_ref()
-                .map(s3s::dto::ChecksumAlgorithm::as_str)
-                .or(sdk_algorithm.as_deref()),
+        let checksum = ChecksumRequest::of_request(
+            &headers,
+            input.checksum_algorithm.as_ref(),
             &checksum_values!(input),
-            trailer.as_deref(),
         )?;
         let md5 = content_md5(input.content_md5.as_deref())?;
         let body = input

@@ -7,9 +7,7 @@ use super::bucket_api::owner_acl;
 use super::checksum_request::ChecksumRequest;
 use super::conditions::{etag_match, header_etag, read_conditions, write_conditions};
 use super::object_io::{ChecksumFields, etag, select, set_checksums, set_object_fields, timestamp};
-use super::request::{
-    check_content_md5, checksum_values, content_headers, content_md5, header_str, user_metadata,
-};
+use super::request::{check_content_md5, checksum_values, content_headers, content_md5, user_metadata};
 use super::service::Gateway;
 use super::sse_request::{customer_key, echo, unlock};
 use super::tags;
@@ -84,6 +82,35 @@ fn tag_count(head: &ObjectHead) -> Option<i32> {
     (!head.tags.is_empty()).then_some(head.tags.len() as i32)
 }
 
+/// What GET and HEAD share: the version asked for, its preconditions, the SSE-C key that
+/// unlocks it and the bytes selected. A macro because s3s gives the two inputs the same fields
+/// but no common type.
+macro_rules! read_target {
+    ($gateway:expr, $input:expr) => {{
+        let input = &$input;
+        let head = $gateway
+            .readable(&input.bucket, &input.key, input.version_id.as_deref())
+            .await?;
+        evaluate(
+            &read_conditions(
+                input.if_match.as_ref(),
+                input.if_none_match.as_ref(),
+                input.if_modified_since.as_ref(),
+                input.if_unmodified_since.as_ref(),
+            ),
+            &head,
+        )?;
+        let sse_key = $gateway.sse_key(
+            input.sse_customer_algorithm.as_deref(),
+            input.sse_customer_key.as_deref(),
+            input.sse_customer_key_md5.as_deref(),
+        )?;
+        unlock(head.sse.as_ref(), sse_key.as_ref())?;
+        let selection = select(&head, input.range.as_ref(), input.part_number)?;
+        (head, sse_key, selection)
+    }};
+}
+
 impl Gateway {
     /// The SSE-C key of a request, if it carries one (refused over plain HTTP unless allowed).
     pub(super) fn sse_key(
@@ -109,21 +136,14 @@ impl Gateway {
         &self,
         req: S3Request<PutObjectInput>,
     ) -> S3Result<S3Response<PutObjectOutput>> {
-        let trailer = header_str(&req, "x-amz-trailer").map(str::to_owned);
-        // s3s reads only `x-amz-checksum-algorithm`; SDKs name it in `x-amz-sdk-checksum-algorithm`.
-        let sdk_algorithm = header_str(&req, "x-amz-sdk-checksum-algorithm").map(str::to_owned);
-        let trailing = req.trailing_headers.clone();
+        let (headers, trailing) = (req.headers, req.trailing_headers);
         let mut input = req.input;
         // Fail before reading a byte of the body when the request cannot succeed.
         self.store.bucket(&input.bucket).await?;
-        let checksum = ChecksumRequest::parse(
-            input
-                .checksum_algorithm
-                .as_ref()
-                .map(s3s::dto::ChecksumAlgorithm::as_str)
-                .or(sdk_algorithm.as_deref()),
+        let checksum = ChecksumRequest::of_request(
+            &headers,
+            input.checksum_algorithm.as_ref(),
             &checksum_values!(input),
-            trailer.as_deref(),
         )?;
         let md5 = content_md5(input.content_md5.as_deref())?;
         let sse_key = self.sse_key(
@@ -182,25 +202,7 @@ impl Gateway {
         req: S3Request<GetObjectInput>,
     ) -> S3Result<S3Response<GetObjectOutput>> {
         let input = req.input;
-        let head = self
-            .readable(&input.bucket, &input.key, input.version_id.as_deref())
-            .await?;
-        evaluate(
-            &read_conditions(
-                input.if_match.as_ref(),
-                input.if_none_match.as_ref(),
-                input.if_modified_since.as_ref(),
-                input.if_unmodified_since.as_ref(),
-            ),
-            &head,
-        )?;
-        let sse_key = self.sse_key(
-            input.sse_customer_algorithm.as_deref(),
-            input.sse_customer_key.as_deref(),
-            input.sse_customer_key_md5.as_deref(),
-        )?;
-        unlock(head.sse.as_ref(), sse_key.as_ref())?;
-        let selection = select(&head, input.range.as_ref(), input.part_number)?;
+        let (head, sse_key, selection) = read_target!(self, input);
         let whole = selection.is_whole(&head);
         let body = self
             .store
@@ -226,25 +228,7 @@ impl Gateway {
         req: S3Request<HeadObjectInput>,
     ) -> S3Result<S3Response<HeadObjectOutput>> {
         let input = req.input;
-        let head = self
-            .readable(&input.bucket, &input.key, input.version_id.as_deref())
-            .await?;
-        evaluate(
-            &read_conditions(
-                input.if_match.as_ref(),
-                input.if_none_match.as_ref(),
-                input.if_modified_since.as_ref(),
-                input.if_unmodified_since.as_ref(),
-            ),
-            &head,
-        )?;
-        let sse_key = self.sse_key(
-            input.sse_customer_algorithm.as_deref(),
-            input.sse_customer_key.as_deref(),
-            input.sse_customer_key_md5.as_deref(),
-        )?;
-        unlock(head.sse.as_ref(), sse_key.as_ref())?;
-        let selection = select(&head, input.range.as_ref(), input.part_number)?;
+        let (head, _, selection) = read_target!(self, input);
         let whole = selection.is_whole(&head);
         let mut out = HeadObjectOutput::default();
         set_object_fields!(out, &head, selection, input.part_number, input.version_id);

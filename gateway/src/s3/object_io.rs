@@ -59,20 +59,6 @@ impl ChecksumFields {
     }
 }
 
-/// Fills the checksum fields of any output struct that has the standard five.
-macro_rules! set_checksums {
-    ($out:expr, $fields:expr) => {{
-        let f = $fields;
-        $out.checksum_crc32 = f.crc32;
-        $out.checksum_crc32c = f.crc32c;
-        $out.checksum_crc64nvme = f.crc64nvme;
-        $out.checksum_sha1 = f.sha1;
-        $out.checksum_sha256 = f.sha256;
-        $out.checksum_type = f.kind;
-    }};
-}
-pub(crate) use set_checksums;
-
 /// Fills the five checksum values of a part-level output (parts have no checksum type).
 macro_rules! set_part_checksums {
     ($out:expr, $fields:expr) => {{
@@ -85,6 +71,16 @@ macro_rules! set_part_checksums {
     }};
 }
 pub(crate) use set_part_checksums;
+
+/// Fills the checksum fields of any output struct that has the standard five and their type.
+macro_rules! set_checksums {
+    ($out:expr, $fields:expr) => {{
+        let mut f = $fields;
+        $out.checksum_type = f.kind.take();
+        $crate::s3::object_io::set_part_checksums!($out, f);
+    }};
+}
+pub(crate) use set_checksums;
 
 /// Fills the representation fields GET and HEAD share: what the object is and how it is cached.
 macro_rules! set_object_fields {
