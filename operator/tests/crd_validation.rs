@@ -4,6 +4,8 @@
 //! does). The bucket-name table is also checked against `BucketName::parse`, so the schema and
 //! the operator agree on every case.
 
+mod common;
+
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::CustomResourceExt;
 use kube::core::cel::{ScopeContext, Validator, WarningKind, analyze_rule, compile_schema};
@@ -235,7 +237,7 @@ fn every_cel_rule_is_in_scope_and_within_the_cost_budget() {
 
 #[test]
 fn every_sample_is_admitted_and_parses() {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/samples");
+    let dir = common::repo().join("config/samples");
     let crds = operator::crd::all();
     let mut seen = 0;
     for entry in std::fs::read_dir(&dir).expect("config/samples") {

@@ -1,20 +1,14 @@
 //! `crds/` (and the Helm chart's copy) are generated from the Rust types: this fails when they
 //! drift, and says how to regenerate them.
 
+mod common;
+
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
 
 use operator::crd_yaml::{Layout, REGENERATE, files};
 
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("operator/ is in the repository")
-        .to_owned()
-}
-
 fn check_dir(dir: &str, layout: Layout) {
-    let dir = repo_root().join(dir);
+    let dir = common::repo().join(dir);
     let expected = files(layout);
     for (name, contents) in &expected {
         let path = dir.join(name);

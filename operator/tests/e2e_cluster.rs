@@ -7,6 +7,8 @@
 //!
 //! Needs the `gateway` binary next to this test's executable (`cargo build -p stowage-gateway`).
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -24,13 +26,6 @@ use serde_json::{Value, json};
 const TIMEOUT: Duration = Duration::from_secs(90);
 const POLL: Duration = Duration::from_millis(500);
 const MANAGER: &str = "stowage-e2e";
-
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("repository root")
-        .to_owned()
-}
 
 fn gateway_bin() -> Option<PathBuf> {
     let exe = std::env::current_exe().ok()?;
@@ -72,7 +67,7 @@ fn yaml_documents(path: &Path) -> Vec<Value> {
 
 async fn apply_crds(client: &Client) {
     let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
-    for entry in std::fs::read_dir(repo().join("crds")).expect("crds/") {
+    for entry in std::fs::read_dir(common::repo().join("crds")).expect("crds/") {
         let path = entry.expect("entry").path();
         if !path.to_string_lossy().ends_with(".stowage.dev.yaml") {
             continue;
@@ -109,7 +104,7 @@ where
         + serde::de::DeserializeOwned
         + serde::Serialize,
 {
-    let mut doc = yaml_documents(&repo().join("config/samples").join(file)).remove(0);
+    let mut doc = yaml_documents(&common::repo().join("config/samples").join(file)).remove(0);
     doc["metadata"]["namespace"] = json!(namespace);
     let name = doc["metadata"]["name"].as_str().expect("name").to_owned();
     let api: Api<K> = Api::namespaced(client.clone(), namespace);

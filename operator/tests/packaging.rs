@@ -1,22 +1,16 @@
 //! The manifests in `config/` and the Helm chart agree with each other and with the binary: the
 //! same RBAC rules, and only environment variables that `operator run` reads.
 
+mod common;
+
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
 
 use clap::CommandFactory;
 use operator::cli::Cli;
 use serde_json::Value;
 
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("repository root")
-        .to_owned()
-}
-
 fn read(path: &str) -> String {
-    std::fs::read_to_string(repo().join(path)).unwrap_or_else(|e| panic!("{path}: {e}"))
+    std::fs::read_to_string(common::repo().join(path)).unwrap_or_else(|e| panic!("{path}: {e}"))
 }
 
 fn yaml(text: &str) -> Value {
