@@ -97,9 +97,55 @@ pub struct ServeArgs {
     #[arg(long, env = "STOWAGE_MASTER_KEY_FILE")]
     pub master_key_file: Option<PathBuf>,
 
+    /// How this gateway takes part in a store of several (boxed like `tikv`).
+    #[command(flatten)]
+    pub cluster: Box<ClusterArgs>,
+
     /// Log format: `text` or `json`.
     #[arg(long, env = "STOWAGE_LOG_FORMAT", default_value = "text")]
     pub log_format: String,
+}
+
+/// Identity, peers and copies of a gateway in a store of several.
+#[derive(Debug, Clone, Args)]
+pub struct ClusterArgs {
+    /// This gateway's stable name in its store (blob references record it). Default: the name
+    /// its volume remembers, else the host name (a StatefulSet pod's name), else `gateway`.
+    /// With `--gateways N`, gateway i > 0 is `<id>-<i>`.
+    #[arg(long, env = "STOWAGE_NODE_ID")]
+    pub node_id: Option<String>,
+
+    /// The URL other gateways of the store reach this one at (its S3 port), e.g.
+    /// `http://store-0.store-peers.ns.svc:9000`. Default: `http://` + the listen address
+    /// (loopback when listening on all addresses). Ignored with `--gateways N` > 1.
+    #[arg(long, env = "STOWAGE_PEER_URL")]
+    pub peer_url: Option<String>,
+
+    /// File holding the store-internal secret that signs gateway-to-gateway requests; every
+    /// gateway of a store must have the same. Default: a key derived from the master key.
+    #[arg(long, env = "STOWAGE_PEER_SECRET_FILE")]
+    pub peer_secret_file: Option<PathBuf>,
+
+    /// Copies kept of every new object's bytes, on as many gateways (1 to 3); a write is
+    /// acknowledged when every copy is durable.
+    #[arg(long, env = "STOWAGE_BLOB_COPIES", default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..=3))]
+    pub blob_copies: u8,
+
+    /// Run this many gateways in this process, on consecutive ports from `--listen`, over the
+    /// one embedded metadata store, each with its own volume (`<data-dir>/gateway-<i>` for
+    /// i > 0): a multi-gateway store on one machine.
+    #[arg(long, env = "STOWAGE_GATEWAYS", default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub gateways: u16,
+
+    /// Seconds a deleted or overwritten object's bytes stay on the volume, so that reads which
+    /// started before stream to the end; longer than any read may take.
+    #[arg(long, env = "STOWAGE_FREE_GRACE", default_value_t = 900)]
+    pub free_grace: u64,
+
+    /// Seconds between heartbeats in the metadata store; a gateway silent for three of them is
+    /// taken for down (its copies are read elsewhere and new copies go elsewhere).
+    #[arg(long, env = "STOWAGE_HEARTBEAT_INTERVAL", default_value_t = 5)]
+    pub heartbeat_interval: u64,
 }
 
 /// TLS and garbage collection of the TiKV metadata backend (`--meta tikv://...`).
@@ -139,6 +185,10 @@ impl ServeArgs {
 
     pub fn sweep_grace(&self) -> Duration {
         Duration::from_secs(self.sweep_grace)
+    }
+
+    pub fn heartbeat_interval(&self) -> Duration {
+        Duration::from_secs(self.cluster.heartbeat_interval.max(1))
     }
 
     /// Root credentials from `STOWAGE_ROOT_ACCESS_KEY_ID` / `STOWAGE_ROOT_SECRET_ACCESS_KEY`.

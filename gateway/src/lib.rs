@@ -8,6 +8,7 @@ pub mod auth;
 pub mod blob;
 pub mod checksum;
 pub mod clock;
+pub mod cluster;
 pub mod config;
 pub mod credentials;
 pub mod errors;

@@ -8,8 +8,9 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use time::OffsetDateTime;
 
-use crate::blob::{BlobId, Segment};
+use crate::blob::BlobId;
 use crate::checksum::{Checksum, ChecksumAlgorithm, ChecksumKind};
+use crate::cluster::NodeId;
 use crate::meta::MetaError;
 
 /// Unix time in nanoseconds, the resolution every timestamp is stored at.
@@ -53,6 +54,20 @@ pub struct BucketRecord {
     pub policy: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lifecycle: Option<crate::lifecycle::rules::LifecycleConfig>,
+}
+
+/// One blob of an object, in object order. `size` counts the object's bytes it holds; a sealed
+/// (SSE-C) blob is larger on disk by its chunks' tags.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Segment {
+    pub blob: BlobId,
+    pub size: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seal: Option<crate::sse::Seal>,
+    /// The gateways whose volumes hold the blob. Empty in records written before references
+    /// named their holders: those blobs are on the legacy holder (`cluster::Membership`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub holders: Vec<NodeId>,
 }
 
 /// HTTP representation headers stored with an object and returned on GET/HEAD.
@@ -188,6 +203,9 @@ pub struct PartRecord {
     pub checksum: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seal: Option<crate::sse::Seal>,
+    /// Where the part's blob is (see [`Segment::holders`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub holders: Vec<NodeId>,
 }
 
 impl ObjectHead {

@@ -1,6 +1,9 @@
 //! Assembles the gateway: metadata store, blob volume, the s3s service with our auth, the admin
 //! routes, background workers, and graceful shutdown.
 
+use std::future::IntoFuture as _;
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -11,6 +14,8 @@ use axum::http::StatusCode;
 use axum::routing::get;
 use axum::serve::ListenerExt;
 use s3s::service::S3ServiceBuilder;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
 
 use crate::admin::{self, api::AdminState};
 use crate::auth::access::{Access, AccessCheck, KeyLookup};
@@ -18,8 +23,11 @@ use crate::auth::identity::Identities;
 use crate::auth::secrets::MasterKey;
 use crate::blob::BlobStore;
 use crate::clock::SystemClock;
+use crate::cluster::node::claim_volume;
+use crate::cluster::peer_api::{self, PeerState};
+use crate::cluster::{Cluster, ClusterConfig, NodeId, PeerKey};
 use crate::config::ServeArgs;
-use crate::credentials::{self, Origin};
+use crate::credentials::{self, AccessKey, Origin};
 use crate::lifecycle::worker::{Worker, WorkerConfig};
 use crate::meta::MetaStore;
 use crate::meta::fjall::EmbeddedStore;
@@ -61,40 +69,249 @@ async fn open_meta(args: &ServeArgs) -> anyhow::Result<Arc<dyn MetaStore>> {
     }
 }
 
-pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
-    std::fs::create_dir_all(&args.data_dir)
-        .with_context(|| format!("creating data directory {}", args.data_dir.display()))?;
-    let (root, origin) = credentials::root(&args.data_dir, ServeArgs::root_from_env())
-        .context("resolving root credentials")?;
-    if matches!(origin, Origin::Generated) {
-        // Printed once, on the start that created them; they are kept in the data directory.
-        println!(
-            "Generated root credentials (stored in {}):\n  AWS_ACCESS_KEY_ID={}\n  AWS_SECRET_ACCESS_KEY={}",
-            args.data_dir.join("root-credentials.json").display(),
-            root.access_key_id,
-            root.secret_access_key
-        );
-    }
+/// What the gateways of one process share: the metadata store and the store's secrets.
+#[derive(Clone)]
+pub struct Shared {
+    pub meta: Arc<dyn MetaStore>,
+    master: MasterKey,
+    root: AccessKey,
+    peer_key: PeerKey,
+}
 
+impl Shared {
+    /// Opens the metadata store and loads (or creates) the store's credentials and keys.
+    pub async fn open(args: &ServeArgs) -> anyhow::Result<Self> {
+        std::fs::create_dir_all(&args.data_dir)
+            .with_context(|| format!("creating data directory {}", args.data_dir.display()))?;
+        let (root, origin) = credentials::root(&args.data_dir, ServeArgs::root_from_env())
+            .context("resolving root credentials")?;
+        if matches!(origin, Origin::Generated) {
+            // Printed once, on the start that created them; they are kept in the data directory.
+            println!(
+                "Generated root credentials (stored in {}):\n  AWS_ACCESS_KEY_ID={}\n  AWS_SECRET_ACCESS_KEY={}",
+                args.data_dir.join("root-credentials.json").display(),
+                root.access_key_id,
+                root.secret_access_key
+            );
+        }
+        let master_key_path = args
+            .master_key_file
+            .clone()
+            .unwrap_or_else(|| args.data_dir.join("master.key"));
+        let master = MasterKey::load_or_create(&master_key_path)
+            .with_context(|| format!("loading the master key {}", master_key_path.display()))?;
+        let peer_key = match &args.cluster.peer_secret_file {
+            Some(path) => PeerKey::from_secret(
+                &std::fs::read(path)
+                    .with_context(|| format!("reading the peer secret {}", path.display()))?,
+            ),
+            None => PeerKey::new(master.derive(PEER_KEY_LABEL)),
+        };
+        Ok(Self {
+            meta: open_meta(args).await?,
+            master,
+            root,
+            peer_key,
+        })
+    }
+}
+
+impl Shared {
+    /// The root credentials (generated on first start unless given).
+    pub fn root(&self) -> &AccessKey {
+        &self.root
+    }
+}
+
+/// Names the peer key derived from the master key.
+const PEER_KEY_LABEL: &str = "stowage peer requests v1";
+
+/// One gateway serving: stop it to close its port and end its background work.
+pub struct RunningGateway {
+    pub addr: SocketAddr,
+    pub node_id: NodeId,
+    pub store: Store,
+    shutdown: oneshot::Sender<()>,
+    server: JoinHandle<std::io::Result<()>>,
+    workers: Vec<JoinHandle<()>>,
+}
+
+impl RunningGateway {
+    /// Stops accepting, lets in-flight requests finish, and ends the background work.
+    pub async fn stop(self) {
+        let _ = self.shutdown.send(());
+        match self.server.await {
+            Ok(Err(e)) => tracing::warn!(error = %e, "server ended with an error"),
+            Err(e) => tracing::warn!(error = %e, "server task failed"),
+            Ok(Ok(())) => {}
+        }
+        for worker in self.workers {
+            worker.abort();
+        }
+    }
+}
+
+pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let shared = Shared::open(&args).await?;
+    let mut gateways = Vec::new();
+    for index in 0..usize::from(args.cluster.gateways) {
+        gateways.push(start_gateway(&args, &shared, index).await?);
+    }
+    shutdown_signal().await;
+    futures::future::join_all(gateways.into_iter().map(RunningGateway::stop)).await;
+    if let Err(e) = shared.meta.flush().await {
+        tracing::warn!(error = %e, "final metadata flush failed");
+    }
+    tracing::info!("stopped: in-flight requests finished");
+    Ok(())
+}
+
+/// The volume of gateway `index` of this process: the data directory itself for the first (so a
+/// single-gateway store keeps its layout), a directory in it for the others.
+pub fn volume_of(args: &ServeArgs, index: usize) -> PathBuf {
+    match index {
+        0 => args.data_dir.clone(),
+        i => args.data_dir.join(format!("gateway-{i}")),
+    }
+}
+
+fn node_id_of(args: &ServeArgs, volume: &Path, index: usize) -> anyhow::Result<NodeId> {
+    let (base, explicit) = match &args.cluster.node_id {
+        Some(id) => (
+            NodeId::parse(id)
+                .with_context(|| format!("--node-id {id:?}: lowercase letters, digits, '-' and '.'"))?,
+            true,
+        ),
+        None => (
+            std::env::var("HOSTNAME")
+                .ok()
+                .and_then(|h| NodeId::from_hostname(&h))
+                .or_else(|| NodeId::parse("gateway"))
+                .context("no default node id")?,
+            false,
+        ),
+    };
+    let wanted = match index {
+        0 => base,
+        i => NodeId::parse(&format!("{base}-{i}")).context("node id too long")?,
+    };
+    Ok(claim_volume(volume, wanted, explicit)?)
+}
+
+/// Starts gateway `index` of this process (see `--gateways`).
+pub async fn start_gateway(
+    args: &ServeArgs,
+    shared: &Shared,
+    index: usize,
+) -> anyhow::Result<RunningGateway> {
+    let volume = volume_of(args, index);
+    std::fs::create_dir_all(&volume).with_context(|| format!("creating volume {}", volume.display()))?;
+    let node_id = node_id_of(args, &volume, index)?;
+    let port = match args.listen.port() {
+        0 => 0,
+        p => p
+            .checked_add(u16::try_from(index).unwrap_or(u16::MAX))
+            .context("--gateways runs past the last port")?,
+    };
+    let listen = SocketAddr::new(args.listen.ip(), port);
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("binding {listen}"))?;
+    let addr = listener.local_addr()?;
+    let peer_url = match (&args.cluster.peer_url, args.cluster.gateways) {
+        (Some(url), 1) => url.clone(),
+        _ => {
+            let ip = if addr.ip().is_unspecified() {
+                IpAddr::from([127, 0, 0, 1])
+            } else {
+                addr.ip()
+            };
+            format!("http://{}", SocketAddr::new(ip, addr.port()))
+        }
+    };
+
+    let config = ClusterConfig {
+        node_id: node_id.clone(),
+        peer_url,
+        volume: volume.clone(),
+        copies: usize::from(args.cluster.blob_copies),
+        free_grace: Duration::from_secs(args.cluster.free_grace),
+        liveness: 3 * args.heartbeat_interval() + Duration::from_secs(1),
+    };
+    let cluster = Cluster::join(&*shared.meta, config, shared.peer_key.clone())
+        .await
+        .context("registering the gateway in the metadata store")?;
+    let blobs = BlobStore::open(&volume).context("opening blob volume")?;
     let store = Store::new(
-        open_meta(&args).await?,
-        BlobStore::open(&args.data_dir).context("opening blob volume")?,
+        shared.meta.clone(),
+        blobs.clone(),
+        Arc::new(cluster),
         Arc::new(SystemClock),
         args.region.clone(),
     );
-
     let metrics = Arc::new(Metrics::default());
-    let master_key_path = args
-        .master_key_file
-        .clone()
-        .unwrap_or_else(|| args.data_dir.join("master.key"));
-    let master = MasterKey::load_or_create(&master_key_path)
-        .with_context(|| format!("loading the master key {}", master_key_path.display()))?;
+    let app = app(
+        args,
+        shared,
+        &store,
+        &metrics,
+        PeerState {
+            blobs,
+            key: shared.peer_key.clone(),
+        },
+    );
+
+    let workers = vec![
+        tokio::spawn(sweep_forever(store.clone(), args.clone())),
+        tokio::spawn(heartbeat_forever(store.clone(), args.heartbeat_interval())),
+        tokio::spawn(free_forever(store.clone())),
+        tokio::spawn(
+            Worker::new(
+                store.clone(),
+                WorkerConfig {
+                    day: args.lifecycle_day(),
+                    interval: Duration::from_secs(args.lifecycle_interval.max(1)),
+                    max_actions_per_sec: args.lifecycle_max_actions_per_sec,
+                },
+                metrics.clone(),
+            )
+            .run(),
+        ),
+    ];
+
+    // Responses are written as headers then body: without TCP_NODELAY a small body waits for the
+    // client's delayed ACK (~40 ms) behind the headers.
+    let listener = listener.tap_io(|tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!(error = %e, "could not set TCP_NODELAY");
+        }
+    });
+    tracing::info!(listen = %addr, node = %node_id, volume = %volume.display(), meta = store.meta.backend(), "serving S3");
+    let (shutdown, stopped) = oneshot::channel::<()>();
+    let server = tokio::spawn(
+        axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
+            .with_graceful_shutdown(async move {
+                let _ = stopped.await;
+            })
+            .into_future(),
+    );
+    Ok(RunningGateway {
+        addr,
+        node_id,
+        store,
+        shutdown,
+        server,
+        workers,
+    })
+}
+
+/// The routes of one gateway: health, metrics, admin, the peer endpoint, and S3 for the rest.
+fn app(args: &ServeArgs, shared: &Shared, store: &Store, metrics: &Arc<Metrics>, peer: PeerState) -> Router {
     let identities = Arc::new(Identities::new(
         store.meta.clone(),
         store.clock.clone(),
-        master,
-        root,
+        shared.master.clone(),
+        shared.root.clone(),
         args.root_org.clone(),
     ));
     let access = Arc::new(Access::new(store.clone(), identities.clone()));
@@ -127,7 +344,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
 
     let ready_store = store.clone();
     let render = metrics.clone();
-    let app = Router::new()
+    Router::new()
         .route(HEALTH_PATH, get(|| async { "ok" }))
         .route(METRICS_PATH, get(move || async move { render.render() }))
         .route(
@@ -146,36 +363,34 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             identities,
             clock: store.clock.clone(),
         }))
+        .merge(peer_api::router(peer))
         .fallback_service(s3)
-        .layer(axum::middleware::from_fn_with_state(metrics.clone(), envelope));
+        .layer(axum::middleware::from_fn_with_state(metrics.clone(), envelope))
+}
 
-    tokio::spawn(sweep_forever(store.clone(), args.clone()));
-    let worker = WorkerConfig {
-        day: args.lifecycle_day(),
-        interval: Duration::from_secs(args.lifecycle_interval.max(1)),
-        max_actions_per_sec: args.lifecycle_max_actions_per_sec,
-    };
-    tokio::spawn(Worker::new(store.clone(), worker, metrics.clone()).run());
+/// Keeps this gateway's record fresh, and its view of the others.
+async fn heartbeat_forever(store: Store, interval: Duration) {
+    let mut tick = tokio::time::interval(interval);
+    loop {
+        tick.tick().await;
+        if let Err(e) = store.cluster.membership.heartbeat(&*store.meta).await {
+            tracing::warn!(error = %e, "heartbeat failed");
+        }
+    }
+}
 
-    let listener = tokio::net::TcpListener::bind(args.listen)
-        .await
-        .with_context(|| format!("binding {}", args.listen))?
-        // Responses are written as headers then body: without TCP_NODELAY a small body waits
-        // for the client's delayed ACK (~40 ms) behind the headers.
-        .tap_io(|tcp| {
-            if let Err(e) = tcp.set_nodelay(true) {
-                tracing::debug!(error = %e, "could not set TCP_NODELAY");
-            }
-        });
-    tracing::info!(listen = %args.listen, data_dir = %args.data_dir.display(), meta = store.meta.backend(), "serving S3");
-    axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown_signal())
-    .await?;
-    tracing::info!("stopped: in-flight requests finished");
-    Ok(())
+/// Frees this gateway's blobs as their grace periods end.
+async fn free_forever(store: Store) {
+    let every = (store.cluster.free_grace / 4).clamp(Duration::from_secs(1), Duration::from_secs(30));
+    let mut tick = tokio::time::interval(every);
+    loop {
+        tick.tick().await;
+        match store.drain_frees().await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(freed = n, "freed blobs"),
+            Err(e) => tracing::warn!(error = %e, "freeing blobs failed"),
+        }
+    }
 }
 
 async fn sweep_forever(store: Store, args: ServeArgs) {
@@ -184,12 +399,7 @@ async fn sweep_forever(store: Store, args: ServeArgs) {
         tick.tick().await;
         let check = |id| {
             let store = store.clone();
-            async move {
-                store
-                    .blob_is_referenced(&id)
-                    .await
-                    .map_err(|e| e.to_string().into())
-            }
+            async move { store.blob_is_kept(&id).await.map_err(|e| e.to_string().into()) }
         };
         match store.blobs.sweep(args.sweep_grace(), check).await {
             Ok(r) if r.removed > 0 => {

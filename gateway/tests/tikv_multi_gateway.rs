@@ -1,10 +1,10 @@
 //! Several gateways, one namespace: two gateway processes on one machine keep their metadata in
-//! one TiKV store (same prefix) and their blobs on one shared volume (same data directory, as a
-//! ReadWriteMany volume would be in a cluster). Each sees the other's writes at once, and
-//! conditional writes racing through both still have exactly one winner.
+//! one TiKV store (same prefix) and their blobs each on its own volume (as the pods of an
+//! `ObjectStore` do), reading each other's over the peer endpoint. Each sees the other's writes at
+//! once, and conditional writes racing through both still have exactly one winner.
 //!
 //! Needs a TiKV cluster: runs when `TIKV_PD_ENDPOINTS` is set, prints a notice and passes
-//! otherwise.
+//! otherwise. (`multi_gateway.rs` runs the same model in one process on any backend.)
 
 mod common;
 
@@ -14,12 +14,12 @@ use common::*;
 
 const B: &str = "shared";
 
-/// Two gateways of one store, on one volume.
+/// Two gateways of one store, each with its own volume.
 struct Pair {
-    // Field order is drop order: the gateways stop before the shared directory goes.
+    // Field order is drop order: the gateways stop before the shared key goes.
     a: Gateway,
     b: Gateway,
-    _volume: tempfile::TempDir,
+    _keys: tempfile::TempDir,
 }
 
 impl Pair {
@@ -34,29 +34,39 @@ fn start_pair(test: &str) -> Option<Pair> {
         eprintln!("{TIKV_ENV} is not set: skipping {test} (it needs a TiKV cluster)");
         return None;
     };
-    let volume = tempfile::tempdir().expect("shared volume");
-    let options = |env: Vec<(String, String)>| GatewayOptions {
-        args: vec!["--meta".to_owned(), url.clone()],
+    // Every gateway of a store shares the master key (the peer key derives from it).
+    let keys = tempfile::tempdir().expect("key directory");
+    let master = keys.path().join("master.key");
+    let options = |node: &str, env: Vec<(String, String)>| GatewayOptions {
+        args: vec![
+            "--meta".to_owned(),
+            url.clone(),
+            "--node-id".to_owned(),
+            node.to_owned(),
+            "--master-key-file".to_owned(),
+            master.display().to_string(),
+            "--free-grace".to_owned(),
+            "0".to_owned(),
+        ],
         env,
-        data_dir: Some(volume.path().to_owned()),
+        data_dir: None,
     };
-    // One after the other: the first creates what the data directory holds (the master key).
-    let a = Gateway::start_with(bin(), options(Vec::new()));
+    // One after the other: the first creates the master key.
+    let a = Gateway::start_with(bin(), options("gw-a", Vec::new()));
     // The second serves the same root identity as the first.
     let mut b = Gateway::start_with(
         bin(),
-        options(vec![
-            ("STOWAGE_ROOT_ACCESS_KEY_ID".to_owned(), a.access_key.clone()),
-            ("STOWAGE_ROOT_SECRET_ACCESS_KEY".to_owned(), a.secret_key.clone()),
-        ]),
+        options(
+            "gw-b",
+            vec![
+                ("STOWAGE_ROOT_ACCESS_KEY_ID".to_owned(), a.access_key.clone()),
+                ("STOWAGE_ROOT_SECRET_ACCESS_KEY".to_owned(), a.secret_key.clone()),
+            ],
+        ),
     );
     b.access_key = a.access_key.clone();
     b.secret_key = a.secret_key.clone();
-    Some(Pair {
-        a,
-        b,
-        _volume: volume,
-    })
+    Some(Pair { a, b, _keys: keys })
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -79,6 +89,7 @@ async fn each_gateway_sees_the_others_writes_at_once() {
 
     put(&b, B, "written-by-a", b"overwritten by b".to_vec()).await;
     assert_eq!(get(&a, B, "written-by-a").await, b"overwritten by b");
+    assert_eq!(blob_files(&pair.b), 1, "b holds what was written through it");
 
     put(&b, B, "written-by-b", b"from b".to_vec()).await;
     let listed: Vec<String> = snapshot(&a, B).await.into_iter().map(|(k, _)| k).collect();

@@ -64,6 +64,8 @@ pub struct BenchContext {
     pub endpoint: String,
     /// The access key and secret the client uses (scenarios that call Stowage's admin API).
     pub credentials: (String, String),
+    /// A client of another gateway of the same store (`peers`), when one was named.
+    pub peer_client: Option<Client>,
     pub settings: BenchSettings,
 }
 

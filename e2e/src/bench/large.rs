@@ -2,12 +2,13 @@
 //! discarded; throughput dominates. One request at a time, so MB/s is per stream.
 
 use anyhow::{anyhow, ensure};
+use aws_sdk_s3::Client;
 use aws_sdk_s3::error::DisplayErrorContext;
 use aws_sdk_s3::primitives::ByteStream;
 use bytes::Bytes;
 
 use super::BenchContext;
-use super::driver::closed_loop;
+use super::driver::{Run, closed_loop};
 use super::payload::pattern;
 use super::report::{Measurement, ScenarioReport, human_bytes};
 
@@ -23,14 +24,34 @@ pub async fn run(ctx: &BenchContext) -> anyhow::Result<ScenarioReport> {
             human_bytes(size_u64)
         ),
     );
+    let prefix = ctx.scenario_prefix("large");
+    let put = put_objects(&ctx.client, &ctx.bucket, &prefix, settings.large_count, size).await?;
+    report
+        .measurements
+        .push(Measurement::from_run("PUT", 1, Some(size_u64), &put));
+    let get = get_objects(&ctx.client, &ctx.bucket, &prefix, settings.large_count, size).await?;
+    report
+        .measurements
+        .push(Measurement::from_run("GET", 1, Some(size_u64), &get));
+    Ok(report)
+}
+
+/// PUTs `count` objects of `size` bytes under `prefix` (keys `<prefix>0000`, ...), one at a time,
+/// from one buffer.
+pub async fn put_objects(
+    client: &Client,
+    bucket: &str,
+    prefix: &str,
+    count: usize,
+    size: usize,
+) -> anyhow::Result<Run> {
+    let size_u64 = u64::try_from(size)?;
     // One buffer for every PUT: cloning `Bytes` shares it.
     let body = Bytes::from(pattern(size));
-    let prefix = ctx.scenario_prefix("large");
-
-    let (client, bucket, key_prefix) = (ctx.client.clone(), ctx.bucket.clone(), prefix.clone());
-    let put = closed_loop(settings.large_count, 1, move |i| {
+    let (client, bucket, prefix) = (client.clone(), bucket.to_owned(), prefix.to_owned());
+    closed_loop(count, 1, move |i| {
         let (client, bucket, body) = (client.clone(), bucket.clone(), body.clone());
-        let key = format!("{key_prefix}{i:04}");
+        let key = format!("{prefix}{i:04}");
         async move {
             client
                 .put_object()
@@ -43,15 +64,22 @@ pub async fn run(ctx: &BenchContext) -> anyhow::Result<ScenarioReport> {
             Ok(size_u64)
         }
     })
-    .await?;
-    report
-        .measurements
-        .push(Measurement::from_run("PUT", 1, Some(size_u64), &put));
+    .await
+}
 
-    let (client, bucket, key_prefix) = (ctx.client.clone(), ctx.bucket.clone(), prefix);
-    let get = closed_loop(settings.large_count, 1, move |i| {
+/// GETs the objects [`put_objects`] wrote, one at a time, streaming and discarding the bodies.
+pub async fn get_objects(
+    client: &Client,
+    bucket: &str,
+    prefix: &str,
+    count: usize,
+    size: usize,
+) -> anyhow::Result<Run> {
+    let size_u64 = u64::try_from(size)?;
+    let (client, bucket, prefix) = (client.clone(), bucket.to_owned(), prefix.to_owned());
+    closed_loop(count, 1, move |i| {
         let (client, bucket) = (client.clone(), bucket.clone());
-        let key = format!("{key_prefix}{i:04}");
+        let key = format!("{prefix}{i:04}");
         async move {
             let object = client
                 .get_object()
@@ -76,9 +104,5 @@ pub async fn run(ctx: &BenchContext) -> anyhow::Result<ScenarioReport> {
             Ok(received)
         }
     })
-    .await?;
-    report
-        .measurements
-        .push(Measurement::from_run("GET", 1, Some(size_u64), &get));
-    Ok(report)
+    .await
 }

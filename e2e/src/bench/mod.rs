@@ -13,6 +13,7 @@ pub mod list;
 pub mod metadata_ops;
 pub mod multipart;
 pub mod payload;
+pub mod peers;
 pub mod policy;
 pub mod report;
 pub mod scenario;

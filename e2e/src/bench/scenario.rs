@@ -3,7 +3,7 @@
 use serde::Serialize;
 
 use super::{
-    BenchContext, ScenarioReport, large, lifecycle, list, metadata_ops, multipart, policy, small, sse,
+    BenchContext, ScenarioReport, large, lifecycle, list, metadata_ops, multipart, peers, policy, small, sse,
     versions,
 };
 
@@ -28,6 +28,9 @@ pub enum Scenario {
     Lifecycle,
     /// Large objects with SSE-C against without (needs SSE-C accepted on this connection).
     Sse,
+    /// Large objects read through the gateway that holds them and through another one (needs
+    /// `--peer-endpoint`).
+    Peers,
 }
 
 impl Scenario {
@@ -41,7 +44,12 @@ impl Scenario {
     ];
 
     /// Scenarios that need a specially configured server, run only when asked for by name.
-    pub const ON_REQUEST: [Scenario; 3] = [Scenario::Policy, Scenario::Lifecycle, Scenario::Sse];
+    pub const ON_REQUEST: [Scenario; 4] = [
+        Scenario::Policy,
+        Scenario::Lifecycle,
+        Scenario::Sse,
+        Scenario::Peers,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -54,6 +62,7 @@ impl Scenario {
             Scenario::Policy => "policy",
             Scenario::Lifecycle => "lifecycle",
             Scenario::Sse => "sse",
+            Scenario::Peers => "peers",
         }
     }
 
@@ -68,6 +77,7 @@ impl Scenario {
             Scenario::Policy => policy::run(ctx).await,
             Scenario::Lifecycle => lifecycle::run(ctx).await,
             Scenario::Sse => sse::run(ctx).await,
+            Scenario::Peers => peers::run(ctx).await,
         }
     }
 }

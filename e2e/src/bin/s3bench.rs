@@ -25,6 +25,9 @@ struct Args {
     /// S3 endpoint URL, e.g. http://127.0.0.1:9000.
     #[arg(long, env = "S3BENCH_ENDPOINT")]
     endpoint: String,
+    /// Another gateway of the same store, for the `peers` scenario.
+    #[arg(long)]
+    peer_endpoint: Option<String>,
     #[arg(long, env = "AWS_ACCESS_KEY_ID", hide_env_values = true)]
     access_key: String,
     #[arg(long, env = "AWS_SECRET_ACCESS_KEY", hide_env_values = true)]
@@ -133,6 +136,15 @@ async fn main() -> anyhow::Result<()> {
         region: args.region.clone(),
         endpoint: args.endpoint.clone(),
         credentials: (args.access_key.clone(), args.secret_key.clone()),
+        peer_client: args.peer_endpoint.as_deref().map(|endpoint| {
+            e2e::s3_client(
+                endpoint,
+                &args.region,
+                &args.access_key,
+                &args.secret_key,
+                |builder| builder.force_path_style(path_style),
+            )
+        }),
         settings: BenchSettings {
             small_ops: args.small_ops,
             small_size: args.small_size,

@@ -15,7 +15,10 @@ const KEY_LEN: usize = 32;
 const NONCE_LEN: usize = 12;
 
 #[derive(Clone)]
-pub struct MasterKey(Aes256Gcm);
+pub struct MasterKey {
+    aead: Aes256Gcm,
+    raw: [u8; KEY_LEN],
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum SealError {
@@ -28,12 +31,18 @@ pub enum SealError {
 impl MasterKey {
     pub fn from_base64(text: &str) -> Result<Self, SealError> {
         let raw = B64.decode(text.trim()).map_err(|_| SealError::BadKey)?;
-        if raw.len() != KEY_LEN {
-            return Err(SealError::BadKey);
-        }
-        Aes256Gcm::new_from_slice(&raw)
-            .map(Self)
-            .map_err(|_| SealError::BadKey)
+        let raw: [u8; KEY_LEN] = raw.try_into().map_err(|_| SealError::BadKey)?;
+        let aead = Aes256Gcm::new_from_slice(&raw).map_err(|_| SealError::BadKey)?;
+        Ok(Self { aead, raw })
+    }
+
+    /// A key for another purpose (`label` names it), derived so that it is as secret as the
+    /// master key and shared by every gateway that shares it, without being the master key.
+    pub fn derive(&self, label: &str) -> [u8; KEY_LEN] {
+        use hmac::{Hmac, KeyInit as _, Mac as _};
+        let mut mac = <Hmac<sha2::Sha256>>::new_from_slice(&self.raw).expect("HMAC takes any key length");
+        mac.update(label.as_bytes());
+        mac.finalize().into_bytes().into()
     }
 
     /// Reads the key at `path`, creating it (random, mode 0600) on first use. Every gateway of a
@@ -63,7 +72,7 @@ impl MasterKey {
         let nonce = Nonce::from(nonce_bytes);
         // Encryption with a valid key and an in-memory buffer cannot fail.
         let sealed = self
-            .0
+            .aead
             .encrypt(
                 &nonce,
                 Payload {
@@ -84,7 +93,7 @@ impl MasterKey {
         }
         let (nonce, ciphertext) = raw.split_at(NONCE_LEN);
         let nonce: [u8; NONCE_LEN] = nonce.try_into().map_err(|_| SealError::Unseal)?;
-        self.0
+        self.aead
             .decrypt(
                 &Nonce::from(nonce),
                 Payload {

@@ -4,5 +4,5 @@ mod read;
 mod store;
 pub mod sweeper;
 
-pub use read::{BlobStream, Segment};
+pub use read::BlobStream;
 pub use store::{BlobId, BlobStore, Observer, WriteError, Written};

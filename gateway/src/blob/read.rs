@@ -1,4 +1,4 @@
-//! Reading an object back: its blobs, in order, as one byte stream, optionally a sub-range.
+//! Reading a range of one blob on this volume as a byte stream.
 
 use std::fs::File;
 use std::io;
@@ -9,7 +9,6 @@ use std::task::{Context, Poll};
 
 use bytes::{Bytes, BytesMut};
 use futures::Stream;
-use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
 use super::{BlobId, BlobStore};
@@ -19,18 +18,17 @@ use super::{BlobId, BlobStore};
 const READ_CHUNK: u64 = 1024 * 1024;
 const READ_AHEAD: usize = 2;
 
-/// One blob of an object, in object order. `size` counts the object's bytes it holds; a sealed
-/// (SSE-C) blob is larger on disk by its chunks' tags.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Segment {
-    pub blob: BlobId,
-    pub size: u64,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub seal: Option<crate::sse::Seal>,
-}
-
+/// A blob's bytes as they arrive (from this volume or from a peer), with bounded read-ahead.
 pub struct BlobStream {
     rx: mpsc::Receiver<io::Result<Bytes>>,
+}
+
+impl BlobStream {
+    /// A stream fed through the returned sender; `READ_AHEAD` chunks may wait in between.
+    pub fn channel() -> (mpsc::Sender<io::Result<Bytes>>, Self) {
+        let (tx, rx) = mpsc::channel(READ_AHEAD);
+        (tx, Self { rx })
+    }
 }
 
 impl Stream for BlobStream {
@@ -41,81 +39,34 @@ impl Stream for BlobStream {
     }
 }
 
-/// The part of `segments` that `range` covers, as (segment, offset within it, length).
-fn plan(segments: &[Segment], range: Range<u64>) -> Vec<(BlobId, u64, u64)> {
-    let mut out = Vec::new();
-    let mut seg_start = 0u64;
-    for seg in segments {
-        let seg_end = seg_start + seg.size;
-        let start = range.start.max(seg_start);
-        let end = range.end.min(seg_end);
-        if start < end {
-            out.push((seg.blob.clone(), start - seg_start, end - start));
-        }
-        seg_start = seg_end;
-        if seg_start >= range.end {
-            break;
-        }
+impl BlobStore {
+    /// Streams `range` of blob `id`. The file is opened before this returns, so a missing blob
+    /// is an error here rather than a response cut short; once open, the bytes stay readable
+    /// even if the blob is freed meanwhile.
+    pub async fn read(&self, id: &BlobId, range: Range<u64>) -> io::Result<BlobStream> {
+        let path = self.path(id);
+        let file = tokio::task::spawn_blocking(move || File::open(path))
+            .await
+            .map_err(io::Error::other)??;
+        let (tx, stream) = BlobStream::channel();
+        tokio::task::spawn_blocking(move || read_blocking(&file, range, &tx));
+        Ok(stream)
     }
-    out
 }
 
-impl BlobStore {
-    /// Streams `range` of the object made of `segments`. The first blob is opened before this
-    /// returns, so a missing blob is an error here rather than a response cut short.
-    pub async fn read(&self, segments: &[Segment], range: Range<u64>) -> io::Result<BlobStream> {
-        let pieces = plan(segments, range);
-        let store = self.clone();
-        let first = match pieces.first() {
-            Some((id, ..)) => {
-                let path = store.path(id);
-                Some(
-                    tokio::task::spawn_blocking(move || File::open(path))
-                        .await
-                        .map_err(io::Error::other)??,
-                )
-            }
-            None => None,
-        };
-        let (tx, rx) = mpsc::channel(READ_AHEAD);
-        if let Some(first) = first {
-            tokio::task::spawn_blocking(move || store.read_blocking(pieces, first, &tx));
+fn read_blocking(file: &File, range: Range<u64>, tx: &mpsc::Sender<io::Result<Bytes>>) {
+    let (mut offset, mut remaining) = (range.start, range.end.saturating_sub(range.start));
+    while remaining > 0 {
+        let len = remaining.min(READ_CHUNK) as usize;
+        let mut buf = BytesMut::zeroed(len);
+        if let Err(e) = file.read_exact_at(&mut buf, offset) {
+            let _ = tx.blocking_send(Err(e));
+            return;
         }
-        Ok(BlobStream { rx })
-    }
-
-    fn read_blocking(
-        &self,
-        pieces: Vec<(BlobId, u64, u64)>,
-        first: File,
-        tx: &mpsc::Sender<io::Result<Bytes>>,
-    ) {
-        let mut first = Some(first);
-        for (id, mut offset, mut remaining) in pieces {
-            let file = match first.take() {
-                Some(f) => Ok(f),
-                None => File::open(self.path(&id)),
-            };
-            let file = match file {
-                Ok(f) => f,
-                Err(e) => {
-                    let _ = tx.blocking_send(Err(e));
-                    return;
-                }
-            };
-            while remaining > 0 {
-                let len = remaining.min(READ_CHUNK) as usize;
-                let mut buf = BytesMut::zeroed(len);
-                if let Err(e) = file.read_exact_at(&mut buf, offset) {
-                    let _ = tx.blocking_send(Err(e));
-                    return;
-                }
-                offset += len as u64;
-                remaining -= len as u64;
-                if tx.blocking_send(Ok(buf.freeze())).is_err() {
-                    return; // the client went away
-                }
-            }
+        offset += len as u64;
+        remaining -= len as u64;
+        if tx.blocking_send(Ok(buf.freeze())).is_err() {
+            return; // the reader went away
         }
     }
 }
@@ -125,45 +76,21 @@ mod tests {
     use super::*;
     use futures::TryStreamExt;
 
-    fn seg(size: u64) -> Segment {
-        Segment {
-            blob: BlobId::parse(&format!("{size:032x}")).unwrap(),
-            size,
-            seal: None,
-        }
-    }
-
-    #[test]
-    fn plan_spans_segment_boundaries() {
-        let segs = [seg(10), seg(5), seg(10)];
-        let p = plan(&segs, 8..17);
-        let got: Vec<(u64, u64)> = p.iter().map(|(_, o, l)| (*o, *l)).collect();
-        assert_eq!(got, vec![(8, 2), (0, 5), (0, 2)]);
-        assert!(plan(&segs, 3..3).is_empty());
-        assert_eq!(plan(&segs, 0..25).len(), 3);
-    }
-
     #[tokio::test]
-    async fn reads_a_range_across_blobs() {
+    async fn reads_a_range_of_a_blob() {
         let dir = tempfile::tempdir().unwrap();
         let store = BlobStore::open(dir.path()).unwrap();
-        let mut segments = Vec::new();
-        for part in [&b"0123456789"[..], b"abcde", b"ABCDEFGHIJ"] {
-            let body = futures::stream::iter(vec![Ok::<_, io::Error>(Bytes::from_static(part))]);
-            let w = store.write(body, |_: &[u8]| {}).await.unwrap();
-            segments.push(Segment {
-                blob: w.id,
-                size: w.size,
-                seal: None,
-            });
-        }
+        let body = futures::stream::iter(vec![Ok::<_, io::Error>(Bytes::from_static(b"0123456789"))]);
+        let w = store.write(body, |_: &[u8]| {}).await.unwrap();
         let chunks: Vec<Bytes> = store
-            .read(&segments, 8..17)
+            .read(&w.id, 3..8)
             .await
             .unwrap()
             .try_collect()
             .await
             .unwrap();
-        assert_eq!(chunks.concat(), b"89abcdeAB");
+        assert_eq!(chunks.concat(), b"34567");
+        let missing = BlobId::parse(&"0".repeat(32)).unwrap();
+        assert!(store.read(&missing, 0..1).await.is_err());
     }
 }

@@ -28,7 +28,7 @@ pub struct BlobId(String);
 
 impl BlobId {
     /// Time-ordered and random: never repeats, across gateways too.
-    fn generate() -> Self {
+    pub fn generate() -> Self {
         Self(uuid::Uuid::now_v7().simple().to_string())
     }
 
@@ -142,7 +142,17 @@ impl BlobStore {
         E: Into<Box<dyn std::error::Error + Send + Sync>>,
         O: Observer,
     {
-        let id = BlobId::generate();
+        self.write_as(BlobId::generate(), body, observer).await
+    }
+
+    /// [`BlobStore::write`] under a given id: a copy of a blob another gateway wrote. Writing
+    /// the same id again (a retried copy) replaces the file atomically with the same bytes.
+    pub async fn write_as<S, E, O>(&self, id: BlobId, body: S, observer: O) -> Result<Written<O>, WriteError>
+    where
+        S: Stream<Item = Result<Bytes, E>> + Send,
+        E: Into<Box<dyn std::error::Error + Send + Sync>>,
+        O: Observer,
+    {
         let (tx, rx) = mpsc::channel(WRITE_QUEUE_DEPTH);
         let writer = {
             let store = self.clone();
@@ -185,7 +195,11 @@ impl BlobStore {
         mut rx: mpsc::Receiver<Chunk>,
         mut observer: O,
     ) -> io::Result<(u64, O)> {
-        let tmp_path = self.inner.tmp.join(id.as_str());
+        // Unique per write: two copies of one blob may arrive at once (a retry racing the first).
+        let tmp_path = self
+            .inner
+            .tmp
+            .join(format!("{id}.{:016x}", rand::random::<u64>()));
         let result = (|| {
             let mut file = File::create(&tmp_path)?;
             let mut size = 0u64;

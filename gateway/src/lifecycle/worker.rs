@@ -382,7 +382,6 @@ impl Worker {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::blob::BlobStore;
     use crate::clock::ManualClock;
     use crate::meta::fjall::EmbeddedStore;
 
@@ -402,12 +401,7 @@ mod tests {
             OffsetDateTime::UNIX_EPOCH + time::Duration::days(20_000),
         ));
         let meta = Arc::new(EmbeddedStore::open(&dir.path().join("meta")).unwrap());
-        let store = Store::new(
-            meta,
-            BlobStore::open(dir.path()).unwrap(),
-            clock.clone(),
-            "us-east-1".into(),
-        );
+        let store = crate::ops::test_store(meta, dir.path(), clock.clone()).await;
         let (a, b) = (worker(&store), worker(&store));
         assert!(a.hold_lease().await.unwrap());
         assert!(!b.hold_lease().await.unwrap(), "a live lease is exclusive");
@@ -421,12 +415,7 @@ mod tests {
     async fn a_full_pass_clears_its_cursor_and_records_the_time() {
         let dir = tempfile::tempdir().unwrap();
         let meta = Arc::new(EmbeddedStore::open(&dir.path().join("meta")).unwrap());
-        let store = Store::new(
-            meta,
-            BlobStore::open(dir.path()).unwrap(),
-            Arc::new(crate::clock::SystemClock),
-            "us-east-1".into(),
-        );
+        let store = crate::ops::test_store(meta, dir.path(), Arc::new(crate::clock::SystemClock)).await;
         let mut w = worker(&store);
         w.save_cursor(Some(&Cursor {
             bucket: "gone".into(),

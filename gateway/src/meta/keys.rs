@@ -19,6 +19,10 @@
 //! | `L` | lease name                            | lease (lifecycle worker)      |
 //! | `I` | user name                             | user (identity)               |
 //! | `K` | access key id                         | access key (sealed secret)    |
+//! | `N` | node id                               | a gateway of the store        |
+//! | `C` | setting name                          | a store-wide setting          |
+//! | `F` | node, queued at (u64 BE nanos), blob  | a blob the node is to free    |
+//! | `H` | node, blob                            | the same entry, by blob       |
 
 const BUCKET: u8 = b'B';
 const OBJECT: u8 = b'O';
@@ -30,6 +34,10 @@ const TOKEN: u8 = b'T';
 const LEASE: u8 = b'L';
 const USER: u8 = b'I';
 const ACCESS_KEY: u8 = b'K';
+const NODE: u8 = b'N';
+const SETTING: u8 = b'C';
+const FREE_QUEUE: u8 = b'F';
+const FREE_PENDING: u8 = b'H';
 
 fn push_escaped(out: &mut Vec<u8>, s: &[u8]) {
     for &b in s {
@@ -191,6 +199,57 @@ pub fn lease(name: &str) -> Vec<u8> {
     k
 }
 
+pub fn node(id: &str) -> Vec<u8> {
+    let mut k = with_tag(NODE, id.len());
+    k.extend_from_slice(id.as_bytes());
+    k
+}
+
+pub fn all_nodes() -> (Vec<u8>, Vec<u8>) {
+    (vec![NODE], vec![NODE + 1])
+}
+
+pub fn setting(name: &str) -> Vec<u8> {
+    let mut k = with_tag(SETTING, name.len());
+    k.extend_from_slice(name.as_bytes());
+    k
+}
+
+/// A free queued for `node`: the queue sorts by the time it was queued, so the entries past
+/// their grace period are one range scan from the start of the node's queue.
+pub fn free_queued(node: &str, queued_nanos: u64, blob: &str) -> Vec<u8> {
+    let mut k = bucket_scoped(FREE_QUEUE, node, 8 + blob.len());
+    k.extend_from_slice(&queued_nanos.to_be_bytes());
+    k.extend_from_slice(blob.as_bytes());
+    k
+}
+
+/// The range of `node`'s queued frees queued before `until_nanos`.
+pub fn frees_queued_before(node: &str, until_nanos: u64) -> (Vec<u8>, Vec<u8>) {
+    let start = bucket_scoped(FREE_QUEUE, node, 0);
+    let mut end = start.clone();
+    end.extend_from_slice(&until_nanos.to_be_bytes());
+    (start, end)
+}
+
+/// The time and blob id of a `free_queued` key of `node`.
+pub fn free_queued_parts<'a>(node: &str, raw: &'a [u8]) -> Option<(u64, &'a str)> {
+    let rest = raw.get(1 + node.len() + TERMINATOR.len()..)?;
+    let (at, blob) = rest.split_at_checked(8)?;
+    Some((
+        u64::from_be_bytes(at.try_into().ok()?),
+        std::str::from_utf8(blob).ok()?,
+    ))
+}
+
+/// Whether `node` has a free queued for `blob` (the sweeper spares such blobs: an in-flight
+/// read may still be streaming them until the free is due).
+pub fn free_pending(node: &str, blob: &str) -> Vec<u8> {
+    let mut k = bucket_scoped(FREE_PENDING, node, blob.len());
+    k.extend_from_slice(blob.as_bytes());
+    k
+}
+
 /// The smallest key greater than every key that starts with `prefix` (the end of its range).
 pub fn prefix_end(prefix: &[u8]) -> Vec<u8> {
     let mut end = prefix.to_vec();
@@ -290,6 +349,19 @@ mod tests {
     fn parts_order_numerically() {
         assert!(part("u1", 2) < part("u1", 10));
         assert!(part("u1", 10_000) < prefix_end(&parts_prefix("u1")));
+    }
+
+    #[test]
+    fn free_queue_sorts_by_time_per_node_and_decodes() {
+        let early = free_queued("gw-1", 5, "b1");
+        let late = free_queued("gw-1", 1 << 40, "a0");
+        let other = free_queued("gw-10", 1, "a0");
+        assert!(early < late);
+        let (start, end) = frees_queued_before("gw-1", 1 << 40);
+        assert!(start <= early && early < end);
+        assert!(late >= end);
+        assert!(other < start || other >= prefix_end(&start));
+        assert_eq!(free_queued_parts("gw-1", &late), Some((1 << 40, "a0")));
     }
 
     #[test]

@@ -4,6 +4,7 @@
 mod bucket;
 mod copy;
 pub mod expire;
+mod frees;
 mod key_locks;
 pub mod list;
 pub mod multipart;
@@ -11,7 +12,9 @@ mod object;
 pub mod precondition;
 mod refs;
 mod rename;
+mod replicas;
 mod sealed;
+mod segments;
 mod tagging;
 mod txn;
 pub mod version;
@@ -21,6 +24,7 @@ use std::sync::Arc;
 
 use crate::blob::BlobStore;
 use crate::clock::SharedClock;
+use crate::cluster::Cluster;
 use crate::meta::MetaStore;
 use key_locks::KeyLocks;
 
@@ -35,20 +39,53 @@ pub use txn::{Durability, read_only, transact, transact_with};
 #[derive(Clone)]
 pub struct Store {
     pub meta: Arc<dyn MetaStore>,
+    /// This gateway's volume.
     pub blobs: BlobStore,
+    /// The store's other gateways, and where blobs are.
+    pub cluster: Arc<Cluster>,
     pub clock: SharedClock,
     pub region: String,
     locks: Arc<KeyLocks>,
 }
 
 impl Store {
-    pub fn new(meta: Arc<dyn MetaStore>, blobs: BlobStore, clock: SharedClock, region: String) -> Self {
+    pub fn new(
+        meta: Arc<dyn MetaStore>,
+        blobs: BlobStore,
+        cluster: Arc<Cluster>,
+        clock: SharedClock,
+        region: String,
+    ) -> Self {
         Self {
             meta,
             blobs,
+            cluster,
             clock,
             region,
             locks: Arc::default(),
         }
     }
+}
+
+/// A one-gateway store over `dir` for unit tests.
+#[cfg(test)]
+pub async fn test_store(meta: Arc<dyn MetaStore>, dir: &std::path::Path, clock: SharedClock) -> Store {
+    let config = crate::cluster::ClusterConfig {
+        node_id: crate::cluster::NodeId::parse("test-0").expect("valid id"),
+        peer_url: "http://127.0.0.1:1".into(),
+        volume: dir.to_owned(),
+        copies: 1,
+        free_grace: std::time::Duration::ZERO,
+        liveness: std::time::Duration::from_secs(15),
+    };
+    let cluster = Cluster::join(&*meta, config, crate::cluster::PeerKey::new([0; 32]))
+        .await
+        .expect("joining a fresh store");
+    Store::new(
+        meta,
+        BlobStore::open(dir).expect("opening the volume"),
+        Arc::new(cluster),
+        clock,
+        "us-east-1".into(),
+    )
 }

@@ -12,11 +12,11 @@ use super::object::Upload;
 use super::precondition::WriteConditions;
 use super::version;
 use super::{Store, bucket, read_only, refs, transact};
-use crate::blob::{BlobId, Segment};
+use crate::blob::BlobId;
 use crate::checksum::{Checksum, ChecksumAlgorithm, ChecksumKind, combine_crcs, composite};
 use crate::errors::from_meta;
 use crate::meta::{MetaTxn, keys};
-use crate::model::{self, ContentHeaders, Nanos, ObjectHead, PartRecord, PartSummary, UploadRecord};
+use crate::model::{self, ContentHeaders, Nanos, ObjectHead, PartRecord, PartSummary, Segment, UploadRecord};
 
 /// S3's smallest part, for every part but the last.
 pub const MIN_PART_SIZE: u64 = 5 * 1024 * 1024;
@@ -123,7 +123,10 @@ async fn remove_upload(txn: &mut dyn MetaTxn, bucket: &str, upload: &UploadRecor
     let mut freed = Vec::new();
     for (k, part) in all_parts(txn, &upload.upload_id).await? {
         txn.delete(&k).await.map_err(from_meta)?;
-        if refs::release(txn, &part.blob).await.map_err(from_meta)? {
+        if refs::release(txn, &part.blob, &part.holders)
+            .await
+            .map_err(from_meta)?
+        {
             freed.push(part.blob);
         }
     }
@@ -291,6 +294,7 @@ impl Store {
             number,
             size: body.digests.size,
             seal: body.segment.seal.clone(),
+            holders: body.segment.holders.clone(),
             etag: super::object::body_etag(&body),
             modified: Nanos::from_time(self.clock.now()),
             blob: body.segment.blob.clone(),
@@ -308,7 +312,11 @@ impl Store {
                 txn.put(&k, &model::encode(*part)).await.map_err(from_meta)?;
                 refs::add(txn, &part.blob).await.map_err(from_meta)?;
                 match old {
-                    Some(old) if refs::release(txn, &old.blob).await.map_err(from_meta)? => {
+                    Some(old)
+                        if refs::release(txn, &old.blob, &old.holders)
+                            .await
+                            .map_err(from_meta)? =>
+                    {
                         Ok(vec![old.blob])
                     }
                     _ => Ok(Vec::new()),
@@ -385,6 +393,7 @@ impl Store {
                                 blob: p.blob.clone(),
                                 size: p.size,
                                 seal: p.seal.clone(),
+                                holders: p.holders.clone(),
                             })
                             .collect(),
                         version_id: None,

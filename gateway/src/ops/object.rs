@@ -1,7 +1,6 @@
 //! Objects: write a body to a blob, publish it with one metadata commit, read it back, delete it.
 
 use std::collections::BTreeMap;
-use std::ops::Range;
 
 use bytes::Bytes;
 use futures::Stream;
@@ -10,10 +9,10 @@ use s3s::S3Result;
 use super::precondition::WriteConditions;
 use super::version::{self, Deleted, VersionRef};
 use super::{Store, bucket, read_only, refs, transact};
-use crate::blob::{BlobId, BlobStream, Segment};
+use crate::blob::BlobId;
 use crate::checksum::{BodyDigest, BodyDigests};
-use crate::errors::{from_meta, from_write, internal, no_such_key, no_such_version};
-use crate::model::{ContentHeaders, Nanos, ObjectHead};
+use crate::errors::{from_meta, from_write, no_such_key, no_such_version};
+use crate::model::{ContentHeaders, Nanos, ObjectHead, Segment};
 
 /// A body durably on the volume, not yet visible as an object.
 #[derive(Debug)]
@@ -46,11 +45,13 @@ impl Store {
         E: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
         let written = self.blobs.write(body, digest).await.map_err(from_write)?;
+        let holders = self.replicate(&written.id, written.size).await?;
         Ok(Upload {
             segment: Segment {
                 blob: written.id,
                 size: written.size,
                 seal: None,
+                holders,
             },
             digests: written.observer.finish(),
         })
@@ -58,7 +59,8 @@ impl Store {
 
     /// Drops a body that will never be published.
     pub async fn discard(&self, upload: &Upload) {
-        self.free(std::slice::from_ref(&upload.segment.blob)).await;
+        self.discard_blob(&upload.segment.blob, &upload.segment.holders)
+            .await;
     }
 
     /// Drops a body after its publishing transaction failed, when the failure certainly means
@@ -71,13 +73,16 @@ impl Store {
         }
     }
 
-    /// Deletes blobs whose last reference was committed away. A failure only leaves an orphan
-    /// for the sweeper.
+    /// Follows a commit that dropped the last references of `blobs`: their frees are queued
+    /// and the free worker removes them after the grace period. With no grace period (tests,
+    /// and stores whose clients never read while others delete), this gateway's share is freed
+    /// now, before the request returns.
     pub async fn free(&self, blobs: &[BlobId]) {
-        for id in blobs {
-            if let Err(e) = self.blobs.delete(id).await {
-                tracing::warn!(blob = %id, error = %e, "could not delete blob; the sweeper will");
-            }
+        if blobs.is_empty() || !self.cluster.free_grace.is_zero() {
+            return;
+        }
+        if let Err(e) = self.drain_frees().await {
+            tracing::warn!(error = %e, "could not free blobs now; the free worker will");
         }
     }
 
@@ -161,13 +166,6 @@ impl Store {
         .await
     }
 
-    pub async fn open_object(&self, head: &ObjectHead, range: Range<u64>) -> S3Result<BlobStream> {
-        self.blobs
-            .read(&head.segments, range)
-            .await
-            .map_err(|e| internal("blob read", e))
-    }
-
     /// DeleteObject: without a version, the object goes (or a delete marker is added when the
     /// bucket versions); with one, exactly that version goes. Deleting what does not exist
     /// succeeds, as S3 does.
@@ -200,10 +198,11 @@ impl Store {
         Ok(deleted)
     }
 
-    /// Whether any committed record points at `blob` (asked by the sweeper).
-    pub async fn blob_is_referenced(&self, blob: &BlobId) -> S3Result<bool> {
-        read_only(&*self.meta, blob, |txn, blob| {
-            Box::pin(async move { refs::is_referenced(txn, blob).await.map_err(from_meta) })
+    /// Whether `blob` must stay on this gateway's volume (asked by the sweeper): a committed
+    /// record points at it or its free is still in its grace period.
+    pub async fn blob_is_kept(&self, blob: &BlobId) -> S3Result<bool> {
+        read_only(&*self.meta, &(blob, self.cluster.me()), |txn, (blob, me)| {
+            Box::pin(async move { refs::is_kept(txn, blob, me).await.map_err(from_meta) })
         })
         .await
     }

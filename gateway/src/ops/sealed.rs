@@ -10,10 +10,9 @@ use futures::{Stream, StreamExt, TryStreamExt, stream};
 use s3s::S3Result;
 
 use super::{Store, Upload};
-use crate::blob::Segment;
 use crate::checksum::BodyDigest;
 use crate::errors::{from_write, internal};
-use crate::model::ObjectHead;
+use crate::model::{ObjectHead, Segment};
 use crate::sse::{self, CHUNK, CustomerKey, Seal, Sealer, TAG};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -170,10 +169,12 @@ impl Store {
             .and_then(|m| m.into_inner().ok())
             .ok_or_else(|| internal("sse", "digest still shared"))?;
         let digests = digest.finish();
+        let holders = self.replicate(&written.id, written.size).await?;
         let segment = Segment {
             blob: written.id,
             size: digests.size,
             seal: Some(seal),
+            holders,
         };
         Ok(Upload { segment, digests })
     }
@@ -187,7 +188,7 @@ impl Store {
         key: Option<&CustomerKey>,
     ) -> S3Result<PlainStream> {
         if head.segments.iter().all(|s| s.seal.is_none()) {
-            return Ok(Box::pin(self.open_object(head, range).await?));
+            return self.open_object(head, range).await;
         }
         let mut pieces = Vec::new();
         let mut start = 0u64;
@@ -205,9 +206,9 @@ impl Store {
             let (store, key) = (store.clone(), key.clone());
             async move { store.read_segment(&seg, local, key.as_ref()).await }
         });
-        Ok(Box::pin(
+        Ok(Box::pin(sync_wrapper::SyncStream::new(
             streams.map(|r| r.map_err(std::io::Error::other)).try_flatten(),
-        ))
+        )))
     }
 
     async fn read_segment(
@@ -217,20 +218,13 @@ impl Store {
         key: Option<&CustomerKey>,
     ) -> Result<PlainStream, BoxError> {
         let Some(seal) = &seg.seal else {
-            let plain = Segment {
-                seal: None,
-                ..seg.clone()
-            };
-            return Ok(Box::pin(self.blobs.read(&[plain], local).await?));
+            return Ok(Box::pin(self.open_blob(&seg.blob, &seg.holders, local).await?));
         };
         let key = key.ok_or("a sealed segment needs its key")?;
         let span = sse::span(local.clone(), seg.size);
-        let on_disk = Segment {
-            blob: seg.blob.clone(),
-            size: sse::sealed_size(seg.size),
-            seal: None,
-        };
-        let sealed = self.blobs.read(&[on_disk], span.blob_range.clone()).await?;
+        let sealed = self
+            .open_blob(&seg.blob, &seg.holders, span.blob_range.clone())
+            .await?;
         let sealer = key.sealer(seal)?;
         Ok(open_stream(
             sealed,

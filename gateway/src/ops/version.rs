@@ -119,7 +119,10 @@ async fn drop_version(
         .map_err(from_meta)?;
     let mut freed = Vec::new();
     for seg in &version.segments {
-        if refs::release(txn, &seg.blob).await.map_err(from_meta)? {
+        if refs::release(txn, &seg.blob, &seg.holders)
+            .await
+            .map_err(from_meta)?
+        {
             freed.push(seg.blob.clone());
         }
     }

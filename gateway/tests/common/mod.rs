@@ -25,6 +25,11 @@ pub fn start_with_args(args: &[&str]) -> Gateway {
     if !args.iter().any(|a| a == "--meta" || a.starts_with("--meta=")) {
         args.extend(meta_args());
     }
+    // Freed bytes go at once, so a test can see that a delete freed them; the grace period
+    // that protects in-flight reads has tests of its own (`multi_gateway`).
+    if !args.iter().any(|a| a.starts_with("--free-grace")) {
+        args.extend(["--free-grace".to_owned(), "0".to_owned()]);
+    }
     Gateway::start_with(
         bin(),
         GatewayOptions {
@@ -157,7 +162,12 @@ pub fn assert_raw_error(resp: &RawResponse, code: &str, status: u16) {
 
 /// Blob files on the gateway's volume (committed or orphaned), for "no bytes moved / none left".
 pub fn blob_files(gw: &Gateway) -> usize {
-    let blobs = gw.data_dir().join("blobs");
+    blob_files_in(gw.data_dir())
+}
+
+/// The blob files on the volume rooted at `volume`.
+pub fn blob_files_in(volume: &Path) -> usize {
+    let blobs = volume.join("blobs");
     std::fs::read_dir(&blobs)
         .map(|shards| {
             shards

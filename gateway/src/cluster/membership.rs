@@ -1,0 +1,252 @@
+//! Which gateways the store has, learnt from the metadata store: each gateway writes its own
+//! record (peer URL, volume room, heartbeat) and reads everyone's. A gateway whose heartbeat is
+//! older than the liveness window is taken for down.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::RwLock;
+use std::time::{Duration, SystemTime};
+
+use super::{NodeId, NodeRecord};
+use crate::meta::{MetaError, MetaResult, MetaStore, MetaTxn, keys};
+use crate::model::{self, Nanos};
+
+/// The setting that names the gateway holding every blob recorded before blob references named
+/// their holders: the store's one gateway then, which is the first to start after the upgrade.
+pub const LEGACY_HOLDER: &str = "legacy-holder";
+/// Commit attempts for the few small transactions of membership.
+const ATTEMPTS: usize = 8;
+/// More gateways than any store has: the view is one scan.
+const MAX_NODES: usize = 10_000;
+
+pub struct Membership {
+    me: NodeId,
+    peer_url: String,
+    volume: PathBuf,
+    volume_token: String,
+    liveness: Duration,
+    legacy: NodeId,
+    view: RwLock<BTreeMap<NodeId, NodeRecord>>,
+}
+
+fn now() -> Nanos {
+    Nanos::from_time(SystemTime::now().into())
+}
+
+/// Capacity and free bytes of the filesystem holding `path`.
+pub fn volume_room(path: &Path) -> (u64, u64) {
+    use std::os::unix::ffi::OsStrExt as _;
+    let Ok(c_path) = std::ffi::CString::new(path.as_os_str().as_bytes()) else {
+        return (0, 0);
+    };
+    // SAFETY: `statvfs` only writes into the zeroed struct we own; the path is NUL-terminated.
+    unsafe {
+        let mut st: libc::statvfs = std::mem::zeroed();
+        if libc::statvfs(c_path.as_ptr(), &mut st) != 0 {
+            return (0, 0);
+        }
+        let frsize = st.f_frsize as u64;
+        (st.f_blocks as u64 * frsize, st.f_bavail as u64 * frsize)
+    }
+}
+
+/// Runs `f` in a transaction until it commits (or fails otherwise).
+async fn transact<T, F>(meta: &dyn MetaStore, mut f: F) -> MetaResult<T>
+where
+    F: for<'t> FnMut(&'t mut dyn MetaTxn) -> futures::future::BoxFuture<'t, MetaResult<T>>,
+{
+    let mut last = MetaError::Conflict;
+    for _ in 0..ATTEMPTS {
+        let mut txn = meta.begin().await?;
+        let value = match f(&mut *txn).await {
+            Ok(v) => v,
+            Err(e) => {
+                let _ = txn.rollback().await;
+                return Err(e);
+            }
+        };
+        match txn.commit().await {
+            Ok(()) => return Ok(value),
+            Err(MetaError::Conflict) => last = MetaError::Conflict,
+            Err(e) => return Err(e),
+        }
+    }
+    Err(last)
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum JoinError {
+    #[error(transparent)]
+    Meta(#[from] MetaError),
+    #[error("the volume: {0}")]
+    Volume(String),
+    #[error(
+        "node id {id} is in use by a live gateway with another volume (at {peer_url}): every gateway of a store needs its own node id"
+    )]
+    Duplicate { id: NodeId, peer_url: String },
+}
+
+impl Membership {
+    /// Registers this gateway and learns the others (and who holds the legacy blobs). Refuses a
+    /// node id that a live gateway with another volume already has: the two would take each
+    /// other's blobs for their own.
+    pub async fn join(
+        meta: &dyn MetaStore,
+        me: NodeId,
+        peer_url: String,
+        volume: &Path,
+        volume_token: String,
+        liveness: Duration,
+    ) -> Result<Self, JoinError> {
+        let legacy = transact(meta, |txn| {
+            let me = me.clone();
+            Box::pin(async move {
+                let key = keys::setting(LEGACY_HOLDER);
+                if let Some(raw) = txn.get(&key).await? {
+                    return model::decode::<NodeId>(&key, &raw);
+                }
+                txn.put(&key, &model::encode(&me)).await?;
+                Ok(me)
+            })
+        })
+        .await?;
+        let membership = Self {
+            me,
+            peer_url,
+            volume: volume.to_owned(),
+            volume_token,
+            liveness,
+            legacy,
+            view: RwLock::new(BTreeMap::new()),
+        };
+        membership.refresh(meta).await?;
+        let holder = membership.with_view(|v| v.get(&membership.me).cloned());
+        if let Some(other) = holder
+            && other.volume != membership.volume_token
+            && membership.is_live_record(&other, now())
+        {
+            return Err(JoinError::Duplicate {
+                id: other.id,
+                peer_url: other.peer_url,
+            });
+        }
+        membership.heartbeat(meta).await?;
+        Ok(membership)
+    }
+
+    /// Publishes this gateway's record with a fresh heartbeat, then re-reads everyone's.
+    pub async fn heartbeat(&self, meta: &dyn MetaStore) -> MetaResult<()> {
+        let (capacity, free) = volume_room(&self.volume);
+        let record = NodeRecord {
+            id: self.me.clone(),
+            peer_url: self.peer_url.clone(),
+            capacity,
+            free,
+            heartbeat: now(),
+            volume: self.volume_token.clone(),
+        };
+        let key = keys::node(self.me.as_str());
+        let value = model::encode(&record);
+        transact(meta, |txn| {
+            let (key, value) = (key.clone(), value.clone());
+            Box::pin(async move { txn.put(&key, &value).await })
+        })
+        .await?;
+        self.refresh(meta).await
+    }
+
+    /// Re-reads every gateway's record.
+    pub async fn refresh(&self, meta: &dyn MetaStore) -> MetaResult<()> {
+        let mut txn = meta.begin_read().await?;
+        let (start, end) = keys::all_nodes();
+        let rows = txn.scan(&start, &end, MAX_NODES).await;
+        let _ = txn.rollback().await;
+        let mut view = BTreeMap::new();
+        for (k, v) in rows? {
+            let record: NodeRecord = model::decode(&k, &v)?;
+            view.insert(record.id.clone(), record);
+        }
+        if let Ok(mut current) = self.view.write() {
+            *current = view;
+        }
+        Ok(())
+    }
+
+    pub fn me(&self) -> &NodeId {
+        &self.me
+    }
+
+    /// The holders a reference names; a reference written before holders were recorded names
+    /// none and is held by the legacy holder.
+    pub fn resolve<'a>(&'a self, holders: &'a [NodeId]) -> &'a [NodeId] {
+        if holders.is_empty() {
+            std::slice::from_ref(&self.legacy)
+        } else {
+            holders
+        }
+    }
+
+    pub fn holds_locally(&self, holders: &[NodeId]) -> bool {
+        self.resolve(holders).contains(&self.me)
+    }
+
+    fn with_view<T>(&self, f: impl FnOnce(&BTreeMap<NodeId, NodeRecord>) -> T) -> T {
+        match self.view.read() {
+            Ok(view) => f(&view),
+            Err(poisoned) => f(&poisoned.into_inner()),
+        }
+    }
+
+    fn is_live_record(&self, record: &NodeRecord, now: Nanos) -> bool {
+        let age = Duration::from_nanos(u64::try_from(now.0.saturating_sub(record.heartbeat.0)).unwrap_or(0));
+        age <= self.liveness
+    }
+
+    pub fn peer_url(&self, id: &NodeId) -> Option<String> {
+        self.with_view(|v| v.get(id).map(|r| r.peer_url.clone()))
+    }
+
+    /// The other gateways whose heartbeat is recent.
+    pub fn live_peers(&self) -> Vec<NodeRecord> {
+        let now = now();
+        self.with_view(|v| {
+            v.values()
+                .filter(|r| r.id != self.me && self.is_live_record(r, now))
+                .cloned()
+                .collect()
+        })
+    }
+
+    /// Where to read a blob from, best first: this gateway's volume, then live holders, then
+    /// holders that look down (a stale view is better tried than not).
+    pub fn read_order(&self, holders: &[NodeId]) -> Vec<Source> {
+        let now = now();
+        let holders = self.resolve(holders);
+        let mut local = Vec::new();
+        let mut live = Vec::new();
+        let mut rest = Vec::new();
+        self.with_view(|v| {
+            for id in holders {
+                if *id == self.me {
+                    local.push(Source::Local);
+                    continue;
+                }
+                match v.get(id) {
+                    Some(r) if self.is_live_record(r, now) => {
+                        live.push(Source::Peer(id.clone(), r.peer_url.clone()))
+                    }
+                    Some(r) => rest.push(Source::Peer(id.clone(), r.peer_url.clone())),
+                    None => {}
+                }
+            }
+        });
+        local.into_iter().chain(live).chain(rest).collect()
+    }
+}
+
+/// One place a blob can be read from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    Local,
+    Peer(NodeId, String),
+}

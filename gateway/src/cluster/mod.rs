@@ -1,0 +1,69 @@
+//! One store, many gateways: who the gateways are (registered in the metadata store, the only
+//! membership there is), how they prove to each other who they are, and how bytes held by one
+//! gateway's volume reach another.
+
+pub mod membership;
+pub mod node;
+pub mod peer_api;
+pub mod peer_auth;
+pub mod peer_client;
+pub mod placement;
+
+pub use membership::Membership;
+pub use node::{NodeId, NodeRecord};
+pub use peer_auth::PeerKey;
+pub use peer_client::PeerClient;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::meta::MetaStore;
+use membership::JoinError;
+
+/// How this gateway takes part in its store.
+#[derive(Debug, Clone)]
+pub struct ClusterConfig {
+    pub node_id: NodeId,
+    pub peer_url: String,
+    /// The volume's root (its room is published in the heartbeat).
+    pub volume: PathBuf,
+    /// Copies kept of every new blob, this gateway's included (1 to 3).
+    pub copies: usize,
+    /// How long a freed blob stays readable: longer than any read of it may take.
+    pub free_grace: Duration,
+    /// A gateway whose heartbeat is older than this is taken for down.
+    pub liveness: Duration,
+}
+
+/// This gateway's view of the store's gateways and its means of reaching them.
+pub struct Cluster {
+    pub membership: Membership,
+    pub peers: PeerClient,
+    pub copies: usize,
+    pub free_grace: Duration,
+}
+
+impl Cluster {
+    pub async fn join(meta: &dyn MetaStore, config: ClusterConfig, key: PeerKey) -> Result<Self, JoinError> {
+        let token = node::volume_token(&config.volume).map_err(|e| JoinError::Volume(e.to_string()))?;
+        let membership = Membership::join(
+            meta,
+            config.node_id,
+            config.peer_url,
+            &config.volume,
+            token,
+            config.liveness,
+        )
+        .await?;
+        Ok(Self {
+            membership,
+            peers: PeerClient::new(key),
+            copies: config.copies.clamp(1, 3),
+            free_grace: config.free_grace,
+        })
+    }
+
+    pub fn me(&self) -> &NodeId {
+        self.membership.me()
+    }
+}

@@ -1,0 +1,83 @@
+//! Extra copies of a new blob on other gateways (`--blob-copies`): once this gateway has the
+//! blob durably, it streams it to the next live gateways in the blob's placement order, and the
+//! write is acknowledged only when every copy is durable.
+
+use futures::future::join_all;
+use s3s::{S3Error, S3ErrorCode, S3Result};
+
+use super::Store;
+use crate::blob::BlobId;
+use crate::cluster::{NodeId, placement};
+
+impl Store {
+    /// Places the copies of `blob` (`size` bytes on this volume) that the store's copy count asks
+    /// for beyond this gateway's; returns every holder, this gateway first.
+    pub async fn replicate(&self, blob: &BlobId, size: u64) -> S3Result<Vec<NodeId>> {
+        let me = self.cluster.me().clone();
+        let mut holders = vec![me];
+        let wanted = self.cluster.copies;
+        if wanted <= 1 {
+            return Ok(holders);
+        }
+        let candidates = placement::rank(blob, size, self.cluster.membership.live_peers());
+        let mut candidates = candidates.into_iter();
+        while holders.len() < wanted {
+            let round: Vec<_> = candidates.by_ref().take(wanted - holders.len()).collect();
+            if round.is_empty() {
+                break;
+            }
+            let pushes = round.iter().map(|node| async move {
+                let body = self.blobs.read(blob, 0..size).await.map_err(|e| e.to_string())?;
+                self.cluster
+                    .peers
+                    .write(&node.peer_url, blob, size, body)
+                    .await
+                    .map_err(|e| e.to_string())
+            });
+            for (node, result) in round.iter().zip(join_all(pushes).await) {
+                match result {
+                    Ok(()) => holders.push(node.id.clone()),
+                    Err(e) => {
+                        tracing::warn!(blob = %blob, node = %node.id, error = %e, "copy failed; trying another gateway")
+                    }
+                }
+            }
+        }
+        if holders.len() < wanted {
+            // The copies that did land are freed through the queue like any unreferenced blob.
+            self.discard_blob(blob, &holders).await;
+            return Err(S3Error::with_message(
+                S3ErrorCode::ServiceUnavailable,
+                format!(
+                    "The store keeps {wanted} copies of every object and only {} gateways could take one; please retry.",
+                    holders.len()
+                ),
+            ));
+        }
+        Ok(holders)
+    }
+
+    /// Drops a blob that no record will ever reference: this gateway's copy at once, the others
+    /// through their holders' free queues.
+    pub async fn discard_blob(&self, blob: &BlobId, holders: &[NodeId]) {
+        if let Err(e) = self.blobs.delete(blob).await {
+            tracing::warn!(blob = %blob, error = %e, "could not delete blob; the sweeper will");
+        }
+        let me = self.cluster.me();
+        let others: Vec<NodeId> = holders.iter().filter(|h| *h != me).cloned().collect();
+        if others.is_empty() {
+            return;
+        }
+        let queued = super::transact(&*self.meta, &(blob, &others), |txn, (blob, others)| {
+            Box::pin(async move {
+                super::refs::queue_frees(txn, blob, others)
+                    .await
+                    .map_err(crate::errors::from_meta)
+            })
+        })
+        .await;
+        if let Err(e) = queued {
+            tracing::warn!(blob = %blob, error = %e, "could not queue frees of copies; their sweepers will");
+        }
+    }
+}

@@ -1,0 +1,138 @@
+//! Reading an object's bytes wherever they are: each segment's blob from this gateway's volume
+//! when it holds a copy, otherwise streamed from a live holder, failing over to the next holder
+//! when one cannot be reached (always before the first byte of that blob is sent).
+
+use std::io;
+use std::ops::Range;
+
+use futures::{StreamExt as _, TryStreamExt as _, stream};
+use s3s::S3Result;
+use sync_wrapper::SyncStream;
+
+use super::{PlainStream, Store};
+use crate::blob::{BlobId, BlobStream};
+use crate::cluster::NodeId;
+use crate::cluster::membership::Source;
+use crate::errors::internal;
+use crate::model::{ObjectHead, Segment};
+
+/// The part of `segments` that `range` covers, as (segment, range within its blob).
+fn plan(segments: &[Segment], range: Range<u64>) -> Vec<(Segment, Range<u64>)> {
+    let mut out = Vec::new();
+    let mut seg_start = 0u64;
+    for seg in segments {
+        let seg_end = seg_start + seg.size;
+        let start = range.start.max(seg_start);
+        let end = range.end.min(seg_end);
+        if start < end {
+            out.push((seg.clone(), start - seg_start..end - seg_start));
+        }
+        seg_start = seg_end;
+        if seg_start >= range.end {
+            break;
+        }
+    }
+    out
+}
+
+impl Store {
+    /// Streams `range` of one blob (as stored: sealed bytes for a sealed blob) from the best of
+    /// its holders that answers. When none does, the view of the gateways may be stale (a holder
+    /// restarted at another address): it is re-read once and the holders tried again.
+    pub async fn open_blob(
+        &self,
+        blob: &BlobId,
+        holders: &[NodeId],
+        range: Range<u64>,
+    ) -> io::Result<BlobStream> {
+        if range.is_empty() {
+            return Ok(BlobStream::channel().1);
+        }
+        let tried = self.cluster.membership.read_order(holders);
+        let failed = match self.open_from(blob, &tried, &range).await {
+            Ok(stream) => return Ok(stream),
+            Err(e) => e,
+        };
+        if let Err(e) = self.cluster.membership.refresh(&*self.meta).await {
+            tracing::warn!(error = %e, "could not re-read the store's gateways");
+            return Err(failed);
+        }
+        let fresh = self.cluster.membership.read_order(holders);
+        if fresh == tried {
+            return Err(failed);
+        }
+        self.open_from(blob, &fresh, &range).await
+    }
+
+    async fn open_from(
+        &self,
+        blob: &BlobId,
+        sources: &[Source],
+        range: &Range<u64>,
+    ) -> io::Result<BlobStream> {
+        let mut last = io::Error::new(io::ErrorKind::NotFound, format!("no known holder of blob {blob}"));
+        for source in sources {
+            let opened = match source {
+                Source::Local => self.blobs.read(blob, range.clone()).await,
+                Source::Peer(_, url) => self
+                    .cluster
+                    .peers
+                    .read(url, blob, range.clone())
+                    .await
+                    .map_err(io::Error::from),
+            };
+            match opened {
+                Ok(stream) => return Ok(stream),
+                Err(e) => {
+                    tracing::warn!(blob = %blob, source = ?source, error = %e, "blob holder failed; trying the next");
+                    last = e;
+                }
+            }
+        }
+        Err(last)
+    }
+
+    /// Streams `range` of an object made of plain (unsealed) segments. The first blob is opened
+    /// before this returns, so an unreadable object is an error rather than a response cut short.
+    pub async fn open_object(&self, head: &ObjectHead, range: Range<u64>) -> S3Result<PlainStream> {
+        let mut pieces = plan(&head.segments, range).into_iter();
+        let Some((first, first_range)) = pieces.next() else {
+            return Ok(Box::pin(stream::empty()));
+        };
+        let first = self
+            .open_blob(&first.blob, &first.holders, first_range)
+            .await
+            .map_err(|e| internal("blob read", e))?;
+        let store = self.clone();
+        let rest = stream::iter(pieces)
+            .then(move |(seg, range)| {
+                let store = store.clone();
+                async move { store.open_blob(&seg.blob, &seg.holders, range).await }
+            })
+            .try_flatten();
+        Ok(Box::pin(SyncStream::new(first.chain(rest))))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn seg(size: u64) -> Segment {
+        Segment {
+            blob: BlobId::parse(&format!("{size:032x}")).unwrap(),
+            size,
+            seal: None,
+            holders: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn plan_spans_segment_boundaries() {
+        let segs = [seg(10), seg(5), seg(10)];
+        let got: Vec<Range<u64>> = plan(&segs, 8..17).into_iter().map(|(_, r)| r).collect();
+        assert_eq!(got, vec![8..10, 0..5, 0..2]);
+        assert!(plan(&segs, 3..3).is_empty());
+        assert_eq!(plan(&segs, 0..25).len(), 3);
+    }
+}
