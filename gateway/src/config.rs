@@ -8,6 +8,11 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::credentials::AccessKey;
 
+/// The shortest sweep grace period: an upload's blob is unreferenced until its commit, which
+/// follows its last write by the copies to other gateways and the metadata commit; a body may
+/// also pause for up to `--body-timeout` between writes. Ten minutes covers all of them with room.
+pub const MIN_SWEEP_GRACE: Duration = Duration::from_secs(600);
+
 #[derive(Debug, Parser)]
 #[command(
     name = "gateway",
@@ -64,8 +69,8 @@ pub struct ServeArgs {
     #[arg(long, env = "STOWAGE_SWEEP_INTERVAL", default_value_t = 600)]
     pub sweep_interval: u64,
 
-    /// Minimum age in seconds before an unreferenced blob is removed (longer than any PUT's
-    /// write-to-commit window).
+    /// Minimum age in seconds before an unreferenced blob is removed: longer than any PUT's
+    /// write-to-commit window, so never below 600.
     #[arg(long, env = "STOWAGE_SWEEP_GRACE", default_value_t = 3600)]
     pub sweep_grace: u64,
 
@@ -100,6 +105,16 @@ pub struct ServeArgs {
     /// How this gateway takes part in a store of several (boxed like `tikv`).
     #[command(flatten)]
     pub cluster: Box<ClusterArgs>,
+
+    /// Seconds a client may take to send a request's headers, and an idle keep-alive connection
+    /// may wait for its next request, before the connection is closed.
+    #[arg(long, env = "STOWAGE_HEADER_TIMEOUT", default_value_t = 30)]
+    pub header_timeout: u64,
+
+    /// Seconds a request body may send nothing before the request ends with `RequestTimeout`
+    /// (and its partial upload is removed).
+    #[arg(long, env = "STOWAGE_BODY_TIMEOUT", default_value_t = 60)]
+    pub body_timeout: u64,
 
     /// Log format: `text` or `json`.
     #[arg(long, env = "STOWAGE_LOG_FORMAT", default_value = "text")]
@@ -183,8 +198,9 @@ impl ServeArgs {
         Duration::from_secs(self.lifecycle_day_seconds.max(1))
     }
 
+    /// The sweep grace period, never below [`MIN_SWEEP_GRACE`].
     pub fn sweep_grace(&self) -> Duration {
-        Duration::from_secs(self.sweep_grace)
+        Duration::from_secs(self.sweep_grace).max(MIN_SWEEP_GRACE)
     }
 
     pub fn heartbeat_interval(&self) -> Duration {

@@ -84,6 +84,10 @@ pub fn from_write(e: WriteError) -> S3Error {
     match e {
         WriteError::Io(e) => internal("blob write", e),
         WriteError::Body(e) => from_body_error(&*e),
+        WriteError::Stalled(_) => S3Error::with_message(
+            S3ErrorCode::RequestTimeout,
+            "Your socket connection to the server was not read from or written to within the timeout period. Idle connections will be closed.",
+        ),
     }
 }
 

@@ -1,7 +1,6 @@
 //! Assembles the gateway: metadata store, blob volume, the s3s service with our auth, the admin
 //! routes, background workers, and graceful shutdown.
 
-use std::future::IntoFuture as _;
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -12,7 +11,6 @@ use axum::Router;
 use axum::error_handling::HandleError;
 use axum::http::StatusCode;
 use axum::routing::get;
-use axum::serve::ListenerExt;
 use s3s::service::S3ServiceBuilder;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -28,6 +26,7 @@ use crate::cluster::peer_api::{self, PeerState};
 use crate::cluster::{Cluster, ClusterConfig, NodeId, PeerKey};
 use crate::config::ServeArgs;
 use crate::credentials::{self, AccessKey, Origin};
+use crate::http_server;
 use crate::lifecycle::worker::{Worker, WorkerConfig};
 use crate::meta::MetaStore;
 use crate::meta::fjall::EmbeddedStore;
@@ -35,6 +34,7 @@ use crate::meta::tikv::{self, TikvUrl, TlsPaths};
 use crate::metrics::Metrics;
 use crate::ops::Store;
 use crate::s3::envelope::envelope;
+use crate::s3::signature_gate::signature_gate;
 use crate::s3::{Gateway, RenameRoute, VirtualHosts};
 
 /// Admin routes live under a path no bucket can have (bucket names cannot contain `_`).
@@ -132,7 +132,7 @@ pub struct RunningGateway {
     pub node_id: NodeId,
     pub store: Store,
     shutdown: oneshot::Sender<()>,
-    server: JoinHandle<std::io::Result<()>>,
+    server: JoinHandle<()>,
     workers: Vec<JoinHandle<()>>,
 }
 
@@ -140,10 +140,8 @@ impl RunningGateway {
     /// Stops accepting, lets in-flight requests finish, and ends the background work.
     pub async fn stop(self) {
         let _ = self.shutdown.send(());
-        match self.server.await {
-            Ok(Err(e)) => tracing::warn!(error = %e, "server ended with an error"),
-            Err(e) => tracing::warn!(error = %e, "server task failed"),
-            Ok(Ok(())) => {}
+        if let Err(e) = self.server.await {
+            tracing::warn!(error = %e, "server task failed");
         }
         for worker in self.workers {
             worker.abort();
@@ -152,6 +150,13 @@ impl RunningGateway {
 }
 
 pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    if Duration::from_secs(args.sweep_grace) < crate::config::MIN_SWEEP_GRACE {
+        tracing::warn!(
+            given = args.sweep_grace,
+            used = crate::config::MIN_SWEEP_GRACE.as_secs(),
+            "--sweep-grace raised to its floor: a shorter grace could sweep an upload in flight"
+        );
+    }
     let shared = Shared::open(&args).await?;
     let mut gateways = Vec::new();
     for index in 0..usize::from(args.cluster.gateways) {
@@ -241,7 +246,9 @@ pub async fn start_gateway(
     let cluster = Cluster::join(&*shared.meta, config, shared.peer_key.clone())
         .await
         .context("registering the gateway in the metadata store")?;
-    let blobs = BlobStore::open(&volume).context("opening blob volume")?;
+    let blobs = BlobStore::open(&volume)
+        .context("opening blob volume")?
+        .with_body_deadline(Duration::from_secs(args.body_timeout.max(1)));
     let store = Store::new(
         shared.meta.clone(),
         blobs.clone(),
@@ -279,22 +286,12 @@ pub async fn start_gateway(
         ),
     ];
 
-    // Responses are written as headers then body: without TCP_NODELAY a small body waits for the
-    // client's delayed ACK (~40 ms) behind the headers.
-    let listener = listener.tap_io(|tcp| {
-        if let Err(e) = tcp.set_nodelay(true) {
-            tracing::debug!(error = %e, "could not set TCP_NODELAY");
-        }
-    });
     tracing::info!(listen = %addr, node = %node_id, volume = %volume.display(), meta = store.meta.backend(), "serving S3");
     let (shutdown, stopped) = oneshot::channel::<()>();
-    let server = tokio::spawn(
-        axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
-            .with_graceful_shutdown(async move {
-                let _ = stopped.await;
-            })
-            .into_future(),
-    );
+    let header_timeout = Duration::from_secs(args.header_timeout.max(1));
+    let server = tokio::spawn(http_server::serve(listener, app, header_timeout, async move {
+        let _ = stopped.await;
+    }));
     Ok(RunningGateway {
         addr,
         node_id,
@@ -365,6 +362,7 @@ fn app(args: &ServeArgs, shared: &Shared, store: &Store, metrics: &Arc<Metrics>,
         }))
         .merge(peer_api::router(peer))
         .fallback_service(s3)
+        .layer(axum::middleware::from_fn(signature_gate))
         .layer(axum::middleware::from_fn_with_state(metrics.clone(), envelope))
 }
 

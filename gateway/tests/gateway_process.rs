@@ -194,6 +194,37 @@ async fn sigterm_lets_a_put_in_flight_finish_and_it_survives_the_restart() {
     );
 }
 
+/// Moves the modification time of every file under `dir` `by` into the past.
+fn age_files(dir: &std::path::Path, by: Duration) {
+    for entry in std::fs::read_dir(dir).expect("read dir").filter_map(Result::ok) {
+        let path = entry.path();
+        if path.is_dir() {
+            age_files(&path, by);
+        } else if let Ok(file) = std::fs::File::options().write(true).open(&path) {
+            file.set_modified(std::time::SystemTime::now() - by)
+                .expect("set mtime");
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_sweep_grace_below_the_floor_is_raised_and_young_orphans_survive() {
+    let gw = start_with_args(&["--sweep-interval", "1", "--sweep-grace", "0"]);
+    // An unreferenced blob as an upload in flight has it: written, not yet committed.
+    let young = gw
+        .data_dir()
+        .join("blobs")
+        .join("00")
+        .join(format!("{:032x}", 0x1234u128));
+    std::fs::write(&young, b"in flight").unwrap();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(young.exists(), "a blob younger than the floor is not swept");
+    assert!(
+        gw.log().contains("raised to"),
+        "the gateway says the grace was raised"
+    );
+}
+
 /// 200 MiB: the PUT is still streaming when the process dies.
 const KILLED_PUT_BYTES: usize = 200 * 1024 * 1024;
 
@@ -243,11 +274,10 @@ async fn sigkill_mid_put_leaves_no_object_and_the_sweeper_removes_its_bytes() {
         leftovers > 0,
         "the crash left nothing to sweep: the test proves nothing"
     );
-    // The same volume and credentials, now sweeping every second with no grace period.
-    let gw = Gateway::start_with(
-        bin(),
-        options(&["--sweep-interval", "1", "--sweep-grace", "0"], Some(&crashed)),
-    );
+    // Two hours pass (the sweep grace period is one), then the same volume and credentials
+    // come back, sweeping every second.
+    age_files(data_dir.path(), Duration::from_secs(2 * 3600));
+    let gw = Gateway::start_with(bin(), options(&["--sweep-interval", "1"], Some(&crashed)));
     let client = gw.client_for(&crashed.access_key, &crashed.secret_key);
     assert_s3_error(
         client.get_object().bucket("crash").key("doomed").send().await,

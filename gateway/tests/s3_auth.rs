@@ -343,3 +343,62 @@ async fn an_unimplemented_operation_is_not_implemented() {
     let resp = gw.raw().request(Method::GET, "/plain?website").send().await;
     assert_raw_error(&resp, "NotImplemented", 501);
 }
+
+#[tokio::test]
+async fn a_presigned_url_valid_for_more_than_a_week_is_refused() {
+    let (gw, client) = with_bucket("week").await;
+    put(&client, "week", "k", b"x".to_vec()).await;
+    let week = gw
+        .raw()
+        .request(Method::GET, "/week/k")
+        .presign(Duration::from_secs(7 * 24 * 3600));
+    assert_eq!(
+        gw.raw().get_url(&week).await.status,
+        200,
+        "seven days is the limit, and allowed"
+    );
+    let longer = gw
+        .raw()
+        .request(Method::GET, "/week/k")
+        .presign(Duration::from_secs(7 * 24 * 3600 + 1));
+    let resp = gw.raw().get_url(&longer).await;
+    assert_eq!(resp.status, 400, "{}", resp.text());
+    assert_eq!(
+        resp.error_code().as_deref(),
+        Some("AuthorizationQueryParametersError")
+    );
+}
+
+#[tokio::test]
+async fn signature_version_2_is_refused_as_aws_refuses_it() {
+    use base64::Engine as _;
+    use hmac::{KeyInit as _, Mac as _};
+    let (gw, client) = with_bucket("legacy").await;
+    put(&client, "legacy", "k", b"secret".to_vec()).await;
+    // A correctly computed SigV2 header: s3s would verify it, the store must not accept it.
+    let date = httpdate::fmt_http_date(SystemTime::now());
+    let string_to_sign = format!("GET\n\n\n{date}\n/legacy/k");
+    let mut mac = hmac::Hmac::<sha1::Sha1>::new_from_slice(gw.secret_key.as_bytes()).unwrap();
+    mac.update(string_to_sign.as_bytes());
+    let signature = base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes());
+    let resp = gw
+        .raw()
+        .request(Method::GET, "/legacy/k")
+        .anonymous()
+        .header("date", date)
+        .header("authorization", format!("AWS {}:{signature}", gw.access_key))
+        .send()
+        .await;
+    assert_eq!(resp.status, 400, "{}", resp.text());
+    assert_eq!(resp.error_code().as_deref(), Some("InvalidRequest"));
+    assert!(!resp.body.windows(6).any(|w| w == b"secret"));
+
+    let presigned_v2 = format!(
+        "{}/legacy/k?AWSAccessKeyId={}&Expires=4000000000&Signature=abc",
+        gw.endpoint(),
+        gw.access_key
+    );
+    let resp = gw.raw().get_url(&presigned_v2).await;
+    assert_eq!(resp.status, 400, "{}", resp.text());
+    assert_eq!(resp.error_code().as_deref(), Some("InvalidRequest"));
+}

@@ -30,8 +30,24 @@ pub struct Caller(pub Option<Identity>);
 #[derive(Clone)]
 struct BucketAuth {
     owner_org: String,
-    policy: Option<Arc<Policy>>,
+    policy: BucketPolicy,
 }
+
+#[derive(Clone)]
+enum BucketPolicy {
+    None,
+    Parsed(Arc<Policy>),
+    /// A stored policy that no longer parses (a store written by another release, a damaged
+    /// record): its Deny statements cannot be honoured, so it denies everything except fixing it.
+    Unreadable,
+}
+
+/// What the bucket owner may still do under an unreadable policy: replace or remove it.
+const POLICY_REPAIR: [&str; 3] = [
+    "s3:GetBucketPolicy",
+    "s3:PutBucketPolicy",
+    "s3:DeleteBucketPolicy",
+];
 
 pub struct Access {
     store: Store,
@@ -139,9 +155,14 @@ impl Access {
         let found = match self.store.bucket(name).await {
             Ok(record) => {
                 let policy = match record.policy.as_deref() {
-                    // A stored policy was validated when it was put.
-                    Some(doc) => Policy::parse(doc, name).ok().map(Arc::new),
-                    None => None,
+                    Some(doc) => match Policy::parse(doc, name) {
+                        Ok(policy) => BucketPolicy::Parsed(Arc::new(policy)),
+                        Err(e) => {
+                            tracing::error!(bucket = name, error = %e, "stored bucket policy does not parse: denying requests until it is replaced");
+                            BucketPolicy::Unreadable
+                        }
+                    },
+                    None => BucketPolicy::None,
                 };
                 Some(BucketAuth {
                     owner_org: record.owner,
@@ -192,8 +213,11 @@ impl Access {
             return if caller.is_some() { Ok(()) } else { Err(denied()) };
         };
         let same_org = caller.is_some_and(|c| c.org == bucket.owner_org);
-        let Some(policy) = &bucket.policy else {
-            return if same_org { Ok(()) } else { Err(denied()) };
+        let policy = match &bucket.policy {
+            BucketPolicy::Parsed(policy) => policy,
+            BucketPolicy::None if same_org => return Ok(()),
+            BucketPolicy::Unreadable if same_org && POLICY_REPAIR.contains(&need.action) => return Ok(()),
+            BucketPolicy::None | BucketPolicy::Unreadable => return Err(denied()),
         };
         let mut facts = Facts::new(caller, facts_of.source, facts_of.query, facts_of.headers);
         if policy.mentions_condition_key("s3:ExistingObjectTag/")

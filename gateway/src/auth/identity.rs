@@ -20,6 +20,9 @@ use crate::model::{self, Nanos};
 use crate::ops::{read_only, transact};
 
 pub const ROOT_USER: &str = "root";
+/// Access keys remembered at most: far more than a store's active keys, and a bound on what
+/// lookups of made-up keys can cost in memory.
+const MAX_CACHED_KEYS: usize = 10_000;
 /// How long a resolved key is trusted without asking the store again: bounds how long a deleted
 /// key keeps working on other gateways (this one forgets it at once).
 const CACHE_TTL: Duration = Duration::from_secs(5);
@@ -207,7 +210,13 @@ impl Identities {
             None => None,
         };
         if let Ok(mut c) = self.cache.lock() {
-            c.insert(access_key.to_owned(), (Instant::now(), resolved.clone()));
+            // Unknown keys are whatever a caller makes up: the cache must not grow with them.
+            if c.len() >= MAX_CACHED_KEYS {
+                c.retain(|_, (at, hit)| hit.is_some() && at.elapsed() < CACHE_TTL);
+            }
+            if c.len() < MAX_CACHED_KEYS {
+                c.insert(access_key.to_owned(), (Instant::now(), resolved.clone()));
+            }
         }
         Ok(resolved)
     }
@@ -397,5 +406,31 @@ mod tests {
         assert_eq!(id.len(), 20);
         assert!(id.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit()));
         assert_eq!(new_secret().len(), 40);
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn lookups_of_made_up_keys_do_not_grow_the_cache_without_bound() {
+        let dir = tempfile::tempdir().unwrap();
+        let meta = Arc::new(crate::meta::fjall::EmbeddedStore::open(&dir.path().join("meta")).unwrap());
+        let master = MasterKey::from_base64(&base64::Engine::encode(
+            &base64::engine::general_purpose::STANDARD,
+            [1u8; 32],
+        ))
+        .unwrap();
+        let root = AccessKey {
+            access_key_id: "ROOT".into(),
+            secret_access_key: "secret".into(),
+        };
+        let ids = Identities::new(
+            meta,
+            Arc::new(crate::clock::SystemClock),
+            master,
+            root,
+            "org".into(),
+        );
+        for i in 0..MAX_CACHED_KEYS + 500 {
+            assert!(ids.resolve(&format!("MADEUP{i:014}")).await.unwrap().is_none());
+        }
+        assert!(ids.cache.lock().unwrap().len() <= MAX_CACHED_KEYS);
     }
 }

@@ -46,12 +46,14 @@ impl Needed {
 }
 
 /// The source of a copy: `x-amz-copy-source: [/]bucket/key[?versionId=...]`, URL-encoded.
+/// Parsed by the same parser the copy itself uses, so the key authorized is exactly the key read
+/// (a header s3s cannot parse fails the request before anything is read).
 pub fn copy_source(headers: &HeaderMap) -> Option<(String, String)> {
     let raw = headers.get("x-amz-copy-source")?.to_str().ok()?;
-    let raw = raw.split('?').next()?;
-    let decoded = urlencoding::decode(raw).ok()?;
-    let (bucket, key) = decoded.trim_start_matches('/').split_once('/')?;
-    Some((bucket.to_owned(), key.to_owned()))
+    match s3s::dto::CopySource::parse(raw).ok()? {
+        s3s::dto::CopySource::Bucket { bucket, key, .. } => Some((bucket.into(), key.into())),
+        _ => None,
+    }
 }
 
 fn has_query(query: Option<&str>, name: &str) -> bool {

@@ -5,6 +5,7 @@ use std::io;
 use std::ops::Range;
 use std::os::unix::fs::FileExt;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use bytes::{Bytes, BytesMut};
@@ -42,33 +43,38 @@ impl Stream for BlobStream {
 impl BlobStore {
     /// Streams `range` of blob `id`. The file is opened before this returns, so a missing blob
     /// is an error here rather than a response cut short; once open, the bytes stay readable
-    /// even if the blob is freed meanwhile.
+    /// even if the blob is freed meanwhile. Each chunk is read on the blocking pool and no thread
+    /// waits for a slow reader: a stalled client holds its read-ahead, not a thread.
     pub async fn read(&self, id: &BlobId, range: Range<u64>) -> io::Result<BlobStream> {
         let path = self.path(id);
         let file = tokio::task::spawn_blocking(move || File::open(path))
             .await
             .map_err(io::Error::other)??;
+        let file = Arc::new(file);
         let (tx, stream) = BlobStream::channel();
-        tokio::task::spawn_blocking(move || read_blocking(&file, range, &tx));
+        tokio::spawn(async move {
+            let mut offset = range.start;
+            while offset < range.end {
+                let len = (range.end - offset).min(READ_CHUNK);
+                let file = file.clone();
+                let chunk = tokio::task::spawn_blocking(move || read_at(&file, offset, len))
+                    .await
+                    .unwrap_or_else(|e| Err(io::Error::other(e)));
+                let failed = chunk.is_err();
+                if tx.send(chunk).await.is_err() || failed {
+                    return; // the reader went away, or was told why not
+                }
+                offset += len;
+            }
+        });
         Ok(stream)
     }
 }
 
-fn read_blocking(file: &File, range: Range<u64>, tx: &mpsc::Sender<io::Result<Bytes>>) {
-    let (mut offset, mut remaining) = (range.start, range.end.saturating_sub(range.start));
-    while remaining > 0 {
-        let len = remaining.min(READ_CHUNK) as usize;
-        let mut buf = BytesMut::zeroed(len);
-        if let Err(e) = file.read_exact_at(&mut buf, offset) {
-            let _ = tx.blocking_send(Err(e));
-            return;
-        }
-        offset += len as u64;
-        remaining -= len as u64;
-        if tx.blocking_send(Ok(buf.freeze())).is_err() {
-            return; // the reader went away
-        }
-    }
+fn read_at(file: &File, offset: u64, len: u64) -> io::Result<Bytes> {
+    let mut buf = BytesMut::zeroed(len as usize);
+    file.read_exact_at(&mut buf, offset)?;
+    Ok(buf.freeze())
 }
 
 #[cfg(test)]

@@ -13,11 +13,10 @@ use std::sync::Arc;
 use bytes::Bytes;
 use futures::{Stream, StreamExt};
 use serde::{Deserialize, Serialize};
-use tokio::sync::mpsc;
 
-/// Body chunks queued between the network and the disk writer: bounds a PUT's memory to a few
-/// chunks whatever the object size.
-const WRITE_QUEUE_DEPTH: usize = 8;
+/// Body bytes gathered before one blocking write of them: bounds a PUT's memory to two batches
+/// (one being written, one arriving) whatever the object size.
+const WRITE_BATCH: usize = 1024 * 1024;
 /// Write-back is started every this many bytes, so the disk writes while the body is still
 /// arriving and the final fsync waits only for the tail.
 const WRITE_BEHIND: u64 = 8 * 1024 * 1024;
@@ -65,6 +64,9 @@ pub enum WriteError {
     /// The volume failed.
     #[error("blob volume: {0}")]
     Io(#[from] io::Error),
+    /// The request body sent nothing for this long.
+    #[error("request body stalled for {0:?}")]
+    Stalled(std::time::Duration),
 }
 
 /// A blob durably on the volume, not yet referenced by metadata.
@@ -84,6 +86,8 @@ pub struct BlobStore {
 struct Dirs {
     blobs: PathBuf,
     tmp: PathBuf,
+    /// How long a body may send nothing before its write fails.
+    body_deadline: Option<std::time::Duration>,
 }
 
 /// Sees every byte of a blob as it is written (digests are computed this way, in one pass).
@@ -103,10 +107,49 @@ impl Observer for crate::checksum::BodyDigest {
     }
 }
 
-enum Chunk {
-    Data(Bytes),
-    /// Sent only after the whole body arrived intact: anything else discards the temp file.
-    Finish,
+/// A blob file being filled, and what has seen its bytes.
+struct Sink<O> {
+    file: File,
+    observer: O,
+    size: u64,
+    flushed: u64,
+}
+
+impl<O: Observer> Sink<O> {
+    /// Hashes and writes a batch (on the blocking pool).
+    fn absorb(mut self, batch: Vec<Bytes>) -> io::Result<Self> {
+        for bytes in &batch {
+            self.observer.observe(bytes);
+            self.file.write_all(bytes)?;
+            self.size += bytes.len() as u64;
+        }
+        if self.size - self.flushed >= WRITE_BEHIND {
+            start_writeback(&self.file, self.flushed, self.size - self.flushed);
+            self.flushed = self.size;
+        }
+        Ok(self)
+    }
+}
+
+/// The file of a write: free for the next batch, or busy writing one on the blocking pool.
+enum Writer<O> {
+    Idle(Sink<O>),
+    Busy(tokio::task::JoinHandle<io::Result<Sink<O>>>),
+}
+
+impl<O> Writer<O> {
+    async fn ready(self) -> Result<Sink<O>, WriteError> {
+        match self {
+            Writer::Idle(sink) => Ok(sink),
+            Writer::Busy(handle) => Ok(handle.await.map_err(io::Error::other)??),
+        }
+    }
+}
+
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> io::Result<T> + Send + 'static,
+) -> Result<T, WriteError> {
+    Ok(tokio::task::spawn_blocking(f).await.map_err(io::Error::other)??)
 }
 
 impl BlobStore {
@@ -118,8 +161,24 @@ impl BlobStore {
             fs::create_dir_all(blobs.join(format!("{shard:02x}")))?;
         }
         Ok(Self {
-            inner: Arc::new(Dirs { blobs, tmp }),
+            inner: Arc::new(Dirs {
+                blobs,
+                tmp,
+                body_deadline: None,
+            }),
         })
+    }
+
+    /// Fails a write whose body sends nothing for `deadline` (a stalled or trickling client).
+    pub fn with_body_deadline(self, deadline: std::time::Duration) -> Self {
+        let inner = Dirs {
+            blobs: self.inner.blobs.clone(),
+            tmp: self.inner.tmp.clone(),
+            body_deadline: Some(deadline),
+        };
+        Self {
+            inner: Arc::new(inner),
+        }
     }
 
     pub fn path(&self, id: &BlobId) -> PathBuf {
@@ -147,93 +206,99 @@ impl BlobStore {
 
     /// [`BlobStore::write`] under a given id: a copy of a blob another gateway wrote. Writing
     /// the same id again (a retried copy) replaces the file atomically with the same bytes.
+    ///
+    /// No thread waits for the body: bytes are gathered here and handed to the blocking pool a
+    /// batch at a time (one batch in flight while the next arrives), so clients that send slowly
+    /// cost memory for one batch each, never a thread each.
     pub async fn write_as<S, E, O>(&self, id: BlobId, body: S, observer: O) -> Result<Written<O>, WriteError>
     where
         S: Stream<Item = Result<Bytes, E>> + Send,
         E: Into<Box<dyn std::error::Error + Send + Sync>>,
         O: Observer,
     {
-        let (tx, rx) = mpsc::channel(WRITE_QUEUE_DEPTH);
-        let writer = {
-            let store = self.clone();
-            let id = id.clone();
-            tokio::task::spawn_blocking(move || store.write_blocking(&id, rx, observer))
-        };
-
-        let mut body = std::pin::pin!(body);
-        let mut failure = None;
-        while let Some(chunk) = body.next().await {
-            match chunk {
-                Ok(bytes) if bytes.is_empty() => {}
-                Ok(bytes) => {
-                    if tx.send(Chunk::Data(bytes)).await.is_err() {
-                        break; // the writer failed; its error is reported below
-                    }
-                }
-                Err(e) => {
-                    failure = Some(WriteError::Body(e.into()));
-                    break;
-                }
-            }
-        }
-        if failure.is_none() {
-            let _ = tx.send(Chunk::Finish).await;
-        }
-        drop(tx);
-
-        let written = writer.await.map_err(|e| WriteError::Io(io::Error::other(e)))?;
-        match (failure, written) {
-            (Some(body_error), _) => Err(body_error),
-            (None, Ok((size, observer))) => Ok(Written { id, size, observer }),
-            (None, Err(e)) => Err(WriteError::Io(e)),
-        }
-    }
-
-    fn write_blocking<O: Observer>(
-        &self,
-        id: &BlobId,
-        mut rx: mpsc::Receiver<Chunk>,
-        mut observer: O,
-    ) -> io::Result<(u64, O)> {
         // Unique per write: two copies of one blob may arrive at once (a retry racing the first).
         let tmp_path = self
             .inner
             .tmp
             .join(format!("{id}.{:016x}", rand::random::<u64>()));
-        let result = (|| {
-            let mut file = File::create(&tmp_path)?;
-            let mut size = 0u64;
-            let mut flushed = 0u64;
-            loop {
-                match rx.blocking_recv() {
-                    Some(Chunk::Data(bytes)) => {
-                        observer.observe(&bytes);
-                        file.write_all(&bytes)?;
-                        size += bytes.len() as u64;
-                        if size - flushed >= WRITE_BEHIND {
-                            start_writeback(&file, flushed, size - flushed);
-                            flushed = size;
-                        }
-                    }
-                    Some(Chunk::Finish) => break,
-                    None => return Err(io::Error::new(io::ErrorKind::Interrupted, "body aborted")),
-                }
-            }
-            // fdatasync also makes the file's size durable: all a new, never-modified file needs.
-            file.sync_data()?;
-            drop(file);
-            let final_path = self.path(id);
-            fs::rename(&tmp_path, &final_path)?;
-            sync_dir(final_path.parent().unwrap_or(&self.inner.blobs))?;
-            Ok(size)
-        })();
-        match result {
-            Ok(size) => Ok((size, observer)),
-            Err(e) => {
-                let _ = fs::remove_file(&tmp_path);
-                Err(e)
-            }
+        let result = self.fill(&tmp_path, &id, body, observer).await;
+        if result.is_err() {
+            let path = tmp_path.clone();
+            let _ = tokio::task::spawn_blocking(move || fs::remove_file(path)).await;
         }
+        let sink = result?;
+        Ok(Written {
+            id,
+            size: sink.size,
+            observer: sink.observer,
+        })
+    }
+
+    async fn fill<S, E, O>(
+        &self,
+        tmp_path: &Path,
+        id: &BlobId,
+        body: S,
+        observer: O,
+    ) -> Result<Sink<O>, WriteError>
+    where
+        S: Stream<Item = Result<Bytes, E>> + Send,
+        E: Into<Box<dyn std::error::Error + Send + Sync>>,
+        O: Observer,
+    {
+        let path = tmp_path.to_owned();
+        let file = blocking(move || File::create(path)).await?;
+        let mut writer = Writer::Idle(Sink {
+            file,
+            observer,
+            size: 0,
+            flushed: 0,
+        });
+        let mut batch = Vec::new();
+        let mut batched = 0usize;
+        let mut body = std::pin::pin!(body);
+        loop {
+            let next = match self.inner.body_deadline {
+                Some(deadline) => match tokio::time::timeout(deadline, body.next()).await {
+                    Ok(next) => next,
+                    Err(_) => {
+                        let _ = writer.ready().await;
+                        return Err(WriteError::Stalled(deadline));
+                    }
+                },
+                None => body.next().await,
+            };
+            match next {
+                Some(Ok(bytes)) => {
+                    batched += bytes.len();
+                    batch.push(bytes);
+                    if batched < WRITE_BATCH {
+                        continue;
+                    }
+                }
+                Some(Err(e)) => {
+                    // Let a write in flight finish before the caller removes the file.
+                    let _ = writer.ready().await;
+                    return Err(WriteError::Body(e.into()));
+                }
+                None => break,
+            }
+            let sink = writer.ready().await?;
+            let full = std::mem::take(&mut batch);
+            batched = 0;
+            writer = Writer::Busy(tokio::task::spawn_blocking(move || sink.absorb(full)));
+        }
+        let sink = writer.ready().await?;
+        let (final_path, dir, tmp_path) = (self.path(id), self.inner.blobs.clone(), tmp_path.to_owned());
+        blocking(move || {
+            let sink = sink.absorb(batch)?;
+            // fdatasync also makes the file's size durable: all a new, never-modified file needs.
+            sink.file.sync_data()?;
+            fs::rename(&tmp_path, &final_path)?;
+            sync_dir(final_path.parent().unwrap_or(&dir))?;
+            Ok(sink)
+        })
+        .await
     }
 
     /// Removes a blob no committed record points at any more. Missing is fine (idempotent).
@@ -315,6 +380,30 @@ mod tests {
             .map(|d| fs::read_dir(d.unwrap().path()).unwrap().count())
             .sum();
         assert_eq!(blobs, 0);
+    }
+
+    #[tokio::test]
+    async fn a_body_that_stops_sending_fails_the_write_and_leaves_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = BlobStore::open(dir.path())
+            .unwrap()
+            .with_body_deadline(std::time::Duration::from_millis(100));
+        let stalls = futures::stream::iter(vec![Ok::<_, io::Error>(Bytes::from_static(b"some"))])
+            .chain(futures::stream::pending());
+        let result = store.write(stalls, |_: &[u8]| {}).await;
+        assert!(matches!(result, Err(WriteError::Stalled(_))));
+        assert_eq!(fs::read_dir(store.tmp_dir()).unwrap().count(), 0);
+    }
+
+    #[tokio::test]
+    async fn bodies_larger_than_a_batch_arrive_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = BlobStore::open(dir.path()).unwrap();
+        let chunk = Bytes::from(vec![3u8; 300_000]);
+        let body = futures::stream::iter((0..10).map(|_| Ok::<_, io::Error>(chunk.clone())));
+        let w = store.write(body, |_: &[u8]| {}).await.unwrap();
+        assert_eq!(w.size, 3_000_000);
+        assert_eq!(fs::read(store.path(&w.id)).unwrap(), vec![3u8; 3_000_000]);
     }
 
     #[test]

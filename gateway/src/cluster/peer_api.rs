@@ -112,6 +112,7 @@ async fn write_blob(State(state): State<PeerState>, Path(id): Path<String>, req:
             )
         }
         Err(WriteError::Body(e)) => refuse(StatusCode::BAD_REQUEST, e.to_string()),
+        Err(e @ WriteError::Stalled(_)) => refuse(StatusCode::REQUEST_TIMEOUT, e.to_string()),
         Err(WriteError::Io(e)) => refuse(StatusCode::INSUFFICIENT_STORAGE, e.to_string()),
     }
 }

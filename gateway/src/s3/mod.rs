@@ -15,6 +15,7 @@ mod object_io;
 mod rename_route;
 pub(crate) mod request;
 mod service;
+pub mod signature_gate;
 mod sse_request;
 mod tags;
 
