@@ -44,6 +44,7 @@ pub fn photos_admin_secret() -> Secret {
                 secret_access_key: "SKROOT".into(),
             },
             master_key: "MK".into(),
+            peer_secret: "PS".into(),
         },
     )
 }

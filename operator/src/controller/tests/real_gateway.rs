@@ -41,6 +41,7 @@ fn admin_secret_for(gateway: &Gateway) -> k8s_openapi::api::core::v1::Secret {
                 secret_access_key: gateway.secret_key.clone(),
             },
             master_key: "unused".into(),
+            peer_secret: "unused".into(),
         },
     )
 }
