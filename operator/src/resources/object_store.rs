@@ -18,7 +18,7 @@ use k8s_openapi::api::policy::v1::{PodDisruptionBudget, PodDisruptionBudgetSpec}
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta, OwnerReference};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
-use kube::{Resource, ResourceExt};
+use kube::ResourceExt;
 use sha2::{Digest, Sha256};
 
 use super::common_labels;
@@ -256,7 +256,7 @@ fn metadata(store: &ObjectStore, name: String) -> ObjectMeta {
 }
 
 fn owner_reference(store: &ObjectStore) -> Option<OwnerReference> {
-    store.controller_owner_ref(&())
+    super::owner_reference(store)
 }
 
 pub fn admin_secret(store: &ObjectStore, admin: &AdminSecretData) -> Secret {
@@ -735,6 +735,7 @@ mod tests {
                 "name": "photos",
                 "uid": "uid-store",
                 "controller": true,
+                "blockOwnerDeletion": true,
             }],
         })
     }
