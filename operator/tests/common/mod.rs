@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 pub mod cluster;
+pub mod go_template;
 
 use std::path::{Path, PathBuf};
 
