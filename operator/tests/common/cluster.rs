@@ -23,6 +23,11 @@ pub const TEST_MANAGER: &str = "stowage-test";
 /// there is no cluster to test against.
 pub async fn connect() -> Option<Client> {
     if std::env::var_os("KUBECONFIG").is_none() {
+        // CI says it has a cluster: a skip there would be a silent pass.
+        assert!(
+            std::env::var_os("STOWAGE_REQUIRE_CLUSTER").is_none(),
+            "STOWAGE_REQUIRE_CLUSTER is set but KUBECONFIG is not"
+        );
         eprintln!(
             "NOTICE: skipped: KUBECONFIG is not set, so there is no cluster to test against \
              (`eval \"$(../shared/k8s/up)\"` starts one)"
