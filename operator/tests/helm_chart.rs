@@ -9,11 +9,8 @@ mod common;
 
 use std::collections::BTreeSet;
 
-use common::cluster::{self, TEST_MANAGER};
+use common::cluster;
 use common::go_template::Templates;
-use kube::Client;
-use kube::api::{Api, ApiResource, DynamicObject, Patch, PatchParams};
-use kube::core::GroupVersionKind;
 use serde_json::{Value, json};
 
 const CHART: &str = "charts/stowage-operator";
@@ -73,34 +70,6 @@ fn render(release: &str, namespace: &str, values: &Value) -> Vec<Value> {
     objects
 }
 
-fn api_of(client: &Client, object: &Value) -> Api<DynamicObject> {
-    let api_version = object["apiVersion"].as_str().expect("apiVersion");
-    let (group, version) = api_version.split_once('/').unwrap_or(("", api_version));
-    let kind = object["kind"].as_str().expect("kind");
-    let resource = ApiResource::from_gvk(&GroupVersionKind::gvk(group, version, kind));
-    match object["metadata"]["namespace"].as_str() {
-        Some(namespace) => Api::namespaced_with(client.clone(), namespace, &resource),
-        None => Api::all_with(client.clone(), &resource),
-    }
-}
-
-/// Server-side dry-run applies of `objects`; the refusals.
-async fn refusals(client: &Client, objects: &[Value]) -> Vec<String> {
-    let mut refused = Vec::new();
-    for object in objects {
-        let name = object["metadata"]["name"].as_str().expect("name");
-        let mut params = PatchParams::apply(TEST_MANAGER).force();
-        params.dry_run = true;
-        if let Err(e) = api_of(client, object)
-            .patch(name, &params, &Patch::Apply(object))
-            .await
-        {
-            refused.push(format!("{} {name}: {e}", object["kind"]));
-        }
-    }
-    refused
-}
-
 fn kinds(objects: &[Value]) -> BTreeSet<String> {
     objects
         .iter()
@@ -154,7 +123,11 @@ async fn the_chart_renders_with_its_defaults_and_the_server_accepts_it() {
         .iter()
         .map(|c| serde_json::to_value(c).expect("JSON"))
         .collect();
-    let refused = [refusals(&client, &crds).await, refusals(&client, &objects).await].concat();
+    let refused = [
+        cluster::apply_refusals(&client, &crds, &[]).await,
+        cluster::apply_refusals(&client, &objects, &[]).await,
+    ]
+    .concat();
     assert!(refused.is_empty(), "the API server refused: {refused:#?}");
     cluster::delete_namespace(&client, &namespace).await;
 }
@@ -212,7 +185,7 @@ async fn the_documented_values_render_and_the_server_accepts_them() {
     assert_eq!(pod["metadata"]["labels"]["team"], "storage");
     assert_eq!(pod["spec"]["serviceAccountName"], "existing");
     assert_eq!(pod["spec"]["nodeSelector"], json!({"kubernetes.io/os": "linux"}));
-    let refused = refusals(&client, &objects).await;
+    let refused = cluster::apply_refusals(&client, &objects, &[]).await;
     assert!(refused.is_empty(), "the API server refused: {refused:#?}");
     cluster::delete_namespace(&client, &namespace).await;
 }

@@ -12,10 +12,7 @@ mod common;
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use common::cluster::{self, TEST_MANAGER};
-use kube::Client;
-use kube::api::{Api, ApiResource, DynamicObject, Patch, PatchParams};
-use kube::core::GroupVersionKind;
+use common::cluster;
 use serde_json::{Value, json};
 
 /// Kinds without a namespace, among those `config/` holds.
@@ -87,34 +84,6 @@ fn identities(objects: &[Value]) -> BTreeSet<String> {
         .collect()
 }
 
-fn api_of(client: &Client, object: &Value) -> Api<DynamicObject> {
-    let api_version = object["apiVersion"].as_str().expect("apiVersion");
-    let (group, version) = api_version.split_once('/').unwrap_or(("", api_version));
-    let kind = object["kind"].as_str().expect("kind");
-    let resource = ApiResource::from_gvk(&GroupVersionKind::gvk(group, version, kind));
-    match object["metadata"]["namespace"].as_str() {
-        Some(namespace) => Api::namespaced_with(client.clone(), namespace, &resource),
-        None => Api::all_with(client.clone(), &resource),
-    }
-}
-
-/// Applies each object as a server-side dry run (Namespaces for real) and returns the refusals.
-async fn dry_run_apply(client: &Client, objects: &[Value]) -> Vec<String> {
-    let mut refused = Vec::new();
-    for object in objects {
-        let name = object["metadata"]["name"].as_str().expect("name");
-        let mut params = PatchParams::apply(TEST_MANAGER).force();
-        params.dry_run = object["kind"] != "Namespace";
-        if let Err(e) = api_of(client, object)
-            .patch(name, &params, &Patch::Apply(object))
-            .await
-        {
-            refused.push(format!("{} {name}: {e}", object["kind"]));
-        }
-    }
-    refused
-}
-
 #[test]
 fn the_renderer_agrees_with_kubectl_kustomize_where_there_is_one() {
     let config = common::repo().join("config");
@@ -160,8 +129,8 @@ async fn config_renders_and_every_object_is_accepted_by_the_api_server() {
     let (namespaces, rest): (Vec<Value>, Vec<Value>) =
         objects.into_iter().partition(|o| o["kind"] == "Namespace");
     let refused = [
-        dry_run_apply(&client, &namespaces).await,
-        dry_run_apply(&client, &rest).await,
+        cluster::apply_refusals(&client, &namespaces, &["Namespace"]).await,
+        cluster::apply_refusals(&client, &rest, &[]).await,
     ]
     .concat();
     assert!(refused.is_empty(), "the API server refused: {refused:#?}");
@@ -178,7 +147,7 @@ async fn the_samples_kustomization_renders_and_is_accepted() {
     for object in &mut objects {
         set_namespace(object, &namespace);
     }
-    let refused = dry_run_apply(&client, &objects).await;
+    let refused = cluster::apply_refusals(&client, &objects, &[]).await;
     assert!(refused.is_empty(), "the API server refused: {refused:#?}");
     cluster::delete_namespace(&client, &namespace).await;
 }

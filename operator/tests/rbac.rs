@@ -11,9 +11,8 @@ use common::cluster::{self, TEST_MANAGER, api_for, apply_sample, eventually};
 use e2e::Gateway;
 use k8s_openapi::api::authentication::v1::{TokenRequest, TokenRequestSpec};
 use k8s_openapi::api::core::v1::ServiceAccount;
-use kube::api::{Api, ApiResource, DeleteParams, DynamicObject, Patch, PatchParams, PostParams};
+use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
-use kube::core::GroupVersionKind;
 use kube::{Client, Config};
 use serde_json::{Value, json};
 
@@ -31,19 +30,11 @@ async fn apply_rbac(client: &Client, namespace: &str, file: &str, name: Option<&
             subject["namespace"] = json!(namespace);
         }
     }
-    let (group, version) = doc["apiVersion"]
-        .as_str()
-        .expect("apiVersion")
-        .split_once('/')
-        .map_or(("", "v1"), |(g, v)| (g, v));
-    let kind = doc["kind"].as_str().expect("kind").to_owned();
-    let resource = ApiResource::from_gvk(&GroupVersionKind::gvk(group, version, &kind));
+    if !doc["kind"].as_str().is_some_and(|k| k.starts_with("Cluster")) {
+        doc["metadata"]["namespace"] = json!(namespace);
+    }
     let name = doc["metadata"]["name"].as_str().expect("name").to_owned();
-    let api: Api<DynamicObject> = if kind.starts_with("Cluster") {
-        Api::all_with(client.clone(), &resource)
-    } else {
-        Api::namespaced_with(client.clone(), namespace, &resource)
-    };
+    let api = cluster::api_for_object(client, &doc);
     api.patch(
         &name,
         &PatchParams::apply(TEST_MANAGER).force(),

@@ -142,13 +142,10 @@ pub fn dynamic(value: Value) -> DynamicObject {
 /// Applies `doc` (one object) into `namespace` as `kubectl apply --server-side -n` would.
 pub async fn apply_value(client: &Client, namespace: &str, mut doc: Value) -> DynamicObject {
     doc["metadata"]["namespace"] = json!(namespace);
-    let api_version = doc["apiVersion"].as_str().expect("apiVersion").to_owned();
     let kind = doc["kind"].as_str().expect("kind").to_owned();
     let name = doc["metadata"]["name"].as_str().expect("name").to_owned();
-    let (group, version) = api_version.split_once('/').unwrap_or(("", &api_version));
-    let resource = ApiResource::from_gvk(&kube::core::GroupVersionKind::gvk(group, version, &kind));
-    let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), namespace, &resource);
-    api.patch(&name, &PatchParams::apply(TEST_MANAGER), &Patch::Apply(&doc))
+    api_for_object(client, &doc)
+        .patch(&name, &PatchParams::apply(TEST_MANAGER), &Patch::Apply(&doc))
         .await
         .unwrap_or_else(|e| panic!("applying {kind} {name}: {e}"))
 }
@@ -305,4 +302,34 @@ pub fn api_for(client: &Client, namespace: &str, kind: &str) -> Api<DynamicObjec
         kind,
     ));
     Api::namespaced_with(client.clone(), namespace, &resource)
+}
+
+/// The Api of a manifest's kind, in its namespace (cluster-wide when it names none).
+pub fn api_for_object(client: &Client, object: &Value) -> Api<DynamicObject> {
+    let api_version = object["apiVersion"].as_str().expect("apiVersion");
+    let (group, version) = api_version.split_once('/').unwrap_or(("", api_version));
+    let kind = object["kind"].as_str().expect("kind");
+    let resource = ApiResource::from_gvk(&kube::core::GroupVersionKind::gvk(group, version, kind));
+    match object["metadata"]["namespace"].as_str() {
+        Some(namespace) => Api::namespaced_with(client.clone(), namespace, &resource),
+        None => Api::all_with(client.clone(), &resource),
+    }
+}
+
+/// Server-side applies `objects` as dry runs (those of a kind in `for_real` for real: a
+/// namespaced dry run needs its Namespace to exist) and returns the API server's refusals.
+pub async fn apply_refusals(client: &Client, objects: &[Value], for_real: &[&str]) -> Vec<String> {
+    let mut refused = Vec::new();
+    for object in objects {
+        let name = object["metadata"]["name"].as_str().expect("name");
+        let mut params = PatchParams::apply(TEST_MANAGER).force();
+        params.dry_run = !for_real.iter().any(|k| object["kind"] == *k);
+        if let Err(e) = api_for_object(client, object)
+            .patch(name, &params, &Patch::Apply(object))
+            .await
+        {
+            refused.push(format!("{} {name}: {e}", object["kind"]));
+        }
+    }
+    refused
 }
