@@ -47,6 +47,12 @@ pub fn gateway_bin() -> Option<PathBuf> {
     if bin.exists() {
         Some(bin)
     } else {
+        // Under CI the cluster tests must run, and most of them need a gateway.
+        assert!(
+            std::env::var_os("STOWAGE_REQUIRE_CLUSTER").is_none(),
+            "STOWAGE_REQUIRE_CLUSTER is set but there is no gateway binary at {}",
+            bin.display()
+        );
         eprintln!(
             "NOTICE: skipped: no gateway binary at {}; build it with `cargo build -p stowage-gateway` \
              (`cargo test --workspace` does)",
