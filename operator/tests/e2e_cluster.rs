@@ -9,6 +9,8 @@
 
 mod common;
 
+use std::time::Duration;
+
 use common::cluster::{self, apply_sample, eventually};
 use e2e::Gateway;
 use k8s_openapi::api::core::v1::Secret;
@@ -241,6 +243,73 @@ async fn samples_reconcile_into_a_real_gateway_and_deletion_policies_hold() {
     wait_gone(&buckets, "kept").await;
     s3.head_bucket().bucket("kept").send().await.expect("retained");
 
+    operator.stop().await;
+    cluster::delete_namespace(&client, &namespace).await;
+}
+
+/// The review defect, through the front door: the loser of a claim on one bucket name shows
+/// Conflict, and deleting it with `deletionPolicy: Delete` and `forceDelete` leaves the winner's
+/// bucket and its objects alone.
+#[tokio::test]
+async fn deleting_the_loser_of_a_bucket_claim_leaves_the_winners_bucket_alone() {
+    let Some(client) = cluster::connect().await else {
+        return;
+    };
+    let Some(bin) = common::gateway_bin() else { return };
+    let gateway = Gateway::start(&bin);
+    let namespace = cluster::namespace(&client, "e2e-claim").await;
+    cluster::admin_secret_for(&client, &namespace, "demo", &gateway).await;
+    let operator = cluster::run_operator(&client, &namespace, &gateway.endpoint()).await;
+    apply_sample(&client, &namespace, "objectstore.yaml").await;
+    let bucket = |name: &str| {
+        json!({
+            "apiVersion": "stowage.dev/v1alpha1", "kind": "Bucket",
+            "metadata": {"name": name},
+            "spec": {"storeRef": {"name": "demo"}, "bucketName": "shared",
+                     "deletionPolicy": "Delete", "forceDelete": true},
+        })
+    };
+    cluster::apply_value(&client, &namespace, bucket("winner")).await;
+    cluster::wait_ready(&client, &namespace, "Bucket", "winner").await;
+    // Creation timestamps have one-second resolution: the loser must be visibly younger.
+    tokio::time::sleep(Duration::from_millis(1_100)).await;
+    cluster::apply_value(&client, &namespace, bucket("loser")).await;
+    let buckets = cluster::api_for(&client, &namespace, "Bucket");
+    eventually("the loser to report Conflict", || {
+        let buckets = buckets.clone();
+        async move {
+            let loser = buckets.get("loser").await.ok()?;
+            let conflict = loser.data["status"]["conditions"]
+                .as_array()?
+                .iter()
+                .any(|c| c["type"] == "Ready" && c["reason"] == "Conflict");
+            conflict.then_some(())
+        }
+    })
+    .await;
+    let s3 = gateway.client();
+    s3.put_object()
+        .bucket("shared")
+        .key("keep.txt")
+        .body(b"the winner's".to_vec().into())
+        .send()
+        .await
+        .expect("written");
+
+    buckets
+        .delete("loser", &DeleteParams::default())
+        .await
+        .expect("delete");
+    wait_gone(&buckets, "loser").await;
+
+    let kept = s3
+        .get_object()
+        .bucket("shared")
+        .key("keep.txt")
+        .send()
+        .await
+        .expect("the winner's object is still there");
+    assert_eq!(kept.content_length(), Some(12));
     operator.stop().await;
     cluster::delete_namespace(&client, &namespace).await;
 }
