@@ -1,259 +1,168 @@
-//! What the API server would accept or refuse, checked without one: the CRDs' OpenAPI
-//! constraints (patterns, lengths, bounds, enums, required fields; a small validator below) and
-//! their CEL rules (kube's client-side CEL evaluator, after schema defaulting, as the API server
-//! does). The bucket-name table is also checked against `BucketName::parse`, so the schema and
-//! the operator agree on every case.
+//! What the API server accepts and refuses, asked of the API server itself (`KUBECONFIG`; the
+//! tests skip with a notice without one): every schema rule of the CRDs (patterns, lengths,
+//! bounds, enums, required fields, CEL rules, immutability) is tried with server-side dry runs,
+//! and the verdict is the server's. The bucket-name table is also checked against
+//! `BucketName::parse`, so the schema and the operator agree on every case.
 
 mod common;
 
-use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-use kube::CustomResourceExt;
-use kube::core::cel::{ScopeContext, Validator, WarningKind, analyze_rule, compile_schema};
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use common::cluster::{self, dynamic, dynamic_api};
+use kube::api::{Api, DynamicObject, PostParams};
+use kube::core::NamespaceResourceScope;
+use kube::{Client, Resource};
 use operator::bucket_name::BucketName;
 use operator::crd::{Bucket, BucketPolicy, LifecycleRule, ObjectStore};
 use serde_json::{Value, json};
 
-fn schema_of(crd: &CustomResourceDefinition) -> Value {
-    serde_json::to_value(
-        crd.spec.versions[0]
-            .schema
-            .as_ref()
-            .and_then(|s| s.open_api_v3_schema.as_ref())
-            .expect("a schema"),
-    )
-    .expect("JSON")
+/// A namespace of the test cluster in which objects are tried.
+struct Server {
+    client: Client,
+    namespace: String,
 }
 
-/// OpenAPI checks the API server makes before CEL: enough of them for these CRDs.
-fn openapi_errors(schema: &Value, value: &Value, path: &str, errors: &mut Vec<String>) {
-    if value.is_null() {
-        return;
+impl Server {
+    async fn connect(test: &str) -> Option<Self> {
+        let client = cluster::connect().await?;
+        let namespace = cluster::namespace(&client, test).await;
+        Some(Self { client, namespace })
     }
-    if let (Some(pattern), Some(s)) = (schema.get("pattern").and_then(Value::as_str), value.as_str())
-        && !regex::Regex::new(pattern).expect("valid pattern").is_match(s)
-    {
-        errors.push(format!("{path}: {s:?} does not match {pattern}"));
-    }
-    if let Some(s) = value.as_str() {
-        let len = s.chars().count() as u64;
-        if schema
-            .get("minLength")
-            .and_then(Value::as_u64)
-            .is_some_and(|m| len < m)
-        {
-            errors.push(format!("{path}: shorter than minLength"));
+
+    fn api(&self, kind: &str) -> Api<DynamicObject> {
+        fn of<K: Resource<DynamicType = (), Scope = NamespaceResourceScope>>(
+            s: &Server,
+        ) -> Api<DynamicObject> {
+            dynamic_api::<K>(&s.client, &s.namespace)
         }
-        if schema
-            .get("maxLength")
-            .and_then(Value::as_u64)
-            .is_some_and(|m| len > m)
-        {
-            errors.push(format!("{path}: longer than maxLength"));
+        match kind {
+            "ObjectStore" => of::<ObjectStore>(self),
+            "Bucket" => of::<Bucket>(self),
+            "BucketPolicy" => of::<BucketPolicy>(self),
+            "LifecycleRule" => of::<LifecycleRule>(self),
+            other => panic!("not a stowage.dev kind: {other}"),
         }
     }
-    if let Some(n) = value.as_f64() {
-        if schema
-            .get("minimum")
-            .and_then(Value::as_f64)
-            .is_some_and(|m| n < m)
-        {
-            errors.push(format!("{path}: {n} below minimum"));
-        }
-        if schema
-            .get("maximum")
-            .and_then(Value::as_f64)
-            .is_some_and(|m| n > m)
-        {
-            errors.push(format!("{path}: {n} above maximum"));
-        }
+
+    /// The server's verdict on creating `object` (a dry run: nothing is stored).
+    async fn admit(&self, mut object: Value) -> Result<(), String> {
+        object["metadata"]["namespace"] = json!(self.namespace);
+        let api = self.api(object["kind"].as_str().expect("kind"));
+        api.create(&dry_run(), &dynamic(object))
+            .await
+            .map(drop)
+            .map_err(|e| e.to_string())
     }
-    if let Some(allowed) = schema.get("enum").and_then(Value::as_array)
-        && !allowed.contains(value)
-    {
-        errors.push(format!("{path}: {value} not one of {allowed:?}"));
+
+    /// The server's verdict on changing `old` (created for real, under a fresh name) into `new`.
+    async fn admit_update(&self, mut old: Value, mut new: Value) -> Result<(), String> {
+        static NEXT: AtomicU32 = AtomicU32::new(0);
+        let name = format!("updated-{}", NEXT.fetch_add(1, Ordering::Relaxed));
+        for object in [&mut old, &mut new] {
+            object["metadata"]["name"] = json!(name);
+            object["metadata"]["namespace"] = json!(self.namespace);
+        }
+        let api = self.api(old["kind"].as_str().expect("kind"));
+        let created = api
+            .create(&PostParams::default(), &dynamic(old))
+            .await
+            .expect("the old object is admitted");
+        new["metadata"]["resourceVersion"] = json!(created.metadata.resource_version);
+        api.replace(&name, &dry_run(), &dynamic(new))
+            .await
+            .map(drop)
+            .map_err(|e| e.to_string())
     }
-    if let Some(items) = value.as_array() {
-        let n = items.len() as u64;
-        if schema
-            .get("minItems")
-            .and_then(Value::as_u64)
-            .is_some_and(|m| n < m)
-        {
-            errors.push(format!("{path}: fewer than minItems"));
-        }
-        if schema
-            .get("maxItems")
-            .and_then(Value::as_u64)
-            .is_some_and(|m| n > m)
-        {
-            errors.push(format!("{path}: more than maxItems"));
-        }
-        if let Some(item_schema) = schema.get("items") {
-            for (i, item) in items.iter().enumerate() {
-                openapi_errors(item_schema, item, &format!("{path}[{i}]"), errors);
-            }
-        }
+
+    async fn refused_with(&self, object: Value, needle: &str) {
+        let shown = object.to_string();
+        let error = self
+            .admit(object)
+            .await
+            .expect_err(&format!("should be refused: {shown}"));
+        assert!(
+            error.contains(needle),
+            "expected the refusal to mention {needle:?}, got: {error}"
+        );
     }
-    if let Some(object) = value.as_object() {
-        let n = object.len() as u64;
-        if schema
-            .get("maxProperties")
-            .and_then(Value::as_u64)
-            .is_some_and(|m| n > m)
-        {
-            errors.push(format!("{path}: more than maxProperties"));
-        }
-        if schema
-            .get("minProperties")
-            .and_then(Value::as_u64)
-            .is_some_and(|m| n < m)
-        {
-            errors.push(format!("{path}: fewer than minProperties"));
-        }
-        for required in schema
-            .get("required")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-        {
-            let key = required.as_str().expect("string");
-            if !object.contains_key(key) {
-                errors.push(format!("{path}: missing required {key}"));
-            }
-        }
-        let properties = schema.get("properties").and_then(Value::as_object);
-        for (key, child) in object {
-            let child_schema = properties
-                .and_then(|p| p.get(key))
-                .or_else(|| schema.get("additionalProperties").filter(|a| a.is_object()));
-            if let Some(child_schema) = child_schema {
-                openapi_errors(child_schema, child, &format!("{path}.{key}"), errors);
-            } else if properties.is_some() && !path.is_empty() && !path.ends_with(".metadata") {
-                errors.push(format!("{path}: unknown field {key}"));
-            }
-        }
+
+    async fn update_refused_with(&self, old: Value, new: Value, needle: &str) {
+        let shown = new.to_string();
+        let error = self
+            .admit_update(old, new)
+            .await
+            .expect_err(&format!("update should be refused: {shown}"));
+        assert!(
+            error.contains(needle),
+            "expected the refusal to mention {needle:?}, got: {error}"
+        );
+    }
+
+    async fn delete_namespace(self) {
+        cluster::delete_namespace(&self.client, &self.namespace).await;
     }
 }
 
-/// The API server's verdict on `object` (an update when `old` is given): `Ok` or the errors.
-fn admit(crd: &CustomResourceDefinition, object: &Value, old: Option<&Value>) -> Result<(), Vec<String>> {
-    let schema = schema_of(crd);
-    let mut errors = Vec::new();
-    openapi_errors(&schema, object, "", &mut errors);
-    if let Err(cel) = Validator::new().validate(&schema, object, old) {
-        errors.extend(cel.into_vec().into_iter().map(|e| e.to_string()));
+fn dry_run() -> PostParams {
+    PostParams {
+        dry_run: true,
+        ..PostParams::default()
     }
-    if errors.is_empty() { Ok(()) } else { Err(errors) }
-}
-
-fn refused_with(crd: &CustomResourceDefinition, object: &Value, old: Option<&Value>, needle: &str) {
-    let errors = admit(crd, object, old).expect_err(&format!("should be refused: {object}"));
-    assert!(
-        errors.iter().any(|e| e.contains(needle)),
-        "expected an error mentioning {needle:?}, got {errors:#?}"
-    );
 }
 
 fn object(kind: &str, name: &str, spec: Value) -> Value {
     json!({
         "apiVersion": "stowage.dev/v1alpha1",
         "kind": kind,
-        "metadata": {"name": name, "namespace": "default"},
+        "metadata": {"name": name},
         "spec": spec,
     })
 }
 
-#[test]
-fn every_cel_rule_compiles() {
-    for crd in operator::crd::all() {
-        let compiled = compile_schema(&schema_of(&crd));
-        assert!(
-            !compiled.has_errors(),
-            "{}: {:?}",
-            crd.metadata.name.unwrap_or_default(),
-            compiled.compilation_errors()
-        );
-    }
-}
-
-/// Every schema node that carries CEL rules, with its rules.
-fn rule_nodes<'a>(schema: &'a Value, out: &mut Vec<(&'a Value, Vec<String>)>) {
-    if let Some(rules) = schema.get("x-kubernetes-validations").and_then(Value::as_array) {
-        let rules = rules
-            .iter()
-            .filter_map(|r| r["rule"].as_str().map(str::to_owned))
-            .collect();
-        out.push((schema, rules));
-    }
-    for key in ["properties", "additionalProperties", "items"] {
-        match schema.get(key) {
-            Some(Value::Object(map)) if key == "properties" => map.values().for_each(|v| rule_nodes(v, out)),
-            Some(v @ Value::Object(_)) => rule_nodes(v, out),
-            _ => {}
-        }
-    }
-}
-
-/// Whether the out-of-scope variable named in `message` is bound by a macro in `rule`.
-fn binds_macro_variable(rule: &str, message: &str) -> bool {
-    let Some(var) = message.split('\'').nth(1) else {
-        return false;
+/// The server compiles every CEL rule and estimates its cost when a CRD is created or updated,
+/// and refuses the CRD if a rule does not compile, uses a variable out of scope or may exceed
+/// the cost budget: `connect` applies the generated CRDs and waits until they are served.
+#[tokio::test]
+async fn every_crd_is_accepted_and_served_by_the_api_server() {
+    let Some(client) = cluster::connect().await else {
+        return;
     };
-    ["exists", "all", "exists_one", "map", "filter"]
-        .iter()
-        .any(|m| rule.contains(&format!("{m}({var},")))
-}
-
-/// The API server refuses a CRD whose rules use variables out of scope or may exceed the CEL
-/// cost budget (unbounded strings and lists); catch both here.
-#[test]
-fn every_cel_rule_is_in_scope_and_within_the_cost_budget() {
-    let mut checked = 0;
+    let crds: Api<
+        k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition,
+    > = Api::all(client);
     for crd in operator::crd::all() {
-        let schema = schema_of(&crd);
-        let mut nodes = Vec::new();
-        rule_nodes(&schema, &mut nodes);
-        for (node, rules) in nodes {
-            let compiled = compile_schema(node);
-            for rule in rules {
-                let warnings: Vec<_> = analyze_rule(&rule, &compiled, ScopeContext::CrdValidation)
-                    .into_iter()
-                    // The analyzer does not know macro bindings (`exists(p, ...)`, `all(k, ...)`).
-                    .filter(|w| {
-                        !(w.kind == WarningKind::WrongScope && binds_macro_variable(&rule, &w.message))
-                    })
-                    .collect();
-                assert!(
-                    warnings.is_empty(),
-                    "{}: {rule}: {warnings:#?}",
-                    crd.spec.names.kind
-                );
-                checked += 1;
-            }
-        }
+        let name = crd.metadata.name.expect("name");
+        let served = crds.get(&name).await.expect("applied");
+        let rules = serde_json::to_string(&served.spec)
+            .expect("JSON")
+            .matches("\"rule\"")
+            .count();
+        let expected = serde_json::to_string(&crd.spec)
+            .expect("JSON")
+            .matches("\"rule\"")
+            .count();
+        assert_eq!(rules, expected, "{name}: the server kept every CEL rule");
     }
-    assert!(checked >= 20, "found only {checked} rules");
 }
 
-#[test]
-fn every_sample_is_admitted_and_parses() {
+#[tokio::test]
+async fn every_sample_is_admitted_and_parses() {
+    let Some(server) = Server::connect("crd-samples").await else {
+        return;
+    };
     let dir = common::repo().join("config/samples");
-    let crds = operator::crd::all();
     let mut seen = 0;
     for entry in std::fs::read_dir(&dir).expect("config/samples") {
         let path = entry.expect("entry").path();
         if path.extension().and_then(|e| e.to_str()) != Some("yaml") || path.ends_with("kustomization.yaml") {
             continue;
         }
-        let text = std::fs::read_to_string(&path).expect("readable");
-        let mut value: Value = serde_yaml::from_str(&text).expect("YAML");
-        value["metadata"]["namespace"] = json!("default");
+        let value = common::yaml_documents(&path).remove(0);
         let kind = value["kind"].as_str().expect("kind").to_owned();
-        let crd = crds
-            .iter()
-            .find(|c| c.spec.names.kind == kind)
-            .expect("a stowage.dev kind");
-        admit(crd, &value, None).unwrap_or_else(|e| panic!("{}: {e:#?}", path.display()));
+        server
+            .admit(value.clone())
+            .await
+            .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         let typed = match kind.as_str() {
             "ObjectStore" => serde_json::from_value::<ObjectStore>(value).map(drop),
             "Bucket" => serde_json::from_value::<Bucket>(value).map(drop),
@@ -265,6 +174,7 @@ fn every_sample_is_admitted_and_parses() {
         seen += 1;
     }
     assert_eq!(seen, 4, "one sample of each kind");
+    server.delete_namespace().await;
 }
 
 /// Names with the rule each breaks (`None`: valid).
@@ -289,9 +199,11 @@ const NAMES: &[(&str, Option<&str>)] = &[
     ("int", Some("ReservedName")),
 ];
 
-#[test]
-fn bucket_name_is_validated_by_the_schema_as_by_the_operator() {
-    let crd = Bucket::crd();
+#[tokio::test]
+async fn bucket_name_is_validated_by_the_schema_as_by_the_operator() {
+    let Some(server) = Server::connect("crd-bucket-name").await else {
+        return;
+    };
     let long_ok = "a".repeat(63);
     let too_long = "a".repeat(64);
     let names: Vec<(&str, Option<&str>)> = NAMES
@@ -311,18 +223,21 @@ fn bucket_name_is_validated_by_the_schema_as_by_the_operator() {
             "some-bucket",
             json!({"storeRef": {"name": "s"}, "bucketName": name}),
         );
-        let verdict = admit(&crd, &bucket, None);
+        let verdict = server.admit(bucket).await;
         assert_eq!(
             verdict.is_ok(),
             broken.is_none(),
             "spec.bucketName {name:?}: {verdict:?}"
         );
     }
+    server.delete_namespace().await;
 }
 
-#[test]
-fn metadata_name_stands_in_for_a_missing_bucket_name_and_obeys_the_same_rules() {
-    let crd = Bucket::crd();
+#[tokio::test]
+async fn metadata_name_stands_in_for_a_missing_bucket_name_and_obeys_the_same_rules() {
+    let Some(server) = Server::connect("crd-metadata-name").await else {
+        return;
+    };
     for (name, broken) in NAMES
         .iter()
         .copied()
@@ -330,7 +245,7 @@ fn metadata_name_stands_in_for_a_missing_bucket_name_and_obeys_the_same_rules() 
     {
         // metadata.name is already a DNS subdomain: only names Kubernetes itself accepts apply.
         let bucket = object("Bucket", name, json!({"storeRef": {"name": "s"}}));
-        let verdict = admit(&crd, &bucket, None);
+        let verdict = server.admit(bucket).await;
         assert_eq!(
             verdict.is_ok(),
             broken.is_none(),
@@ -343,18 +258,21 @@ fn metadata_name_stands_in_for_a_missing_bucket_name_and_obeys_the_same_rules() 
         "my.bucket",
         json!({"storeRef": {"name": "s"}, "bucketName": "my-bucket"}),
     );
-    assert_eq!(admit(&crd, &dotted, None), Ok(()));
-    refused_with(
-        &crd,
-        &object("Bucket", "cw-data", json!({"storeRef": {"name": "s"}})),
-        None,
-        "must not begin with xn--, cw-, vip-, log-stitcher-ch-",
-    );
+    assert_eq!(server.admit(dotted).await, Ok(()));
+    server
+        .refused_with(
+            object("Bucket", "cw-data", json!({"storeRef": {"name": "s"}})),
+            "must not begin with xn--, cw-, vip-, log-stitcher-ch-",
+        )
+        .await;
+    server.delete_namespace().await;
 }
 
-#[test]
-fn bucket_name_and_store_are_immutable() {
-    let crd = Bucket::crd();
+#[tokio::test]
+async fn bucket_name_and_store_are_immutable() {
+    let Some(server) = Server::connect("crd-immutable").await else {
+        return;
+    };
     let old = object(
         "Bucket",
         "b",
@@ -365,26 +283,35 @@ fn bucket_name_and_store_are_immutable() {
         "b",
         json!({"storeRef": {"name": "s"}, "bucketName": "second"}),
     );
-    refused_with(&crd, &renamed, Some(&old), "bucketName is immutable");
+    server
+        .update_refused_with(old.clone(), renamed, "bucketName is immutable")
+        .await;
     let unset = object("Bucket", "b", json!({"storeRef": {"name": "s"}}));
-    refused_with(&crd, &unset, Some(&old), "bucketName is immutable");
+    server
+        .update_refused_with(old.clone(), unset, "bucketName is immutable")
+        .await;
     let moved = object(
         "Bucket",
         "b",
         json!({"storeRef": {"name": "other"}, "bucketName": "first"}),
     );
-    refused_with(&crd, &moved, Some(&old), "storeRef is immutable");
+    server
+        .update_refused_with(old.clone(), moved, "storeRef is immutable")
+        .await;
     let retagged = object(
         "Bucket",
         "b",
         json!({"storeRef": {"name": "s"}, "bucketName": "first", "tags": {"a": "b"}}),
     );
-    assert_eq!(admit(&crd, &retagged, Some(&old)), Ok(()));
+    assert_eq!(server.admit_update(old.clone(), retagged).await, Ok(()));
+    server.delete_namespace().await;
 }
 
-#[test]
-fn bucket_enums_and_cross_field_rules() {
-    let crd = Bucket::crd();
+#[tokio::test]
+async fn bucket_enums_and_cross_field_rules() {
+    let Some(server) = Server::connect("crd-bucket-enums").await else {
+        return;
+    };
     let spec = |extra: Value| {
         let mut spec = json!({"storeRef": {"name": "s"}});
         spec.as_object_mut()
@@ -392,137 +319,177 @@ fn bucket_enums_and_cross_field_rules() {
             .extend(extra.as_object().expect("object").clone());
         object("Bucket", "b-1", spec)
     };
-    refused_with(&crd, &spec(json!({"versioning": "Off"})), None, "versioning");
-    refused_with(
-        &crd,
-        &spec(json!({"deletionPolicy": "Purge"})),
-        None,
-        "deletionPolicy",
-    );
-    refused_with(
-        &crd,
-        &spec(json!({"credentials": {"access": "Admin"}})),
-        None,
-        "credentials.access",
-    );
-    refused_with(
-        &crd,
-        &spec(json!({"forceDelete": true})),
-        None,
-        "forceDelete only applies with deletionPolicy Delete",
-    );
+    server
+        .refused_with(spec(json!({"versioning": "Off"})), "versioning")
+        .await;
+    server
+        .refused_with(spec(json!({"deletionPolicy": "Purge"})), "deletionPolicy")
+        .await;
+    server
+        .refused_with(
+            spec(json!({"credentials": {"access": "Admin"}})),
+            "credentials.access",
+        )
+        .await;
+    server
+        .refused_with(
+            spec(json!({"forceDelete": true})),
+            "forceDelete only applies with deletionPolicy Delete",
+        )
+        .await;
     assert_eq!(
-        admit(
-            &crd,
-            &spec(json!({"deletionPolicy": "Delete", "forceDelete": true})),
-            None
-        ),
+        server
+            .admit(spec(json!({"deletionPolicy": "Delete", "forceDelete": true})))
+            .await,
         Ok(())
     );
-    refused_with(
-        &crd,
-        &spec(json!({"tags": {"k": "v".repeat(257)}})),
-        None,
-        "tag keys are 1 to 128",
-    );
+    server
+        .refused_with(
+            spec(json!({"tags": {"k": "v".repeat(257)}})),
+            "tag keys are 1 to 128",
+        )
+        .await;
     let fifty_one: serde_json::Map<String, Value> = (0..51).map(|i| (format!("k{i}"), json!("v"))).collect();
-    refused_with(&crd, &spec(json!({"tags": fifty_one})), None, "maxProperties");
-    refused_with(
-        &crd,
-        &spec(json!({"credentials": {"secretName": "Not_A_Name"}})),
-        None,
-        "credentials.secretName",
-    );
+    server
+        .refused_with(spec(json!({"tags": fifty_one})), "must have at most 50")
+        .await;
+    server
+        .refused_with(
+            spec(json!({"credentials": {"secretName": "Not_A_Name"}})),
+            "credentials.secretName",
+        )
+        .await;
+    server.delete_namespace().await;
 }
 
-#[test]
-fn embedded_backend_requires_exactly_one_replica() {
-    let crd = ObjectStore::crd();
-    refused_with(
-        &crd,
-        &object("ObjectStore", "s", json!({"replicas": 3})),
-        None,
-        "the embedded metadata backend serves exactly one gateway",
-    );
+#[tokio::test]
+async fn embedded_backend_requires_exactly_one_replica() {
+    let Some(server) = Server::connect("crd-embedded").await else {
+        return;
+    };
+    server
+        .refused_with(
+            object("ObjectStore", "s", json!({"replicas": 3})),
+            "the embedded metadata backend serves exactly one gateway",
+        )
+        .await;
     let tikv = json!({"backend": "tikv", "tikv": {"pdEndpoints": ["pd:2379"], "tlsSecretName": "tls"}});
     assert_eq!(
-        admit(
-            &crd,
-            &object("ObjectStore", "s", json!({"replicas": 3, "meta": tikv})),
-            None
-        ),
+        server
+            .admit(object("ObjectStore", "s", json!({"replicas": 3, "meta": tikv})))
+            .await,
         Ok(())
     );
-    assert_eq!(admit(&crd, &object("ObjectStore", "s", json!({})), None), Ok(()));
+    assert_eq!(server.admit(object("ObjectStore", "s", json!({}))).await, Ok(()));
+    server.delete_namespace().await;
 }
 
-#[test]
-fn object_store_fields_are_bounded() {
-    let crd = ObjectStore::crd();
+#[tokio::test]
+async fn blob_copies_are_one_to_three_and_at_most_the_replicas() {
+    let Some(server) = Server::connect("crd-blob-copies").await else {
+        return;
+    };
+    let tikv = json!({"backend": "tikv", "tikv": {"pdEndpoints": ["pd:2379"]}});
+    let store = |replicas: i32, copies: i32| {
+        object(
+            "ObjectStore",
+            "s",
+            json!({"replicas": replicas, "blobCopies": copies, "meta": tikv}),
+        )
+    };
+    assert_eq!(server.admit(store(3, 3)).await, Ok(()));
+    assert_eq!(server.admit(store(2, 2)).await, Ok(()));
+    server
+        .refused_with(store(2, 3), "blobCopies cannot exceed replicas")
+        .await;
+    server
+        .refused_with(
+            object("ObjectStore", "s", json!({"blobCopies": 2})),
+            "blobCopies cannot exceed replicas",
+        )
+        .await;
+    server
+        .refused_with(store(4, 4), "should be less than or equal to 3")
+        .await;
+    server
+        .refused_with(store(1, 0), "should be greater than or equal to 1")
+        .await;
+    server.delete_namespace().await;
+}
+
+#[tokio::test]
+async fn object_store_fields_are_bounded() {
+    let Some(server) = Server::connect("crd-store-bounds").await else {
+        return;
+    };
     let spec = |spec: Value| object("ObjectStore", "s", spec);
-    refused_with(
-        &crd,
-        &spec(json!({"meta": {"backend": "tikv"}})),
-        None,
-        "meta.backend tikv needs meta.tikv",
-    );
-    refused_with(
-        &crd,
-        &spec(json!({"meta": {"backend": "embedded", "tikv": {"pdEndpoints": ["pd:2379"]}}})),
-        None,
-        "meta.tikv is only used with meta.backend tikv",
-    );
-    refused_with(
-        &crd,
-        &spec(json!({"meta": {"backend": "etcd"}})),
-        None,
-        "meta.backend",
-    );
-    refused_with(
-        &crd,
-        &spec(json!({"meta": {"backend": "tikv", "tikv": {"pdEndpoints": []}}, "replicas": 2})),
-        None,
-        "fewer than minItems",
-    );
-    refused_with(
-        &crd,
-        &spec(json!({"meta": {"backend": "tikv", "tikv": {"pdEndpoints": ["no port"]}}})),
-        None,
-        "does not match",
-    );
-    refused_with(&crd, &spec(json!({"replicas": 0})), None, "below minimum");
-    refused_with(&crd, &spec(json!({"region": "US East"})), None, "region");
-    refused_with(&crd, &spec(json!({"domain": "-bad.example"})), None, "domain");
-    refused_with(
-        &crd,
-        &spec(json!({"service": {"type": "ExternalName"}})),
-        None,
-        "service.type",
-    );
-    refused_with(
-        &crd,
-        &spec(json!({"service": {"port": 70000}})),
-        None,
-        "above maximum",
-    );
-    refused_with(
-        &crd,
-        &spec(json!({"imagePullPolicy": "Sometimes"})),
-        None,
-        "imagePullPolicy",
-    );
+    server
+        .refused_with(
+            spec(json!({"meta": {"backend": "tikv"}})),
+            "meta.backend tikv needs meta.tikv",
+        )
+        .await;
+    server
+        .refused_with(
+            spec(json!({"meta": {"backend": "embedded", "tikv": {"pdEndpoints": ["pd:2379"]}}})),
+            "meta.tikv is only used with meta.backend tikv",
+        )
+        .await;
+    server
+        .refused_with(spec(json!({"meta": {"backend": "etcd"}})), "meta.backend")
+        .await;
+    server
+        .refused_with(
+            spec(json!({"meta": {"backend": "tikv", "tikv": {"pdEndpoints": []}}, "replicas": 2})),
+            "should have at least 1 items",
+        )
+        .await;
+    server
+        .refused_with(
+            spec(json!({"meta": {"backend": "tikv", "tikv": {"pdEndpoints": ["no port"]}}})),
+            "should match",
+        )
+        .await;
+    server
+        .refused_with(
+            spec(json!({"replicas": 0})),
+            "should be greater than or equal to 1",
+        )
+        .await;
+    server
+        .refused_with(spec(json!({"region": "US East"})), "region")
+        .await;
+    server
+        .refused_with(spec(json!({"domain": "-bad.example"})), "domain")
+        .await;
+    server
+        .refused_with(spec(json!({"service": {"type": "ExternalName"}})), "service.type")
+        .await;
+    server
+        .refused_with(
+            spec(json!({"service": {"port": 70000}})),
+            "should be less than or equal to",
+        )
+        .await;
+    server
+        .refused_with(spec(json!({"imagePullPolicy": "Sometimes"})), "imagePullPolicy")
+        .await;
     let old = spec(json!({"storage": {"size": "10Gi"}}));
-    refused_with(
-        &crd,
-        &spec(json!({"storage": {"size": "20Gi"}})),
-        Some(&old),
-        "storage is immutable",
-    );
+    server
+        .update_refused_with(
+            old.clone(),
+            spec(json!({"storage": {"size": "20Gi"}})),
+            "storage is immutable",
+        )
+        .await;
+    server.delete_namespace().await;
 }
 
-#[test]
-fn policy_statements_are_validated() {
-    let crd = BucketPolicy::crd();
+#[tokio::test]
+async fn policy_statements_are_validated() {
+    let Some(server) = Server::connect("crd-policy").await else {
+        return;
+    };
     let with = |statement: Value| {
         object(
             "BucketPolicy",
@@ -531,66 +498,60 @@ fn policy_statements_are_validated() {
         )
     };
     let ok = json!({"effect": "Allow", "principals": ["*"], "actions": ["s3:GetObject"]});
-    assert_eq!(admit(&crd, &with(ok), None), Ok(()));
-    refused_with(
-        &crd,
-        &with(json!({"effect": "Allow", "principals": ["*", "alice"], "actions": ["s3:GetObject"]})),
-        None,
-        "'*' stands alone in principals",
-    );
-    refused_with(
-        &crd,
-        &with(json!({"effect": "Maybe", "principals": ["*"], "actions": ["s3:GetObject"]})),
-        None,
-        "effect",
-    );
-    refused_with(
-        &crd,
-        &with(json!({"effect": "Allow", "principals": ["*"], "actions": ["GetObject"]})),
-        None,
-        "actions[0]",
-    );
-    refused_with(
-        &crd,
-        &with(
+    assert_eq!(server.admit(with(ok)).await, Ok(()));
+    server
+        .refused_with(
+            with(json!({"effect": "Allow", "principals": ["*", "alice"], "actions": ["s3:GetObject"]})),
+            "'*' stands alone in principals",
+        )
+        .await;
+    server
+        .refused_with(
+            with(json!({"effect": "Maybe", "principals": ["*"], "actions": ["s3:GetObject"]})),
+            "effect",
+        )
+        .await;
+    server
+        .refused_with(
+            with(json!({"effect": "Allow", "principals": ["*"], "actions": ["GetObject"]})),
+            "actions[0]",
+        )
+        .await;
+    server.refused_with(with(
             json!({"effect": "Allow", "principals": ["*"], "actions": ["s3:GetObject"], "sid": "has space"}),
-        ),
-        None,
-        "sid",
-    );
-    refused_with(
-        &crd,
-        &with(
-            json!({"effect": "Allow", "principals": ["*"], "actions": ["s3:GetObject"],
+        ), "sid").await;
+    server
+        .refused_with(
+            with(
+                json!({"effect": "Allow", "principals": ["*"], "actions": ["s3:GetObject"],
             "conditions": [{"operator": "StringSorta", "key": "s3:prefix", "values": ["a"]}]}),
-        ),
-        None,
-        "conditions[0].operator",
-    );
+            ),
+            "conditions[0].operator",
+        )
+        .await;
     assert_eq!(
-        admit(
-            &crd,
-            &with(json!({"effect": "Deny", "principals": ["*"], "actions": ["s3:*"],
-                "conditions": [{"operator": "ForAnyValue:StringLikeIfExists", "key": "aws:SourceIp", "values": ["10.0.0.0/8"]}]})),
-            None
-        ),
+        server.admit(with(json!({"effect": "Deny", "principals": ["*"], "actions": ["s3:*"],
+                "conditions": [{"operator": "ForAnyValue:StringLikeIfExists", "key": "aws:SourceIp", "values": ["10.0.0.0/8"]}]}))).await,
         Ok(())
     );
-    refused_with(
-        &crd,
-        &object(
-            "BucketPolicy",
-            "p",
-            json!({"bucketRef": {"name": "b"}, "statements": []}),
-        ),
-        None,
-        "fewer than minItems",
-    );
+    server
+        .refused_with(
+            object(
+                "BucketPolicy",
+                "p",
+                json!({"bucketRef": {"name": "b"}, "statements": []}),
+            ),
+            "should have at least 1 items",
+        )
+        .await;
+    server.delete_namespace().await;
 }
 
-#[test]
-fn lifecycle_rules_need_one_valid_action() {
-    let crd = LifecycleRule::crd();
+#[tokio::test]
+async fn lifecycle_rules_need_one_valid_action() {
+    let Some(server) = Server::connect("crd-lifecycle").await else {
+        return;
+    };
     let rule = |spec: Value| {
         let mut full = json!({"bucketRef": {"name": "b"}});
         full.as_object_mut()
@@ -599,60 +560,52 @@ fn lifecycle_rules_need_one_valid_action() {
         object("LifecycleRule", "r", full)
     };
     assert_eq!(
-        admit(&crd, &rule(json!({"expiration": {"days": 7}})), None),
+        server.admit(rule(json!({"expiration": {"days": 7}}))).await,
         Ok(())
     );
-    refused_with(&crd, &rule(json!({})), None, "a rule needs at least one action");
-    refused_with(
-        &crd,
-        &rule(json!({"expiration": {"days": 7, "date": "2030-01-01"}})),
-        None,
-        "exactly one of days, date and expiredObjectDeleteMarker",
-    );
-    refused_with(
-        &crd,
-        &rule(json!({"expiration": {}})),
-        None,
-        "exactly one of days",
-    );
-    refused_with(
-        &crd,
-        &rule(json!({"expiration": {"days": 0}})),
-        None,
-        "below minimum",
-    );
-    refused_with(
-        &crd,
-        &rule(json!({"expiration": {"date": "2030-13-01"}})),
-        None,
-        "expiration.date",
-    );
-    refused_with(
-        &crd,
-        &rule(json!({"filter": {"tags": {"a": "b"}}, "expiration": {"expiredObjectDeleteMarker": true}})),
-        None,
-        "cannot be combined with a tag filter",
-    );
-    refused_with(
-        &crd,
-        &rule(
+    server
+        .refused_with(rule(json!({})), "a rule needs at least one action")
+        .await;
+    server
+        .refused_with(
+            rule(json!({"expiration": {"days": 7, "date": "2030-01-01"}})),
+            "exactly one of days, date and expiredObjectDeleteMarker",
+        )
+        .await;
+    server
+        .refused_with(rule(json!({"expiration": {}})), "exactly one of days")
+        .await;
+    server
+        .refused_with(
+            rule(json!({"expiration": {"days": 0}})),
+            "should be greater than or equal to 1",
+        )
+        .await;
+    server
+        .refused_with(
+            rule(json!({"expiration": {"date": "2030-13-01"}})),
+            "expiration.date",
+        )
+        .await;
+    server
+        .refused_with(
+            rule(json!({"filter": {"tags": {"a": "b"}}, "expiration": {"expiredObjectDeleteMarker": true}})),
+            "cannot be combined with a tag filter",
+        )
+        .await;
+    server.refused_with(rule(
             json!({"filter": {"tags": {"a": "b"}}, "abortIncompleteMultipartUpload": {"daysAfterInitiation": 1}}),
-        ),
-        None,
-        "abortIncompleteMultipartUpload cannot be combined with a tag filter",
-    );
-    refused_with(
-        &crd,
-        &rule(
+        ), "abortIncompleteMultipartUpload cannot be combined with a tag filter").await;
+    server.refused_with(rule(
             json!({"filter": {"objectSizeGreaterThan": 100, "objectSizeLessThan": 10}, "expiration": {"days": 1}}),
-        ),
-        None,
-        "objectSizeGreaterThan must be less than objectSizeLessThan",
-    );
-    refused_with(
-        &crd,
-        &rule(json!({"noncurrentVersionExpiration": {"noncurrentDays": 1, "newerNoncurrentVersions": 101}})),
-        None,
-        "above maximum",
-    );
+        ), "objectSizeGreaterThan must be less than objectSizeLessThan").await;
+    server
+        .refused_with(
+            rule(
+                json!({"noncurrentVersionExpiration": {"noncurrentDays": 1, "newerNoncurrentVersions": 101}}),
+            ),
+            "should be less than or equal to",
+        )
+        .await;
+    server.delete_namespace().await;
 }

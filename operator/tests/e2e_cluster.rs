@@ -9,109 +9,14 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use common::cluster::{self, apply_sample, eventually};
 use e2e::Gateway;
-use k8s_openapi::api::core::v1::{Namespace, Secret};
-use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-use kube::Client;
+use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
-use operator::controller::Config;
 use operator::crd::{Bucket, BucketPolicy, LifecycleRule, ObjectStore, ready_status};
-use operator::manager::{self, Options};
-use operator::resources::object_store::{AdminCredentials, AdminSecretData, admin_secret};
-use serde_json::{Value, json};
-
-const TIMEOUT: Duration = Duration::from_secs(90);
-const POLL: Duration = Duration::from_millis(500);
-const MANAGER: &str = "stowage-e2e";
-
-fn gateway_bin() -> Option<PathBuf> {
-    let exe = std::env::current_exe().ok()?;
-    let bin = exe
-        .parent()?
-        .parent()?
-        .join(format!("gateway{}", std::env::consts::EXE_SUFFIX));
-    bin.exists().then_some(bin)
-}
-
-async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    let deadline = tokio::time::Instant::now() + TIMEOUT;
-    loop {
-        if let Some(v) = check().await {
-            return v;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting for {what}"
-        );
-        tokio::time::sleep(POLL).await;
-    }
-}
-
-fn yaml_documents(path: &Path) -> Vec<Value> {
-    let text = std::fs::read_to_string(path).expect("readable");
-    text.split("\n---")
-        .filter(|doc| {
-            doc.lines()
-                .any(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#'))
-        })
-        .map(|doc| serde_yaml::from_str(doc).expect("YAML"))
-        .collect()
-}
-
-async fn apply_crds(client: &Client) {
-    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
-    for entry in std::fs::read_dir(common::repo().join("crds")).expect("crds/") {
-        let path = entry.expect("entry").path();
-        if !path.to_string_lossy().ends_with(".stowage.dev.yaml") {
-            continue;
-        }
-        for doc in yaml_documents(&path) {
-            let name = doc["metadata"]["name"].as_str().expect("name").to_owned();
-            crds.patch(&name, &PatchParams::apply(MANAGER).force(), &Patch::Apply(&doc))
-                .await
-                .expect("CRD applied");
-            eventually(&format!("CRD {name} established"), || {
-                let crds = crds.clone();
-                let name = name.clone();
-                async move {
-                    let crd = crds.get(&name).await.ok()?;
-                    let established = crd
-                        .status?
-                        .conditions?
-                        .iter()
-                        .any(|c| c.type_ == "Established" && c.status == "True");
-                    established.then_some(())
-                }
-            })
-            .await;
-        }
-    }
-}
-
-/// Applies a sample into `namespace`, as `kubectl apply -n` would.
-async fn apply_sample<K>(client: &Client, namespace: &str, file: &str) -> K
-where
-    K: kube::Resource<Scope = kube::core::NamespaceResourceScope, DynamicType = ()>
-        + Clone
-        + std::fmt::Debug
-        + serde::de::DeserializeOwned
-        + serde::Serialize,
-{
-    let mut doc = yaml_documents(&common::repo().join("config/samples").join(file)).remove(0);
-    doc["metadata"]["namespace"] = json!(namespace);
-    let name = doc["metadata"]["name"].as_str().expect("name").to_owned();
-    let api: Api<K> = Api::namespaced(client.clone(), namespace);
-    api.patch(&name, &PatchParams::apply(MANAGER).force(), &Patch::Apply(&doc))
-        .await
-        .unwrap_or_else(|e| panic!("applying {file}: {e}"))
-}
+use serde_json::json;
 
 async fn wait_ready<K>(
     api: &Api<K>,
@@ -144,76 +49,27 @@ where
 
 #[tokio::test]
 async fn samples_reconcile_into_a_real_gateway_and_deletion_policies_hold() {
-    if std::env::var_os("KUBECONFIG").is_none() {
-        eprintln!("NOTICE: skipped: KUBECONFIG is not set, so there is no cluster to test against");
-        return;
-    }
-    let Some(bin) = gateway_bin() else {
-        eprintln!("NOTICE: skipped: no gateway binary next to the test; `cargo build -p stowage-gateway`");
+    let Some(client) = cluster::connect().await else {
         return;
     };
-    manager::install_crypto_provider();
+    let Some(bin) = common::gateway_bin() else { return };
     let gateway = Gateway::start(&bin);
-    let client = Client::try_default().await.expect("the cluster in KUBECONFIG");
-    apply_crds(&client).await;
-
-    let namespace = format!("stowage-e2e-{}", std::process::id());
-    let namespaces: Api<Namespace> = Api::all(client.clone());
-    namespaces
-        .create(
-            &PostParams::default(),
-            &serde_json::from_value(json!({"metadata": {"name": namespace}})).expect("namespace"),
-        )
-        .await
-        .expect("namespace created");
+    let namespace = cluster::namespace(&client, "e2e-samples").await;
 
     // The store's admin Secret holds the test gateway's root credentials (the operator keeps what
     // it finds), so the operator can sign for it.
-    let store: ObjectStore = serde_json::from_value(json!({
-        "apiVersion": "stowage.dev/v1alpha1", "kind": "ObjectStore",
-        "metadata": {"name": "demo", "namespace": namespace}, "spec": {}
-    }))
-    .expect("store");
-    let mut admin = admin_secret(
-        &store,
-        &AdminSecretData {
-            credentials: AdminCredentials {
-                access_key_id: gateway.access_key.clone(),
-                secret_access_key: gateway.secret_key.clone(),
-            },
-            master_key: AdminSecretData::generate().master_key,
-        },
-    );
-    admin.metadata.owner_references = None;
+    cluster::admin_secret_for(&client, &namespace, "demo", &gateway).await;
+    let operator = cluster::run_operator(&client, &namespace, &gateway.endpoint()).await;
     let secrets: Api<Secret> = Api::namespaced(client.clone(), &namespace);
-    secrets
-        .create(&PostParams::default(), &admin)
-        .await
-        .expect("admin secret");
-
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let options = Options {
-        controller: Config {
-            gateway_image: "ghcr.io/stowage/stowage:e2e".into(),
-            store_endpoint_override: Some(gateway.endpoint()),
-            namespace: Some(namespace.clone()),
-        },
-        http_addr: None,
-        lease: None,
-        instance: Some("e2e".into()),
-    };
-    let operator = tokio::spawn(manager::run(client.clone(), options, async move {
-        let _ = stopped.await;
-    }));
 
     let stores: Api<ObjectStore> = Api::namespaced(client.clone(), &namespace);
     let buckets: Api<Bucket> = Api::namespaced(client.clone(), &namespace);
     let policies: Api<BucketPolicy> = Api::namespaced(client.clone(), &namespace);
     let rules: Api<LifecycleRule> = Api::namespaced(client.clone(), &namespace);
-    let _: ObjectStore = apply_sample(&client, &namespace, "objectstore.yaml").await;
-    let _: Bucket = apply_sample(&client, &namespace, "bucket.yaml").await;
-    let _: BucketPolicy = apply_sample(&client, &namespace, "bucketpolicy.yaml").await;
-    let _: LifecycleRule = apply_sample(&client, &namespace, "lifecyclerule.yaml").await;
+    apply_sample(&client, &namespace, "objectstore.yaml").await;
+    apply_sample(&client, &namespace, "bucket.yaml").await;
+    apply_sample(&client, &namespace, "bucketpolicy.yaml").await;
+    apply_sample(&client, &namespace, "lifecyclerule.yaml").await;
 
     wait_ready(&stores, "demo", |s: &ObjectStore| {
         s.status.clone().unwrap_or_default().conditions
@@ -387,14 +243,73 @@ async fn samples_reconcile_into_a_real_gateway_and_deletion_policies_hold() {
     wait_gone(&buckets, "kept").await;
     s3.head_bucket().bucket("kept").send().await.expect("retained");
 
-    let _ = stop.send(());
-    operator
+    operator.stop().await;
+    cluster::delete_namespace(&client, &namespace).await;
+}
+
+/// The review defect, through the front door: the loser of a claim on one bucket name shows
+/// Conflict, and deleting it with `deletionPolicy: Delete` and `forceDelete` leaves the winner's
+/// bucket and its objects alone.
+#[tokio::test]
+async fn deleting_the_loser_of_a_bucket_claim_leaves_the_winners_bucket_alone() {
+    let Some(client) = cluster::connect().await else {
+        return;
+    };
+    let Some(bin) = common::gateway_bin() else { return };
+    let gateway = Gateway::start(&bin);
+    let namespace = cluster::namespace(&client, "e2e-claim").await;
+    cluster::admin_secret_for(&client, &namespace, "demo", &gateway).await;
+    let operator = cluster::run_operator(&client, &namespace, &gateway.endpoint()).await;
+    apply_sample(&client, &namespace, "objectstore.yaml").await;
+    let bucket = |name: &str| {
+        json!({
+            "apiVersion": "stowage.dev/v1alpha1", "kind": "Bucket",
+            "metadata": {"name": name},
+            "spec": {"storeRef": {"name": "demo"}, "bucketName": "shared",
+                     "deletionPolicy": "Delete", "forceDelete": true},
+        })
+    };
+    cluster::apply_value(&client, &namespace, bucket("winner")).await;
+    cluster::wait_ready(&client, &namespace, "Bucket", "winner").await;
+    // Creation timestamps have one-second resolution: the loser must be visibly younger.
+    tokio::time::sleep(Duration::from_millis(1_100)).await;
+    cluster::apply_value(&client, &namespace, bucket("loser")).await;
+    let buckets = cluster::api_for(&client, &namespace, "Bucket");
+    eventually("the loser to report Conflict", || {
+        let buckets = buckets.clone();
+        async move {
+            let loser = buckets.get("loser").await.ok()?;
+            let conflict = loser.data["status"]["conditions"]
+                .as_array()?
+                .iter()
+                .any(|c| c["type"] == "Ready" && c["reason"] == "Conflict");
+            conflict.then_some(())
+        }
+    })
+    .await;
+    let s3 = gateway.client();
+    s3.put_object()
+        .bucket("shared")
+        .key("keep.txt")
+        .body(b"the winner's".to_vec().into())
+        .send()
         .await
-        .expect("operator task")
-        .expect("operator stopped cleanly");
-    namespaces
-        .delete(&namespace, &DeleteParams::default())
+        .expect("written");
+
+    buckets
+        .delete("loser", &DeleteParams::default())
         .await
-        .map(drop)
-        .unwrap_or_else(|e| eprintln!("deleting namespace {namespace}: {e}"));
+        .expect("delete");
+    wait_gone(&buckets, "loser").await;
+
+    let kept = s3
+        .get_object()
+        .bucket("shared")
+        .key("keep.txt")
+        .send()
+        .await
+        .expect("the winner's object is still there");
+    assert_eq!(kept.content_length(), Some(12));
+    operator.stop().await;
+    cluster::delete_namespace(&client, &namespace).await;
 }

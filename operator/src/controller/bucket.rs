@@ -7,7 +7,7 @@ use std::time::Duration;
 use futures::{Future, Stream};
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::jiff::Timestamp;
-use kube::api::{Api, DeleteParams, ListParams};
+use kube::api::{Api, DeleteParams};
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::reflector::ObjectRef;
 use kube::runtime::watcher;
@@ -33,25 +33,35 @@ pub fn controller(
     ctx: Arc<Context>,
     shutdown: impl Future<Output = ()> + Send + Sync + 'static,
 ) -> impl Stream<Item = Result<(ObjectRef<Bucket>, Action), impl std::error::Error>> {
-    let controller = Controller::new(ctx.watched_api::<Bucket>(), watcher::Config::default());
-    let buckets = controller.store();
-    controller
-        // A store that changes (becomes Ready, say) re-triggers the buckets in it.
-        .watches(
-            ctx.watched_api::<ObjectStore>(),
-            watcher::Config::default(),
-            move |store| {
-                let namespace = store.namespace();
-                buckets
-                    .state()
-                    .into_iter()
-                    .filter(|b| b.namespace() == namespace && b.spec.store_ref.name == store.name_any())
-                    .map(|b| ObjectRef::from_obj(b.as_ref()))
-                    .collect::<Vec<_>>()
-            },
-        )
-        .graceful_shutdown_on(shutdown)
-        .run(reconcile, error_policy, ctx)
+    let writer = ctx
+        .take_bucket_writer()
+        .expect("one Bucket controller per context");
+    let buckets = ctx.buckets.clone();
+    Controller::for_stream(
+        super::spec_changes(ctx.watched_api::<Bucket>(), writer),
+        buckets.clone(),
+    )
+    // A deleted or edited credentials Secret is re-issued at once, not at the next resync.
+    .owns(
+        ctx.watched_api::<Secret>(),
+        watcher::Config::default().labels(super::OWNED_SELECTOR),
+    )
+    // A store that changes (becomes Ready, say) re-triggers the buckets in it.
+    .watches(
+        ctx.watched_api::<ObjectStore>(),
+        watcher::Config::default(),
+        move |store| {
+            let namespace = store.namespace();
+            buckets
+                .state()
+                .into_iter()
+                .filter(|b| b.namespace() == namespace && b.spec.store_ref.name == store.name_any())
+                .map(|b| ObjectRef::from_obj(b.as_ref()))
+                .collect::<Vec<_>>()
+        },
+    )
+    .graceful_shutdown_on(shutdown)
+    .run(reconcile, error_policy, ctx)
 }
 
 #[instrument(skip_all, fields(namespace = bucket.namespace(), name = bucket.name_any()))]
@@ -101,7 +111,11 @@ async fn configure(bucket: &Bucket, ctx: &Context, status: &mut BucketStatus) ->
     let name = desired::bucket_name(bucket).map_err(|e| Error::InvalidSpec(e.to_string()))?;
     let namespace = bucket.namespace().unwrap_or_default();
     let connected = store::connect(ctx, &namespace, &bucket.spec.store_ref.name).await?;
-    ensure_sole_claim(bucket, ctx, &name).await?;
+    if let Err(lost) = ensure_sole_claim(bucket, ctx, &name) {
+        status.claimed_by = None;
+        return Err(lost);
+    }
+    status.claimed_by = bucket.uid();
     let observed = observe(&connected.client, &name).await?;
     for call in desired::plan(bucket, &connected.store.spec.region, &observed) {
         execute(&connected, &name, &call).await?;
@@ -113,12 +127,14 @@ async fn configure(bucket: &Bucket, ctx: &Context, status: &mut BucketStatus) ->
 }
 
 /// Two Bucket resources must not manage one bucket (one's `Delete` would empty the other's): the
-/// oldest claim wins.
-async fn ensure_sole_claim(bucket: &Bucket, ctx: &Context, name: &BucketName) -> Result<(), Error> {
-    let all = api(ctx, bucket).list(&ListParams::default()).await?;
+/// oldest claim wins. The claims are read from the controller's cache of Buckets.
+fn ensure_sole_claim(bucket: &Bucket, ctx: &Context, name: &BucketName) -> Result<(), Error> {
+    let namespace = bucket.namespace();
     let claim = |b: &Bucket| (b.creation_timestamp(), b.name_any());
-    let earlier = all.items.iter().find(|other| {
-        other.name_any() != bucket.name_any()
+    let all = ctx.buckets.state();
+    let earlier = all.iter().find(|other| {
+        other.namespace() == namespace
+            && other.name_any() != bucket.name_any()
             && other.spec.store_ref == bucket.spec.store_ref
             && desired::bucket_name(other).is_ok_and(|n| &n == name)
             && claim(other) < claim(bucket)
@@ -458,6 +474,18 @@ async fn clean_store(
         connected.client.delete_user(&desired::user_name(bucket)).await?;
     }
     let name = desired::bucket_name(bucket).map_err(|e| Error::InvalidSpec(e.to_string()))?;
+    let claimed = bucket.status.as_ref().and_then(|s| s.claimed_by.as_ref()) == bucket.uid().as_ref();
+    if bucket.spec.deletion_policy == DeletionPolicy::Delete
+        && !(claimed && ensure_sole_claim(bucket, ctx, &name).is_ok())
+    {
+        // Checked again here, not only when configuring: a Bucket that lost the claim (it shows
+        // Conflict) must never delete, let alone empty, the winner's bucket.
+        let note = format!(
+            "bucket {name} is managed by another Bucket resource (this one never held the claim): it is kept"
+        );
+        events::warning(&ctx.recorder, bucket, "NotClaimed", note).await;
+        return Ok(Cleanup::Done);
+    }
     match bucket.spec.deletion_policy {
         DeletionPolicy::Retain => {
             let note = format!("deletionPolicy Retain: bucket {name} and its objects are kept");

@@ -12,7 +12,7 @@ use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, ListParams};
 use kube::core::NamespaceResourceScope;
 use kube::runtime::controller::{Action, Controller};
-use kube::runtime::reflector::ObjectRef;
+use kube::runtime::reflector::{self, ObjectRef};
 use kube::runtime::watcher;
 use kube::{Resource, ResourceExt};
 use serde::Serialize;
@@ -73,9 +73,8 @@ pub fn controller<T: BucketConfig>(
     ctx: Arc<Context>,
     shutdown: impl Future<Output = ()> + Send + Sync + 'static,
 ) -> impl Stream<Item = Result<(ObjectRef<T>, Action), impl std::error::Error>> {
-    let controller = Controller::new(ctx.watched_api::<T>(), watcher::Config::default());
-    let items = controller.store();
-    controller
+    let (items, writer) = reflector::store();
+    Controller::for_stream(super::spec_changes(ctx.watched_api::<T>(), writer), items.clone())
         // The Bucket (being created, moving, Ready) re-triggers what configures it.
         .watches(
             ctx.watched_api::<Bucket>(),

@@ -15,15 +15,19 @@ pub mod store;
 
 mod error;
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 pub use error::Error;
-use futures::{Future, StreamExt};
+use futures::{Future, Stream, StreamExt};
 use kube::Client;
 use kube::runtime::controller::Action;
 use kube::runtime::events::{Recorder, Reporter};
+use kube::runtime::reflector::{self, Store, store::Writer};
+use kube::runtime::{WatchStreamExt, predicates, watcher};
+use serde::de::DeserializeOwned;
 
+use crate::crd::Bucket;
 use crate::metrics::Metrics;
 
 /// How often a healthy resource is checked again anyway (drift in the store, lost events).
@@ -41,6 +45,10 @@ pub struct Config {
     pub namespace: Option<String>,
 }
 
+/// The label every object the operator makes carries: watches of owned kinds select on it, so
+/// the operator caches its own Secrets, not every Secret of the cluster.
+pub const OWNED_SELECTOR: &str = "app.kubernetes.io/managed-by=stowage-operator";
+
 /// What every reconcile gets.
 pub struct Context {
     pub client: Client,
@@ -48,6 +56,11 @@ pub struct Context {
     pub metrics: Arc<Metrics>,
     pub recorder: Recorder,
     pub backoff: backoff::Backoff,
+    /// Every watched Bucket, as the Bucket controller's watch last saw it: claims on a bucket
+    /// name are checked here rather than by listing the namespace on every reconcile.
+    pub buckets: Store<Bucket>,
+    /// What fills `buckets`; taken by the Bucket controller when it starts.
+    bucket_writer: Mutex<Option<Writer<Bucket>>>,
 }
 
 impl Context {
@@ -56,13 +69,21 @@ impl Context {
             controller: crate::resources::MANAGER.to_owned(),
             instance,
         };
+        let (buckets, bucket_writer) = reflector::store();
         Self {
             recorder: Recorder::new(client.clone(), reporter),
             client,
             config,
             metrics,
             backoff: backoff::Backoff::default(),
+            buckets,
+            bucket_writer: Mutex::new(Some(bucket_writer)),
         }
+    }
+
+    /// The writer of [`Context::buckets`]; `None` once taken (one Bucket controller per context).
+    pub fn take_bucket_writer(&self) -> Option<Writer<Bucket>> {
+        self.bucket_writer.lock().ok()?.take()
     }
 
     /// The Api for `K` in the watched namespace, or in all namespaces.
@@ -75,6 +96,24 @@ impl Context {
             None => kube::Api::all(self.client.clone()),
         }
     }
+}
+
+/// A controller's trigger: the watch of its own kind, reflected into `writer`, passing an object
+/// on only when its `metadata.generation` changed (a spec change, or the start of deletion, which
+/// bumps it). The operator's own status and finalizer writes leave the generation alone, so they
+/// do not re-trigger the reconcile that made them.
+pub fn spec_changes<K>(
+    api: kube::Api<K>,
+    writer: Writer<K>,
+) -> impl Stream<Item = Result<K, watcher::Error>> + Send + 'static
+where
+    K: kube::Resource<DynamicType = ()> + Clone + DeserializeOwned + std::fmt::Debug + Send + Sync + 'static,
+{
+    watcher(api, watcher::Config::default())
+        .default_backoff()
+        .reflect(writer)
+        .applied_objects()
+        .predicate_filter(predicates::generation, Default::default())
 }
 
 /// `kind/namespace/name`: the backoff key of an object.

@@ -10,7 +10,7 @@ use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::jiff::Timestamp;
 use kube::api::Api;
 use kube::runtime::controller::{Action, Controller};
-use kube::runtime::watcher;
+use kube::runtime::{reflector, watcher};
 use kube::{Resource, ResourceExt};
 use tracing::instrument;
 
@@ -29,11 +29,18 @@ pub fn controller(
     shutdown: impl Future<Output = ()> + Send + Sync + 'static,
 ) -> impl Stream<Item = Result<(kube::runtime::reflector::ObjectRef<ObjectStore>, Action), impl std::error::Error>>
 {
-    Controller::new(ctx.watched_api::<ObjectStore>(), watcher::Config::default())
-        // Ready replicas change on the StatefulSet's status.
-        .owns(ctx.watched_api::<StatefulSet>(), watcher::Config::default())
-        .graceful_shutdown_on(shutdown)
-        .run(reconcile, error_policy, ctx)
+    let (stores, writer) = reflector::store();
+    let owned = || watcher::Config::default().labels(super::OWNED_SELECTOR);
+    Controller::for_stream(
+        super::spec_changes(ctx.watched_api::<ObjectStore>(), writer),
+        stores,
+    )
+    // Ready replicas change on the StatefulSet's status.
+    .owns(ctx.watched_api::<StatefulSet>(), owned())
+    // A deleted or edited admin Secret is put back at once, not at the next resync.
+    .owns(ctx.watched_api::<Secret>(), owned())
+    .graceful_shutdown_on(shutdown)
+    .run(reconcile, error_policy, ctx)
 }
 
 #[instrument(skip_all, fields(namespace = store.namespace(), name = store.name_any()))]

@@ -173,6 +173,12 @@ pub struct BucketStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub access_key_id: Option<String>,
 
+    /// The uid of the Bucket resource holding the claim on the bucket in the store: set when this
+    /// resource wins it, cleared when it loses it. Deleting a Bucket deletes the bucket (with
+    /// `deletionPolicy: Delete`) only when this is its own uid.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub claimed_by: Option<String>,
+
     /// Progress of emptying the bucket before deletion (`forceDelete`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deletion: Option<DeletionProgress>,

@@ -15,6 +15,8 @@ pub const DEFAULT_REGION: &str = "us-east-1";
 pub const DEFAULT_STORAGE_SIZE: &str = "10Gi";
 /// Gateways per store. TiKV carries the shared state; more gateways than this is a mistake.
 pub const MAX_REPLICAS: i32 = 64;
+/// Copies of each blob, on as many gateways: the gateway's `--blob-copies` accepts 1 to 3.
+pub const MAX_BLOB_COPIES: i32 = 3;
 
 /// An S3-compatible object store: gateways serving the S3 API, their volumes, and the metadata
 /// backend they share.
@@ -37,12 +39,21 @@ pub const MAX_REPLICAS: i32 = 64;
 #[x_kube(validation = Rule::new("self.meta.backend != 'embedded' || self.replicas == 1")
     .message("the embedded metadata backend serves exactly one gateway: set replicas to 1, or use meta.backend tikv")
     .field_path(".replicas"))]
+#[x_kube(validation = Rule::new("self.blobCopies <= self.replicas")
+    .message("blobCopies cannot exceed replicas: each copy of a blob lives on a different gateway")
+    .field_path(".blobCopies"))]
 #[serde(rename_all = "camelCase")]
 pub struct ObjectStoreSpec {
     /// Number of gateways. More than one needs the `tikv` metadata backend.
     #[serde(default = "default_replicas")]
     #[schemars(range(min = 1, max = MAX_REPLICAS))]
     pub replicas: i32,
+
+    /// Copies of each object's bytes, each on a different gateway (a write is acknowledged when
+    /// all are durable; reads fail over between them). At most `replicas`.
+    #[serde(default = "default_blob_copies")]
+    #[schemars(range(min = 1, max = MAX_BLOB_COPIES))]
+    pub blob_copies: i32,
 
     /// Gateway container image; defaults to the operator's `--gateway-image`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -84,6 +95,10 @@ pub struct ObjectStoreSpec {
 }
 
 fn default_replicas() -> i32 {
+    1
+}
+
+fn default_blob_copies() -> i32 {
     1
 }
 

@@ -206,13 +206,21 @@ impl LeaderElector {
         let mut last_renewal = Instant::now();
         loop {
             tokio::time::sleep(self.config.retry_period).await;
-            match self.try_acquire_or_renew().await {
-                Ok(true) => last_renewal = Instant::now(),
-                Ok(false) => {
+            // A renewal still in flight at the deadline counts as failed, however it ends: by the
+            // time a slow API server answered, the lease could have expired and another replica
+            // could be acting.
+            let deadline = tokio::time::Instant::from_std(last_renewal + self.config.renew_deadline);
+            match tokio::time::timeout_at(deadline, self.try_acquire_or_renew()).await {
+                Ok(Ok(true)) => last_renewal = Instant::now(),
+                Ok(Ok(false)) => {
                     tracing::error!(lease = %self.config.name, "another replica took the lease");
                     return;
                 }
-                Err(e) => tracing::warn!(error = %e, "renewing the leader lease failed"),
+                Ok(Err(e)) => tracing::warn!(error = %e, "renewing the leader lease failed"),
+                Err(_) => {
+                    tracing::error!(lease = %self.config.name, "renewing the leader lease did not complete before the renew deadline");
+                    return;
+                }
             }
             if last_renewal.elapsed() >= self.config.renew_deadline {
                 tracing::error!(lease = %self.config.name, "could not renew the leader lease in time");

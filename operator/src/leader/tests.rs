@@ -181,3 +181,50 @@ async fn losing_a_race_for_the_lease_is_not_leading() {
     );
     verifier.await.expect("script");
 }
+
+/// An API server that answers the first GET of the lease (held by us) and the renewal, then takes
+/// every later request and never answers: a renewal that hangs.
+async fn answer_once_then_hang(
+    mut handle: tower_test::mock::Handle<
+        http::Request<kube::client::Body>,
+        http::Response<kube::client::Body>,
+    >,
+) {
+    let ours = lease("operator-0", "7", 0);
+    let mut hanging = Vec::new();
+    let mut answered = 0;
+    while let Some((request, respond)) = handle.next_request().await {
+        if answered < 2 {
+            let body = serde_json::to_vec(&ours).expect("JSON");
+            respond.send_response(http::Response::new(kube::client::Body::from(body)));
+            answered += 1;
+        } else {
+            // Kept, not dropped: a dropped responder would fail the request at once.
+            hanging.push((request, respond));
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_renewal_that_hangs_past_the_renew_deadline_ends_the_leadership() {
+    let (service, handle) = tower_test::mock::pair();
+    let server = tokio::spawn(answer_once_then_hang(handle));
+    let client = kube::Client::new(service, "default");
+    let config = LeaseConfig {
+        lease_duration: Duration::from_secs(3),
+        renew_deadline: Duration::from_millis(1_000),
+        retry_period: Duration::from_millis(200),
+        ..config("operator-0")
+    };
+    let mut elector = LeaderElector::new(client, config);
+    let started = Instant::now();
+    tokio::time::timeout(Duration::from_secs(10), elector.keep_renewing())
+        .await
+        .expect("keep_renewing returned while the renewal still hung");
+    let held = started.elapsed();
+    assert!(
+        held < Duration::from_millis(1_500),
+        "stopped leading {held:?} after the last renewal, past the 1 s renew deadline"
+    );
+    server.abort();
+}

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-use kube::{Resource, ResourceExt};
+use kube::ResourceExt;
 
 use super::common_labels;
 use crate::bucket_name::{BucketName, InvalidBucketName};
@@ -203,7 +203,7 @@ pub fn credentials_secret(
             name: Some(secret_name.to_owned()),
             namespace: bucket.namespace(),
             labels: Some(common_labels(&bucket.name_any(), COMPONENT)),
-            owner_references: Some(bucket.controller_owner_ref(&()).into_iter().collect()),
+            owner_references: Some(super::owner_reference(bucket).into_iter().collect()),
             ..ObjectMeta::default()
         },
         type_: Some("Opaque".to_owned()),
@@ -399,6 +399,7 @@ mod tests {
                     "name": "logs",
                     "uid": "uid-bucket",
                     "controller": true,
+                    "blockOwnerDeletion": true,
                 }],
             })
         );

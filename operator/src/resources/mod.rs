@@ -21,3 +21,15 @@ pub fn common_labels(instance: &str, component: &str) -> BTreeMap<String, String
         ("app.kubernetes.io/managed-by".to_owned(), MANAGER.to_owned()),
     ])
 }
+
+/// The ownerReference of an object the operator makes for `owner`: the controller reference,
+/// blocking the owner's foreground deletion until the object is gone (so `kubectl delete
+/// --cascade=foreground` and GitOps tools that wait see the whole tree removed). Setting it needs
+/// `update` on the owner's `finalizers` subresource (config/rbac).
+pub fn owner_reference<K: kube::Resource<DynamicType = ()>>(
+    owner: &K,
+) -> Option<k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference> {
+    let mut reference = owner.controller_owner_ref(&())?;
+    reference.block_owner_deletion = Some(true);
+    Some(reference)
+}

@@ -1,6 +1,7 @@
 //! ObjectStore -> the Kubernetes objects that run it: a StatefulSet of gateways with one volume
 //! each, a Service (the S3 endpoint), a headless Service (stable pod names), a ConfigMap (gateway
-//! settings), a Secret (admin credentials, generated once) and a PodDisruptionBudget.
+//! settings), a Secret (admin credentials, master key and peer secret, generated once) and a
+//! PodDisruptionBudget.
 
 use std::collections::BTreeMap;
 
@@ -8,16 +9,16 @@ use k8s_openapi::ByteString;
 use k8s_openapi::api::apps::v1::{StatefulSet, StatefulSetSpec};
 use k8s_openapi::api::core::v1::{
     Capabilities, ConfigMap, ConfigMapEnvSource, Container, ContainerPort, EnvFromSource, EnvVar,
-    EnvVarSource, HTTPGetAction, KeyToPath, PersistentVolumeClaim, PersistentVolumeClaimSpec,
-    PodSecurityContext, PodSpec, PodTemplateSpec, Probe, SeccompProfile, Secret, SecretKeySelector,
-    SecretVolumeSource, SecurityContext, Service, ServicePort, ServiceSpec, Volume, VolumeMount,
-    VolumeResourceRequirements,
+    EnvVarSource, HTTPGetAction, KeyToPath, ObjectFieldSelector, PersistentVolumeClaim,
+    PersistentVolumeClaimSpec, PodSecurityContext, PodSpec, PodTemplateSpec, Probe, SeccompProfile, Secret,
+    SecretKeySelector, SecretVolumeSource, SecurityContext, Service, ServicePort, ServiceSpec, Volume,
+    VolumeMount, VolumeResourceRequirements,
 };
 use k8s_openapi::api::policy::v1::{PodDisruptionBudget, PodDisruptionBudgetSpec};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta, OwnerReference};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
-use kube::{Resource, ResourceExt};
+use kube::ResourceExt;
 use sha2::{Digest, Sha256};
 
 use super::common_labels;
@@ -46,6 +47,16 @@ pub const MASTER_KEY_VOLUME: &str = "master-key";
 pub const MASTER_KEY_DIR: &str = "/etc/stowage/master-key";
 /// The master key is 32 random bytes (AES-256), base64-encoded.
 pub const MASTER_KEY_BYTES: usize = 32;
+/// Key of the admin Secret holding the store-internal secret that signs gateway-to-gateway
+/// requests. Its own key (rather than one derived from the master key) so it can be rotated
+/// without re-sealing anything; every gateway of the store mounts the same one.
+pub const PEER_SECRET: &str = "peer-secret";
+pub const PEER_SECRET_VOLUME: &str = "peer-secret";
+pub const PEER_SECRET_DIR: &str = "/etc/stowage/peer-secret";
+/// The peer secret is 32 random bytes (an HMAC-SHA256 key), base64-encoded.
+pub const PEER_SECRET_BYTES: usize = 32;
+/// The variable the pod's own name is in, for `$(POD_NAME)` expansion in the others.
+pub const POD_NAME_ENV: &str = "POD_NAME";
 /// Pod template annotation that changes whenever the ConfigMap or the admin Secret does, so
 /// gateways restart to read them (env from a Secret is read once, at start).
 pub const CONFIG_HASH_ANNOTATION: &str = "stowage.dev/config-hash";
@@ -115,12 +126,14 @@ impl AdminCredentials {
     }
 }
 
-/// What the admin Secret holds: root credentials and the master key.
+/// What the admin Secret holds: root credentials, the master key and the peer secret.
 #[derive(Clone, PartialEq, Eq)]
 pub struct AdminSecretData {
     pub credentials: AdminCredentials,
     /// Base64 of [`MASTER_KEY_BYTES`] random bytes.
     pub master_key: String,
+    /// Base64 of [`PEER_SECRET_BYTES`] random bytes.
+    pub peer_secret: String,
 }
 
 impl std::fmt::Debug for AdminSecretData {
@@ -138,11 +151,14 @@ impl AdminSecretData {
             credentials: AdminCredentials::generate(),
             master_key: base64::engine::general_purpose::STANDARD
                 .encode(rand::random::<[u8; MASTER_KEY_BYTES]>()),
+            peer_secret: base64::engine::general_purpose::STANDARD
+                .encode(rand::random::<[u8; PEER_SECRET_BYTES]>()),
         }
     }
 
-    /// What is in `existing` is kept; only what is missing comes from `fresh`. (Changing either
-    /// would lock the operator out, or make sealed key secrets unreadable.)
+    /// What is in `existing` is kept; only what is missing comes from `fresh`. (Changing any of
+    /// it would lock the operator out, make sealed key secrets unreadable, or split the gateways
+    /// into groups that refuse each other's peer requests.)
     pub fn keep_existing(existing: Option<&Secret>, fresh: Self) -> Self {
         Self {
             credentials: existing
@@ -151,6 +167,9 @@ impl AdminSecretData {
             master_key: existing
                 .and_then(|s| secret_value(s, MASTER_KEY))
                 .unwrap_or(fresh.master_key),
+            peer_secret: existing
+                .and_then(|s| secret_value(s, PEER_SECRET))
+                .unwrap_or(fresh.peer_secret),
         }
     }
 }
@@ -237,7 +256,7 @@ fn metadata(store: &ObjectStore, name: String) -> ObjectMeta {
 }
 
 fn owner_reference(store: &ObjectStore) -> Option<OwnerReference> {
-    store.controller_owner_ref(&())
+    super::owner_reference(store)
 }
 
 pub fn admin_secret(store: &ObjectStore, admin: &AdminSecretData) -> Secret {
@@ -252,6 +271,7 @@ pub fn admin_secret(store: &ObjectStore, admin: &AdminSecretData) -> Secret {
             bytes(&admin.credentials.secret_access_key),
         ),
         (MASTER_KEY.to_owned(), bytes(&admin.master_key)),
+        (PEER_SECRET.to_owned(), bytes(&admin.peer_secret)),
     ]);
     Secret {
         metadata: metadata(store, admin_secret_name(&store.name_any())),
@@ -285,6 +305,7 @@ pub fn config_hash(config_map: &ConfigMap, admin: &AdminSecretData) -> String {
         (ROOT_ACCESS_KEY_ID, &admin.credentials.access_key_id),
         (ROOT_SECRET_ACCESS_KEY, &admin.credentials.secret_access_key),
         (MASTER_KEY, &admin.master_key),
+        (PEER_SECRET, &admin.peer_secret),
     ];
     let entries = config_map
         .data
@@ -410,6 +431,80 @@ fn secret_env(name: &str, secret: &str) -> EnvVar {
     }
 }
 
+fn value_env(name: &str, value: String) -> EnvVar {
+    EnvVar {
+        name: name.to_owned(),
+        value: Some(value),
+        ..EnvVar::default()
+    }
+}
+
+/// The pod's own name, from the downward API.
+fn pod_name_env(name: &str) -> EnvVar {
+    EnvVar {
+        name: name.to_owned(),
+        value_from: Some(EnvVarSource {
+            field_ref: Some(ObjectFieldSelector {
+                field_path: "metadata.name".to_owned(),
+                ..ObjectFieldSelector::default()
+            }),
+            ..EnvVarSource::default()
+        }),
+        ..EnvVar::default()
+    }
+}
+
+/// The URL the store's other gateways reach this pod at: its stable name under the headless
+/// Service. `$(POD_NAME)` is expanded by the kubelet from the variable defined before it.
+pub fn peer_url(store: &ObjectStore) -> String {
+    format!(
+        "http://$({POD_NAME_ENV}).{}.{}.svc:{GATEWAY_PORT}",
+        headless_service_name(&store.name_any()),
+        store.namespace().unwrap_or_default()
+    )
+}
+
+/// The gateway's environment: root credentials, key files, and who it is among its peers (the
+/// node id is the pod name, stable across restarts of a StatefulSet pod, so blob locations
+/// recorded in the metadata stay valid).
+pub fn gateway_env(store: &ObjectStore) -> Vec<EnvVar> {
+    let admin = admin_secret_name(&store.name_any());
+    vec![
+        secret_env(ROOT_ACCESS_KEY_ID, &admin),
+        secret_env(ROOT_SECRET_ACCESS_KEY, &admin),
+        value_env(
+            "STOWAGE_MASTER_KEY_FILE",
+            format!("{MASTER_KEY_DIR}/{MASTER_KEY}"),
+        ),
+        pod_name_env(POD_NAME_ENV),
+        pod_name_env("STOWAGE_NODE_ID"),
+        value_env("STOWAGE_PEER_URL", peer_url(store)),
+        value_env(
+            "STOWAGE_PEER_SECRET_FILE",
+            format!("{PEER_SECRET_DIR}/{PEER_SECRET}"),
+        ),
+        value_env("STOWAGE_BLOB_COPIES", store.spec.blob_copies.to_string()),
+    ]
+}
+
+fn secret_file_volume(volume: &str, secret: &str, key: &str) -> Volume {
+    Volume {
+        name: volume.to_owned(),
+        secret: Some(SecretVolumeSource {
+            secret_name: Some(secret.to_owned()),
+            items: Some(vec![KeyToPath {
+                key: key.to_owned(),
+                path: key.to_owned(),
+                // Owner and group (the pod's fsGroup): the gateway runs as neither root nor the owner.
+                mode: Some(0o440),
+                user: None,
+            }]),
+            ..SecretVolumeSource::default()
+        }),
+        ..Volume::default()
+    }
+}
+
 fn http_probe(path: &str, period: i32, failures: i32) -> Probe {
     Probe {
         http_get: Some(HTTPGetAction {
@@ -436,6 +531,12 @@ pub fn gateway_container(store: &ObjectStore, default_image: &str) -> Container 
         VolumeMount {
             name: MASTER_KEY_VOLUME.to_owned(),
             mount_path: MASTER_KEY_DIR.to_owned(),
+            read_only: Some(true),
+            ..VolumeMount::default()
+        },
+        VolumeMount {
+            name: PEER_SECRET_VOLUME.to_owned(),
+            mount_path: PEER_SECRET_DIR.to_owned(),
             read_only: Some(true),
             ..VolumeMount::default()
         },
@@ -466,15 +567,7 @@ pub fn gateway_container(store: &ObjectStore, default_image: &str) -> Container 
             }),
             ..EnvFromSource::default()
         }]),
-        env: Some(vec![
-            secret_env(ROOT_ACCESS_KEY_ID, &admin_secret_name(&name)),
-            secret_env(ROOT_SECRET_ACCESS_KEY, &admin_secret_name(&name)),
-            EnvVar {
-                name: "STOWAGE_MASTER_KEY_FILE".to_owned(),
-                value: Some(format!("{MASTER_KEY_DIR}/{MASTER_KEY}")),
-                ..EnvVar::default()
-            },
-        ]),
+        env: Some(gateway_env(store)),
         ports: Some(vec![ContainerPort {
             name: Some(PORT_NAME.to_owned()),
             container_port: GATEWAY_PORT,
@@ -508,21 +601,10 @@ pub fn stateful_set(store: &ObjectStore, default_image: &str, config_hash: &str)
     let selector = selector_labels(&name);
     let mut pod_labels = common_labels(&name, COMPONENT);
     pod_labels.extend(selector.clone());
-    let mut volumes = vec![Volume {
-        name: MASTER_KEY_VOLUME.to_owned(),
-        secret: Some(SecretVolumeSource {
-            secret_name: Some(admin_secret_name(&name)),
-            items: Some(vec![KeyToPath {
-                key: MASTER_KEY.to_owned(),
-                path: MASTER_KEY.to_owned(),
-                // Owner and group (the pod's fsGroup): the gateway runs as neither root nor the owner.
-                mode: Some(0o440),
-                user: None,
-            }]),
-            ..SecretVolumeSource::default()
-        }),
-        ..Volume::default()
-    }];
+    let mut volumes = vec![
+        secret_file_volume(MASTER_KEY_VOLUME, &admin_secret_name(&name), MASTER_KEY),
+        secret_file_volume(PEER_SECRET_VOLUME, &admin_secret_name(&name), PEER_SECRET),
+    ];
     if let Some(secret) = tikv_tls_secret(store) {
         volumes.push(Volume {
             name: TIKV_TLS_VOLUME.to_owned(),
@@ -617,6 +699,7 @@ mod tests {
                 secret_access_key: "SKFRESH".into(),
             },
             master_key: "MKFRESH".into(),
+            peer_secret: "PSFRESH".into(),
         }
     }
 
@@ -652,6 +735,7 @@ mod tests {
                 "name": "photos",
                 "uid": "uid-store",
                 "controller": true,
+                "blockOwnerDeletion": true,
             }],
         })
     }
@@ -668,7 +752,7 @@ mod tests {
     }
 
     #[test]
-    fn admin_secret_holds_generated_credentials_and_master_key() {
+    fn admin_secret_holds_generated_credentials_master_key_and_peer_secret() {
         let owned = owned(&fixtures::store("photos"), "img:1", None, fresh());
         assert_eq!(
             to_json(&owned.admin_secret),
@@ -678,10 +762,11 @@ mod tests {
                 "metadata": meta("photos-admin"),
                 "type": "Opaque",
                 "data": {
-                    // base64 of AKFRESH, SKFRESH, MKFRESH
+                    // base64 of AKFRESH, SKFRESH, MKFRESH, PSFRESH
                     "STOWAGE_ROOT_ACCESS_KEY_ID": "QUtGUkVTSA==",
                     "STOWAGE_ROOT_SECRET_ACCESS_KEY": "U0tGUkVTSA==",
                     "master.key": "TUtGUkVTSA==",
+                    "peer-secret": "UFNGUkVTSA==",
                 },
             })
         );
@@ -713,17 +798,20 @@ mod tests {
                     secret_access_key: "SKOLD".into(),
                 },
                 master_key: "MKOLD".into(),
+                peer_secret: "PSOLD".into(),
             },
         );
         let kept = owned(&store, "img:1", Some(&existing), fresh()).admin_secret;
         assert_eq!(kept, existing);
 
         existing.data.as_mut().expect("data").remove(MASTER_KEY);
+        existing.data.as_mut().expect("data").remove(PEER_SECRET);
         let filled = owned(&store, "img:1", Some(&existing), fresh()).admin_secret;
         let data = filled.data.expect("data");
         assert_eq!(data[ROOT_ACCESS_KEY_ID].0, b"AKOLD");
         assert_eq!(data[ROOT_SECRET_ACCESS_KEY].0, b"SKOLD");
         assert_eq!(data[MASTER_KEY].0, b"MKFRESH");
+        assert_eq!(data[PEER_SECRET].0, b"PSFRESH");
     }
 
     #[test]
@@ -738,6 +826,12 @@ mod tests {
             .decode(&a.master_key)
             .expect("base64");
         assert_eq!(key.len(), MASTER_KEY_BYTES);
+        assert_ne!(a.peer_secret, b.peer_secret);
+        assert_ne!(a.peer_secret, a.master_key);
+        let peer = base64::engine::general_purpose::STANDARD
+            .decode(&a.peer_secret)
+            .expect("base64");
+        assert_eq!(peer.len(), PEER_SECRET_BYTES);
     }
 
     #[test]
@@ -774,6 +868,13 @@ mod tests {
             before,
             config_hash(&config_map(&store), &rotated),
             "new admin credentials restart gateways"
+        );
+        let mut new_peer_secret = fresh();
+        new_peer_secret.peer_secret = "PSOTHER".into();
+        assert_ne!(
+            before,
+            config_hash(&config_map(&store), &new_peer_secret),
+            "a new peer secret restarts gateways"
         );
         assert_eq!(before, config_hash(&config_map(&store), &fresh()));
         assert_eq!(before.len(), 16);
@@ -879,6 +980,11 @@ mod tests {
                                     secret_env("STOWAGE_ROOT_ACCESS_KEY_ID"),
                                     secret_env("STOWAGE_ROOT_SECRET_ACCESS_KEY"),
                                     {"name": "STOWAGE_MASTER_KEY_FILE", "value": "/etc/stowage/master-key/master.key"},
+                                    {"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
+                                    {"name": "STOWAGE_NODE_ID", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
+                                    {"name": "STOWAGE_PEER_URL", "value": "http://$(POD_NAME).photos-headless.team-a.svc:9000"},
+                                    {"name": "STOWAGE_PEER_SECRET_FILE", "value": "/etc/stowage/peer-secret/peer-secret"},
+                                    {"name": "STOWAGE_BLOB_COPIES", "value": "1"},
                                 ],
                                 "ports": [{"name": "s3", "containerPort": 9000, "protocol": "TCP"}],
                                 "readinessProbe": {
@@ -893,6 +999,7 @@ mod tests {
                                 "volumeMounts": [
                                     {"name": "data", "mountPath": "/var/lib/stowage"},
                                     {"name": "master-key", "mountPath": "/etc/stowage/master-key", "readOnly": true},
+                                    {"name": "peer-secret", "mountPath": "/etc/stowage/peer-secret", "readOnly": true},
                                 ],
                                 "securityContext": {
                                     "allowPrivilegeEscalation": false,
@@ -901,13 +1008,22 @@ mod tests {
                                     "capabilities": {"drop": ["ALL"]},
                                 },
                             }],
-                            "volumes": [{
-                                "name": "master-key",
-                                "secret": {
-                                    "secretName": "photos-admin",
-                                    "items": [{"key": "master.key", "path": "master.key", "mode": 0o440}],
+                            "volumes": [
+                                {
+                                    "name": "master-key",
+                                    "secret": {
+                                        "secretName": "photos-admin",
+                                        "items": [{"key": "master.key", "path": "master.key", "mode": 0o440}],
+                                    },
                                 },
-                            }],
+                                {
+                                    "name": "peer-secret",
+                                    "secret": {
+                                        "secretName": "photos-admin",
+                                        "items": [{"key": "peer-secret", "path": "peer-secret", "mode": 0o440}],
+                                    },
+                                },
+                            ],
                         },
                     },
                     "volumeClaimTemplates": [{
@@ -951,11 +1067,11 @@ mod tests {
         assert_eq!(sts["spec"]["replicas"], 3);
         let pod = &sts["spec"]["template"]["spec"];
         assert_eq!(
-            pod["volumes"][1],
+            pod["volumes"][2],
             json!({"name": "tikv-tls", "secret": {"secretName": "tikv-client"}})
         );
         assert_eq!(
-            pod["containers"][0]["volumeMounts"][2],
+            pod["containers"][0]["volumeMounts"][3],
             json!({"name": "tikv-tls", "mountPath": "/etc/stowage/tikv-tls", "readOnly": true})
         );
     }
@@ -971,8 +1087,37 @@ mod tests {
             sts["spec"]["template"]["spec"]["volumes"]
                 .as_array()
                 .map(Vec::len),
-            Some(1)
+            Some(2)
         );
+    }
+
+    #[test]
+    fn gateways_of_a_tikv_store_find_each_other_and_keep_the_asked_copies() {
+        let mut store = tikv_store();
+        store.spec.blob_copies = 2;
+        let env = to_json(&gateway_env(&store));
+        let value = |name: &str| {
+            env.as_array()
+                .and_then(|vars| vars.iter().find(|v| v["name"] == name))
+                .cloned()
+                .unwrap_or_else(|| panic!("{name} is set"))
+        };
+        assert_eq!(value("STOWAGE_BLOB_COPIES")["value"], "2");
+        assert_eq!(
+            value("STOWAGE_PEER_URL")["value"],
+            "http://$(POD_NAME).photos-headless.team-a.svc:9000"
+        );
+        assert_eq!(
+            value("STOWAGE_NODE_ID")["valueFrom"]["fieldRef"]["fieldPath"],
+            "metadata.name"
+        );
+        // The kubelet expands $(POD_NAME) only from a variable defined earlier in the list.
+        let position = |name: &str| {
+            env.as_array()
+                .and_then(|vars| vars.iter().position(|v| v["name"] == name))
+                .expect("set")
+        };
+        assert!(position("POD_NAME") < position("STOWAGE_PEER_URL"));
     }
 
     #[test]

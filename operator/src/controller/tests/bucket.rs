@@ -9,7 +9,7 @@ use super::*;
 use crate::controller::bucket::{FINALIZER, reconcile};
 use crate::controller::{Error, RESYNC, error_policy};
 use crate::crd::{AccessMode, Bucket, CredentialsSpec, DeletionPolicy, Versioning};
-use crate::fixtures::api_server::{self, Expect, list_of, stowage_path};
+use crate::fixtures::api_server::{self, Expect, stowage_path};
 use crate::fixtures::fake_store::{Call, FakeStore, s3_error, unreachable_url};
 use crate::fixtures::{self, NAMESPACE};
 
@@ -19,10 +19,6 @@ fn bucket_path(sub: &str) -> String {
 
 fn get_store() -> Expect {
     Expect::get(stowage_path("objectstores", Some("photos"))).respond(fixtures::ready_store("photos"))
-}
-
-fn list_buckets(items: &[Bucket]) -> Expect {
-    Expect::get(stowage_path("buckets", None)).respond(list_of("Bucket", items))
 }
 
 fn with_finalizer(mut bucket: Bucket) -> Bucket {
@@ -72,7 +68,6 @@ async fn a_new_bucket_is_created_configured_and_given_scoped_credentials() {
         Expect::patch(bucket_path("")).respond(with_finalizer(bucket.clone())),
         get_store(),
         get_admin_secret(),
-        list_buckets(std::slice::from_ref(&bucket)),
         event(),
         event(),
         event(),
@@ -148,7 +143,7 @@ async fn a_new_bucket_is_created_configured_and_given_scoped_credentials() {
         .collect();
     assert!(others.iter().all(|s| s == "AKROOT"), "{others:?}");
 
-    let reasons: Vec<_> = [4, 5, 6, 8, 10].iter().map(|&i| reason(&seen[i])).collect();
+    let reasons: Vec<_> = [3, 4, 5, 7, 9].iter().map(|&i| reason(&seen[i])).collect();
     assert_eq!(
         reasons,
         [
@@ -159,7 +154,7 @@ async fn a_new_bucket_is_created_configured_and_given_scoped_credentials() {
             "Reconciled"
         ]
     );
-    let secret = &seen[9];
+    let secret = &seen[8];
     assert!(secret.is_apply());
     let data: BTreeMap<String, String> = serde_json::from_value(secret.body["data"].clone()).expect("data");
     let decoded: BTreeMap<&str, String> = data
@@ -178,7 +173,7 @@ async fn a_new_bucket_is_created_configured_and_given_scoped_credentials() {
     assert_eq!(decoded["BUCKET_NAME"], "logs");
     assert_eq!(str_of(&secret.body, "/metadata/ownerReferences/0/kind"), "Bucket");
 
-    let status = &seen[11];
+    let status = &seen[10];
     assert_eq!(status.ready()["status"], "True");
     assert_eq!(
         status.ready()["message"],
@@ -209,11 +204,7 @@ async fn a_configured_bucket_costs_reads_only() {
     let mut bucket = fixtures::created_bucket("logs", "photos");
     bucket.spec.versioning = Some(Versioning::Enabled);
     let (client, server) = api_server::client();
-    let verifier = server.run(vec![
-        get_store(),
-        get_admin_secret(),
-        list_buckets(std::slice::from_ref(&bucket)),
-    ]);
+    let verifier = server.run(vec![get_store(), get_admin_secret()]);
 
     reconcile(bucket.into(), context(client, Some(&store.url)))
         .await
@@ -255,7 +246,6 @@ async fn an_existing_key_with_the_right_scope_is_kept() {
     let verifier = server.run(vec![
         get_store(),
         get_admin_secret(),
-        list_buckets(std::slice::from_ref(&bucket)),
         Expect::get(core_path("secrets", "logs-credentials")).respond(existing),
         Expect::patch(core_path("secrets", "logs-credentials")),
         status_patch(bucket_path("/status"), &bucket),
@@ -276,8 +266,8 @@ async fn an_existing_key_with_the_right_scope_is_kept() {
         "no key issued, none revoked"
     );
     // Ready was already True: no Event; the new CredentialsReady condition and key id are written.
-    assert_eq!(seen[5].condition("CredentialsReady")["status"], "True");
-    assert_eq!(seen[5].status()["accessKeyId"], "AKAPP");
+    assert_eq!(seen[4].condition("CredentialsReady")["status"], "True");
+    assert_eq!(seen[4].status()["accessKeyId"], "AKAPP");
 }
 
 #[tokio::test]
@@ -294,7 +284,6 @@ async fn a_gateway_without_the_admin_api_leaves_the_bucket_made_but_credentials_
     let verifier = server.run(vec![
         get_store(),
         get_admin_secret(),
-        list_buckets(std::slice::from_ref(&bucket)),
         event(),
         event(),
         status_patch(bucket_path("/status"), &bucket),
@@ -305,12 +294,12 @@ async fn a_gateway_without_the_admin_api_leaves_the_bucket_made_but_credentials_
         .expect_err("credentials pending");
     let seen = verifier.await.expect("script");
     assert!(matches!(err, Error::AdminApiUnavailable(_)), "{err}");
-    assert_eq!(reason(&seen[3]), "BucketCreated");
+    assert_eq!(reason(&seen[2]), "BucketCreated");
     assert_eq!(
-        (reason(&seen[4]), event_type(&seen[4])),
+        (reason(&seen[3]), event_type(&seen[3])),
         ("AdminApiUnavailable", "Warning")
     );
-    let status = &seen[5];
+    let status = &seen[4];
     assert_eq!(
         status.status()["bucketName"],
         "logs",
@@ -366,7 +355,6 @@ async fn an_unreachable_gateway_is_reported_as_such() {
     let verifier = server.run(vec![
         get_store(),
         get_admin_secret(),
-        list_buckets(std::slice::from_ref(&bucket)),
         event(),
         status_patch(bucket_path("/status"), &bucket),
     ]);
@@ -376,8 +364,8 @@ async fn an_unreachable_gateway_is_reported_as_such() {
         .expect_err("unreachable");
     let seen = verifier.await.expect("script");
     assert!(matches!(err, Error::StoreUnreachable(_)), "{err}");
-    assert_eq!(seen[4].ready()["reason"], "StoreUnreachable");
-    let message = seen[4].ready()["message"].as_str().expect("message");
+    assert_eq!(seen[3].ready()["reason"], "StoreUnreachable");
+    let message = seen[3].ready()["message"].as_str().expect("message");
     assert!(
         message.starts_with(&format!("store unreachable at {down}")),
         "{message}"
@@ -398,21 +386,69 @@ async fn a_second_claim_on_one_bucket_is_a_conflict() {
     let verifier = server.run(vec![
         get_store(),
         get_admin_secret(),
-        list_buckets(&[older, bucket.clone()]),
         event(),
         status_patch(bucket_path("/status"), &bucket),
     ]);
 
-    let err = reconcile(bucket.into(), context(client, Some(&store.url)))
-        .await
-        .expect_err("conflict");
+    let err = reconcile(
+        bucket.clone().into(),
+        context_with_buckets(client, Some(&store.url), &[older, bucket]),
+    )
+    .await
+    .expect_err("conflict");
     let seen = verifier.await.expect("script");
     assert!(matches!(err, Error::Conflict(_)), "{err}");
     assert_eq!(
-        seen[4].ready()["message"],
+        seen[3].ready()["message"],
         "Bucket first-claim already manages bucket shared in store photos"
     );
     assert!(store.lines().is_empty(), "the store is not touched");
+}
+
+/// The loser of a claim shows Conflict; deleting it with `Delete` and `forceDelete` must leave the
+/// winner's bucket, and everything in it, alone.
+#[tokio::test]
+async fn deleting_the_loser_of_a_claim_never_touches_the_winners_bucket() {
+    let store = FakeStore::start(|_| (200, String::new())).await;
+    let mut winner = fixtures::created_bucket("first-claim", "photos");
+    winner.spec.bucket_name = Some("shared".into());
+    winner.metadata.uid = Some("uid-winner".into());
+    winner.metadata.creation_timestamp = Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
+        k8s_openapi::jiff::Timestamp::from_second(1_600_000_000).expect("valid"),
+    ));
+    let mut loser = deleting(with_finalizer(fixtures::bucket("logs", "photos")));
+    loser.spec.bucket_name = Some("shared".into());
+    loser.spec.deletion_policy = DeletionPolicy::Delete;
+    loser.spec.force_delete = true;
+    let (client, server) = api_server::client();
+    let verifier = server.run(vec![
+        get_store(),
+        get_admin_secret(),
+        event(),
+        Expect::patch(bucket_path("")).respond(&loser),
+    ]);
+
+    let action = reconcile(
+        loser.clone().into(),
+        context_with_buckets(client, Some(&store.url), &[winner, loser]),
+    )
+    .await
+    .expect("released");
+    let seen = verifier.await.expect("script");
+    assert_eq!(action, Action::await_change());
+    assert!(
+        store.lines().is_empty(),
+        "the store is not touched: {:?}",
+        store.lines()
+    );
+    assert_eq!(
+        (reason(&seen[2]), event_type(&seen[2])),
+        ("NotClaimed", "Warning")
+    );
+    assert_eq!(
+        seen[3].body,
+        json!({"metadata": {"finalizers": [], "resourceVersion": "100"}})
+    );
 }
 
 #[tokio::test]

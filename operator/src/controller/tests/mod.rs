@@ -34,6 +34,24 @@ pub fn context(client: Client, store_url: Option<&str>) -> Arc<Context> {
     ))
 }
 
+/// Like [`context`], with the Bucket controller's cache holding `buckets` (what its watch would
+/// have listed).
+pub fn context_with_buckets(
+    client: Client,
+    store_url: Option<&str>,
+    buckets: &[crate::crd::Bucket],
+) -> Arc<Context> {
+    use kube::runtime::watcher::Event;
+    let ctx = context(client, store_url);
+    let mut writer = ctx.take_bucket_writer().expect("not taken yet");
+    writer.apply_watcher_event(&Event::Init);
+    for bucket in buckets {
+        writer.apply_watcher_event(&Event::InitApply(bucket.clone()));
+    }
+    writer.apply_watcher_event(&Event::InitDone);
+    ctx
+}
+
 /// The admin Secret of store `photos`, as the operator would have made it.
 pub fn photos_admin_secret() -> Secret {
     admin_secret(
@@ -44,6 +62,7 @@ pub fn photos_admin_secret() -> Secret {
                 secret_access_key: "SKROOT".into(),
             },
             master_key: "MK".into(),
+            peer_secret: "PS".into(),
         },
     )
 }

@@ -82,7 +82,8 @@ async fn a_new_store_gets_its_objects_and_turns_ready_when_the_endpoint_answers(
         [
             "STOWAGE_ROOT_ACCESS_KEY_ID",
             "STOWAGE_ROOT_SECRET_ACCESS_KEY",
-            "master.key"
+            "master.key",
+            "peer-secret"
         ]
     );
     assert_eq!(

@@ -12,7 +12,7 @@ use super::*;
 use crate::controller::RESYNC;
 use crate::controller::bucket::{FINALIZER, reconcile};
 use crate::crd::{CredentialsSpec, DeletionPolicy, Versioning};
-use crate::fixtures::api_server::{self, Expect, list_of, stowage_path};
+use crate::fixtures::api_server::{self, Expect, stowage_path};
 use crate::fixtures::{self};
 use crate::resources::object_store::{AdminCredentials, AdminSecretData, admin_secret};
 
@@ -41,6 +41,7 @@ fn admin_secret_for(gateway: &Gateway) -> k8s_openapi::api::core::v1::Secret {
                 secret_access_key: gateway.secret_key.clone(),
             },
             master_key: "unused".into(),
+            peer_secret: "unused".into(),
         },
     )
 }
@@ -74,7 +75,6 @@ async fn a_bucket_is_created_configured_credentialed_and_force_deleted_in_a_real
     let verifier = server.run(vec![
         Expect::get(stowage_path("objectstores", Some("photos"))).respond(fixtures::ready_store("photos")),
         Expect::get(core_path("secrets", "photos-admin")).respond(&admin),
-        Expect::get(stowage_path("buckets", None)).respond(list_of("Bucket", std::slice::from_ref(&bucket))),
         event(),
         event(),
         event(),
@@ -100,7 +100,7 @@ async fn a_bucket_is_created_configured_credentialed_and_force_deleted_in_a_real
     assert_eq!(versioning.status().map(|s| s.as_str()), Some("Enabled"));
     let tags = sdk.get_bucket_tagging().bucket("logs").send().await.expect("sdk");
     assert_eq!(tags.tag_set()[0].key(), "team");
-    let secret = &seen[8].body;
+    let secret = &seen[7].body;
     let app = gateway.client_for(
         &decoded(secret, "AWS_ACCESS_KEY_ID"),
         &decoded(secret, "AWS_SECRET_ACCESS_KEY"),
@@ -139,7 +139,7 @@ async fn a_bucket_is_created_configured_credentialed_and_force_deleted_in_a_real
         .await
         .expect_err("the application key is no admin");
     assert_eq!(refused.code(), Some("AccessDenied"), "{refused}");
-    let status = &seen[10];
+    let status = &seen[9];
     assert_eq!(status.ready()["status"], "True", "{status:?}");
     let access_key_id = status.status()["accessKeyId"]
         .as_str()
