@@ -17,7 +17,8 @@ pub struct Gateway {
     /// Length of a lifecycle day (for `x-amz-expiration`).
     pub(super) lifecycle_day: std::time::Duration,
     pub(super) rules: super::lifecycle_api::RulesCache,
-    /// Seed 002: CreateBucket must carry a LocationConstraint (switchable for plain-S3 clients).
+    /// Strict CreateBucket (seed 002): a LocationConstraint is required and re-creating an owned
+    /// bucket is `BucketAlreadyOwnedByYou`; otherwise both answer as AWS us-east-1 does.
     pub(super) require_location_constraint: bool,
     /// SSE-C over plain HTTP: only behind a TLS-terminating ingress.
     pub(super) allow_sse_c_over_http: bool,
