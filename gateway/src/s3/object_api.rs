@@ -17,6 +17,32 @@ use crate::ops::precondition::{ReadConditions, ReadOutcome, precondition_failed}
 use crate::ops::version::VersionRef;
 use crate::ops::{CopyRequest, NewObject};
 
+/// The attributes GetObjectAttributes knows, by their wire names.
+const OBJECT_ATTRIBUTES: [&str; 5] = [
+    ObjectAttributes::CHECKSUM,
+    ObjectAttributes::ETAG,
+    ObjectAttributes::OBJECT_PARTS,
+    ObjectAttributes::OBJECT_SIZE,
+    ObjectAttributes::STORAGE_CLASS,
+];
+
+/// `x-amz-object-attributes` as AWS reads it: boto3 and the AWS CLI send one comma-separated
+/// header, the Rust SDK one header per value (s3s keeps each header value whole).
+fn requested_attributes(list: &[ObjectAttributes]) -> S3Result<Vec<&'static str>> {
+    let mut out = Vec::new();
+    let names = list.iter().flat_map(|a| a.as_str().split(',')).map(str::trim);
+    for name in names.filter(|n| !n.is_empty()) {
+        let known = OBJECT_ATTRIBUTES
+            .into_iter()
+            .find(|k| k.eq_ignore_ascii_case(name))
+            .ok_or_else(|| {
+                S3Error::with_message(S3ErrorCode::InvalidArgument, "Invalid attribute name specified.")
+            })?;
+        out.push(known);
+    }
+    Ok(out)
+}
+
 /// S3's cap on keys per DeleteObjects request.
 const MAX_DELETE_KEYS: usize = 1000;
 
@@ -533,15 +559,17 @@ impl Gateway {
         req: S3Request<GetObjectAttributesInput>,
     ) -> S3Result<S3Response<GetObjectAttributesOutput>> {
         let input = req.input;
+        let asked = requested_attributes(&input.object_attributes)?;
         let head = self
             .readable(&input.bucket, &input.key, input.version_id.as_deref())
             .await?;
-        let wants = |a: &str| {
-            input
-                .object_attributes
-                .iter()
-                .any(|x| x.as_str().eq_ignore_ascii_case(a))
-        };
+        let sse_key = self.sse_key(
+            input.sse_customer_algorithm.as_deref(),
+            input.sse_customer_key.as_deref(),
+            input.sse_customer_key_md5.as_deref(),
+        )?;
+        unlock(head.sse.as_ref(), sse_key.as_ref())?;
+        let wants = |a: &str| asked.contains(&a);
         let mut out = GetObjectAttributesOutput {
             version_id: head.version_id.clone(),
             last_modified: Some(timestamp(&head)),
