@@ -5,7 +5,9 @@ use s3s::{S3Error, S3ErrorCode, S3Request, S3Response, S3Result, s3_error};
 
 use super::bucket_api::owner_acl;
 use super::checksum_request::ChecksumRequest;
-use super::conditions::{etag_match, header_etag, read_conditions, write_conditions};
+use super::conditions::{
+    delete_conditions, etag_match, header_etag, listed_etag, read_conditions, write_conditions,
+};
 use super::object_io::{ChecksumFields, etag, select, set_checksums, set_object_fields, timestamp};
 use super::request::{check_content_md5, checksum_values, content_headers, content_md5, user_metadata};
 use super::service::Gateway;
@@ -437,9 +439,14 @@ impl Gateway {
     ) -> S3Result<S3Response<DeleteObjectOutput>> {
         let i = &req.input;
         let version = version_ref(i.version_id.as_deref())?;
+        let conditions = delete_conditions(
+            i.if_match.as_ref().map(etag_match),
+            i.if_match_last_modified_time.as_ref(),
+            i.if_match_size,
+        )?;
         let deleted = self
             .store
-            .delete_object(&i.bucket, &i.key, version.as_ref())
+            .delete_object(&i.bucket, &i.key, version.as_ref(), &conditions)
             .await?;
         Ok(S3Response::new(DeleteObjectOutput {
             delete_marker: deleted.delete_marker.then_some(true),
@@ -465,10 +472,18 @@ impl Gateway {
         let mut deleted = Vec::new();
         let mut errors = Vec::new();
         for obj in objects {
-            let result = match version_ref(obj.version_id.as_deref()) {
-                Ok(version) => {
+            let target = version_ref(obj.version_id.as_deref()).and_then(|version| {
+                let conditions = delete_conditions(
+                    obj.e_tag.as_ref().map(listed_etag),
+                    obj.last_modified_time.as_ref(),
+                    obj.size,
+                )?;
+                Ok((version, conditions))
+            });
+            let result = match target {
+                Ok((version, conditions)) => {
                     self.store
-                        .delete_object(&input.bucket, &obj.key, version.as_ref())
+                        .delete_object(&input.bucket, &obj.key, version.as_ref(), &conditions)
                         .await
                 }
                 Err(e) => Err(e),
