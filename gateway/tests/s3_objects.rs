@@ -586,3 +586,21 @@ async fn an_overwrite_replaces_content_and_etag() {
         [("k".to_owned(), quoted_md5(b"second"))]
     );
 }
+
+#[tokio::test]
+async fn a_method_s3_does_not_have_is_method_not_allowed() {
+    let (gw, client) = with_bucket("methods").await;
+    put(&client, "methods", "k", b"kept".to_vec()).await;
+
+    for path in ["/methods/k", "/methods", "/"] {
+        let resp = gw
+            .raw()
+            .request(Method::from_bytes(b"PATCH").unwrap(), path)
+            .body("x")
+            .send()
+            .await;
+
+        assert_raw_error(&resp, "MethodNotAllowed", 405);
+    }
+    assert_eq!(get(&client, "methods", "k").await, b"kept");
+}
