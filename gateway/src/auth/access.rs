@@ -16,6 +16,7 @@ use s3s::{S3Error, S3ErrorCode, S3Request, S3Result};
 use super::identity::{AccessMode, Identities, Identity};
 use super::permissions::{Needed, needed};
 use super::policy::{Context, Decision, Policy, Principal, Request};
+use crate::errors::no_such_bucket;
 use crate::ops::Store;
 
 /// How long a bucket's owner and policy are trusted without reading them again. A policy change
@@ -189,7 +190,12 @@ impl Access {
         }
         let Some(bucket) = self.bucket(&need.bucket).await? else {
             // No such bucket: the operation answers NoSuchBucket (and CreateBucket creates it).
-            return if caller.is_some() { Ok(()) } else { Err(denied()) };
+            // AWS tells anonymous callers the same, rather than 403.
+            return if caller.is_some() {
+                Ok(())
+            } else {
+                Err(no_such_bucket(&need.bucket))
+            };
         };
         let same_org = caller.is_some_and(|c| c.org == bucket.owner_org);
         let Some(policy) = &bucket.policy else {
