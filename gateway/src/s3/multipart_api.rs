@@ -14,7 +14,7 @@ use super::request::{
 use super::service::Gateway;
 use super::sse_request::unlock;
 use crate::checksum::{BodyDigest, ChecksumAlgorithm, ChecksumKind};
-use crate::model::{Nanos, UploadRecord};
+use crate::model::{Nanos, ObjectHead, UploadRecord};
 use crate::ops::multipart::{
     CompletedPart as Completed, Completion, MAX_PART_NUMBER, NewUpload, UploadEntry, UploadQuery,
 };
@@ -129,6 +129,20 @@ fn upload_key(upload: &UploadRecord, given: Option<CustomerKey>) -> S3Result<Opt
             "The provided encryption parameters did not match the ones used originally.",
         )),
     }
+}
+
+/// CompleteMultipartUpload's answer for the object it made.
+fn completed(input: CompleteMultipartUploadInput, head: &ObjectHead) -> CompleteMultipartUploadOutput {
+    let mut out = CompleteMultipartUploadOutput {
+        location: Some(format!("/{}/{}", input.bucket, input.key)),
+        bucket: Some(input.bucket),
+        key: Some(input.key),
+        e_tag: Some(etag(head)),
+        version_id: head.version_id.clone(),
+        ..Default::default()
+    };
+    set_checksums!(out, ChecksumFields::of(&head.checksum));
+    out
 }
 
 impl Gateway {
@@ -321,12 +335,12 @@ impl Gateway {
         &self,
         req: S3Request<CompleteMultipartUploadInput>,
     ) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
-        let input = req.input;
-        let upload = self
-            .store
-            .upload(&input.bucket, &input.key, &input.upload_id)
-            .await?;
-        let listed = input.multipart_upload.and_then(|m| m.parts).unwrap_or_default();
+        let mut input = req.input;
+        let listed = input
+            .multipart_upload
+            .take()
+            .and_then(|m| m.parts)
+            .unwrap_or_default();
         let mut parts = Vec::with_capacity(listed.len());
         for p in &listed {
             let number = p
@@ -336,8 +350,22 @@ impl Gateway {
                 number: part_number(number)
                     .map_err(|_| S3Error::with_message(S3ErrorCode::InvalidPart, "Invalid part number"))?,
                 etag: p.e_tag.as_ref().map(|e| e.value().to_owned()).unwrap_or_default(),
-                checksum: completed_part_checksum(p, upload.checksum_algorithm),
+                checksum: None,
             });
+        }
+        let upload = match self
+            .store
+            .upload(&input.bucket, &input.key, &input.upload_id)
+            .await
+        {
+            Ok(upload) => upload,
+            Err(e) if *e.code() == S3ErrorCode::NoSuchUpload => {
+                return self.completed_again(input, &parts, e).await;
+            }
+            Err(e) => return Err(e),
+        };
+        for (part, p) in parts.iter_mut().zip(&listed) {
+            part.checksum = completed_part_checksum(p, upload.checksum_algorithm);
         }
         let expected = [
             (ChecksumAlgorithm::Crc32, &input.checksum_crc32),
@@ -358,19 +386,37 @@ impl Gateway {
             expected_kind: parse_kind(input.checksum_type.as_ref())?,
             expected_size: input.mpu_object_size.and_then(|s| u64::try_from(s).ok()),
         };
-        let head = self
+        let head = match self
             .store
             .complete_upload(&input.bucket, &input.key, &input.upload_id, &completion)
-            .await?;
-        let mut out = CompleteMultipartUploadOutput {
-            location: Some(format!("/{}/{}", input.bucket, input.key)),
-            bucket: Some(input.bucket),
-            key: Some(input.key),
-            e_tag: Some(etag(&head)),
-            ..Default::default()
+            .await
+        {
+            Ok(head) => head,
+            // Another request completed it first: a retry racing its original.
+            Err(e) if *e.code() == S3ErrorCode::NoSuchUpload => {
+                return self.completed_again(input, &completion.parts, e).await;
+            }
+            Err(e) => return Err(e),
         };
-        set_checksums!(out, ChecksumFields::of(&head.checksum));
-        Ok(S3Response::new(out))
+        Ok(S3Response::new(completed(input, &head)))
+    }
+
+    /// A completion of an upload that is gone: the same answer again when it was completed
+    /// with these parts and its object is still current, `NoSuchUpload` otherwise.
+    async fn completed_again(
+        &self,
+        input: CompleteMultipartUploadInput,
+        parts: &[Completed],
+        no_such_upload: S3Error,
+    ) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
+        match self
+            .store
+            .completed_upload(&input.bucket, &input.key, parts)
+            .await?
+        {
+            Some(head) => Ok(S3Response::new(completed(input, &head))),
+            None => Err(no_such_upload),
+        }
     }
 
     pub(super) async fn abort_upload(
