@@ -760,3 +760,50 @@ async fn a_part_uploaded_twice_keeps_the_upload_that_finished_last() {
         .expect("completion with the last finished part");
     assert_eq!(get(&c, B, "k").await, first_body);
 }
+
+#[tokio::test]
+async fn upload_part_copy_reads_the_source_version_it_names() {
+    let (_gw, c) = with_bucket(B).await;
+    c.put_bucket_versioning()
+        .bucket(B)
+        .versioning_configuration(
+            aws_sdk_s3::types::VersioningConfiguration::builder()
+                .status(aws_sdk_s3::types::BucketVersioningStatus::Enabled)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let old = c
+        .put_object()
+        .bucket(B)
+        .key("src")
+        .body(ByteStream::from(data(1000, 1)))
+        .send()
+        .await
+        .unwrap()
+        .version_id
+        .unwrap();
+    put(&c, B, "src", data(1000, 2)).await;
+    c.delete_object().bucket(B).key("src").send().await.unwrap();
+    let id = start_upload(&c, "dst").await;
+
+    let copied = c
+        .upload_part_copy()
+        .bucket(B)
+        .key("dst")
+        .upload_id(&id)
+        .part_number(1)
+        .copy_source(format!("{B}/src?versionId={old}"))
+        .send()
+        .await
+        .expect("a copy from a version behind a delete marker");
+
+    assert_eq!(copied.copy_source_version_id.as_deref(), Some(old.as_str()));
+    let part = CompletedPart::builder()
+        .part_number(1)
+        .set_e_tag(copied.copy_part_result.unwrap().e_tag)
+        .build();
+    complete(&c, "dst", &id, vec![part]).await.unwrap();
+    assert_eq!(get(&c, B, "dst").await, data(1000, 1));
+}

@@ -15,9 +15,11 @@ use super::service::Gateway;
 use super::sse_request::unlock;
 use crate::checksum::{BodyDigest, ChecksumAlgorithm, ChecksumKind};
 use crate::model::{Nanos, ObjectHead, UploadRecord};
+use crate::ops::copy_of_delete_marker;
 use crate::ops::multipart::{
     CompletedPart as Completed, Completion, MAX_PART_NUMBER, NewUpload, UploadEntry, UploadQuery,
 };
+use crate::ops::version::VersionRef;
 use crate::sse::CustomerKey;
 
 /// S3's page size for ListParts and ListMultipartUploads.
@@ -262,20 +264,16 @@ impl Gateway {
             .store
             .upload(&input.bucket, &input.key, &input.upload_id)
             .await?;
-        let (src_bucket, src_key) = match &input.copy_source {
+        let (src_bucket, src_key, src_version) = match &input.copy_source {
             CopySource::Bucket {
                 bucket,
                 key,
                 version_id,
-            } => {
-                if version_id.as_deref().is_some_and(|v| v != "null") {
-                    return Err(S3Error::with_message(
-                        S3ErrorCode::InvalidArgument,
-                        "Invalid version id specified",
-                    ));
-                }
-                (bucket.to_string(), key.to_string())
-            }
+            } => (
+                bucket.to_string(),
+                key.to_string(),
+                version_id.as_deref().map(VersionRef::parse).transpose()?,
+            ),
             _ => {
                 return Err(s3_error!(
                     NotImplemented,
@@ -283,9 +281,15 @@ impl Gateway {
                 ));
             }
         };
-        let source = self.store.head_object(&src_bucket, &src_key, None).await?;
+        let source = self
+            .store
+            .head_object(&src_bucket, &src_key, src_version.as_ref())
+            .await?;
         if source.delete_marker {
-            return Err(crate::errors::no_such_key());
+            return Err(match src_version {
+                Some(_) => copy_of_delete_marker(),
+                None => crate::errors::no_such_key(),
+            });
         }
         read_conditions(
             input.copy_source_if_match.as_ref(),
@@ -327,6 +331,7 @@ impl Gateway {
         }
         Ok(S3Response::new(UploadPartCopyOutput {
             copy_part_result: Some(result),
+            copy_source_version_id: source.version_id.clone(),
             ..Default::default()
         }))
     }
