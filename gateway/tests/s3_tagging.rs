@@ -301,7 +301,7 @@ async fn acls_show_the_owner_with_full_control() {
     put(&c, B, "k", b"x".to_vec()).await;
     let bucket = c.get_bucket_acl().bucket(B).send().await.unwrap();
     assert_eq!(
-        bucket.owner().and_then(|o| o.id()),
+        bucket.owner().and_then(|o| o.display_name()),
         Some("stowage"),
         "buckets are owned by the creator's org"
     );

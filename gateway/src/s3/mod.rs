@@ -1,6 +1,7 @@
 //! The S3 protocol boundary: s3s parses and verifies requests; this module translates its DTOs
 //! to operations and back, authenticates keys, and completes every response.
 
+mod acl;
 mod bucket_api;
 mod checksum_request;
 mod conditions;

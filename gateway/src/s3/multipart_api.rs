@@ -3,13 +3,14 @@
 use s3s::dto::*;
 use s3s::{S3Error, S3ErrorCode, S3Request, S3Response, S3Result, s3_error};
 
+use super::acl::{self, acl_request};
 use super::checksum_request::ChecksumRequest;
 use super::conditions::{etag_match, read_conditions, write_conditions};
 use super::listing::url_encode;
 use super::object_io::{ChecksumFields, etag, set_checksums, set_part_checksums};
 use super::request::{
-    check_content_md5, checksum_values, content_headers, content_md5, header_str, owner_dto, owner_of,
-    user_metadata,
+    canonical_id, check_content_md5, checksum_values, content_headers, content_md5, header_str, owner_dto,
+    owner_of, user_metadata,
 };
 use super::service::Gateway;
 use super::sse_request::unlock;
@@ -154,6 +155,10 @@ impl Gateway {
     ) -> S3Result<S3Response<CreateMultipartUploadOutput>> {
         let owner = owner_of(&req)?;
         let mut input = req.input;
+        let acl = acl_request!(input, write: None);
+        if !acl.is_empty() {
+            acl::check(&acl, &self.store.bucket(&input.bucket).await?.owner)?;
+        }
         let checksum_algorithm = input
             .checksum_algorithm
             .as_ref()
@@ -475,7 +480,7 @@ impl Gateway {
             parts: Some(dto_parts),
             initiator: Some(Initiator {
                 display_name: Some(upload.owner.clone()),
-                id: Some(upload.owner.clone()),
+                id: Some(canonical_id(&upload.owner)),
             }),
             owner: Some(owner_dto(&upload.owner)),
             storage_class: Some(StorageClass::from_static(StorageClass::STANDARD)),
@@ -525,7 +530,7 @@ impl Gateway {
                         initiated: Some(Timestamp::from(Nanos::to_time(u.initiated))),
                         initiator: Some(Initiator {
                             display_name: Some(u.owner.clone()),
-                            id: Some(u.owner.clone()),
+                            id: Some(canonical_id(&u.owner)),
                         }),
                         owner: Some(owner_dto(&u.owner)),
                         storage_class: Some(StorageClass::from_static(StorageClass::STANDARD)),

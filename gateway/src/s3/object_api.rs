@@ -3,6 +3,7 @@
 use s3s::dto::*;
 use s3s::{S3Error, S3ErrorCode, S3Request, S3Response, S3Result, s3_error};
 
+use super::acl::{self, AclRequest, acl_request};
 use super::bucket_api::owner_acl;
 use super::checksum_request::ChecksumRequest;
 use super::conditions::{
@@ -167,7 +168,8 @@ impl Gateway {
         let (headers, trailing) = (req.headers, req.trailing_headers);
         let mut input = req.input;
         // Fail before reading a byte of the body when the request cannot succeed.
-        self.store.bucket(&input.bucket).await?;
+        let bucket = self.store.bucket(&input.bucket).await?;
+        acl::check(&acl_request!(input, write: None), &bucket.owner)?;
         let checksum = ChecksumRequest::of_request(
             &headers,
             input.checksum_algorithm.as_ref(),
@@ -284,6 +286,10 @@ impl Gateway {
             header_etag(&req.headers, "if-none-match")?,
         )?;
         let mut input = req.input;
+        let acl = acl_request!(input, write: None);
+        if !acl.is_empty() {
+            acl::check(&acl, &self.store.bucket(&input.bucket).await?.owner)?;
+        }
         let (src_bucket, src_key, src_version) = match &input.copy_source {
             CopySource::Bucket {
                 bucket,
@@ -567,6 +573,23 @@ impl Gateway {
             grants,
             request_charged: None,
         }))
+    }
+
+    /// PutObjectAcl: ACLs are disabled; only the owner's full control is accepted (and changes
+    /// nothing) on an object that exists.
+    pub(super) async fn put_object_acl_api(
+        &self,
+        req: S3Request<PutObjectAclInput>,
+    ) -> S3Result<S3Response<PutObjectAclOutput>> {
+        let i = &req.input;
+        self.readable(&i.bucket, &i.key, i.version_id.as_deref()).await?;
+        let owner = self.store.bucket(&i.bucket).await?.owner;
+        let request = AclRequest {
+            policy: i.access_control_policy.as_ref(),
+            ..acl_request!(i, write: i.grant_write.as_deref())
+        };
+        acl::check(&request, &owner)?;
+        Ok(S3Response::new(PutObjectAclOutput::default()))
     }
 
     pub(super) async fn object_attributes(

@@ -128,6 +128,21 @@ impl S3 for Gateway {
     async fn get_bucket_acl(&self, req: S3Request<GetBucketAclInput>) -> Out<GetBucketAclOutput> {
         self.bucket_acl(req).await
     }
+    async fn put_bucket_acl(&self, req: S3Request<PutBucketAclInput>) -> Out<PutBucketAclOutput> {
+        self.put_bucket_acl_api(req).await
+    }
+    async fn get_bucket_ownership_controls(
+        &self,
+        req: S3Request<GetBucketOwnershipControlsInput>,
+    ) -> Out<GetBucketOwnershipControlsOutput> {
+        self.ownership_controls(req).await
+    }
+    async fn put_bucket_ownership_controls(
+        &self,
+        req: S3Request<PutBucketOwnershipControlsInput>,
+    ) -> Out<PutBucketOwnershipControlsOutput> {
+        self.put_ownership_controls(req).await
+    }
 
     // Objects.
     async fn put_object(&self, req: S3Request<PutObjectInput>) -> Out<PutObjectOutput> {
@@ -162,6 +177,9 @@ impl S3 for Gateway {
     }
     async fn get_object_acl(&self, req: S3Request<GetObjectAclInput>) -> Out<GetObjectAclOutput> {
         self.object_acl(req).await
+    }
+    async fn put_object_acl(&self, req: S3Request<PutObjectAclInput>) -> Out<PutObjectAclOutput> {
+        self.put_object_acl_api(req).await
     }
     async fn get_object_attributes(
         &self,
