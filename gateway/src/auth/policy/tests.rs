@@ -1584,3 +1584,72 @@ fn invalid_json_is_refused_with_its_position() {
     assert!(message.starts_with("Policy is not valid JSON: "), "{message}");
     assert!(message.contains("line 1"), "{message}");
 }
+
+#[test]
+fn resources_written_widely_are_accepted_when_they_cover_the_bucket_or_its_objects() {
+    let everything = || allow(r#""*""#, r#""s3:*""#, r#""arn:aws:s3:::*""#);
+    let buckets_named_b = || allow(r#""*""#, r#""s3:*""#, r#""arn:aws:s3:::?/*""#);
+    let b_prefixed = || allow(r#""*""#, r#""s3:*""#, r#""arn:aws:s3:::b*""#);
+    check_all(vec![
+        case(
+            "arn:aws:s3:::* covers the bucket",
+            everything(),
+            ALICE,
+            "s3:ListBucket",
+            BUCKET_ARN,
+            Allow,
+        ),
+        case(
+            "arn:aws:s3:::* covers objects",
+            everything(),
+            ALICE,
+            "s3:GetObject",
+            OBJECT,
+            Allow,
+        ),
+        case(
+            "?/* covers objects",
+            buckets_named_b(),
+            ALICE,
+            "s3:GetObject",
+            OBJECT,
+            Allow,
+        ),
+        case(
+            "?/* is not the bucket",
+            buckets_named_b(),
+            ALICE,
+            "s3:ListBucket",
+            BUCKET_ARN,
+            NotApplicable,
+        ),
+        case(
+            "b* covers the bucket",
+            b_prefixed(),
+            ALICE,
+            "s3:ListBucket",
+            BUCKET_ARN,
+            Allow,
+        ),
+        case(
+            "b* covers objects",
+            b_prefixed(),
+            ALICE,
+            "s3:GetObject",
+            OBJECT,
+            Allow,
+        ),
+    ]);
+    for other in [
+        "arn:aws:s3:::c*",
+        "arn:aws:s3:::bb/*",
+        "arn:aws:s3:::c?/*",
+        "arn:aws:iam::*",
+    ] {
+        let doc = allow(r#""*""#, r#""s3:*""#, &format!("{other:?}"));
+        assert!(
+            Policy::parse(&doc, BUCKET).is_err(),
+            "{other} covers nothing of bucket b"
+        );
+    }
+}
