@@ -438,3 +438,66 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     }
     out
 }
+
+#[tokio::test]
+async fn condition_keys_from_the_request_decide_and_a_wide_resource_is_accepted() {
+    let (gw, alice, _bob, carol) = two_orgs().await;
+    put_policy(
+        &alice.client,
+        serde_json::json!({
+            "Version": "2012-10-17",
+            "Statement": [
+                {"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::team-b:root"}, "Action": "s3:PutObject",
+                 "Resource": "arn:aws:s3:::*",
+                 "Condition": {"StringEquals": {"s3:x-amz-acl": "bucket-owner-full-control",
+                                                "s3:RequestObjectTag/team": "b"}}},
+                {"Effect": "Deny", "Principal": "*", "Action": "s3:GetObject",
+                 "Resource": format!("arn:aws:s3:::{B}/*"),
+                 "Condition": {"StringLike": {"aws:UserAgent": "*blocked-agent*"}}}
+            ]
+        }),
+    )
+    .await;
+    let carol_put = |key: &'static str, acl: bool, tagging: &'static str| {
+        let c = carol.client.clone();
+        async move {
+            c.put_object()
+                .bucket(B)
+                .key(key)
+                .set_acl(acl.then_some(aws_sdk_s3::types::ObjectCannedAcl::BucketOwnerFullControl))
+                .tagging(tagging)
+                .body(ByteStream::from_static(b"x"))
+                .send()
+                .await
+        }
+    };
+
+    carol_put("both", true, "team=b")
+        .await
+        .expect("both conditions hold");
+    denied(carol_put("no-acl", false, "team=b").await);
+    denied(carol_put("other-team", true, "team=c").await);
+    let blocked = gw
+        .raw()
+        .request(Method::GET, &format!("/{B}/report.csv"))
+        .header("user-agent", "blocked-agent/1.0")
+        .credentials(&alice.key, &alice.secret)
+        .send()
+        .await;
+    let allowed = gw
+        .raw()
+        .request(Method::GET, &format!("/{B}/report.csv"))
+        .header("user-agent", "fine-agent/1.0")
+        .credentials(&alice.key, &alice.secret)
+        .send()
+        .await;
+
+    assert_raw_error(&blocked, "AccessDenied", 403);
+    assert_eq!(allowed.status, 200);
+    let keys: Vec<String> = snapshot(&alice.client, B)
+        .await
+        .into_iter()
+        .map(|(k, _)| k)
+        .collect();
+    assert_eq!(keys, ["both", "report.csv"]);
+}

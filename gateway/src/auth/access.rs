@@ -50,14 +50,36 @@ struct Facts {
 }
 
 /// Condition keys are case-insensitive, except the tag name of `s3:ExistingObjectTag/<tag>`
-/// (S3 tag keys are case-sensitive).
+/// and `s3:RequestObjectTag/<tag>` (S3 tag keys are case-sensitive).
 fn normalize(key: &str) -> String {
-    const TAG: &str = "s3:existingobjecttag/";
-    match key.get(..TAG.len()) {
-        Some(head) if head.eq_ignore_ascii_case(TAG) => format!("{TAG}{}", &key[TAG.len()..]),
-        _ => key.to_ascii_lowercase(),
+    for tag in ["s3:existingobjecttag/", "s3:requestobjecttag/"] {
+        if let Some(head) = key.get(..tag.len())
+            && head.eq_ignore_ascii_case(tag)
+        {
+            return format!("{tag}{}", &key[tag.len()..]);
+        }
     }
+    key.to_ascii_lowercase()
 }
+
+/// Request headers whose value is a condition key of the same meaning, on the requests that
+/// carry them (a key a request does not carry stays absent, so `...IfExists` and `Null` work).
+const HEADER_KEYS: &[(&str, &str)] = &[
+    (
+        "x-amz-server-side-encryption-customer-algorithm",
+        "s3:x-amz-server-side-encryption-customer-algorithm",
+    ),
+    ("x-amz-server-side-encryption", "s3:x-amz-server-side-encryption"),
+    ("x-amz-acl", "s3:x-amz-acl"),
+    ("x-amz-grant-read", "s3:x-amz-grant-read"),
+    ("x-amz-grant-write", "s3:x-amz-grant-write"),
+    ("x-amz-grant-read-acp", "s3:x-amz-grant-read-acp"),
+    ("x-amz-grant-write-acp", "s3:x-amz-grant-write-acp"),
+    ("x-amz-grant-full-control", "s3:x-amz-grant-full-control"),
+    ("x-amz-metadata-directive", "s3:x-amz-metadata-directive"),
+    ("referer", "aws:Referer"),
+    ("user-agent", "aws:UserAgent"),
+];
 
 impl Context for Facts {
     fn values(&self, key: &str) -> Option<Vec<String>> {
@@ -98,17 +120,31 @@ impl Facts {
                 "prefix" => set("s3:prefix", v),
                 "delimiter" => set("s3:delimiter", v),
                 "max-keys" => set("s3:max-keys", v),
+                "versionId" => set("s3:VersionId", v),
                 _ => {}
             }
         }
-        if let Some(alg) = headers
-            .get("x-amz-server-side-encryption-customer-algorithm")
-            .and_then(|v| v.to_str().ok())
-        {
-            set(
-                "s3:x-amz-server-side-encryption-customer-algorithm",
-                alg.to_owned(),
-            );
+        let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+        for (name, key) in HEADER_KEYS {
+            if let Some(v) = header(name) {
+                set(key, v.to_owned());
+            }
+        }
+        // AWS compares the copy source as `bucket/key`, decoded, without a leading slash.
+        if let Some(v) = header("x-amz-copy-source") {
+            let decoded = urlencoding::decode(v).map(|c| c.into_owned()).unwrap_or_default();
+            set("s3:x-amz-copy-source", decoded.trim_start_matches('/').to_owned());
+        }
+        if let Some(tagging) = header("x-amz-tagging") {
+            let mut keys = Vec::new();
+            for pair in tagging.split('&').filter(|p| !p.is_empty()) {
+                let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+                let decode = |s: &str| urlencoding::decode(s).map(|c| c.into_owned()).unwrap_or_default();
+                let k = decode(k);
+                set(&format!("s3:RequestObjectTag/{k}"), decode(v));
+                keys.push(k);
+            }
+            values.insert(normalize("s3:RequestObjectTagKeys"), keys);
         }
         Self { values }
     }

@@ -1507,7 +1507,7 @@ fn invalid_documents_are_refused_with_a_precise_message() {
             condition(r#"{"NullIfExists":{"s3:prefix":"true"}}"#),
             r#"Statement[0].Condition has invalid condition operator "NullIfExists": IfExists cannot be applied to Null, which itself tests whether the key exists"#,
         ),
-        ("unsupported key", condition(r#"{"StringEquals":{"aws:Referer":"x"}}"#), r#"Statement[0].Condition.StringEquals has unsupported condition key "aws:Referer""#),
+        ("unsupported key", condition(r#"{"StringEquals":{"aws:PrincipalTag/team":"x"}}"#), r#"Statement[0].Condition.StringEquals has unsupported condition key "aws:PrincipalTag/team""#),
         ("tag key without a tag", condition(r#"{"StringEquals":{"s3:ExistingObjectTag/":"x"}}"#), r#"Statement[0].Condition.StringEquals has unsupported condition key "s3:ExistingObjectTag/""#),
         (
             "non-numeric Numeric value",
