@@ -501,3 +501,89 @@ async fn condition_keys_from_the_request_decide_and_a_wide_resource_is_accepted(
         .collect();
     assert_eq!(keys, ["both", "report.csv"]);
 }
+
+fn public_read() -> serde_json::Value {
+    serde_json::json!({
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Principal": "*", "Action": "s3:GetObject",
+                       "Resource": format!("arn:aws:s3:::{B}/*")}]
+    })
+}
+
+fn block(policy: bool, restrict: bool) -> aws_sdk_s3::types::PublicAccessBlockConfiguration {
+    aws_sdk_s3::types::PublicAccessBlockConfiguration::builder()
+        .block_public_policy(policy)
+        .restrict_public_buckets(restrict)
+        .build()
+}
+
+async fn put_block(c: &Client, policy: bool, restrict: bool) {
+    c.put_public_access_block()
+        .bucket(B)
+        .public_access_block_configuration(block(policy, restrict))
+        .send()
+        .await
+        .expect("put public access block");
+}
+
+async fn is_public(c: &Client) -> Option<bool> {
+    let status = c.get_bucket_policy_status().bucket(B).send().await.unwrap();
+    status.policy_status.and_then(|s| s.is_public)
+}
+
+#[tokio::test]
+async fn block_public_policy_refuses_a_public_policy_and_policy_status_tells_which_is() {
+    let (_gw, alice, _bob, _carol) = two_orgs().await;
+    let c = &alice.client;
+    put_block(c, true, false).await;
+    let read = c.get_public_access_block().bucket(B).send().await.unwrap();
+    let config = read.public_access_block_configuration.unwrap();
+    assert_eq!(
+        (config.block_public_policy, config.restrict_public_buckets),
+        (Some(true), Some(false))
+    );
+
+    let refused = c
+        .put_bucket_policy()
+        .bucket(B)
+        .policy(public_read().to_string())
+        .send()
+        .await;
+    assert_s3_error(refused, "AccessDenied", 403);
+    let from_the_office = serde_json::json!({
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Principal": "*", "Action": "s3:GetObject",
+                       "Resource": format!("arn:aws:s3:::{B}/*"),
+                       "Condition": {"IpAddress": {"aws:SourceIp": "10.0.0.0/8"}}}]
+    });
+    put_policy(c, from_the_office).await;
+    assert_eq!(is_public(c).await, Some(false));
+
+    c.delete_public_access_block().bucket(B).send().await.unwrap();
+    assert_s3_error(
+        c.get_public_access_block().bucket(B).send().await,
+        "NoSuchPublicAccessBlockConfiguration",
+        404,
+    );
+    put_policy(c, public_read()).await;
+    assert_eq!(is_public(c).await, Some(true));
+}
+
+#[tokio::test]
+async fn restrict_public_buckets_ignores_a_public_policy_outside_the_owning_org() {
+    let (gw, alice, bob, carol) = two_orgs().await;
+    put_policy(&alice.client, public_read()).await;
+    let anonymous_get = || {
+        gw.raw()
+            .request(Method::GET, &format!("/{B}/report.csv"))
+            .anonymous()
+            .send()
+    };
+    assert_eq!(anonymous_get().await.status, 200);
+
+    put_block(&alice.client, false, true).await;
+
+    assert_raw_error(&anonymous_get().await, "AccessDenied", 403);
+    denied(carol.client.get_object().bucket(B).key("report.csv").send().await);
+    assert_eq!(get(&bob.client, B, "report.csv").await, b"a,b,c");
+}

@@ -32,6 +32,8 @@ pub struct Caller(pub Option<Identity>);
 struct BucketAuth {
     owner_org: String,
     policy: Option<Arc<Policy>>,
+    /// RestrictPublicBuckets with a public policy: the policy grants nothing outside the org.
+    restricted: bool,
 }
 
 pub struct Access {
@@ -180,9 +182,14 @@ impl Access {
                     Some(doc) => Policy::parse(doc, name).ok().map(Arc::new),
                     None => None,
                 };
+                let restricted = record
+                    .public_access_block
+                    .is_some_and(|b| b.restrict_public_buckets)
+                    && policy.as_ref().is_some_and(|p| p.is_public());
                 Some(BucketAuth {
                     owner_org: record.owner,
                     policy,
+                    restricted,
                 })
             }
             Err(e) if *e.code() == S3ErrorCode::NoSuchBucket => None,
@@ -237,6 +244,9 @@ impl Access {
         let Some(policy) = &bucket.policy else {
             return if same_org { Ok(()) } else { Err(denied()) };
         };
+        if bucket.restricted && !same_org {
+            return Err(denied());
+        }
         let mut facts = Facts::new(caller, facts_of.source, facts_of.query, facts_of.headers);
         if policy.mentions_condition_key("s3:ExistingObjectTag/")
             && let Some(key) = &need.key

@@ -213,10 +213,10 @@ impl Gateway {
         req: S3Request<PutBucketPolicyInput>,
     ) -> S3Result<S3Response<PutBucketPolicyOutput>> {
         let input = req.input;
-        Policy::parse(&input.policy, &input.bucket)
+        let policy = Policy::parse(&input.policy, &input.bucket)
             .map_err(|e| S3Error::with_message(S3ErrorCode::MalformedPolicy, e.to_string()))?;
         self.store
-            .set_bucket_policy(&input.bucket, Some(input.policy))
+            .put_bucket_policy(&input.bucket, input.policy, policy.is_public())
             .await?;
         self.access.invalidate(&input.bucket);
         Ok(S3Response::new(PutBucketPolicyOutput {}))

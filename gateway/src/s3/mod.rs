@@ -13,6 +13,7 @@ mod listing;
 mod multipart_api;
 mod object_api;
 mod object_io;
+mod public_access_api;
 mod rename_route;
 pub(crate) mod request;
 mod service;

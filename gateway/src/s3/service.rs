@@ -128,6 +128,30 @@ impl S3 for Gateway {
     async fn get_bucket_acl(&self, req: S3Request<GetBucketAclInput>) -> Out<GetBucketAclOutput> {
         self.bucket_acl(req).await
     }
+    async fn get_public_access_block(
+        &self,
+        req: S3Request<GetPublicAccessBlockInput>,
+    ) -> Out<GetPublicAccessBlockOutput> {
+        self.public_access_block(req).await
+    }
+    async fn put_public_access_block(
+        &self,
+        req: S3Request<PutPublicAccessBlockInput>,
+    ) -> Out<PutPublicAccessBlockOutput> {
+        self.put_public_access_block_api(req).await
+    }
+    async fn delete_public_access_block(
+        &self,
+        req: S3Request<DeletePublicAccessBlockInput>,
+    ) -> Out<DeletePublicAccessBlockOutput> {
+        self.delete_public_access_block_api(req).await
+    }
+    async fn get_bucket_policy_status(
+        &self,
+        req: S3Request<GetBucketPolicyStatusInput>,
+    ) -> Out<GetBucketPolicyStatusOutput> {
+        self.policy_status(req).await
+    }
     async fn put_bucket_acl(&self, req: S3Request<PutBucketAclInput>) -> Out<PutBucketAclOutput> {
         self.put_bucket_acl_api(req).await
     }

@@ -1653,3 +1653,34 @@ fn resources_written_widely_are_accepted_when_they_cover_the_bucket_or_its_objec
         );
     }
 }
+
+#[test]
+fn a_policy_is_public_when_it_allows_everyone_without_pinning_who_or_where() {
+    let public = [
+        allow(r#""*""#, r#""s3:GetObject""#, r#""arn:aws:s3:::b/*""#),
+        allow(r#"{"AWS":"*"}"#, r#""s3:*""#, r#""arn:aws:s3:::b""#),
+        statements(&[
+            r#"{"Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::b/*","Condition":{"StringEquals":{"s3:x-amz-acl":"private"}}}"#,
+        ]),
+    ];
+    let not_public = [
+        allow(
+            r#"{"AWS":"arn:aws:iam::org-b:root"}"#,
+            r#""s3:GetObject""#,
+            r#""arn:aws:s3:::b/*""#,
+        ),
+        statements(&[r#"{"Effect":"Deny","Principal":"*","Action":"s3:*","Resource":"arn:aws:s3:::b/*"}"#]),
+        statements(&[
+            r#"{"Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::b/*","Condition":{"IpAddress":{"aws:SourceIp":"10.0.0.0/8"}}}"#,
+        ]),
+        statements(&[
+            r#"{"Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::b/*","Condition":{"StringEquals":{"cw:PrincipalOrgID":"org-a"}}}"#,
+        ]),
+    ];
+    for doc in &public {
+        assert!(parse(doc).is_public(), "public: {doc}");
+    }
+    for doc in &not_public {
+        assert!(!parse(doc).is_public(), "not public: {doc}");
+    }
+}
