@@ -587,3 +587,52 @@ async fn restrict_public_buckets_ignores_a_public_policy_outside_the_owning_org(
     denied(carol.client.get_object().bucket(B).key("report.csv").send().await);
     assert_eq!(get(&bob.client, B, "report.csv").await, b"a,b,c");
 }
+
+#[tokio::test]
+async fn request_object_tags_of_put_object_tagging_come_from_its_body() {
+    let (_gw, alice, _bob, carol) = two_orgs().await;
+    put_policy(
+        &alice.client,
+        serde_json::json!({
+            "Version": "2012-10-17",
+            "Statement": [{"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::team-b:root"},
+                           "Action": "s3:PutObjectTagging", "Resource": format!("arn:aws:s3:::{B}/*"),
+                           "Condition": {"StringEquals": {"s3:RequestObjectTag/team": "b"},
+                                         "ForAllValues:StringEquals": {"s3:RequestObjectTagKeys": ["team"]}}}]
+        }),
+    )
+    .await;
+    let tag = |value: &str| {
+        let tagging = aws_sdk_s3::types::Tagging::builder()
+            .tag_set(
+                aws_sdk_s3::types::Tag::builder()
+                    .key("team")
+                    .value(value)
+                    .build()
+                    .unwrap(),
+            )
+            .build()
+            .unwrap();
+        carol
+            .client
+            .put_object_tagging()
+            .bucket(B)
+            .key("report.csv")
+            .tagging(tagging)
+            .send()
+    };
+
+    denied(tag("c").await);
+    tag("b").await.expect("the tag the policy asks for");
+
+    let tags = alice
+        .client
+        .get_object_tagging()
+        .bucket(B)
+        .key("report.csv")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(tags.tag_set().len(), 1);
+    assert_eq!(tags.tag_set()[0].value(), "b");
+}

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use axum::extract::ConnectInfo;
 use s3s::access::{S3Access, S3AccessContext};
-use s3s::dto::DeleteObjectsInput;
+use s3s::dto::{DeleteObjectsInput, PutObjectTaggingInput};
 use s3s::{S3Error, S3ErrorCode, S3Request, S3Result};
 
 use super::identity::{AccessMode, Identities, Identity};
@@ -137,18 +137,26 @@ impl Facts {
             let decoded = urlencoding::decode(v).map(|c| c.into_owned()).unwrap_or_default();
             set("s3:x-amz-copy-source", decoded.trim_start_matches('/').to_owned());
         }
+        let mut facts = Self { values };
         if let Some(tagging) = header("x-amz-tagging") {
-            let mut keys = Vec::new();
-            for pair in tagging.split('&').filter(|p| !p.is_empty()) {
+            let decode = |s: &str| urlencoding::decode(s).map(|c| c.into_owned()).unwrap_or_default();
+            facts.set_request_tags(tagging.split('&').filter(|p| !p.is_empty()).map(|pair| {
                 let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-                let decode = |s: &str| urlencoding::decode(s).map(|c| c.into_owned()).unwrap_or_default();
-                let k = decode(k);
-                set(&format!("s3:RequestObjectTag/{k}"), decode(v));
-                keys.push(k);
-            }
-            values.insert(normalize("s3:RequestObjectTagKeys"), keys);
+                (decode(k), decode(v))
+            }));
         }
-        Self { values }
+        facts
+    }
+
+    /// `s3:RequestObjectTag/<key>` for each tag a request sets, and `s3:RequestObjectTagKeys`.
+    fn set_request_tags(&mut self, tags: impl Iterator<Item = (String, String)>) {
+        let mut keys = Vec::new();
+        for (k, v) in tags {
+            self.values
+                .insert(normalize(&format!("s3:RequestObjectTag/{k}")), vec![v]);
+            keys.push(k);
+        }
+        self.values.insert(normalize("s3:RequestObjectTagKeys"), keys);
     }
 }
 
@@ -248,6 +256,9 @@ impl Access {
             return Err(denied());
         }
         let mut facts = Facts::new(caller, facts_of.source, facts_of.query, facts_of.headers);
+        if let Some(tags) = facts_of.body_tags {
+            facts.set_request_tags(tags.iter().map(|(k, v)| (k.clone(), v.clone())));
+        }
         if policy.mentions_condition_key("s3:ExistingObjectTag/")
             && let Some(key) = &need.key
             && let Ok(head) = self.store.head_object(&need.bucket, key, None).await
@@ -286,6 +297,9 @@ pub struct FactsOf<'a> {
     pub source: Option<SocketAddr>,
     pub query: Option<&'a str>,
     pub headers: &'a http::HeaderMap,
+    /// Tags a request sets in its body (PutObjectTagging), for `s3:RequestObjectTag/<key>`;
+    /// those of `x-amz-tagging` come from the headers.
+    pub body_tags: Option<&'a [(String, String)]>,
 }
 
 fn source_of(ext: &http::Extensions) -> Option<SocketAddr> {
@@ -315,6 +329,7 @@ impl S3Access for AccessCheck {
             source,
             query: cx.uri().query(),
             headers: cx.headers(),
+            body_tags: None,
         };
         for need in &wants {
             self.0.authorize(caller.as_ref(), need, &facts_of).await?;
@@ -329,6 +344,7 @@ impl S3Access for AccessCheck {
             source: source_of(&req.extensions),
             query: req.uri.query(),
             headers: &req.headers,
+            body_tags: None,
         };
         for obj in &req.input.delete.objects {
             let mut actions = vec!["s3:DeleteObject"];
@@ -345,6 +361,36 @@ impl S3Access for AccessCheck {
             }
         }
         Ok(())
+    }
+
+    /// PutObjectTagging's tags are in its body: `s3:RequestObjectTag/...` is decided here,
+    /// once s3s has parsed it.
+    async fn put_object_tagging(&self, req: &mut S3Request<PutObjectTaggingInput>) -> S3Result<()> {
+        let caller = req.extensions.get::<Caller>().and_then(|c| c.0.clone());
+        let tags: Vec<(String, String)> = req
+            .input
+            .tagging
+            .tag_set
+            .iter()
+            .map(|t| {
+                (
+                    t.key.clone().unwrap_or_default(),
+                    t.value.clone().unwrap_or_default(),
+                )
+            })
+            .collect();
+        let facts_of = FactsOf {
+            source: source_of(&req.extensions),
+            query: req.uri.query(),
+            headers: &req.headers,
+            body_tags: Some(&tags),
+        };
+        let need = Needed {
+            action: "s3:PutObjectTagging",
+            bucket: req.input.bucket.clone(),
+            key: Some(req.input.key.clone()),
+        };
+        self.0.authorize(caller.as_ref(), &need, &facts_of).await
     }
 }
 

@@ -126,7 +126,8 @@ pub fn needed(op: &str, path: &S3Path, headers: &HeaderMap, query: Option<&str>)
         "PutBucketPolicy" => "s3:PutBucketPolicy",
         "PutBucketTagging" => "s3:PutBucketTagging",
         "PutBucketVersioning" => "s3:PutBucketVersioning",
-        "PutObjectTagging" => "s3:PutObjectTagging",
+        // Decided once the body's tags are parsed (`S3Access::put_object_tagging`).
+        "PutObjectTagging" => return vec![],
         // Anything else is owner-only: an action no policy grants.
         _ => "s3:OwnerOnlyOperation",
     };
