@@ -807,3 +807,30 @@ async fn upload_part_copy_reads_the_source_version_it_names() {
     complete(&c, "dst", &id, vec![part]).await.unwrap();
     assert_eq!(get(&c, B, "dst").await, data(1000, 1));
 }
+
+#[tokio::test]
+async fn completion_follows_the_conditional_write_rules_on_a_missing_key() {
+    let (_gw, c) = with_bucket(B).await;
+    let id = start_upload(&c, "k").await;
+    let part = upload_part(&c, "k", &id, 1, data(100, 1)).await;
+    let attempt = |if_match: Option<&str>, if_none_match: Option<&str>| {
+        c.complete_multipart_upload()
+            .bucket(B)
+            .key("k")
+            .upload_id(&id)
+            .multipart_upload(completed(vec![part.clone()]))
+            .set_if_match(if_match.map(str::to_owned))
+            .set_if_none_match(if_none_match.map(str::to_owned))
+            .send()
+    };
+
+    assert_s3_error(attempt(Some("*"), None).await, "NoSuchKey", 404);
+    assert_s3_error(attempt(Some("\"abc\""), None).await, "NoSuchKey", 404);
+    let created = attempt(None, Some("*"))
+        .await
+        .expect("If-None-Match: * on a new key");
+    let retried = attempt(None, Some("*")).await.expect("a retry answers the same");
+
+    assert_eq!(retried.e_tag, created.e_tag);
+    assert_eq!(get(&c, B, "k").await, data(100, 1));
+}
