@@ -636,3 +636,45 @@ async fn request_object_tags_of_put_object_tagging_come_from_its_body() {
     assert_eq!(tags.tag_set().len(), 1);
     assert_eq!(tags.tag_set()[0].value(), "b");
 }
+
+#[tokio::test]
+async fn a_delete_conditional_on_the_etag_also_needs_get_object() {
+    let (_gw, alice, _bob, carol) = two_orgs().await;
+    put(&alice.client, B, "other.csv", b"x".to_vec()).await;
+    put_policy(
+        &alice.client,
+        serde_json::json!({
+            "Version": "2012-10-17",
+            "Statement": [{"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::team-b:root"},
+                           "Action": "s3:DeleteObject", "Resource": format!("arn:aws:s3:::{B}/*")}]
+        }),
+    )
+    .await;
+    let etag = head_etag(&alice.client, B, "report.csv").await.unwrap();
+
+    denied(
+        carol
+            .client
+            .delete_object()
+            .bucket(B)
+            .key("report.csv")
+            .if_match(&etag)
+            .send()
+            .await,
+    );
+    carol
+        .client
+        .delete_object()
+        .bucket(B)
+        .key("other.csv")
+        .send()
+        .await
+        .expect("an unconditional delete needs s3:DeleteObject only");
+
+    let keys: Vec<String> = snapshot(&alice.client, B)
+        .await
+        .into_iter()
+        .map(|(k, _)| k)
+        .collect();
+    assert_eq!(keys, ["report.csv"]);
+}

@@ -351,6 +351,10 @@ impl S3Access for AccessCheck {
             if obj.version_id.is_some() {
                 actions.push("s3:DeleteObjectVersion");
             }
+            // As for DeleteObject's If-Match: a delete conditional on the ETag reveals it.
+            if obj.e_tag.is_some() {
+                actions.push("s3:GetObject");
+            }
             for action in actions {
                 let need = Needed {
                     action,
