@@ -164,6 +164,12 @@ async fn reading_one_part_returns_its_range_and_the_part_count() {
         "InvalidPartNumber",
         416,
     );
+    let head = c.head_object().bucket(B).key("k").part_number(3).send().await;
+    assert_eq!(
+        s3_error(head.unwrap_err()).1,
+        416,
+        "HEAD has no body to name the code"
+    );
 }
 
 #[tokio::test]
