@@ -60,9 +60,10 @@ pub struct ServeArgs {
     #[arg(long, env = "STOWAGE_DOMAIN")]
     pub domain: Option<String>,
 
-    /// Refuse CreateBucket without a LocationConstraint (seed 002); `false` accepts it as AWS
-    /// us-east-1 does.
-    #[arg(long, env = "STOWAGE_REQUIRE_LOCATION_CONSTRAINT", default_value_t = true, action = clap::ArgAction::Set)]
+    /// Strict CreateBucket, as seed 002 documents it: a LocationConstraint is required and
+    /// re-creating a bucket you own is `BucketAlreadyOwnedByYou`. The default answers as AWS does
+    /// in us-east-1 (no constraint needed, re-creation is 200), so unconfigured clients work.
+    #[arg(long, env = "STOWAGE_REQUIRE_LOCATION_CONSTRAINT", default_value_t = false, action = clap::ArgAction::Set)]
     pub require_location_constraint: bool,
 
     /// Seconds between sweeps for orphaned blobs.

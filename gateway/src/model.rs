@@ -54,6 +54,19 @@ pub struct BucketRecord {
     pub policy: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lifecycle: Option<crate::lifecycle::rules::LifecycleConfig>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub public_access_block: Option<PublicAccessBlock>,
+}
+
+/// A bucket's Block Public Access settings, as PutPublicAccessBlock sets them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PublicAccessBlock {
+    pub block_public_acls: bool,
+    pub ignore_public_acls: bool,
+    /// PutBucketPolicy refuses a public policy.
+    pub block_public_policy: bool,
+    /// A public policy grants nothing to anonymous callers or other orgs.
+    pub restrict_public_buckets: bool,
 }
 
 /// One blob of an object, in object order. `size` counts the object's bytes it holds; a sealed

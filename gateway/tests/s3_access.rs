@@ -439,6 +439,246 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     out
 }
 
+#[tokio::test]
+async fn condition_keys_from_the_request_decide_and_a_wide_resource_is_accepted() {
+    let (gw, alice, _bob, carol) = two_orgs().await;
+    put_policy(
+        &alice.client,
+        serde_json::json!({
+            "Version": "2012-10-17",
+            "Statement": [
+                {"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::team-b:root"}, "Action": "s3:PutObject",
+                 "Resource": "arn:aws:s3:::*",
+                 "Condition": {"StringEquals": {"s3:x-amz-acl": "bucket-owner-full-control",
+                                                "s3:RequestObjectTag/team": "b"}}},
+                {"Effect": "Deny", "Principal": "*", "Action": "s3:GetObject",
+                 "Resource": format!("arn:aws:s3:::{B}/*"),
+                 "Condition": {"StringLike": {"aws:UserAgent": "*blocked-agent*"}}}
+            ]
+        }),
+    )
+    .await;
+    let carol_put = |key: &'static str, acl: bool, tagging: &'static str| {
+        let c = carol.client.clone();
+        async move {
+            c.put_object()
+                .bucket(B)
+                .key(key)
+                .set_acl(acl.then_some(aws_sdk_s3::types::ObjectCannedAcl::BucketOwnerFullControl))
+                .tagging(tagging)
+                .body(ByteStream::from_static(b"x"))
+                .send()
+                .await
+        }
+    };
+
+    carol_put("both", true, "team=b")
+        .await
+        .expect("both conditions hold");
+    denied(carol_put("no-acl", false, "team=b").await);
+    denied(carol_put("other-team", true, "team=c").await);
+    let blocked = gw
+        .raw()
+        .request(Method::GET, &format!("/{B}/report.csv"))
+        .header("user-agent", "blocked-agent/1.0")
+        .credentials(&alice.key, &alice.secret)
+        .send()
+        .await;
+    let allowed = gw
+        .raw()
+        .request(Method::GET, &format!("/{B}/report.csv"))
+        .header("user-agent", "fine-agent/1.0")
+        .credentials(&alice.key, &alice.secret)
+        .send()
+        .await;
+
+    assert_raw_error(&blocked, "AccessDenied", 403);
+    assert_eq!(allowed.status, 200);
+    let keys: Vec<String> = snapshot(&alice.client, B)
+        .await
+        .into_iter()
+        .map(|(k, _)| k)
+        .collect();
+    assert_eq!(keys, ["both", "report.csv"]);
+}
+
+fn public_read() -> serde_json::Value {
+    serde_json::json!({
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Principal": "*", "Action": "s3:GetObject",
+                       "Resource": format!("arn:aws:s3:::{B}/*")}]
+    })
+}
+
+fn block(policy: bool, restrict: bool) -> aws_sdk_s3::types::PublicAccessBlockConfiguration {
+    aws_sdk_s3::types::PublicAccessBlockConfiguration::builder()
+        .block_public_policy(policy)
+        .restrict_public_buckets(restrict)
+        .build()
+}
+
+async fn put_block(c: &Client, policy: bool, restrict: bool) {
+    c.put_public_access_block()
+        .bucket(B)
+        .public_access_block_configuration(block(policy, restrict))
+        .send()
+        .await
+        .expect("put public access block");
+}
+
+async fn is_public(c: &Client) -> Option<bool> {
+    let status = c.get_bucket_policy_status().bucket(B).send().await.unwrap();
+    status.policy_status.and_then(|s| s.is_public)
+}
+
+#[tokio::test]
+async fn block_public_policy_refuses_a_public_policy_and_policy_status_tells_which_is() {
+    let (_gw, alice, _bob, _carol) = two_orgs().await;
+    let c = &alice.client;
+    put_block(c, true, false).await;
+    let read = c.get_public_access_block().bucket(B).send().await.unwrap();
+    let config = read.public_access_block_configuration.unwrap();
+    assert_eq!(
+        (config.block_public_policy, config.restrict_public_buckets),
+        (Some(true), Some(false))
+    );
+
+    let refused = c
+        .put_bucket_policy()
+        .bucket(B)
+        .policy(public_read().to_string())
+        .send()
+        .await;
+    assert_s3_error(refused, "AccessDenied", 403);
+    let from_the_office = serde_json::json!({
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Principal": "*", "Action": "s3:GetObject",
+                       "Resource": format!("arn:aws:s3:::{B}/*"),
+                       "Condition": {"IpAddress": {"aws:SourceIp": "10.0.0.0/8"}}}]
+    });
+    put_policy(c, from_the_office).await;
+    assert_eq!(is_public(c).await, Some(false));
+
+    c.delete_public_access_block().bucket(B).send().await.unwrap();
+    assert_s3_error(
+        c.get_public_access_block().bucket(B).send().await,
+        "NoSuchPublicAccessBlockConfiguration",
+        404,
+    );
+    put_policy(c, public_read()).await;
+    assert_eq!(is_public(c).await, Some(true));
+}
+
+#[tokio::test]
+async fn restrict_public_buckets_ignores_a_public_policy_outside_the_owning_org() {
+    let (gw, alice, bob, carol) = two_orgs().await;
+    put_policy(&alice.client, public_read()).await;
+    let anonymous_get = || {
+        gw.raw()
+            .request(Method::GET, &format!("/{B}/report.csv"))
+            .anonymous()
+            .send()
+    };
+    assert_eq!(anonymous_get().await.status, 200);
+
+    put_block(&alice.client, false, true).await;
+
+    assert_raw_error(&anonymous_get().await, "AccessDenied", 403);
+    denied(carol.client.get_object().bucket(B).key("report.csv").send().await);
+    assert_eq!(get(&bob.client, B, "report.csv").await, b"a,b,c");
+}
+
+#[tokio::test]
+async fn request_object_tags_of_put_object_tagging_come_from_its_body() {
+    let (_gw, alice, _bob, carol) = two_orgs().await;
+    put_policy(
+        &alice.client,
+        serde_json::json!({
+            "Version": "2012-10-17",
+            "Statement": [{"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::team-b:root"},
+                           "Action": "s3:PutObjectTagging", "Resource": format!("arn:aws:s3:::{B}/*"),
+                           "Condition": {"StringEquals": {"s3:RequestObjectTag/team": "b"},
+                                         "ForAllValues:StringEquals": {"s3:RequestObjectTagKeys": ["team"]}}}]
+        }),
+    )
+    .await;
+    let tag = |value: &str| {
+        let tagging = aws_sdk_s3::types::Tagging::builder()
+            .tag_set(
+                aws_sdk_s3::types::Tag::builder()
+                    .key("team")
+                    .value(value)
+                    .build()
+                    .unwrap(),
+            )
+            .build()
+            .unwrap();
+        carol
+            .client
+            .put_object_tagging()
+            .bucket(B)
+            .key("report.csv")
+            .tagging(tagging)
+            .send()
+    };
+
+    denied(tag("c").await);
+    tag("b").await.expect("the tag the policy asks for");
+
+    let tags = alice
+        .client
+        .get_object_tagging()
+        .bucket(B)
+        .key("report.csv")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(tags.tag_set().len(), 1);
+    assert_eq!(tags.tag_set()[0].value(), "b");
+}
+
+#[tokio::test]
+async fn a_delete_conditional_on_the_etag_also_needs_get_object() {
+    let (_gw, alice, _bob, carol) = two_orgs().await;
+    put(&alice.client, B, "other.csv", b"x".to_vec()).await;
+    put_policy(
+        &alice.client,
+        serde_json::json!({
+            "Version": "2012-10-17",
+            "Statement": [{"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::team-b:root"},
+                           "Action": "s3:DeleteObject", "Resource": format!("arn:aws:s3:::{B}/*")}]
+        }),
+    )
+    .await;
+    let etag = head_etag(&alice.client, B, "report.csv").await.unwrap();
+
+    denied(
+        carol
+            .client
+            .delete_object()
+            .bucket(B)
+            .key("report.csv")
+            .if_match(&etag)
+            .send()
+            .await,
+    );
+    carol
+        .client
+        .delete_object()
+        .bucket(B)
+        .key("other.csv")
+        .send()
+        .await
+        .expect("an unconditional delete needs s3:DeleteObject only");
+
+    let keys: Vec<String> = snapshot(&alice.client, B)
+        .await
+        .into_iter()
+        .map(|(k, _)| k)
+        .collect();
+    assert_eq!(keys, ["report.csv"]);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_stored_policy_that_no_longer_parses_denies_until_it_is_replaced() {
     use gateway::meta::MetaStore as _;

@@ -129,6 +129,33 @@ async fn anonymous_requests_are_access_denied() {
 }
 
 #[tokio::test]
+async fn anonymous_requests_on_a_missing_bucket_are_no_such_bucket() {
+    let gw = start();
+    for (method, path) in [
+        (Method::GET, "/nowhere"),
+        (Method::GET, "/nowhere/k"),
+        (Method::PUT, "/nowhere/k"),
+        (Method::DELETE, "/nowhere/k"),
+    ] {
+        let resp = gw.raw().request(method.clone(), path).anonymous().send().await;
+
+        assert_eq!(
+            (resp.error_code().as_deref(), resp.status),
+            (Some("NoSuchBucket"), 404),
+            "{method} {path}: {}",
+            resp.text()
+        );
+    }
+    let head = gw
+        .raw()
+        .request(Method::HEAD, "/nowhere")
+        .anonymous()
+        .send()
+        .await;
+    assert_eq!(head.status, 404);
+}
+
+#[tokio::test]
 async fn a_presigned_get_url_returns_the_object() {
     let (gw, client) = with_bucket("shared").await;
     put(&client, "shared", "report.csv", b"a,b\n1,2\n".to_vec()).await;

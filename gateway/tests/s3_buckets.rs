@@ -1,5 +1,5 @@
-//! Buckets: the seed's naming rules, the LocationConstraint CreateBucket must carry, ownership,
-//! HeadBucket, DeleteBucket, ListBuckets and GetBucketLocation.
+//! Buckets: the seed's naming rules, the LocationConstraint (optional by default, required when
+//! strict), ownership, HeadBucket, DeleteBucket, ListBuckets and GetBucketLocation.
 
 mod common;
 
@@ -83,17 +83,12 @@ async fn names_at_the_edges_of_the_rules_are_accepted() {
     assert_eq!(bucket_names(&gw).await, valid);
 }
 
-#[tokio::test]
-async fn create_bucket_without_location_constraint_is_invalid_location_constraint() {
-    let gw = start();
-    let result = gw.client().create_bucket().bucket("no-location").send().await;
-    assert_s3_error(result, "InvalidLocationConstraint", 400);
-    assert_eq!(bucket_names(&gw).await, Vec::<String>::new());
-}
+/// The strict CreateBucket of seed 002.
+const STRICT: &[&str] = &["--require-location-constraint=true"];
 
 #[tokio::test]
-async fn create_bucket_without_location_constraint_is_accepted_when_not_required() {
-    let gw = start_with_args(&["--require-location-constraint=false"]);
+async fn create_bucket_without_location_constraint_is_accepted_by_default() {
+    let gw = start();
     let client = gw.client();
     client
         .create_bucket()
@@ -101,12 +96,25 @@ async fn create_bucket_without_location_constraint_is_accepted_when_not_required
         .send()
         .await
         .expect("create without a LocationConstraint");
-    client
-        .head_bucket()
+    let location = client
+        .get_bucket_location()
         .bucket("no-location")
         .send()
         .await
-        .expect("the bucket exists");
+        .expect("location");
+    let constraint = location.location_constraint.as_ref().map_or("", |l| l.as_str());
+    assert_eq!(
+        constraint, "",
+        "the store's region, us-east-1, shown as AWS shows it"
+    );
+}
+
+#[tokio::test]
+async fn create_bucket_without_location_constraint_is_invalid_location_constraint_when_strict() {
+    let gw = start_with_args(STRICT);
+    let result = gw.client().create_bucket().bucket("no-location").send().await;
+    assert_s3_error(result, "InvalidLocationConstraint", 400);
+    assert_eq!(bucket_names(&gw).await, Vec::<String>::new());
 }
 
 #[tokio::test]
@@ -128,8 +136,23 @@ async fn create_bucket_in_another_region_is_invalid_location_constraint() {
 }
 
 #[tokio::test]
-async fn creating_an_owned_bucket_again_is_bucket_already_owned_by_you_and_keeps_its_objects() {
+async fn creating_an_owned_bucket_again_is_200_by_default_and_keeps_its_objects() {
     let (gw, client) = with_bucket("mine").await;
+    put(&client, "mine", "kept", b"still here".to_vec()).await;
+    let before = snapshot(&client, "mine").await;
+
+    let result = client.create_bucket().bucket("mine").send().await;
+
+    assert!(result.is_ok(), "{result:?}");
+    assert_eq!(snapshot(&client, "mine").await, before);
+    assert_eq!(bucket_names(&gw).await, ["mine"]);
+}
+
+#[tokio::test]
+async fn creating_an_owned_bucket_again_is_bucket_already_owned_by_you_when_strict() {
+    let gw = start_with_args(STRICT);
+    let client = gw.client();
+    create_bucket(&client, "mine").await;
     put(&client, "mine", "kept", b"still here".to_vec()).await;
     let before = snapshot(&client, "mine").await;
 

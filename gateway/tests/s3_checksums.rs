@@ -5,7 +5,7 @@
 mod common;
 
 use aws_sdk_s3::primitives::ByteStream;
-use aws_sdk_s3::types::{ChecksumAlgorithm, ChecksumMode};
+use aws_sdk_s3::types::{ChecksumAlgorithm, ChecksumMode, ChecksumType, ObjectAttributes};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use common::*;
@@ -478,4 +478,49 @@ async fn aws_chunked_is_stripped_from_a_stored_content_encoding() {
         .expect("head");
     assert_eq!(head.content_encoding(), Some("gzip"));
     assert_eq!(get(&client, "chunks", "k").await, data);
+}
+
+#[tokio::test]
+async fn every_response_with_a_checksum_names_its_type() {
+    let (_gw, c) = with_bucket("typed").await;
+    let put = c
+        .put_object()
+        .bucket("typed")
+        .key("k")
+        .checksum_algorithm(ChecksumAlgorithm::Sha256)
+        .body(ByteStream::from(body()))
+        .send()
+        .await
+        .unwrap();
+    let head = c
+        .head_object()
+        .bucket("typed")
+        .key("k")
+        .checksum_mode(ChecksumMode::Enabled)
+        .send()
+        .await
+        .unwrap();
+    let get = c
+        .get_object()
+        .bucket("typed")
+        .key("k")
+        .checksum_mode(ChecksumMode::Enabled)
+        .send()
+        .await
+        .unwrap();
+    let attributes = c
+        .get_object_attributes()
+        .bucket("typed")
+        .key("k")
+        .object_attributes(ObjectAttributes::Checksum)
+        .send()
+        .await
+        .unwrap();
+
+    let full = Some(ChecksumType::FullObject);
+    assert!(put.checksum_sha256.is_some());
+    assert_eq!(put.checksum_type, full);
+    assert_eq!(head.checksum_type, full);
+    assert_eq!(get.checksum_type, full);
+    assert_eq!(attributes.checksum.and_then(|c| c.checksum_type), full);
 }

@@ -1,4 +1,5 @@
-//! Conditional writes (If-None-Match: *, If-Match) checked atomically with the write, and
+//! Conditional writes (If-None-Match: *, If-Match) and conditional deletes (If-Match, last
+//! modified time, size; per object in DeleteObjects) checked atomically with the write, and
 //! conditional reads (304/412) with S3's precedence rules.
 
 mod common;
@@ -6,6 +7,7 @@ mod common;
 use std::sync::Arc;
 
 use aws_sdk_s3::primitives::{ByteStream, DateTime};
+use aws_sdk_s3::types::{BucketVersioningStatus, Delete, ObjectIdentifier, VersioningConfiguration};
 use common::*;
 
 const B: &str = "cond";
@@ -318,4 +320,237 @@ async fn unconditional_writers_racing_on_one_key_all_land() {
         bodies.contains(&get(&c, B, "hot").await),
         "the stored body is one writer's"
     );
+}
+
+async fn put_if_match(
+    c: &aws_sdk_s3::Client,
+    key: &str,
+    if_match: &str,
+    body: &'static [u8],
+) -> Result<(), (String, u16)> {
+    c.put_object()
+        .bucket(B)
+        .key(key)
+        .body(ByteStream::from_static(body))
+        .if_match(if_match)
+        .send()
+        .await
+        .map(|_| ())
+        .map_err(s3_error)
+}
+
+async fn enable_versioning(c: &aws_sdk_s3::Client) {
+    c.put_bucket_versioning()
+        .bucket(B)
+        .versioning_configuration(
+            VersioningConfiguration::builder()
+                .status(BucketVersioningStatus::Enabled)
+                .build(),
+        )
+        .send()
+        .await
+        .expect("enable versioning");
+}
+
+#[tokio::test]
+async fn if_match_star_writes_exactly_when_the_key_exists() {
+    let (_gw, c) = with_bucket(B).await;
+    let missing = put_if_match(&c, "k", "*", b"one").await;
+    put(&c, B, "k", b"one".to_vec()).await;
+    let present = put_if_match(&c, "k", "*", b"two").await;
+
+    assert_eq!(missing, Err(("NoSuchKey".to_owned(), 404)));
+    assert_eq!(present, Ok(()));
+    assert_eq!(get(&c, B, "k").await, b"two");
+}
+
+#[tokio::test]
+async fn if_match_judges_the_current_version_of_a_versioned_key() {
+    let (_gw, c) = with_bucket(B).await;
+    enable_versioning(&c).await;
+    let old = put(&c, B, "k", b"v1".to_vec()).await;
+    let current = put(&c, B, "k", b"v2".to_vec()).await;
+
+    assert_eq!(
+        put_if_match(&c, "k", &old, b"v3").await,
+        Err(("PreconditionFailed".to_owned(), 412)),
+        "an older version's ETag is not the current one"
+    );
+    assert_eq!(put_if_match(&c, "k", &current, b"v3").await, Ok(()));
+    c.delete_object().bucket(B).key("k").send().await.unwrap();
+    assert_eq!(
+        put_if_match(&c, "k", "*", b"v4").await,
+        Err(("NoSuchKey".to_owned(), 404)),
+        "behind a delete marker there is no current object"
+    );
+}
+
+#[tokio::test]
+async fn delete_with_if_match_removes_only_the_object_it_names() {
+    let (_gw, c) = with_bucket(B).await;
+    let etag = put(&c, B, "k", b"data".to_vec()).await;
+    let delete = |if_match: &str| c.delete_object().bucket(B).key("k").if_match(if_match).send();
+
+    assert_s3_error(delete("\"stale\"").await, "PreconditionFailed", 412);
+    assert_eq!(get(&c, B, "k").await, b"data");
+    delete(&etag).await.expect("the matching ETag deletes");
+    assert!(snapshot(&c, B).await.is_empty());
+    assert_s3_error(delete(&etag).await, "NoSuchKey", 404);
+    assert_s3_error(delete("*").await, "NoSuchKey", 404);
+}
+
+#[tokio::test]
+async fn delete_with_if_match_star_needs_an_object() {
+    let (_gw, c) = with_bucket(B).await;
+    put(&c, B, "k", b"data".to_vec()).await;
+    c.delete_object()
+        .bucket(B)
+        .key("k")
+        .if_match("*")
+        .send()
+        .await
+        .expect("an existing object matches *");
+    assert!(snapshot(&c, B).await.is_empty());
+}
+
+#[tokio::test]
+async fn delete_with_size_and_last_modified_time_needs_both_to_hold() {
+    let (_gw, c) = with_bucket(B).await;
+    put(&c, B, "k", b"four".to_vec()).await;
+    let modified = c
+        .head_object()
+        .bucket(B)
+        .key("k")
+        .send()
+        .await
+        .unwrap()
+        .last_modified
+        .unwrap();
+    let delete = |size: i64, time: DateTime| {
+        c.delete_object()
+            .bucket(B)
+            .key("k")
+            .if_match_size(size)
+            .if_match_last_modified_time(time)
+            .send()
+    };
+
+    assert_s3_error(delete(5, modified).await, "PreconditionFailed", 412);
+    assert_s3_error(
+        delete(4, DateTime::from_secs(1_000_000_000)).await,
+        "PreconditionFailed",
+        412,
+    );
+    assert_eq!(get(&c, B, "k").await, b"four");
+    delete(4, modified).await.expect("size and time both hold");
+    assert!(snapshot(&c, B).await.is_empty());
+}
+
+#[tokio::test]
+async fn delete_of_a_version_judges_that_version() {
+    let (_gw, c) = with_bucket(B).await;
+    enable_versioning(&c).await;
+    let first = c
+        .put_object()
+        .bucket(B)
+        .key("k")
+        .body(ByteStream::from_static(b"v1"))
+        .send()
+        .await
+        .unwrap();
+    let current = put(&c, B, "k", b"v2".to_vec()).await;
+    let (v1, v1_etag) = (first.version_id.unwrap(), first.e_tag.unwrap());
+    let delete_v1 = |if_match: &str| {
+        c.delete_object()
+            .bucket(B)
+            .key("k")
+            .version_id(&v1)
+            .if_match(if_match)
+            .send()
+    };
+
+    assert_s3_error(delete_v1(&current).await, "PreconditionFailed", 412);
+    let deleted = delete_v1(&v1_etag).await.expect("v1's own ETag deletes v1");
+
+    assert_eq!(deleted.version_id.as_deref(), Some(v1.as_str()));
+    let versions = c.list_object_versions().bucket(B).send().await.unwrap();
+    assert_eq!(versions.versions().len(), 1, "only v2 is left");
+    assert_eq!(get(&c, B, "k").await, b"v2");
+}
+
+#[tokio::test]
+async fn delete_objects_fails_only_the_keys_whose_conditions_do_not_hold() {
+    let (_gw, c) = with_bucket(B).await;
+    let a = put(&c, B, "a", b"aaa".to_vec()).await;
+    put(&c, B, "b", b"bbb".to_vec()).await;
+    put(&c, B, "c", b"ccc".to_vec()).await;
+    put(&c, B, "d", b"ddd".to_vec()).await;
+    let modified = c
+        .head_object()
+        .bucket(B)
+        .key("d")
+        .send()
+        .await
+        .unwrap()
+        .last_modified
+        .unwrap();
+    let id = |key: &str| ObjectIdentifier::builder().key(key);
+    let objects = vec![
+        id("a").e_tag(&a).build().unwrap(),
+        id("b").e_tag("\"stale\"").build().unwrap(),
+        id("c").size(99).build().unwrap(),
+        id("d").size(3).last_modified_time(modified).build().unwrap(),
+    ];
+
+    let out = c
+        .delete_objects()
+        .bucket(B)
+        .delete(Delete::builder().set_objects(Some(objects)).build().unwrap())
+        .send()
+        .await
+        .expect("DeleteObjects answers per key");
+
+    let mut deleted: Vec<_> = out.deleted().iter().filter_map(|d| d.key()).collect();
+    deleted.sort();
+    let mut failed: Vec<_> = out
+        .errors()
+        .iter()
+        .map(|e| (e.key().unwrap(), e.code().unwrap()))
+        .collect();
+    failed.sort();
+    assert_eq!(deleted, ["a", "d"]);
+    assert_eq!(failed, [("b", "PreconditionFailed"), ("c", "PreconditionFailed")]);
+    let left: Vec<_> = snapshot(&c, B).await.into_iter().map(|(k, _)| k).collect();
+    assert_eq!(left, ["b", "c"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_conditional_delete_racing_an_overwrite_never_removes_the_new_object() {
+    const ROUNDS: usize = 20;
+    let (_gw, c) = with_bucket(B).await;
+    for round in 0..ROUNDS {
+        let old = put(&c, B, "k", format!("old-{round}")).await;
+        let new_body = format!("new-{round}");
+        let (writer, deleter) = (c.clone(), c.clone());
+        let write = tokio::spawn(async move { put(&writer, B, "k", new_body).await });
+        let delete = tokio::spawn(async move {
+            deleter
+                .delete_object()
+                .bucket(B)
+                .key("k")
+                .if_match(old)
+                .send()
+                .await
+        });
+        write.await.unwrap();
+        let deleted = delete.await.unwrap();
+
+        // The delete went first and the new object landed after it, or the delete saw the new
+        // ETag and failed: either way the new object is there.
+        assert_eq!(
+            get(&c, B, "k").await,
+            format!("new-{round}").into_bytes(),
+            "round {round}: {deleted:?}"
+        );
+    }
 }

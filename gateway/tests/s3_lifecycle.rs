@@ -425,3 +425,97 @@ async fn stale_multipart_uploads_are_aborted_with_their_parts() {
     );
     assert_eq!(keys(&c).await, vec!["kept".to_owned()]);
 }
+
+fn filtered(id: &str, filter: LifecycleRuleFilter) -> LifecycleRule {
+    LifecycleRule::builder()
+        .id(id)
+        .status(ExpirationStatus::Enabled)
+        .filter(filter)
+        .expiration(LifecycleExpiration::builder().days(2).build())
+        .build()
+        .unwrap()
+}
+
+async fn put_tagged(c: &Client, key: &str, len: usize, tagging: &str) -> Option<String> {
+    c.put_object()
+        .bucket(B)
+        .key(key)
+        .body(ByteStream::from(vec![b'x'; len]))
+        .set_tagging((!tagging.is_empty()).then(|| tagging.to_owned()))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("put {key}: {e:?}"))
+        .expiration
+}
+
+#[tokio::test]
+async fn expiration_selects_by_tags_and_size_and_says_so_on_put_get_and_head() {
+    let (_gw, c) = fast_lifecycle().await;
+    let tag = |k: &str, v: &str| Tag::builder().key(k).value(v).build().unwrap();
+    configure(
+        &c,
+        vec![
+            filtered(
+                "big-tmp",
+                LifecycleRuleFilter::builder()
+                    .and(
+                        LifecycleRuleAndOperator::builder()
+                            .tags(tag("tier", "tmp"))
+                            .object_size_greater_than(3)
+                            .build(),
+                    )
+                    .build(),
+            ),
+            filtered(
+                "scratch",
+                LifecycleRuleFilter::builder().tag(tag("team", "scratch")).build(),
+            ),
+            filtered(
+                "tiny",
+                LifecycleRuleFilter::builder().object_size_less_than(2).build(),
+            ),
+        ],
+    )
+    .await;
+
+    let on_put = put_tagged(&c, "big-tmp", 8, "tier=tmp").await;
+    put_tagged(&c, "small-tmp", 3, "tier=tmp").await;
+    put_tagged(&c, "scratch", 5, "team=scratch&tier=other").await;
+    put_tagged(&c, "dot", 1, "").await;
+    put_tagged(&c, "plain", 8, "").await;
+    let on_get = c
+        .get_object()
+        .bucket(B)
+        .key("scratch")
+        .send()
+        .await
+        .unwrap()
+        .expiration;
+    let head = |key: &'static str| {
+        let c = c.clone();
+        async move {
+            c.head_object()
+                .bucket(B)
+                .key(key)
+                .send()
+                .await
+                .unwrap()
+                .expiration
+        }
+    };
+
+    assert!(on_put.is_some_and(|h| h.contains("rule-id=\"big-tmp\"")));
+    assert!(on_get.is_some_and(|h| h.contains("rule-id=\"scratch\"")));
+    assert!(head("dot").await.is_some_and(|h| h.contains("rule-id=\"tiny\"")));
+    assert_eq!(
+        head("small-tmp").await,
+        None,
+        "too small for big-tmp, too big for tiny"
+    );
+    assert_eq!(head("plain").await, None);
+    assert!(
+        eventually(Duration::from_secs(20), || async { keys(&c).await.len() == 2 }).await,
+        "the selected objects expire"
+    );
+    assert_eq!(keys(&c).await, ["plain", "small-tmp"]);
+}

@@ -462,3 +462,38 @@ async fn list_objects_v2_pages_ending_on_a_common_prefix_do_not_repeat_it() {
         ]
     );
 }
+
+#[tokio::test]
+async fn an_empty_delimiter_is_no_delimiter() {
+    let (gw, _c) = bucket_with_keys("empty-delim", &TREE).await;
+    for query in ["list-type=2&delimiter=", "delimiter=", "versions&delimiter="] {
+        let resp = gw
+            .raw()
+            .request(Method::GET, &format!("/empty-delim?{query}"))
+            .send()
+            .await;
+
+        assert_eq!(resp.status, 200, "{query}: {}", resp.text());
+        let xml = resp.text();
+        assert!(xml_values(&xml, "Delimiter").is_empty(), "{query}: {xml}");
+        assert!(
+            xml_values(&xml, "Prefix").iter().all(String::is_empty),
+            "{query}: no common prefixes"
+        );
+        assert_eq!(listed_keys(&xml).len(), TREE.len(), "{query}: every key");
+    }
+}
+
+#[tokio::test]
+async fn a_list_type_other_than_2_is_invalid_argument() {
+    let (gw, _c) = bucket_with_keys("list-type", &["a"]).await;
+    for list_type in ["1", "3", "x"] {
+        let resp = gw
+            .raw()
+            .request(Method::GET, &format!("/list-type?list-type={list_type}"))
+            .send()
+            .await;
+
+        assert_raw_error(&resp, "InvalidArgument", 400);
+    }
+}

@@ -164,6 +164,12 @@ async fn reading_one_part_returns_its_range_and_the_part_count() {
         "InvalidPartNumber",
         416,
     );
+    let head = c.head_object().bucket(B).key("k").part_number(3).send().await;
+    assert_eq!(
+        s3_error(head.unwrap_err()).1,
+        416,
+        "HEAD has no body to name the code"
+    );
 }
 
 #[tokio::test]
@@ -649,4 +655,188 @@ async fn upload_part_copy_copies_a_range_of_another_object() {
         .send()
         .await;
     assert_s3_error(beyond, "InvalidRange", 416);
+}
+
+#[tokio::test]
+async fn repeating_a_completion_that_succeeded_answers_the_same() {
+    let (_gw, c) = with_bucket(B).await;
+    let id = start_upload(&c, "k").await;
+    let parts = vec![
+        upload_part(&c, "k", &id, 1, data(5 * MIB, 1)).await,
+        upload_part(&c, "k", &id, 2, data(100, 2)).await,
+    ];
+    let first = complete(&c, "k", &id, parts.clone())
+        .await
+        .expect("first completion");
+
+    // An SDK retry after the first response was lost.
+    let again = complete(&c, "k", &id, parts.clone()).await;
+    let other_parts = complete(&c, "k", &id, parts[..1].to_vec()).await;
+
+    assert_eq!(again, Ok(first));
+    assert_eq!(other_parts, Err(("NoSuchUpload".to_owned(), 404)));
+    assert_eq!(get(&c, B, "k").await.len(), 5 * MIB + 100);
+}
+
+#[tokio::test]
+async fn completion_in_a_versioned_bucket_returns_the_version_id() {
+    let (_gw, c) = with_bucket(B).await;
+    c.put_bucket_versioning()
+        .bucket(B)
+        .versioning_configuration(
+            aws_sdk_s3::types::VersioningConfiguration::builder()
+                .status(aws_sdk_s3::types::BucketVersioningStatus::Enabled)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let id = start_upload(&c, "k").await;
+    let part = upload_part(&c, "k", &id, 1, data(100, 1)).await;
+
+    let done = c
+        .complete_multipart_upload()
+        .bucket(B)
+        .key("k")
+        .upload_id(&id)
+        .multipart_upload(completed(vec![part]))
+        .send()
+        .await
+        .unwrap();
+
+    let head = c.head_object().bucket(B).key("k").send().await.unwrap();
+    assert!(done.version_id.is_some());
+    assert_eq!(done.version_id, head.version_id);
+}
+
+/// Sends `req` on a connection of its own, holding back the last byte of its body until
+/// `release` fires; returns the status and ETag of the answer.
+async fn send_holding_the_last_byte(
+    req: http::Request<bytes::Bytes>,
+    release: tokio::sync::oneshot::Receiver<()>,
+) -> (u16, Option<String>) {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let host = req.headers()["host"].to_str().unwrap().to_owned();
+    let mut conn = tokio::net::TcpStream::connect(&host).await.unwrap();
+    let mut head = format!("{} {} HTTP/1.1\r\n", req.method(), req.uri());
+    for (name, value) in req.headers() {
+        head.push_str(&format!("{name}: {}\r\n", value.to_str().unwrap()));
+    }
+    head.push_str("connection: close\r\n\r\n");
+    let body = req.body();
+    conn.write_all(head.as_bytes()).await.unwrap();
+    conn.write_all(&body[..body.len() - 1]).await.unwrap();
+    conn.flush().await.unwrap();
+    release.await.unwrap();
+    conn.write_all(&body[body.len() - 1..]).await.unwrap();
+    let mut answer = Vec::new();
+    conn.read_to_end(&mut answer).await.unwrap();
+    let answer = String::from_utf8_lossy(&answer).into_owned();
+    let status = answer[9..12].parse().unwrap();
+    let etag = answer
+        .lines()
+        .find_map(|l| l.strip_prefix("etag: ").or_else(|| l.strip_prefix("ETag: ")))
+        .map(|v| v.trim().to_owned());
+    (status, etag)
+}
+
+#[tokio::test]
+async fn a_part_uploaded_twice_keeps_the_upload_that_finished_last() {
+    let (gw, c) = with_bucket(B).await;
+    let id = start_upload(&c, "k").await;
+    let (first_body, second_body) = (data(1000, 1), data(1000, 2));
+    let first = gw
+        .raw()
+        .request(http::Method::PUT, &format!("/{B}/k?partNumber=1&uploadId={id}"))
+        .body(first_body.clone())
+        .into_http();
+    let (release, held) = tokio::sync::oneshot::channel();
+    let slow = tokio::spawn(send_holding_the_last_byte(first, held));
+
+    // The second upload starts after the first and finishes before it.
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    upload_part(&c, "k", &id, 1, second_body).await;
+    release.send(()).unwrap();
+    let (status, etag) = slow.await.unwrap();
+
+    assert_eq!(status, 200);
+    let part = CompletedPart::builder().part_number(1).set_e_tag(etag).build();
+    complete(&c, "k", &id, vec![part])
+        .await
+        .expect("completion with the last finished part");
+    assert_eq!(get(&c, B, "k").await, first_body);
+}
+
+#[tokio::test]
+async fn upload_part_copy_reads_the_source_version_it_names() {
+    let (_gw, c) = with_bucket(B).await;
+    c.put_bucket_versioning()
+        .bucket(B)
+        .versioning_configuration(
+            aws_sdk_s3::types::VersioningConfiguration::builder()
+                .status(aws_sdk_s3::types::BucketVersioningStatus::Enabled)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let old = c
+        .put_object()
+        .bucket(B)
+        .key("src")
+        .body(ByteStream::from(data(1000, 1)))
+        .send()
+        .await
+        .unwrap()
+        .version_id
+        .unwrap();
+    put(&c, B, "src", data(1000, 2)).await;
+    c.delete_object().bucket(B).key("src").send().await.unwrap();
+    let id = start_upload(&c, "dst").await;
+
+    let copied = c
+        .upload_part_copy()
+        .bucket(B)
+        .key("dst")
+        .upload_id(&id)
+        .part_number(1)
+        .copy_source(format!("{B}/src?versionId={old}"))
+        .send()
+        .await
+        .expect("a copy from a version behind a delete marker");
+
+    assert_eq!(copied.copy_source_version_id.as_deref(), Some(old.as_str()));
+    let part = CompletedPart::builder()
+        .part_number(1)
+        .set_e_tag(copied.copy_part_result.unwrap().e_tag)
+        .build();
+    complete(&c, "dst", &id, vec![part]).await.unwrap();
+    assert_eq!(get(&c, B, "dst").await, data(1000, 1));
+}
+
+#[tokio::test]
+async fn completion_follows_the_conditional_write_rules_on_a_missing_key() {
+    let (_gw, c) = with_bucket(B).await;
+    let id = start_upload(&c, "k").await;
+    let part = upload_part(&c, "k", &id, 1, data(100, 1)).await;
+    let attempt = |if_match: Option<&str>, if_none_match: Option<&str>| {
+        c.complete_multipart_upload()
+            .bucket(B)
+            .key("k")
+            .upload_id(&id)
+            .multipart_upload(completed(vec![part.clone()]))
+            .set_if_match(if_match.map(str::to_owned))
+            .set_if_none_match(if_none_match.map(str::to_owned))
+            .send()
+    };
+
+    assert_s3_error(attempt(Some("*"), None).await, "NoSuchKey", 404);
+    assert_s3_error(attempt(Some("\"abc\""), None).await, "NoSuchKey", 404);
+    let created = attempt(None, Some("*"))
+        .await
+        .expect("If-None-Match: * on a new key");
+    let retried = attempt(None, Some("*")).await.expect("a retry answers the same");
+
+    assert_eq!(retried.e_tag, created.e_tag);
+    assert_eq!(get(&c, B, "k").await, data(100, 1));
 }

@@ -586,3 +586,96 @@ async fn an_overwrite_replaces_content_and_etag() {
         [("k".to_owned(), quoted_md5(b"second"))]
     );
 }
+
+#[tokio::test]
+async fn a_method_s3_does_not_have_is_method_not_allowed() {
+    let (gw, client) = with_bucket("methods").await;
+    put(&client, "methods", "k", b"kept".to_vec()).await;
+
+    for path in ["/methods/k", "/methods", "/"] {
+        let resp = gw
+            .raw()
+            .request(Method::from_bytes(b"PATCH").unwrap(), path)
+            .body("x")
+            .send()
+            .await;
+
+        assert_raw_error(&resp, "MethodNotAllowed", 405);
+    }
+    assert_eq!(get(&client, "methods", "k").await, b"kept");
+}
+
+#[tokio::test]
+async fn content_encoding_is_stored_as_sent_without_aws_chunked() {
+    let (gw, client) = with_bucket("encodings").await;
+    let plain = gw
+        .raw()
+        .request(Method::PUT, "/encodings/plain")
+        .header("content-encoding", "gzip, br")
+        .body("x")
+        .send()
+        .await;
+    let chunked = gw
+        .raw()
+        .request(Method::PUT, "/encodings/chunked")
+        .header("content-encoding", "aws-chunked, gzip")
+        .body("x")
+        .streaming_signed(1024)
+        .send()
+        .await;
+    assert_eq!(
+        (plain.status, chunked.status),
+        (200, 200),
+        "{}{}",
+        plain.text(),
+        chunked.text()
+    );
+
+    let encoding = |key: &'static str| {
+        let client = client.clone();
+        async move {
+            let head = client
+                .head_object()
+                .bucket("encodings")
+                .key(key)
+                .send()
+                .await
+                .unwrap();
+            head.content_encoding().map(str::to_owned)
+        }
+    };
+    assert_eq!(encoding("plain").await.as_deref(), Some("gzip, br"));
+    assert_eq!(encoding("chunked").await.as_deref(), Some("gzip"));
+}
+
+#[tokio::test]
+async fn non_ascii_user_metadata_round_trips_rfc_2047_encoded_as_aws_returns_it() {
+    let (gw, client) = with_bucket("unicode").await;
+    let value = "café ☕ 東京";
+    let encoded = format!("=?UTF-8?B?{}?=", BASE64.encode(value));
+    client
+        .put_object()
+        .bucket("unicode")
+        .key("k")
+        .metadata("name", &encoded)
+        .body(ByteStream::from_static(b"x"))
+        .send()
+        .await
+        .expect("put with encoded metadata");
+
+    let head = gw.raw().request(Method::HEAD, "/unicode/k").send().await;
+    let sdk = client
+        .head_object()
+        .bucket("unicode")
+        .key("k")
+        .send()
+        .await
+        .unwrap();
+
+    assert_eq!(head.header("x-amz-meta-name"), Some(encoded.as_str()));
+    assert_eq!(
+        sdk.metadata().and_then(|m| m.get("name")).map(String::as_str),
+        Some(encoded.as_str()),
+        "clients see what AWS sends; they decode it themselves"
+    );
+}

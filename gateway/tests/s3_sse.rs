@@ -6,7 +6,7 @@ mod common;
 
 use aws_sdk_s3::Client;
 use aws_sdk_s3::primitives::ByteStream;
-use aws_sdk_s3::types::{ChecksumMode, CompletedMultipartUpload, CompletedPart};
+use aws_sdk_s3::types::{ChecksumMode, CompletedMultipartUpload, CompletedPart, ObjectAttributes};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use common::*;
@@ -360,4 +360,36 @@ async fn same_key_copies_and_renames_move_no_bytes_and_rekeying_copies_do() {
         .send()
         .await;
     assert_s3_error(missing_source_key, "InvalidRequest", 400);
+}
+
+#[tokio::test]
+async fn attributes_of_a_sealed_object_need_its_key() {
+    let (_gw, c) = sse_gateway().await;
+    let k = key(1);
+    put_sealed(&c, "obj", b"secret".to_vec(), &k).await;
+    let attributes = || {
+        c.get_object_attributes()
+            .bucket(B)
+            .key("obj")
+            .object_attributes(ObjectAttributes::ObjectSize)
+    };
+
+    let bare = attributes().send().await;
+    let wrong = attributes()
+        .sse_customer_algorithm("AES256")
+        .sse_customer_key(key(2).b64)
+        .sse_customer_key_md5(key(2).md5)
+        .send()
+        .await;
+    let right = attributes()
+        .sse_customer_algorithm("AES256")
+        .sse_customer_key(&k.b64)
+        .sse_customer_key_md5(&k.md5)
+        .send()
+        .await
+        .expect("attributes with the object's key");
+
+    assert_s3_error(bare, "InvalidRequest", 400);
+    assert_s3_error(wrong, "AccessDenied", 403);
+    assert_eq!(right.object_size, Some(6));
 }

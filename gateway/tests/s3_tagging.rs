@@ -301,7 +301,7 @@ async fn acls_show_the_owner_with_full_control() {
     put(&c, B, "k", b"x".to_vec()).await;
     let bucket = c.get_bucket_acl().bucket(B).send().await.unwrap();
     assert_eq!(
-        bucket.owner().and_then(|o| o.id()),
+        bucket.owner().and_then(|o| o.display_name()),
         Some("stowage"),
         "buckets are owned by the creator's org"
     );
@@ -310,4 +310,52 @@ async fn acls_show_the_owner_with_full_control() {
     assert_eq!(object.grants()[0].permission, Some(Permission::FullControl));
     let missing = gw.raw().request(Method::GET, "/tagged/nope?acl").send().await;
     assert_raw_error(&missing, "NoSuchKey", 404);
+}
+
+#[tokio::test]
+async fn attributes_asked_in_one_comma_separated_header_are_all_returned() {
+    let (gw, c) = with_bucket(B).await;
+    let etag = put(&c, B, "doc", b"twelve bytes".to_vec()).await;
+
+    // What boto3 and the AWS CLI send: one header, the names joined by commas.
+    let resp = gw
+        .raw()
+        .request(Method::GET, &format!("/{B}/doc?attributes"))
+        .header(
+            "x-amz-object-attributes",
+            "ETag,ObjectSize, StorageClass,Checksum",
+        )
+        .send()
+        .await;
+
+    assert_eq!(resp.status, 200, "{}", resp.text());
+    let xml = resp.text();
+    let etags: Vec<_> = xml_values(&xml, "ETag")
+        .iter()
+        .map(|e| e.trim_matches('"').to_owned())
+        .collect();
+    assert_eq!(etags, [etag.trim_matches('"')]);
+    assert_eq!(xml_values(&xml, "ObjectSize"), ["12"]);
+    assert_eq!(xml_values(&xml, "StorageClass"), ["STANDARD"]);
+    assert_eq!(xml_values(&xml, "ChecksumType"), ["FULL_OBJECT"]);
+    assert_eq!(
+        xml_values(&xml, "ChecksumCRC32").len(),
+        1,
+        "the SDK's default checksum: {xml}"
+    );
+}
+
+#[tokio::test]
+async fn an_unknown_attribute_name_is_invalid_argument() {
+    let (gw, c) = with_bucket(B).await;
+    put(&c, B, "doc", b"x".to_vec()).await;
+
+    let resp = gw
+        .raw()
+        .request(Method::GET, &format!("/{B}/doc?attributes"))
+        .header("x-amz-object-attributes", "ETag,Colour")
+        .send()
+        .await;
+
+    assert_raw_error(&resp, "InvalidArgument", 400);
 }

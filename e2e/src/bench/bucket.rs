@@ -15,9 +15,9 @@ pub async fn ensure_bucket(client: &Client, bucket: &str, region: &str) -> anyho
     if client.head_bucket().bucket(bucket).send().await.is_ok() {
         return Ok(());
     }
-    // Stores differ for us-east-1: AWS refuses an explicit us-east-1 constraint, Stowage
-    // requires one (its product documentation says so). Name it, and retry without it only
-    // when the endpoint refuses it.
+    // Stores differ for us-east-1: AWS refuses an explicit us-east-1 constraint, Stowage in its
+    // strict mode requires one (its product documentation says so). Name it, and retry without
+    // it only when the endpoint refuses it.
     let with_location = client.create_bucket().bucket(bucket).create_bucket_configuration(
         CreateBucketConfiguration::builder()
             .location_constraint(BucketLocationConstraint::from(region))

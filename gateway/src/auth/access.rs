@@ -10,12 +10,13 @@ use std::time::{Duration, Instant};
 
 use axum::extract::ConnectInfo;
 use s3s::access::{S3Access, S3AccessContext};
-use s3s::dto::DeleteObjectsInput;
+use s3s::dto::{DeleteObjectsInput, PutObjectTaggingInput};
 use s3s::{S3Error, S3ErrorCode, S3Request, S3Result};
 
 use super::identity::{AccessMode, Identities, Identity};
 use super::permissions::{Needed, needed};
 use super::policy::{Context, Decision, Policy, Principal, Request};
+use crate::errors::no_such_bucket;
 use crate::ops::Store;
 
 /// How long a bucket's owner and policy are trusted without reading them again. A policy change
@@ -31,6 +32,8 @@ pub struct Caller(pub Option<Identity>);
 struct BucketAuth {
     owner_org: String,
     policy: BucketPolicy,
+    /// RestrictPublicBuckets with a public policy: the policy grants nothing outside the org.
+    restricted: bool,
 }
 
 #[derive(Clone)]
@@ -65,14 +68,36 @@ struct Facts {
 }
 
 /// Condition keys are case-insensitive, except the tag name of `s3:ExistingObjectTag/<tag>`
-/// (S3 tag keys are case-sensitive).
+/// and `s3:RequestObjectTag/<tag>` (S3 tag keys are case-sensitive).
 fn normalize(key: &str) -> String {
-    const TAG: &str = "s3:existingobjecttag/";
-    match key.get(..TAG.len()) {
-        Some(head) if head.eq_ignore_ascii_case(TAG) => format!("{TAG}{}", &key[TAG.len()..]),
-        _ => key.to_ascii_lowercase(),
+    for tag in ["s3:existingobjecttag/", "s3:requestobjecttag/"] {
+        if let Some(head) = key.get(..tag.len())
+            && head.eq_ignore_ascii_case(tag)
+        {
+            return format!("{tag}{}", &key[tag.len()..]);
+        }
     }
+    key.to_ascii_lowercase()
 }
+
+/// Request headers whose value is a condition key of the same meaning, on the requests that
+/// carry them (a key a request does not carry stays absent, so `...IfExists` and `Null` work).
+const HEADER_KEYS: &[(&str, &str)] = &[
+    (
+        "x-amz-server-side-encryption-customer-algorithm",
+        "s3:x-amz-server-side-encryption-customer-algorithm",
+    ),
+    ("x-amz-server-side-encryption", "s3:x-amz-server-side-encryption"),
+    ("x-amz-acl", "s3:x-amz-acl"),
+    ("x-amz-grant-read", "s3:x-amz-grant-read"),
+    ("x-amz-grant-write", "s3:x-amz-grant-write"),
+    ("x-amz-grant-read-acp", "s3:x-amz-grant-read-acp"),
+    ("x-amz-grant-write-acp", "s3:x-amz-grant-write-acp"),
+    ("x-amz-grant-full-control", "s3:x-amz-grant-full-control"),
+    ("x-amz-metadata-directive", "s3:x-amz-metadata-directive"),
+    ("referer", "aws:Referer"),
+    ("user-agent", "aws:UserAgent"),
+];
 
 impl Context for Facts {
     fn values(&self, key: &str) -> Option<Vec<String>> {
@@ -113,19 +138,41 @@ impl Facts {
                 "prefix" => set("s3:prefix", v),
                 "delimiter" => set("s3:delimiter", v),
                 "max-keys" => set("s3:max-keys", v),
+                "versionId" => set("s3:VersionId", v),
                 _ => {}
             }
         }
-        if let Some(alg) = headers
-            .get("x-amz-server-side-encryption-customer-algorithm")
-            .and_then(|v| v.to_str().ok())
-        {
-            set(
-                "s3:x-amz-server-side-encryption-customer-algorithm",
-                alg.to_owned(),
-            );
+        let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+        for (name, key) in HEADER_KEYS {
+            if let Some(v) = header(name) {
+                set(key, v.to_owned());
+            }
         }
-        Self { values }
+        // AWS compares the copy source as `bucket/key`, decoded, without a leading slash.
+        if let Some(v) = header("x-amz-copy-source") {
+            let decoded = urlencoding::decode(v).map(|c| c.into_owned()).unwrap_or_default();
+            set("s3:x-amz-copy-source", decoded.trim_start_matches('/').to_owned());
+        }
+        let mut facts = Self { values };
+        if let Some(tagging) = header("x-amz-tagging") {
+            let decode = |s: &str| urlencoding::decode(s).map(|c| c.into_owned()).unwrap_or_default();
+            facts.set_request_tags(tagging.split('&').filter(|p| !p.is_empty()).map(|pair| {
+                let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+                (decode(k), decode(v))
+            }));
+        }
+        facts
+    }
+
+    /// `s3:RequestObjectTag/<key>` for each tag a request sets, and `s3:RequestObjectTagKeys`.
+    fn set_request_tags(&mut self, tags: impl Iterator<Item = (String, String)>) {
+        let mut keys = Vec::new();
+        for (k, v) in tags {
+            self.values
+                .insert(normalize(&format!("s3:RequestObjectTag/{k}")), vec![v]);
+            keys.push(k);
+        }
+        self.values.insert(normalize("s3:RequestObjectTagKeys"), keys);
     }
 }
 
@@ -164,9 +211,14 @@ impl Access {
                     },
                     None => BucketPolicy::None,
                 };
+                let restricted = record
+                    .public_access_block
+                    .is_some_and(|b| b.restrict_public_buckets)
+                    && matches!(&policy, BucketPolicy::Parsed(p) if p.is_public());
                 Some(BucketAuth {
                     owner_org: record.owner,
                     policy,
+                    restricted,
                 })
             }
             Err(e) if *e.code() == S3ErrorCode::NoSuchBucket => None,
@@ -210,7 +262,12 @@ impl Access {
         }
         let Some(bucket) = self.bucket(&need.bucket).await? else {
             // No such bucket: the operation answers NoSuchBucket (and CreateBucket creates it).
-            return if caller.is_some() { Ok(()) } else { Err(denied()) };
+            // AWS tells anonymous callers the same, rather than 403.
+            return if caller.is_some() {
+                Ok(())
+            } else {
+                Err(no_such_bucket(&need.bucket))
+            };
         };
         let same_org = caller.is_some_and(|c| c.org == bucket.owner_org);
         let policy = match &bucket.policy {
@@ -219,7 +276,13 @@ impl Access {
             BucketPolicy::Unreadable if same_org && POLICY_REPAIR.contains(&need.action) => return Ok(()),
             BucketPolicy::None | BucketPolicy::Unreadable => return Err(denied()),
         };
+        if bucket.restricted && !same_org {
+            return Err(denied());
+        }
         let mut facts = Facts::new(caller, facts_of.source, facts_of.query, facts_of.headers);
+        if let Some(tags) = facts_of.body_tags {
+            facts.set_request_tags(tags.iter().map(|(k, v)| (k.clone(), v.clone())));
+        }
         if policy.mentions_condition_key("s3:ExistingObjectTag/")
             && let Some(key) = &need.key
             && let Ok(head) = self.store.head_object(&need.bucket, key, None).await
@@ -258,6 +321,9 @@ pub struct FactsOf<'a> {
     pub source: Option<SocketAddr>,
     pub query: Option<&'a str>,
     pub headers: &'a http::HeaderMap,
+    /// Tags a request sets in its body (PutObjectTagging), for `s3:RequestObjectTag/<key>`;
+    /// those of `x-amz-tagging` come from the headers.
+    pub body_tags: Option<&'a [(String, String)]>,
 }
 
 fn source_of(ext: &http::Extensions) -> Option<SocketAddr> {
@@ -287,6 +353,7 @@ impl S3Access for AccessCheck {
             source,
             query: cx.uri().query(),
             headers: cx.headers(),
+            body_tags: None,
         };
         for need in &wants {
             self.0.authorize(caller.as_ref(), need, &facts_of).await?;
@@ -301,11 +368,16 @@ impl S3Access for AccessCheck {
             source: source_of(&req.extensions),
             query: req.uri.query(),
             headers: &req.headers,
+            body_tags: None,
         };
         for obj in &req.input.delete.objects {
             let mut actions = vec!["s3:DeleteObject"];
             if obj.version_id.is_some() {
                 actions.push("s3:DeleteObjectVersion");
+            }
+            // As for DeleteObject's If-Match: a delete conditional on the ETag reveals it.
+            if obj.e_tag.is_some() {
+                actions.push("s3:GetObject");
             }
             for action in actions {
                 let need = Needed {
@@ -317,6 +389,36 @@ impl S3Access for AccessCheck {
             }
         }
         Ok(())
+    }
+
+    /// PutObjectTagging's tags are in its body: `s3:RequestObjectTag/...` is decided here,
+    /// once s3s has parsed it.
+    async fn put_object_tagging(&self, req: &mut S3Request<PutObjectTaggingInput>) -> S3Result<()> {
+        let caller = req.extensions.get::<Caller>().and_then(|c| c.0.clone());
+        let tags: Vec<(String, String)> = req
+            .input
+            .tagging
+            .tag_set
+            .iter()
+            .map(|t| {
+                (
+                    t.key.clone().unwrap_or_default(),
+                    t.value.clone().unwrap_or_default(),
+                )
+            })
+            .collect();
+        let facts_of = FactsOf {
+            source: source_of(&req.extensions),
+            query: req.uri.query(),
+            headers: &req.headers,
+            body_tags: Some(&tags),
+        };
+        let need = Needed {
+            action: "s3:PutObjectTagging",
+            bucket: req.input.bucket.clone(),
+            key: Some(req.input.key.clone()),
+        };
+        self.0.authorize(caller.as_ref(), &need, &facts_of).await
     }
 }
 

@@ -95,13 +95,17 @@ pub fn needed(op: &str, path: &S3Path, headers: &HeaderMap, query: Option<&str>)
         "DeleteBucketLifecycle" => "s3:DeleteLifecycleConfiguration",
         "DeleteBucketPolicy" => "s3:DeleteBucketPolicy",
         "DeleteBucketTagging" => "s3:DeleteBucketTagging",
-        "DeleteObject" if versioned => {
-            return vec![
-                on("s3:DeleteObject", key.clone()),
-                on("s3:DeleteObjectVersion", key),
-            ];
+        "DeleteObject" => {
+            let mut out = vec![on("s3:DeleteObject", key.clone())];
+            if versioned {
+                out.push(on("s3:DeleteObjectVersion", key.clone()));
+            }
+            // A delete conditional on the ETag reveals it: AWS also asks for s3:GetObject.
+            if headers.contains_key("if-match") {
+                out.push(on("s3:GetObject", key));
+            }
+            return out;
         }
-        "DeleteObject" => "s3:DeleteObject",
         // Per-key permissions are checked once the body is parsed (`S3Access::delete_objects`).
         "DeleteObjects" => return vec![],
         "DeleteObjectTagging" => "s3:DeleteObjectTagging",
@@ -117,11 +121,19 @@ pub fn needed(op: &str, path: &S3Path, headers: &HeaderMap, query: Option<&str>)
         "GetObjectTagging" => "s3:GetObjectTagging",
         "ListParts" => "s3:ListMultipartUploadParts",
         "ListMultipartUploads" => "s3:ListBucketMultipartUploads",
+        "GetBucketOwnershipControls" => "s3:GetBucketOwnershipControls",
+        "GetBucketPolicyStatus" => "s3:GetBucketPolicyStatus",
+        "GetPublicAccessBlock" => "s3:GetBucketPublicAccessBlock",
+        "PutPublicAccessBlock" | "DeletePublicAccessBlock" => "s3:PutBucketPublicAccessBlock",
+        "PutBucketAcl" => "s3:PutBucketAcl",
+        "PutBucketOwnershipControls" => "s3:PutBucketOwnershipControls",
+        "PutObjectAcl" => "s3:PutObjectAcl",
         "PutBucketLifecycleConfiguration" => "s3:PutLifecycleConfiguration",
         "PutBucketPolicy" => "s3:PutBucketPolicy",
         "PutBucketTagging" => "s3:PutBucketTagging",
         "PutBucketVersioning" => "s3:PutBucketVersioning",
-        "PutObjectTagging" => "s3:PutObjectTagging",
+        // Decided once the body's tags are parsed (`S3Access::put_object_tagging`).
+        "PutObjectTagging" => return vec![],
         // Anything else is owner-only: an action no policy grants.
         _ => "s3:OwnerOnlyOperation",
     };
@@ -168,6 +180,17 @@ mod tests {
             vec!["s3:DeleteObject", "s3:DeleteObjectVersion"]
         );
         assert_eq!(n[0].arn(), "arn:aws:s3:::b/k");
+    }
+
+    #[test]
+    fn deletes_conditional_on_the_etag_also_need_get_object() {
+        let mut h = HeaderMap::new();
+        h.insert("if-match", "\"abc\"".parse().unwrap());
+        let n = needed("DeleteObject", &object(), &h, None);
+        assert_eq!(
+            n.iter().map(|n| n.action).collect::<Vec<_>>(),
+            vec!["s3:DeleteObject", "s3:GetObject"]
+        );
     }
 
     #[test]

@@ -21,6 +21,11 @@ use condition::Condition;
 use principal::PrincipalPattern;
 use wildcard::Wildcard;
 
+/// Condition keys that make an Allow to everyone non-public: they pin the caller's network,
+/// organization or identity to fixed values (the Stowage keys among those AWS lists for Block
+/// Public Access).
+const RESTRICTING_KEYS: &[&str] = &["aws:SourceIp", "aws:PrincipalOrgID", "aws:username"];
+
 /// A parsed, validated bucket policy, ready to evaluate requests.
 #[derive(Debug, Clone)]
 pub struct Policy {
@@ -155,6 +160,20 @@ impl Policy {
             .iter()
             .flat_map(|s| &s.conditions)
             .any(|c| condition::key_has_prefix(c.key(), key_prefix))
+    }
+
+    /// Whether the policy is public as Block Public Access defines it: some Allow statement
+    /// applies to anonymous callers without a condition that pins who or where the caller is
+    /// ([`RESTRICTING_KEYS`]).
+    pub fn is_public(&self) -> bool {
+        self.statements.iter().any(|s| {
+            s.effect == Effect::Allow
+                && s.principals.matches(|p| p.matches(&Principal::Anonymous))
+                && !s
+                    .conditions
+                    .iter()
+                    .any(|c| RESTRICTING_KEYS.iter().any(|k| c.key().eq_ignore_ascii_case(k)))
+        })
     }
 
     pub fn evaluate(&self, request: &Request<'_>) -> Decision {

@@ -48,6 +48,7 @@ impl Store {
             tags: None,
             policy: None,
             lifecycle: None,
+            public_access_block: None,
         };
         transact(&*self.meta, &record, |txn, record| {
             Box::pin(async move {
@@ -136,6 +137,41 @@ impl Store {
 
     pub async fn set_bucket_policy(&self, bucket: &str, policy: Option<String>) -> S3Result<()> {
         self.update_bucket(bucket, move |r| r.policy = policy.clone())
+            .await
+    }
+
+    /// PutBucketPolicy: `public` says whether the policy is public, which the bucket's
+    /// BlockPublicPolicy setting refuses (checked in the transaction that stores it, so a
+    /// concurrent PutPublicAccessBlock cannot slip a public policy past it).
+    pub async fn put_bucket_policy(&self, bucket: &str, policy: String, public: bool) -> S3Result<()> {
+        transact(
+            &*self.meta,
+            &(bucket, &policy, public),
+            |txn, (bucket, policy, public)| {
+                Box::pin(async move {
+                    let mut record = load(txn, bucket).await?;
+                    if *public && record.public_access_block.is_some_and(|b| b.block_public_policy) {
+                        return Err(S3Error::with_message(
+                            S3ErrorCode::AccessDenied,
+                            "The bucket's BlockPublicPolicy setting refuses a public policy.",
+                        ));
+                    }
+                    record.policy = Some((*policy).clone());
+                    txn.put(&keys::bucket(bucket), &model::encode(&record))
+                        .await
+                        .map_err(from_meta)
+                })
+            },
+        )
+        .await
+    }
+
+    pub async fn set_public_access_block(
+        &self,
+        bucket: &str,
+        block: Option<model::PublicAccessBlock>,
+    ) -> S3Result<()> {
+        self.update_bucket(bucket, move |r| r.public_access_block = block)
             .await
     }
 

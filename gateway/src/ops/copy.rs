@@ -32,7 +32,7 @@ pub struct Copied {
     pub source_version: Option<String>,
 }
 
-fn copy_of_delete_marker() -> S3Error {
+pub fn copy_of_delete_marker() -> S3Error {
     S3Error::with_message(
         S3ErrorCode::InvalidRequest,
         "The source of a copy request may not specifically refer to a delete marker by version id.",

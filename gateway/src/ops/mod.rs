@@ -28,7 +28,7 @@ use crate::cluster::Cluster;
 use crate::meta::MetaStore;
 use key_locks::KeyLocks;
 
-pub use copy::{Copied, CopyRequest};
+pub use copy::{Copied, CopyRequest, copy_of_delete_marker};
 pub use list::{ListEntry, ListPage, ListQuery};
 pub use object::{NewObject, Upload};
 pub use rename::{RenameOutcome, RenameRequest, RenameSource};

@@ -168,6 +168,22 @@ fn multipart_etag(parts: &[&PartRecord]) -> String {
     format!("{}-{}", hex::encode(md5.finalize()), parts.len())
 }
 
+/// The ETag a completion naming these parts produces, from the part ETags the client lists.
+fn listed_etag(parts: &[CompletedPart]) -> Option<String> {
+    let mut md5 = Md5::new();
+    for p in parts {
+        md5.update(hex::decode(p.etag.trim_matches('"')).ok()?);
+    }
+    Some(format!("{}-{}", hex::encode(md5.finalize()), parts.len()))
+}
+
+/// Whether `head` is the object a completion naming `parts` made: same part numbers, same ETag.
+fn made_by(head: &ObjectHead, parts: &[CompletedPart]) -> bool {
+    head.parts.len() == parts.len()
+        && head.parts.iter().zip(parts).all(|(h, p)| h.number == p.number)
+        && listed_etag(parts).is_some_and(|e| e == head.etag)
+}
+
 fn check_completion(
     upload: &UploadRecord,
     completion: &Completion,
@@ -423,6 +439,25 @@ impl Store {
         .await?;
         self.free(&freed).await;
         Ok(head)
+    }
+
+    /// The object an earlier completion of these parts made, if it is still the key's current
+    /// object: a client retrying a completion whose response was lost (the upload record is
+    /// gone by then) gets the same answer again, as from AWS, instead of `NoSuchUpload`.
+    pub async fn completed_upload(
+        &self,
+        bucket: &str,
+        key: &str,
+        parts: &[CompletedPart],
+    ) -> S3Result<Option<ObjectHead>> {
+        read_only(&*self.meta, &(bucket, key), |txn, (bucket, key)| {
+            Box::pin(async move {
+                bucket::load(txn, bucket).await?;
+                Ok(version::live(version::current(txn, bucket, key).await?))
+            })
+        })
+        .await
+        .map(|head| head.filter(|h| made_by(h, parts)))
     }
 
     pub async fn abort_upload(&self, bucket: &str, key: &str, upload_id: &str) -> S3Result<()> {

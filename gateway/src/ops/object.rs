@@ -6,7 +6,7 @@ use bytes::Bytes;
 use futures::Stream;
 use s3s::S3Result;
 
-use super::precondition::WriteConditions;
+use super::precondition::{DeleteConditions, WriteConditions};
 use super::version::{self, Deleted, VersionRef};
 use super::{Store, bucket, read_only, refs, transact};
 use crate::blob::BlobId;
@@ -168,25 +168,34 @@ impl Store {
 
     /// DeleteObject: without a version, the object goes (or a delete marker is added when the
     /// bucket versions); with one, exactly that version goes. Deleting what does not exist
-    /// succeeds, as S3 does.
+    /// succeeds, as S3 does. `conditions` are checked against what would be removed (the
+    /// current object, or the named version) in the transaction that removes it.
     pub async fn delete_object(
         &self,
         bucket: &str,
         key: &str,
         version: Option<&VersionRef>,
+        conditions: &DeleteConditions,
     ) -> S3Result<Deleted> {
         let now = Nanos::from_time(self.clock.now());
         let _turn = self.locks.lock(&[(bucket, key)]).await;
         let (deleted, freed) = transact(
             &*self.meta,
-            &(bucket, key, version, now),
-            |txn, (bucket, key, version, now)| {
+            &(bucket, key, version, conditions, now),
+            |txn, (bucket, key, version, conditions, now)| {
                 Box::pin(async move {
                     let record = bucket::load_for_write(txn, bucket).await?;
                     match version {
-                        Some(v) => version::delete_version(txn, bucket, key, v).await,
+                        Some(v) => {
+                            if !conditions.is_empty() {
+                                let target = version::load(txn, bucket, key, v).await?;
+                                conditions.check(version::live(target).as_ref())?;
+                            }
+                            version::delete_version(txn, bucket, key, v).await
+                        }
                         None => {
                             let old = version::current(txn, bucket, key).await?;
+                            conditions.check(version::live(old.clone()).as_ref())?;
                             version::delete_current(txn, &record, key, old.as_ref(), *now).await
                         }
                     }

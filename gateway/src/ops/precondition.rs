@@ -141,6 +141,41 @@ impl WriteConditions {
     }
 }
 
+/// Conditions on the object a delete removes (DeleteObject's `If-Match`,
+/// `x-amz-if-match-last-modified-time` and `x-amz-if-match-size`; DeleteObjects' `ETag`,
+/// `LastModifiedTime` and `Size` per object). All that are given must hold.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+pub struct DeleteConditions {
+    pub if_match: Option<EtagMatch>,
+    pub last_modified: Option<OffsetDateTime>,
+    pub size: Option<u64>,
+}
+
+impl DeleteConditions {
+    /// `target` is the object the delete would remove (`None` when there is none, or only a
+    /// delete marker). AWS answers `If-Match` on a missing object with 404 `NoSuchKey`; a time
+    /// or size condition alone on a missing object lets the (no-op) delete succeed.
+    pub fn check(&self, target: Option<&ObjectHead>) -> S3Result<()> {
+        let Some(head) = target else {
+            return if self.if_match.is_some() {
+                Err(no_such_key())
+            } else {
+                Ok(())
+            };
+        };
+        let holds = self.if_match.as_ref().is_none_or(|m| m.matches(&head.etag))
+            && self
+                .last_modified
+                .is_none_or(|t| head.modified.to_time().unix_timestamp() == t.unix_timestamp())
+            && self.size.is_none_or(|s| s == head.size);
+        if holds { Ok(()) } else { Err(precondition_failed()) }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        *self == Self::default()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -297,5 +332,48 @@ mod tests {
         };
         assert!(c.check(None).is_err());
         assert!(c.check(Some(&head("a", T))).is_ok());
+    }
+
+    #[test]
+    fn delete_conditions_must_all_hold() {
+        let c = DeleteConditions {
+            if_match: tag("a"),
+            last_modified: Some(SAME_SECOND),
+            size: Some(1),
+        };
+        assert!(c.check(Some(&head("a", T))).is_ok());
+        for wrong in [
+            DeleteConditions {
+                if_match: tag("b"),
+                ..c.clone()
+            },
+            DeleteConditions {
+                last_modified: Some(BEFORE),
+                ..c.clone()
+            },
+            DeleteConditions {
+                size: Some(2),
+                ..c.clone()
+            },
+        ] {
+            assert_eq!(
+                *wrong.check(Some(&head("a", T))).unwrap_err().code(),
+                S3ErrorCode::PreconditionFailed
+            );
+        }
+    }
+
+    #[test]
+    fn a_conditional_delete_of_nothing_is_no_such_key_only_with_if_match() {
+        let star = DeleteConditions {
+            if_match: Some(EtagMatch::Any),
+            ..Default::default()
+        };
+        assert_eq!(*star.check(None).unwrap_err().code(), S3ErrorCode::NoSuchKey);
+        let size = DeleteConditions {
+            size: Some(1),
+            ..Default::default()
+        };
+        assert!(size.check(None).is_ok());
     }
 }

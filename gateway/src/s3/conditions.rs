@@ -2,11 +2,11 @@
 //! destination, RenameObject) from raw headers, into the operation layer's types.
 
 use http::HeaderMap;
-use s3s::dto::{ETagCondition, Timestamp, TimestampFormat};
+use s3s::dto::{ETag, ETagCondition, Timestamp, TimestampFormat};
 use s3s::{S3Error, S3ErrorCode, S3Result};
 use time::OffsetDateTime;
 
-use crate::ops::precondition::{EtagMatch, MissingTarget, ReadConditions, WriteConditions};
+use crate::ops::precondition::{DeleteConditions, EtagMatch, MissingTarget, ReadConditions, WriteConditions};
 
 pub fn etag_match(c: &ETagCondition) -> EtagMatch {
     match c {
@@ -49,6 +49,37 @@ pub fn write_conditions(
         if_none_match,
         ..WriteConditions::none(MissingTarget::NoSuchKey)
     })
+}
+
+/// DeleteObject's headers, or one DeleteObjects entry's `ETag`, `LastModifiedTime` and `Size`.
+pub fn delete_conditions(
+    if_match: Option<EtagMatch>,
+    last_modified: Option<&Timestamp>,
+    size: Option<i64>,
+) -> S3Result<DeleteConditions> {
+    let size = size
+        .map(|s| {
+            u64::try_from(s).map_err(|_| {
+                S3Error::with_message(
+                    S3ErrorCode::InvalidArgument,
+                    "The size condition must not be negative.",
+                )
+            })
+        })
+        .transpose()?;
+    Ok(DeleteConditions {
+        if_match,
+        last_modified: last_modified.map(time),
+        size,
+    })
+}
+
+/// The `ETag` element of a DeleteObjects entry: quoted or not, and `*` for "any object".
+pub fn listed_etag(e: &ETag) -> EtagMatch {
+    match e.value() {
+        "*" => EtagMatch::Any,
+        v => EtagMatch::Tag(v.to_owned()),
+    }
 }
 
 pub fn header_etag(headers: &HeaderMap, name: &str) -> S3Result<Option<EtagMatch>> {

@@ -37,7 +37,11 @@ pub async fn envelope(State(metrics): State<Arc<Metrics>>, mut req: Request, nex
     req.extensions_mut().insert(id.clone());
     let span = tracing::info_span!("request", request_id = %id.0, %method, path = %resource);
     let started = Instant::now();
-    let mut resp = next.run(req).instrument(span.clone()).await;
+    let mut resp = if is_s3_method(&method) || resource.starts_with(STOWAGE_PATHS) {
+        next.run(req).instrument(span.clone()).await
+    } else {
+        method_not_allowed()
+    };
 
     let status = resp.status();
     let headers = resp.headers_mut();
@@ -65,6 +69,29 @@ pub async fn envelope(State(metrics): State<Arc<Metrics>>, mut req: Request, nex
         }
         return complete_error(resp, &resource, &id).await;
     }
+    resp
+}
+
+/// The gateway's own routes (health, metrics, admin), which no bucket can shadow.
+const STOWAGE_PATHS: &str = "/_stowage/";
+
+/// The methods S3 has operations for. Anything else is `405 MethodNotAllowed`, as AWS answers;
+/// s3s would route it nowhere and say `501 NotImplemented`.
+fn is_s3_method(method: &Method) -> bool {
+    matches!(
+        *method,
+        Method::GET | Method::HEAD | Method::PUT | Method::POST | Method::DELETE | Method::OPTIONS
+    )
+}
+
+/// The error document for a method S3 does not have; `complete_error` adds the rest.
+fn method_not_allowed() -> Response {
+    let body = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>MethodNotAllowed</Code>\
+                <Message>The specified method is not allowed against this resource.</Message></Error>";
+    let mut resp = Response::new(Body::from(body));
+    *resp.status_mut() = http::StatusCode::METHOD_NOT_ALLOWED;
+    resp.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/xml"));
     resp
 }
 

@@ -34,6 +34,27 @@ fn wants_url(encoding: Option<&EncodingType>) -> S3Result<bool> {
     }
 }
 
+/// An empty `delimiter` is no delimiter, as AWS treats it (and no `Delimiter` comes back).
+fn delimiter(d: Option<String>) -> Option<String> {
+    d.filter(|d| !d.is_empty())
+}
+
+/// s3s sends every GET on a bucket with a `list-type` other than 2 to ListObjects (v1); AWS
+/// refuses them.
+fn refuse_unknown_list_type(query: Option<&str>) -> S3Result<()> {
+    let names = query
+        .unwrap_or_default()
+        .split('&')
+        .map(|p| p.split_once('=').map_or(p, |(n, _)| n));
+    if names.into_iter().any(|n| n == "list-type") {
+        return Err(S3Error::with_message(
+            S3ErrorCode::InvalidArgument,
+            "Invalid List Type specified in Request",
+        ));
+    }
+    Ok(())
+}
+
 /// Names as the response shows them: percent-encoded under `encoding-type=url`.
 struct Names(bool);
 
@@ -78,7 +99,8 @@ impl Gateway {
         &self,
         req: S3Request<ListObjectsV2Input>,
     ) -> S3Result<S3Response<ListObjectsV2Output>> {
-        let input = req.input;
+        let mut input = req.input;
+        input.delimiter = delimiter(input.delimiter);
         let names = Names(wants_url(input.encoding_type.as_ref())?);
         let resume = input
             .continuation_token
@@ -121,7 +143,9 @@ impl Gateway {
         &self,
         req: S3Request<ListObjectsInput>,
     ) -> S3Result<S3Response<ListObjectsOutput>> {
-        let input = req.input;
+        refuse_unknown_list_type(req.uri.query())?;
+        let mut input = req.input;
+        input.delimiter = delimiter(input.delimiter);
         let names = Names(wants_url(input.encoding_type.as_ref())?);
         let prefix = input.prefix.clone().unwrap_or_default();
         let max = max_keys(input.max_keys)?;
@@ -160,7 +184,8 @@ impl Gateway {
         &self,
         req: S3Request<ListObjectVersionsInput>,
     ) -> S3Result<S3Response<ListObjectVersionsOutput>> {
-        let input = req.input;
+        let mut input = req.input;
+        input.delimiter = delimiter(input.delimiter);
         let names = Names(wants_url(input.encoding_type.as_ref())?);
         let prefix = input.prefix.clone().unwrap_or_default();
         let max = max_keys(input.max_keys)?;

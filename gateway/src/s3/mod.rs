@@ -1,6 +1,7 @@
 //! The S3 protocol boundary: s3s parses and verifies requests; this module translates its DTOs
 //! to operations and back, authenticates keys, and completes every response.
 
+mod acl;
 mod bucket_api;
 mod checksum_request;
 mod conditions;
@@ -12,6 +13,7 @@ mod listing;
 mod multipart_api;
 mod object_api;
 mod object_io;
+mod public_access_api;
 mod rename_route;
 pub(crate) mod request;
 mod service;

@@ -3,21 +3,24 @@
 use s3s::dto::*;
 use s3s::{S3Error, S3ErrorCode, S3Request, S3Response, S3Result, s3_error};
 
+use super::acl::{self, acl_request};
 use super::checksum_request::ChecksumRequest;
 use super::conditions::{etag_match, read_conditions, write_conditions};
 use super::listing::url_encode;
 use super::object_io::{ChecksumFields, etag, set_checksums, set_part_checksums};
 use super::request::{
-    check_content_md5, checksum_values, content_headers, content_md5, header_str, owner_dto, owner_of,
-    user_metadata,
+    canonical_id, check_content_md5, checksum_values, content_headers, content_md5, header_str, owner_dto,
+    owner_of, user_metadata,
 };
 use super::service::Gateway;
 use super::sse_request::unlock;
 use crate::checksum::{BodyDigest, ChecksumAlgorithm, ChecksumKind};
-use crate::model::{Nanos, UploadRecord};
+use crate::model::{Nanos, ObjectHead, UploadRecord};
+use crate::ops::copy_of_delete_marker;
 use crate::ops::multipart::{
     CompletedPart as Completed, Completion, MAX_PART_NUMBER, NewUpload, UploadEntry, UploadQuery,
 };
+use crate::ops::version::VersionRef;
 use crate::sse::CustomerKey;
 
 /// S3's page size for ListParts and ListMultipartUploads.
@@ -131,6 +134,20 @@ fn upload_key(upload: &UploadRecord, given: Option<CustomerKey>) -> S3Result<Opt
     }
 }
 
+/// CompleteMultipartUpload's answer for the object it made.
+fn completed(input: CompleteMultipartUploadInput, head: &ObjectHead) -> CompleteMultipartUploadOutput {
+    let mut out = CompleteMultipartUploadOutput {
+        location: Some(format!("/{}/{}", input.bucket, input.key)),
+        bucket: Some(input.bucket),
+        key: Some(input.key),
+        e_tag: Some(etag(head)),
+        version_id: head.version_id.clone(),
+        ..Default::default()
+    };
+    set_checksums!(out, ChecksumFields::of(&head.checksum));
+    out
+}
+
 impl Gateway {
     pub(super) async fn create_upload(
         &self,
@@ -138,6 +155,10 @@ impl Gateway {
     ) -> S3Result<S3Response<CreateMultipartUploadOutput>> {
         let owner = owner_of(&req)?;
         let mut input = req.input;
+        let acl = acl_request!(input, write: None);
+        if !acl.is_empty() {
+            acl::check(&acl, &self.store.bucket(&input.bucket).await?.owner)?;
+        }
         let checksum_algorithm = input
             .checksum_algorithm
             .as_ref()
@@ -248,20 +269,16 @@ impl Gateway {
             .store
             .upload(&input.bucket, &input.key, &input.upload_id)
             .await?;
-        let (src_bucket, src_key) = match &input.copy_source {
+        let (src_bucket, src_key, src_version) = match &input.copy_source {
             CopySource::Bucket {
                 bucket,
                 key,
                 version_id,
-            } => {
-                if version_id.as_deref().is_some_and(|v| v != "null") {
-                    return Err(S3Error::with_message(
-                        S3ErrorCode::InvalidArgument,
-                        "Invalid version id specified",
-                    ));
-                }
-                (bucket.to_string(), key.to_string())
-            }
+            } => (
+                bucket.to_string(),
+                key.to_string(),
+                version_id.as_deref().map(VersionRef::parse).transpose()?,
+            ),
             _ => {
                 return Err(s3_error!(
                     NotImplemented,
@@ -269,9 +286,15 @@ impl Gateway {
                 ));
             }
         };
-        let source = self.store.head_object(&src_bucket, &src_key, None).await?;
+        let source = self
+            .store
+            .head_object(&src_bucket, &src_key, src_version.as_ref())
+            .await?;
         if source.delete_marker {
-            return Err(crate::errors::no_such_key());
+            return Err(match src_version {
+                Some(_) => copy_of_delete_marker(),
+                None => crate::errors::no_such_key(),
+            });
         }
         read_conditions(
             input.copy_source_if_match.as_ref(),
@@ -313,6 +336,7 @@ impl Gateway {
         }
         Ok(S3Response::new(UploadPartCopyOutput {
             copy_part_result: Some(result),
+            copy_source_version_id: source.version_id.clone(),
             ..Default::default()
         }))
     }
@@ -321,12 +345,12 @@ impl Gateway {
         &self,
         req: S3Request<CompleteMultipartUploadInput>,
     ) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
-        let input = req.input;
-        let upload = self
-            .store
-            .upload(&input.bucket, &input.key, &input.upload_id)
-            .await?;
-        let listed = input.multipart_upload.and_then(|m| m.parts).unwrap_or_default();
+        let mut input = req.input;
+        let listed = input
+            .multipart_upload
+            .take()
+            .and_then(|m| m.parts)
+            .unwrap_or_default();
         let mut parts = Vec::with_capacity(listed.len());
         for p in &listed {
             let number = p
@@ -336,8 +360,22 @@ impl Gateway {
                 number: part_number(number)
                     .map_err(|_| S3Error::with_message(S3ErrorCode::InvalidPart, "Invalid part number"))?,
                 etag: p.e_tag.as_ref().map(|e| e.value().to_owned()).unwrap_or_default(),
-                checksum: completed_part_checksum(p, upload.checksum_algorithm),
+                checksum: None,
             });
+        }
+        let upload = match self
+            .store
+            .upload(&input.bucket, &input.key, &input.upload_id)
+            .await
+        {
+            Ok(upload) => upload,
+            Err(e) if *e.code() == S3ErrorCode::NoSuchUpload => {
+                return self.completed_again(input, &parts, e).await;
+            }
+            Err(e) => return Err(e),
+        };
+        for (part, p) in parts.iter_mut().zip(&listed) {
+            part.checksum = completed_part_checksum(p, upload.checksum_algorithm);
         }
         let expected = [
             (ChecksumAlgorithm::Crc32, &input.checksum_crc32),
@@ -358,19 +396,37 @@ impl Gateway {
             expected_kind: parse_kind(input.checksum_type.as_ref())?,
             expected_size: input.mpu_object_size.and_then(|s| u64::try_from(s).ok()),
         };
-        let head = self
+        let head = match self
             .store
             .complete_upload(&input.bucket, &input.key, &input.upload_id, &completion)
-            .await?;
-        let mut out = CompleteMultipartUploadOutput {
-            location: Some(format!("/{}/{}", input.bucket, input.key)),
-            bucket: Some(input.bucket),
-            key: Some(input.key),
-            e_tag: Some(etag(&head)),
-            ..Default::default()
+            .await
+        {
+            Ok(head) => head,
+            // Another request completed it first: a retry racing its original.
+            Err(e) if *e.code() == S3ErrorCode::NoSuchUpload => {
+                return self.completed_again(input, &completion.parts, e).await;
+            }
+            Err(e) => return Err(e),
         };
-        set_checksums!(out, ChecksumFields::of(&head.checksum));
-        Ok(S3Response::new(out))
+        Ok(S3Response::new(completed(input, &head)))
+    }
+
+    /// A completion of an upload that is gone: the same answer again when it was completed
+    /// with these parts and its object is still current, `NoSuchUpload` otherwise.
+    async fn completed_again(
+        &self,
+        input: CompleteMultipartUploadInput,
+        parts: &[Completed],
+        no_such_upload: S3Error,
+    ) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
+        match self
+            .store
+            .completed_upload(&input.bucket, &input.key, parts)
+            .await?
+        {
+            Some(head) => Ok(S3Response::new(completed(input, &head))),
+            None => Err(no_such_upload),
+        }
     }
 
     pub(super) async fn abort_upload(
@@ -424,7 +480,7 @@ impl Gateway {
             parts: Some(dto_parts),
             initiator: Some(Initiator {
                 display_name: Some(upload.owner.clone()),
-                id: Some(upload.owner.clone()),
+                id: Some(canonical_id(&upload.owner)),
             }),
             owner: Some(owner_dto(&upload.owner)),
             storage_class: Some(StorageClass::from_static(StorageClass::STANDARD)),
@@ -474,7 +530,7 @@ impl Gateway {
                         initiated: Some(Timestamp::from(Nanos::to_time(u.initiated))),
                         initiator: Some(Initiator {
                             display_name: Some(u.owner.clone()),
-                            id: Some(u.owner.clone()),
+                            id: Some(canonical_id(&u.owner)),
                         }),
                         owner: Some(owner_dto(&u.owner)),
                         storage_class: Some(StorageClass::from_static(StorageClass::STANDARD)),

@@ -3,9 +3,12 @@
 use s3s::dto::*;
 use s3s::{S3Error, S3ErrorCode, S3Request, S3Response, S3Result, s3_error};
 
+use super::acl::{self, AclRequest, acl_request};
 use super::bucket_api::owner_acl;
 use super::checksum_request::ChecksumRequest;
-use super::conditions::{etag_match, header_etag, read_conditions, write_conditions};
+use super::conditions::{
+    delete_conditions, etag_match, header_etag, listed_etag, read_conditions, write_conditions,
+};
 use super::object_io::{ChecksumFields, etag, select, set_checksums, set_object_fields, timestamp};
 use super::request::{check_content_md5, checksum_values, content_headers, content_md5, user_metadata};
 use super::service::Gateway;
@@ -16,6 +19,32 @@ use crate::model::ObjectHead;
 use crate::ops::precondition::{ReadConditions, ReadOutcome, precondition_failed};
 use crate::ops::version::VersionRef;
 use crate::ops::{CopyRequest, NewObject};
+
+/// The attributes GetObjectAttributes knows, by their wire names.
+const OBJECT_ATTRIBUTES: [&str; 5] = [
+    ObjectAttributes::CHECKSUM,
+    ObjectAttributes::ETAG,
+    ObjectAttributes::OBJECT_PARTS,
+    ObjectAttributes::OBJECT_SIZE,
+    ObjectAttributes::STORAGE_CLASS,
+];
+
+/// `x-amz-object-attributes` as AWS reads it: boto3 and the AWS CLI send one comma-separated
+/// header, the Rust SDK one header per value (s3s keeps each header value whole).
+fn requested_attributes(list: &[ObjectAttributes]) -> S3Result<Vec<&'static str>> {
+    let mut out = Vec::new();
+    let names = list.iter().flat_map(|a| a.as_str().split(',')).map(str::trim);
+    for name in names.filter(|n| !n.is_empty()) {
+        let known = OBJECT_ATTRIBUTES
+            .into_iter()
+            .find(|k| k.eq_ignore_ascii_case(name))
+            .ok_or_else(|| {
+                S3Error::with_message(S3ErrorCode::InvalidArgument, "Invalid attribute name specified.")
+            })?;
+        out.push(known);
+    }
+    Ok(out)
+}
 
 /// S3's cap on keys per DeleteObjects request.
 const MAX_DELETE_KEYS: usize = 1000;
@@ -139,7 +168,8 @@ impl Gateway {
         let (headers, trailing) = (req.headers, req.trailing_headers);
         let mut input = req.input;
         // Fail before reading a byte of the body when the request cannot succeed.
-        self.store.bucket(&input.bucket).await?;
+        let bucket = self.store.bucket(&input.bucket).await?;
+        acl::check(&acl_request!(input, write: None), &bucket.owner)?;
         let checksum = ChecksumRequest::of_request(
             &headers,
             input.checksum_algorithm.as_ref(),
@@ -256,6 +286,10 @@ impl Gateway {
             header_etag(&req.headers, "if-none-match")?,
         )?;
         let mut input = req.input;
+        let acl = acl_request!(input, write: None);
+        if !acl.is_empty() {
+            acl::check(&acl, &self.store.bucket(&input.bucket).await?.owner)?;
+        }
         let (src_bucket, src_key, src_version) = match &input.copy_source {
             CopySource::Bucket {
                 bucket,
@@ -411,9 +445,14 @@ impl Gateway {
     ) -> S3Result<S3Response<DeleteObjectOutput>> {
         let i = &req.input;
         let version = version_ref(i.version_id.as_deref())?;
+        let conditions = delete_conditions(
+            i.if_match.as_ref().map(etag_match),
+            i.if_match_last_modified_time.as_ref(),
+            i.if_match_size,
+        )?;
         let deleted = self
             .store
-            .delete_object(&i.bucket, &i.key, version.as_ref())
+            .delete_object(&i.bucket, &i.key, version.as_ref(), &conditions)
             .await?;
         Ok(S3Response::new(DeleteObjectOutput {
             delete_marker: deleted.delete_marker.then_some(true),
@@ -439,10 +478,18 @@ impl Gateway {
         let mut deleted = Vec::new();
         let mut errors = Vec::new();
         for obj in objects {
-            let result = match version_ref(obj.version_id.as_deref()) {
-                Ok(version) => {
+            let target = version_ref(obj.version_id.as_deref()).and_then(|version| {
+                let conditions = delete_conditions(
+                    obj.e_tag.as_ref().map(listed_etag),
+                    obj.last_modified_time.as_ref(),
+                    obj.size,
+                )?;
+                Ok((version, conditions))
+            });
+            let result = match target {
+                Ok((version, conditions)) => {
                     self.store
-                        .delete_object(&input.bucket, &obj.key, version.as_ref())
+                        .delete_object(&input.bucket, &obj.key, version.as_ref(), &conditions)
                         .await
                 }
                 Err(e) => Err(e),
@@ -528,20 +575,39 @@ impl Gateway {
         }))
     }
 
+    /// PutObjectAcl: ACLs are disabled; only the owner's full control is accepted (and changes
+    /// nothing) on an object that exists.
+    pub(super) async fn put_object_acl_api(
+        &self,
+        req: S3Request<PutObjectAclInput>,
+    ) -> S3Result<S3Response<PutObjectAclOutput>> {
+        let i = &req.input;
+        self.readable(&i.bucket, &i.key, i.version_id.as_deref()).await?;
+        let owner = self.store.bucket(&i.bucket).await?.owner;
+        let request = AclRequest {
+            policy: i.access_control_policy.as_ref(),
+            ..acl_request!(i, write: i.grant_write.as_deref())
+        };
+        acl::check(&request, &owner)?;
+        Ok(S3Response::new(PutObjectAclOutput::default()))
+    }
+
     pub(super) async fn object_attributes(
         &self,
         req: S3Request<GetObjectAttributesInput>,
     ) -> S3Result<S3Response<GetObjectAttributesOutput>> {
         let input = req.input;
+        let asked = requested_attributes(&input.object_attributes)?;
         let head = self
             .readable(&input.bucket, &input.key, input.version_id.as_deref())
             .await?;
-        let wants = |a: &str| {
-            input
-                .object_attributes
-                .iter()
-                .any(|x| x.as_str().eq_ignore_ascii_case(a))
-        };
+        let sse_key = self.sse_key(
+            input.sse_customer_algorithm.as_deref(),
+            input.sse_customer_key.as_deref(),
+            input.sse_customer_key_md5.as_deref(),
+        )?;
+        unlock(head.sse.as_ref(), sse_key.as_ref())?;
+        let wants = |a: &str| asked.contains(&a);
         let mut out = GetObjectAttributesOutput {
             version_id: head.version_id.clone(),
             last_modified: Some(timestamp(&head)),

@@ -146,6 +146,7 @@ impl S3Route for RenameRoute {
             source,
             query: req.uri.query(),
             headers: &req.headers,
+            body_tags: None,
         };
         let put = Needed {
             action: "s3:PutObject",

@@ -27,10 +27,18 @@ pub fn owner_of<T>(req: &S3Request<T>) -> S3Result<String> {
     caller(req).map(|c| c.org.clone())
 }
 
-pub fn owner_dto(id: &str) -> Owner {
+/// The canonical user id S3 shows for an organization: 64 hex digits, as AWS's are, the same
+/// wherever an owner appears (ListBuckets, ACLs, listings, multipart initiators) and stable
+/// for the life of the org. Its display name is the org's name.
+pub fn canonical_id(org: &str) -> String {
+    use sha2::Digest as _;
+    hex::encode(sha2::Sha256::digest(format!("stowage-org:{org}")))
+}
+
+pub fn owner_dto(org: &str) -> Owner {
     Owner {
-        display_name: Some(id.to_owned()),
-        id: Some(id.to_owned()),
+        display_name: Some(org.to_owned()),
+        id: Some(canonical_id(org)),
     }
 }
 
@@ -38,14 +46,19 @@ pub fn header_str<'a, T>(req: &'a S3Request<T>, name: &str) -> Option<&'a str> {
     req.headers.get(name).and_then(|v| v.to_str().ok())
 }
 
-/// `aws-chunked` is a transfer framing, not a property of the object: strip it, keep the rest.
+/// `aws-chunked` is a transfer framing, not a property of the object: strip it, keep the rest
+/// as the client sent it.
 pub fn stored_content_encoding(value: Option<&str>) -> Option<String> {
-    let kept: Vec<&str> = value?
+    let value = value?;
+    let is_framing = |e: &str| e.trim().eq_ignore_ascii_case("aws-chunked");
+    if !value.split(',').any(is_framing) {
+        return (!value.trim().is_empty()).then(|| value.to_owned());
+    }
+    let kept: Vec<&str> = value
         .split(',')
-        .map(str::trim)
-        .filter(|e| !e.is_empty() && !e.eq_ignore_ascii_case("aws-chunked"))
+        .filter(|e| !e.trim().is_empty() && !is_framing(e))
         .collect();
-    (!kept.is_empty()).then(|| kept.join(","))
+    (!kept.is_empty()).then(|| kept.join(",").trim().to_owned())
 }
 
 pub fn user_metadata(m: Option<Metadata>) -> S3Result<BTreeMap<String, String>> {

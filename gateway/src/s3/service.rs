@@ -17,7 +17,8 @@ pub struct Gateway {
     /// Length of a lifecycle day (for `x-amz-expiration`).
     pub(super) lifecycle_day: std::time::Duration,
     pub(super) rules: super::lifecycle_api::RulesCache,
-    /// Seed 002: CreateBucket must carry a LocationConstraint (switchable for plain-S3 clients).
+    /// Strict CreateBucket (seed 002): a LocationConstraint is required and re-creating an owned
+    /// bucket is `BucketAlreadyOwnedByYou`; otherwise both answer as AWS us-east-1 does.
     pub(super) require_location_constraint: bool,
     /// SSE-C over plain HTTP: only behind a TLS-terminating ingress.
     pub(super) allow_sse_c_over_http: bool,
@@ -127,6 +128,45 @@ impl S3 for Gateway {
     async fn get_bucket_acl(&self, req: S3Request<GetBucketAclInput>) -> Out<GetBucketAclOutput> {
         self.bucket_acl(req).await
     }
+    async fn get_public_access_block(
+        &self,
+        req: S3Request<GetPublicAccessBlockInput>,
+    ) -> Out<GetPublicAccessBlockOutput> {
+        self.public_access_block(req).await
+    }
+    async fn put_public_access_block(
+        &self,
+        req: S3Request<PutPublicAccessBlockInput>,
+    ) -> Out<PutPublicAccessBlockOutput> {
+        self.put_public_access_block_api(req).await
+    }
+    async fn delete_public_access_block(
+        &self,
+        req: S3Request<DeletePublicAccessBlockInput>,
+    ) -> Out<DeletePublicAccessBlockOutput> {
+        self.delete_public_access_block_api(req).await
+    }
+    async fn get_bucket_policy_status(
+        &self,
+        req: S3Request<GetBucketPolicyStatusInput>,
+    ) -> Out<GetBucketPolicyStatusOutput> {
+        self.policy_status(req).await
+    }
+    async fn put_bucket_acl(&self, req: S3Request<PutBucketAclInput>) -> Out<PutBucketAclOutput> {
+        self.put_bucket_acl_api(req).await
+    }
+    async fn get_bucket_ownership_controls(
+        &self,
+        req: S3Request<GetBucketOwnershipControlsInput>,
+    ) -> Out<GetBucketOwnershipControlsOutput> {
+        self.ownership_controls(req).await
+    }
+    async fn put_bucket_ownership_controls(
+        &self,
+        req: S3Request<PutBucketOwnershipControlsInput>,
+    ) -> Out<PutBucketOwnershipControlsOutput> {
+        self.put_ownership_controls(req).await
+    }
 
     // Objects.
     async fn put_object(&self, req: S3Request<PutObjectInput>) -> Out<PutObjectOutput> {
@@ -161,6 +201,9 @@ impl S3 for Gateway {
     }
     async fn get_object_acl(&self, req: S3Request<GetObjectAclInput>) -> Out<GetObjectAclOutput> {
         self.object_acl(req).await
+    }
+    async fn put_object_acl(&self, req: S3Request<PutObjectAclInput>) -> Out<PutObjectAclOutput> {
+        self.put_object_acl_api(req).await
     }
     async fn get_object_attributes(
         &self,

@@ -122,9 +122,24 @@ const KEYS: &[&str] = &[
     "s3:delimiter",
     "s3:max-keys",
     "s3:x-amz-server-side-encryption-customer-algorithm",
+    "s3:x-amz-server-side-encryption",
+    "s3:x-amz-acl",
+    "s3:x-amz-grant-read",
+    "s3:x-amz-grant-write",
+    "s3:x-amz-grant-read-acp",
+    "s3:x-amz-grant-write-acp",
+    "s3:x-amz-grant-full-control",
+    "s3:x-amz-copy-source",
+    "s3:x-amz-metadata-directive",
+    "s3:RequestObjectTagKeys",
+    "s3:VersionId",
+    "aws:Referer",
+    "aws:UserAgent",
 ];
 /// `s3:ExistingObjectTag/<tag-key>`: one key per tag of the object the request acts on.
 const EXISTING_OBJECT_TAG: &str = "s3:ExistingObjectTag/";
+/// `s3:RequestObjectTag/<tag-key>`: one key per tag the request sets (`x-amz-tagging`).
+const REQUEST_OBJECT_TAG: &str = "s3:RequestObjectTag/";
 /// CoreWeave's name for the caller's org id; the same key as `aws:PrincipalOrgID`.
 const ORG_ID_ALIAS: &str = "cw:PrincipalOrgID";
 const ORG_ID: &str = "aws:PrincipalOrgID";
@@ -140,10 +155,13 @@ fn canonical_key(key: &str) -> Option<String> {
         return Some((*known).to_owned());
     }
     // The tag key keeps its spelling: S3 tag keys are case-sensitive.
-    match strip_prefix_ignore_ascii_case(key, EXISTING_OBJECT_TAG) {
-        Some(tag) if !tag.is_empty() => Some(format!("{EXISTING_OBJECT_TAG}{tag}")),
-        _ => None,
-    }
+    [EXISTING_OBJECT_TAG, REQUEST_OBJECT_TAG]
+        .into_iter()
+        .find_map(|prefix| {
+            strip_prefix_ignore_ascii_case(key, prefix)
+                .filter(|tag| !tag.is_empty())
+                .map(|tag| format!("{prefix}{tag}"))
+        })
 }
 
 /// Whether `key` (canonical) starts with `prefix`, case-insensitively, reading a `cw:` prefix

@@ -365,9 +365,7 @@ impl Parser<'_> {
                 } else {
                     written.clone()
                 };
-                let in_bucket = arn
-                    .strip_prefix(&bucket_arn)
-                    .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'));
+                let in_bucket = arn.starts_with(S3_ARN_PREFIX) && covers(&arn, &bucket_arn);
                 if !in_bucket {
                     return Err(PolicyError::InvalidResource {
                         path: path.to_owned(),
@@ -379,6 +377,55 @@ impl Parser<'_> {
             })
             .collect()
     }
+}
+
+/// Whether a resource pattern covers the bucket (`arn`) or objects in it (`arn/...`): AWS
+/// accepts a resource that applies to the bucket, however widely it is written
+/// (`arn:aws:s3:::*`, `arn:aws:s3:::logs-*/*`), and refuses one that cannot.
+fn covers(pattern: &str, bucket_arn: &str) -> bool {
+    Wildcard::new(pattern, Case::Sensitive).matches(bucket_arn)
+        || can_match_a_string_starting_with(pattern, &format!("{bucket_arn}/"))
+}
+
+/// Whether some string that starts with `prefix` matches the `*`/`?` pattern: run the pattern
+/// as an automaton over the prefix; any state left alive can be completed.
+fn can_match_a_string_starting_with(pattern: &str, prefix: &str) -> bool {
+    let p: Vec<char> = pattern.chars().collect();
+    // A `*` may match nothing: a state at a `*` is also a state just after it.
+    let close = |states: &mut Vec<usize>| {
+        let mut i = 0;
+        while i < states.len() {
+            let s = states[i];
+            if p.get(s) == Some(&'*') && !states.contains(&(s + 1)) {
+                states.push(s + 1);
+            }
+            i += 1;
+        }
+    };
+    let mut states = vec![0];
+    close(&mut states);
+    for c in prefix.chars() {
+        let mut next = Vec::new();
+        for &s in &states {
+            let to = match p.get(s) {
+                Some('*') => Some(s),
+                Some('?') => Some(s + 1),
+                Some(&l) if l == c => Some(s + 1),
+                _ => None,
+            };
+            if let Some(t) = to
+                && !next.contains(&t)
+            {
+                next.push(t);
+            }
+        }
+        close(&mut next);
+        if next.is_empty() {
+            return false;
+        }
+        states = next;
+    }
+    true
 }
 
 /// Returns the element of a `X` / `NotX` pair that the statement has: (name, negated, value).

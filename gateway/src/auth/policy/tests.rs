@@ -1507,7 +1507,7 @@ fn invalid_documents_are_refused_with_a_precise_message() {
             condition(r#"{"NullIfExists":{"s3:prefix":"true"}}"#),
             r#"Statement[0].Condition has invalid condition operator "NullIfExists": IfExists cannot be applied to Null, which itself tests whether the key exists"#,
         ),
-        ("unsupported key", condition(r#"{"StringEquals":{"aws:Referer":"x"}}"#), r#"Statement[0].Condition.StringEquals has unsupported condition key "aws:Referer""#),
+        ("unsupported key", condition(r#"{"StringEquals":{"aws:PrincipalTag/team":"x"}}"#), r#"Statement[0].Condition.StringEquals has unsupported condition key "aws:PrincipalTag/team""#),
         ("tag key without a tag", condition(r#"{"StringEquals":{"s3:ExistingObjectTag/":"x"}}"#), r#"Statement[0].Condition.StringEquals has unsupported condition key "s3:ExistingObjectTag/""#),
         (
             "non-numeric Numeric value",
@@ -1583,4 +1583,104 @@ fn invalid_json_is_refused_with_its_position() {
         .to_string();
     assert!(message.starts_with("Policy is not valid JSON: "), "{message}");
     assert!(message.contains("line 1"), "{message}");
+}
+
+#[test]
+fn resources_written_widely_are_accepted_when_they_cover_the_bucket_or_its_objects() {
+    let everything = || allow(r#""*""#, r#""s3:*""#, r#""arn:aws:s3:::*""#);
+    let buckets_named_b = || allow(r#""*""#, r#""s3:*""#, r#""arn:aws:s3:::?/*""#);
+    let b_prefixed = || allow(r#""*""#, r#""s3:*""#, r#""arn:aws:s3:::b*""#);
+    check_all(vec![
+        case(
+            "arn:aws:s3:::* covers the bucket",
+            everything(),
+            ALICE,
+            "s3:ListBucket",
+            BUCKET_ARN,
+            Allow,
+        ),
+        case(
+            "arn:aws:s3:::* covers objects",
+            everything(),
+            ALICE,
+            "s3:GetObject",
+            OBJECT,
+            Allow,
+        ),
+        case(
+            "?/* covers objects",
+            buckets_named_b(),
+            ALICE,
+            "s3:GetObject",
+            OBJECT,
+            Allow,
+        ),
+        case(
+            "?/* is not the bucket",
+            buckets_named_b(),
+            ALICE,
+            "s3:ListBucket",
+            BUCKET_ARN,
+            NotApplicable,
+        ),
+        case(
+            "b* covers the bucket",
+            b_prefixed(),
+            ALICE,
+            "s3:ListBucket",
+            BUCKET_ARN,
+            Allow,
+        ),
+        case(
+            "b* covers objects",
+            b_prefixed(),
+            ALICE,
+            "s3:GetObject",
+            OBJECT,
+            Allow,
+        ),
+    ]);
+    for other in [
+        "arn:aws:s3:::c*",
+        "arn:aws:s3:::bb/*",
+        "arn:aws:s3:::c?/*",
+        "arn:aws:iam::*",
+    ] {
+        let doc = allow(r#""*""#, r#""s3:*""#, &format!("{other:?}"));
+        assert!(
+            Policy::parse(&doc, BUCKET).is_err(),
+            "{other} covers nothing of bucket b"
+        );
+    }
+}
+
+#[test]
+fn a_policy_is_public_when_it_allows_everyone_without_pinning_who_or_where() {
+    let public = [
+        allow(r#""*""#, r#""s3:GetObject""#, r#""arn:aws:s3:::b/*""#),
+        allow(r#"{"AWS":"*"}"#, r#""s3:*""#, r#""arn:aws:s3:::b""#),
+        statements(&[
+            r#"{"Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::b/*","Condition":{"StringEquals":{"s3:x-amz-acl":"private"}}}"#,
+        ]),
+    ];
+    let not_public = [
+        allow(
+            r#"{"AWS":"arn:aws:iam::org-b:root"}"#,
+            r#""s3:GetObject""#,
+            r#""arn:aws:s3:::b/*""#,
+        ),
+        statements(&[r#"{"Effect":"Deny","Principal":"*","Action":"s3:*","Resource":"arn:aws:s3:::b/*"}"#]),
+        statements(&[
+            r#"{"Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::b/*","Condition":{"IpAddress":{"aws:SourceIp":"10.0.0.0/8"}}}"#,
+        ]),
+        statements(&[
+            r#"{"Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::b/*","Condition":{"StringEquals":{"cw:PrincipalOrgID":"org-a"}}}"#,
+        ]),
+    ];
+    for doc in &public {
+        assert!(parse(doc).is_public(), "public: {doc}");
+    }
+    for doc in &not_public {
+        assert!(!parse(doc).is_public(), "not public: {doc}");
+    }
 }
