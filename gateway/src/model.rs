@@ -152,6 +152,23 @@ impl VersionOrder {
         Self(hex::encode(raw))
     }
 
+    /// This order, or if it does not sort before (newer than) `current`, one that just does:
+    /// a version's place follows the order versions commit in, not the clock of the gateway
+    /// that wrote it (clocks differ between gateways, and a writer may wait its turn).
+    pub fn newer_than(self, current: &VersionOrder) -> Self {
+        if self < *current || current.0.is_empty() {
+            return self;
+        }
+        let inverted = hex::decode(&current.0)
+            .ok()
+            .and_then(|raw| Some(u64::from_be_bytes(raw.get(..8)?.try_into().ok()?)))
+            .unwrap_or(u64::MAX);
+        let mut raw = [0u8; 16];
+        raw[..8].copy_from_slice(&inverted.saturating_sub(1).to_be_bytes());
+        raw[8..].copy_from_slice(&rand::random::<u64>().to_be_bytes());
+        Self(hex::encode(raw))
+    }
+
     /// Parses a version id that names an order (anything but `null`).
     pub fn parse(version_id: &str) -> Option<Self> {
         (version_id.len() == 32
@@ -277,5 +294,21 @@ mod tests {
         assert_eq!(VersionOrder::parse(new.as_str()), Some(new));
         assert_eq!(VersionOrder::parse("null"), None);
         assert_eq!(VersionOrder::parse("ZZ"), None);
+    }
+
+    #[test]
+    fn a_version_is_placed_after_the_current_one_whatever_its_clock_says() {
+        let current = VersionOrder::new(Nanos(5_000));
+        let late = VersionOrder::new(Nanos(9_000));
+        assert_eq!(
+            late.clone().newer_than(&current),
+            late,
+            "a newer clock keeps its order"
+        );
+        for behind in [Nanos(1_000), Nanos(5_000)] {
+            let placed = VersionOrder::new(behind).newer_than(&current);
+            assert!(placed < current, "placed before (newer than) the current version");
+            assert!(placed > VersionOrder::new(Nanos(5_001)), "and only just");
+        }
     }
 }

@@ -371,3 +371,50 @@ async fn malformed_and_unknown_version_ids_are_rejected() {
         Err(("NoSuchVersion".to_owned(), 404))
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_writers_leave_the_latest_version_the_one_get_returns() {
+    const WRITERS: usize = 16;
+    let (_gw, c) = with_bucket(B).await;
+    set_versioning(&c, BucketVersioningStatus::Enabled).await;
+    for round in 0..3 {
+        let key = format!("hot-{round}");
+        let writers: Vec<_> = (0..WRITERS)
+            .map(|i| {
+                let (c, key) = (c.clone(), key.clone());
+                // A body large enough that writers overlap and queue for the key.
+                let body = format!("writer {i} ").repeat(20_000);
+                tokio::spawn(async move { put_v(&c, &key, &body).await })
+            })
+            .collect();
+        for w in writers {
+            w.await.expect("writer");
+        }
+        let current = c.get_object().bucket(B).key(&key).send().await.expect("get");
+        let current_id = current.version_id().expect("version id").to_owned();
+        let listed = c
+            .list_object_versions()
+            .bucket(B)
+            .prefix(&key)
+            .send()
+            .await
+            .expect("list versions");
+        let versions = listed.versions();
+        assert_eq!(versions.len(), WRITERS);
+        let latest: Vec<&str> = versions
+            .iter()
+            .filter(|v| v.is_latest() == Some(true))
+            .filter_map(|v| v.version_id())
+            .collect();
+        assert_eq!(
+            latest,
+            [current_id.as_str()],
+            "round {round}: IsLatest names what GET returns"
+        );
+        assert_eq!(
+            versions[0].version_id(),
+            Some(current_id.as_str()),
+            "and it is listed first"
+        );
+    }
+}

@@ -147,7 +147,10 @@ pub async fn publish(
     mut new: ObjectHead,
     now: Nanos,
 ) -> S3Result<(ObjectHead, Vec<BlobId>)> {
-    new.order = VersionOrder::new(now);
+    new.order = match old {
+        Some(old) => VersionOrder::new(now).newer_than(&old.order),
+        None => VersionOrder::new(now),
+    };
     new.null_order = None;
     let previous_null = old.and_then(|o| o.null_order.clone());
     let null_order = match bucket.versioning {
