@@ -107,8 +107,12 @@ impl Shared {
             ),
             None => PeerKey::new(master.derive(PEER_KEY_LABEL)),
         };
+        let meta = open_meta(args).await?;
+        crate::auth::master_check::verify(&*meta, &master)
+            .await
+            .with_context(|| format!("checking the master key {}", master_key_path.display()))?;
         Ok(Self {
-            meta: open_meta(args).await?,
+            meta,
             master,
             root,
             peer_key,

@@ -303,3 +303,27 @@ async fn sigkill_mid_put_leaves_no_object_and_the_sweeper_removes_its_bytes() {
     assert_eq!(listed, ["committed"]);
     assert_eq!(get(&client, "crash", "committed").await, vec![7u8; 4096]);
 }
+
+#[tokio::test]
+async fn a_gateway_with_another_master_key_refuses_to_start_and_says_why() {
+    if tikv_store_url().is_some() {
+        return; // the store is the data directory's here
+    }
+    let data_dir = tempfile::tempdir().expect("data dir");
+    let options = || GatewayOptions {
+        data_dir: Some(data_dir.path().to_owned()),
+        ..Default::default()
+    };
+    let mut gw = Gateway::start_with(bin(), options());
+    gw.terminate();
+    // As if the Secret holding the key had been regenerated.
+    use base64::Engine as _;
+    let other = base64::engine::general_purpose::STANDARD.encode(rand::random::<[u8; 32]>());
+    std::fs::write(data_dir.path().join("master.key"), other).unwrap();
+    match Gateway::try_start_with(bin(), options()) {
+        Err(e2e::StartError::Exited { log, .. }) => {
+            assert!(log.contains("does not open this store"), "{log}")
+        }
+        other => panic!("a gateway with the wrong master key must not start: {other:?}"),
+    }
+}
