@@ -10,7 +10,7 @@ use s3s::S3Result;
 use sync_wrapper::SyncStream;
 
 use super::{PlainStream, Store};
-use crate::blob::{BlobId, BlobStream};
+use crate::blob::BlobId;
 use crate::cluster::NodeId;
 use crate::cluster::membership::Source;
 use crate::errors::internal;
@@ -44,9 +44,9 @@ impl Store {
         blob: &BlobId,
         holders: &[NodeId],
         range: Range<u64>,
-    ) -> io::Result<BlobStream> {
+    ) -> io::Result<PlainStream> {
         if range.is_empty() {
-            return Ok(BlobStream::channel().1);
+            return Ok(Box::pin(stream::empty()));
         }
         let tried = self.cluster.membership.read_order(holders);
         let failed = match self.open_from(blob, &tried, &range).await {
@@ -69,11 +69,15 @@ impl Store {
         blob: &BlobId,
         sources: &[Source],
         range: &Range<u64>,
-    ) -> io::Result<BlobStream> {
+    ) -> io::Result<PlainStream> {
         let mut last = io::Error::new(io::ErrorKind::NotFound, format!("no known holder of blob {blob}"));
         for source in sources {
-            let opened = match source {
-                Source::Local => self.blobs.read(blob, range.clone()).await,
+            let opened: io::Result<PlainStream> = match source {
+                Source::Local => self
+                    .blobs
+                    .read(blob, range.clone())
+                    .await
+                    .map(|s| Box::pin(s) as PlainStream),
                 Source::Peer(_, url) => self
                     .cluster
                     .peers
