@@ -103,6 +103,12 @@ pub struct ServeArgs {
     #[arg(long, env = "STOWAGE_MASTER_KEY_FILE")]
     pub master_key_file: Option<PathBuf>,
 
+    /// Further master keys that open secrets but seal none: the old key while rotating to a new
+    /// one (`docs/admin-api.md` has the procedure), or the new one just before it becomes the
+    /// sealing key. Repeatable, or comma-separated in the environment.
+    #[arg(long, env = "STOWAGE_EXTRA_MASTER_KEY_FILES", value_delimiter = ',')]
+    pub extra_master_key_file: Vec<PathBuf>,
+
     /// How this gateway takes part in a store of several (boxed like `tikv`).
     #[command(flatten)]
     pub cluster: Box<ClusterArgs>,

@@ -308,7 +308,7 @@ mod tests {
         for behind in [Nanos(1_000), Nanos(5_000)] {
             let placed = VersionOrder::new(behind).newer_than(&current);
             assert!(placed < current, "placed before (newer than) the current version");
-            assert!(placed > VersionOrder::new(Nanos(5_001)), "and only just");
+            assert!(placed > VersionOrder::new(Nanos(5_002)), "and only just");
         }
     }
 }

@@ -18,7 +18,8 @@ use tokio::task::JoinHandle;
 use crate::admin::{self, api::AdminState};
 use crate::auth::access::{Access, AccessCheck, KeyLookup};
 use crate::auth::identity::Identities;
-use crate::auth::secrets::MasterKey;
+use crate::auth::master_keys;
+use crate::auth::secrets::{MasterKey, MasterKeys};
 use crate::blob::BlobStore;
 use crate::clock::SystemClock;
 use crate::cluster::node::claim_volume;
@@ -73,7 +74,7 @@ async fn open_meta(args: &ServeArgs) -> anyhow::Result<Arc<dyn MetaStore>> {
 #[derive(Clone)]
 pub struct Shared {
     pub meta: Arc<dyn MetaStore>,
-    master: MasterKey,
+    master: MasterKeys,
     root: AccessKey,
     peer_key: PeerKey,
 }
@@ -98,19 +99,35 @@ impl Shared {
             .master_key_file
             .clone()
             .unwrap_or_else(|| args.data_dir.join("master.key"));
-        let master = MasterKey::load_or_create(&master_key_path)
+        let sealing = MasterKey::load_or_create(&master_key_path)
             .with_context(|| format!("loading the master key {}", master_key_path.display()))?;
+        let mut extra = Vec::new();
+        for path in &args.extra_master_key_file {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading the extra master key {}", path.display()))?;
+            extra.push(
+                MasterKey::from_base64(&text)
+                    .with_context(|| format!("the extra master key {}", path.display()))?,
+            );
+        }
+        let master = MasterKeys::new(sealing, extra);
         let peer_key = match &args.cluster.peer_secret_file {
             Some(path) => PeerKey::from_secret(
                 &std::fs::read(path)
                     .with_context(|| format!("reading the peer secret {}", path.display()))?,
             ),
-            None => PeerKey::new(master.derive(PEER_KEY_LABEL)),
+            None => PeerKey::new(master.sealing().derive(PEER_KEY_LABEL)),
         };
         let meta = open_meta(args).await?;
-        crate::auth::master_check::verify(&*meta, &master)
+        master_keys::verify(&*meta, &master)
             .await
             .with_context(|| format!("checking the master key {}", master_key_path.display()))?;
+        let resealed = master_keys::reseal(&*meta, &master)
+            .await
+            .context("re-sealing secrets under the master key")?;
+        if resealed > 0 {
+            tracing::info!(resealed, "re-sealed access-key secrets under the new master key");
+        }
         Ok(Self {
             meta,
             master,

@@ -730,3 +730,71 @@ async fn a_stored_policy_that_no_longer_parses_denies_until_it_is_replaced() {
         .expect("the owner removes the unreadable policy");
     assert_eq!(get(&bob.client, B, "report.csv").await, b"a,b,c");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_master_key_rotates_without_locking_anyone_out() {
+    use base64::Engine as _;
+    if tikv_store_url().is_some() {
+        return; // the keys sit beside the embedded store here
+    }
+    let data_dir = tempfile::tempdir().unwrap();
+    let old = data_dir.path().join("master.key");
+    let new = data_dir.path().join("new.key");
+    let new_key = base64::engine::general_purpose::STANDARD.encode(rand::random::<[u8; 32]>());
+    std::fs::write(&new, new_key).unwrap();
+    let mut first = Gateway::start_with(
+        bin(),
+        GatewayOptions {
+            data_dir: Some(data_dir.path().to_owned()),
+            ..Default::default()
+        },
+    );
+    let alice = create_user(&first, "alice", "team-a");
+    create_bucket(&alice.client, B).await;
+    put(&alice.client, B, "k", b"v".to_vec()).await;
+    first.terminate();
+    let start = |args: &[&std::path::Path]| {
+        let mut argv = vec!["--master-key-file".to_owned(), args[0].display().to_string()];
+        for extra in &args[1..] {
+            argv.extend(["--extra-master-key-file".to_owned(), extra.display().to_string()]);
+        }
+        let mut gw = Gateway::try_start_with(
+            bin(),
+            GatewayOptions {
+                args: argv,
+                env: vec![
+                    ("STOWAGE_ROOT_ACCESS_KEY_ID".to_owned(), first.access_key.clone()),
+                    (
+                        "STOWAGE_ROOT_SECRET_ACCESS_KEY".to_owned(),
+                        first.secret_key.clone(),
+                    ),
+                ],
+                data_dir: Some(data_dir.path().to_owned()),
+            },
+        )?;
+        gw.access_key = first.access_key.clone();
+        gw.secret_key = first.secret_key.clone();
+        Ok::<_, e2e::StartError>(gw)
+    };
+    for (step, keys) in [
+        ("new key as an extra", vec![old.as_path(), new.as_path()]),
+        (
+            "new key sealing, old as an extra",
+            vec![new.as_path(), old.as_path()],
+        ),
+        ("new key alone", vec![new.as_path()]),
+    ] {
+        let mut gw = start(&keys).unwrap_or_else(|e| panic!("{step}: {e}"));
+        let client = gw.client_for(&alice.key, &alice.secret);
+        assert_eq!(
+            get(&client, B, "k").await,
+            b"v",
+            "{step}: alice's key still works"
+        );
+        gw.terminate();
+    }
+    match start(&[old.as_path()]) {
+        Err(e2e::StartError::Exited { log, .. }) => assert!(log.contains("does not open"), "{log}"),
+        other => panic!("the retired key must not open the store: {other:?}"),
+    }
+}

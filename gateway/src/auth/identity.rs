@@ -11,7 +11,7 @@ use rand::distr::Alphanumeric;
 use s3s::{S3Error, S3Result};
 use serde::{Deserialize, Serialize};
 
-use super::secrets::MasterKey;
+use super::secrets::MasterKeys;
 use crate::clock::SharedClock;
 use crate::credentials::AccessKey;
 use crate::errors::{custom, from_meta};
@@ -95,7 +95,7 @@ type Resolved = Option<(Identity, String)>;
 pub struct Identities {
     meta: Arc<dyn MetaStore>,
     clock: SharedClock,
-    master: MasterKey,
+    master: MasterKeys,
     root: AccessKey,
     root_org: String,
     cache: Mutex<HashMap<String, (Instant, Resolved)>>,
@@ -140,7 +140,7 @@ impl Identities {
     pub fn new(
         meta: Arc<dyn MetaStore>,
         clock: SharedClock,
-        master: MasterKey,
+        master: MasterKeys,
         root: AccessKey,
         root_org: String,
     ) -> Self {
@@ -412,11 +412,12 @@ mod tests {
     async fn lookups_of_made_up_keys_do_not_grow_the_cache_without_bound() {
         let dir = tempfile::tempdir().unwrap();
         let meta = Arc::new(crate::meta::fjall::EmbeddedStore::open(&dir.path().join("meta")).unwrap());
-        let master = MasterKey::from_base64(&base64::Engine::encode(
+        let master = crate::auth::secrets::MasterKey::from_base64(&base64::Engine::encode(
             &base64::engine::general_purpose::STANDARD,
             [1u8; 32],
         ))
         .unwrap();
+        let master = MasterKeys::new(master, Vec::new());
         let root = AccessKey {
             access_key_id: "ROOT".into(),
             secret_access_key: "secret".into(),

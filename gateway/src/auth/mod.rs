@@ -3,7 +3,7 @@
 
 pub mod access;
 pub mod identity;
-pub mod master_check;
+pub mod master_keys;
 pub mod permissions;
 pub mod policy;
 pub mod secrets;

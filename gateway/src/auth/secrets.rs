@@ -105,6 +105,37 @@ impl MasterKey {
     }
 }
 
+/// The master keys a gateway holds: one seals, every one opens. Rotating the master key is
+/// adding the new one beside the old (as an extra key), then making it the sealing key with the
+/// old one as an extra while the store's secrets are re-sealed, then dropping the old one.
+#[derive(Clone)]
+pub struct MasterKeys {
+    sealing: MasterKey,
+    extra: Vec<MasterKey>,
+}
+
+impl MasterKeys {
+    pub fn new(sealing: MasterKey, extra: Vec<MasterKey>) -> Self {
+        Self { sealing, extra }
+    }
+
+    pub fn sealing(&self) -> &MasterKey {
+        &self.sealing
+    }
+
+    pub fn seal(&self, context: &[u8], plaintext: &[u8]) -> String {
+        self.sealing.seal(context, plaintext)
+    }
+
+    /// Opens with the sealing key or, failing that, any extra key.
+    pub fn open(&self, context: &[u8], sealed: &str) -> Result<Vec<u8>, SealError> {
+        std::iter::once(&self.sealing)
+            .chain(&self.extra)
+            .find_map(|key| key.open(context, sealed).ok())
+            .ok_or(SealError::Unseal)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -121,5 +152,19 @@ mod tests {
         assert_eq!(again.open(b"AKID1", &sealed).unwrap(), b"top secret");
         let other = MasterKey::load_or_create(&dir.path().join("other.key")).unwrap();
         assert!(other.open(b"AKID1", &sealed).is_err());
+    }
+
+    #[test]
+    fn a_keyring_seals_with_its_first_key_and_opens_with_any() {
+        let dir = tempfile::tempdir().unwrap();
+        let old = MasterKey::load_or_create(&dir.path().join("old.key")).unwrap();
+        let new = MasterKey::load_or_create(&dir.path().join("new.key")).unwrap();
+        let by_old = old.seal(b"AK", b"s");
+        let ring = MasterKeys::new(new.clone(), vec![old.clone()]);
+        assert_eq!(ring.open(b"AK", &by_old).unwrap(), b"s");
+        let by_ring = ring.seal(b"AK", b"s");
+        assert_eq!(new.open(b"AK", &by_ring).unwrap(), b"s");
+        assert!(old.open(b"AK", &by_ring).is_err());
+        assert!(MasterKeys::new(new, vec![]).open(b"AK", &by_old).is_err());
     }
 }

@@ -19,28 +19,14 @@ impl Store {
         if wanted <= 1 {
             return Ok(holders);
         }
-        let candidates = placement::rank(blob, size, self.cluster.membership.live_peers());
-        let mut candidates = candidates.into_iter();
-        while holders.len() < wanted {
-            let round: Vec<_> = candidates.by_ref().take(wanted - holders.len()).collect();
-            if round.is_empty() {
-                break;
-            }
-            let pushes = round.iter().map(|node| async move {
-                let body = self.blobs.read(blob, 0..size).await.map_err(|e| e.to_string())?;
-                self.cluster
-                    .peers
-                    .write(&node.peer_url, blob, size, body)
-                    .await
-                    .map_err(|e| e.to_string())
-            });
-            for (node, result) in round.iter().zip(join_all(pushes).await) {
-                match result {
-                    Ok(()) => holders.push(node.id.clone()),
-                    Err(e) => {
-                        tracing::warn!(blob = %blob, node = %node.id, error = %e, "copy failed; trying another gateway")
-                    }
-                }
+        let mut failed = Vec::new();
+        self.place_copies(blob, size, &mut holders, &mut failed).await;
+        // This gateway's view of the others may be behind (one joined, one restarted at another
+        // address, one went down since the last heartbeat): re-read it once and try the rest.
+        if holders.len() < wanted {
+            match self.cluster.membership.refresh(&*self.meta).await {
+                Ok(()) => self.place_copies(blob, size, &mut holders, &mut failed).await,
+                Err(e) => tracing::warn!(error = %e, "could not re-read the store's gateways"),
             }
         }
         if holders.len() < wanted {
@@ -55,6 +41,47 @@ impl Store {
             ));
         }
         Ok(holders)
+    }
+
+    /// Pushes copies of `blob` to live gateways in its placement order, skipping those that
+    /// already hold it and those that failed (by URL: a restarted gateway may be tried again at
+    /// its new address), until `holders` has the copy count or no candidate is left.
+    async fn place_copies(
+        &self,
+        blob: &BlobId,
+        size: u64,
+        holders: &mut Vec<NodeId>,
+        failed: &mut Vec<String>,
+    ) {
+        let wanted = self.cluster.copies;
+        let live = self.cluster.membership.live_peers();
+        let candidates = placement::rank(blob, size, live)
+            .into_iter()
+            .filter(|n| !holders.contains(&n.id) && !failed.contains(&n.peer_url));
+        let mut candidates = candidates.collect::<Vec<_>>().into_iter();
+        while holders.len() < wanted {
+            let round: Vec<_> = candidates.by_ref().take(wanted - holders.len()).collect();
+            if round.is_empty() {
+                return;
+            }
+            let pushes = round.iter().map(|node| async move {
+                let body = self.blobs.read(blob, 0..size).await.map_err(|e| e.to_string())?;
+                self.cluster
+                    .peers
+                    .write(&node.peer_url, blob, size, body)
+                    .await
+                    .map_err(|e| e.to_string())
+            });
+            for (node, result) in round.iter().zip(join_all(pushes).await) {
+                match result {
+                    Ok(()) => holders.push(node.id.clone()),
+                    Err(e) => {
+                        tracing::warn!(blob = %blob, node = %node.id, error = %e, "copy failed; trying another gateway");
+                        failed.push(node.peer_url.clone());
+                    }
+                }
+            }
+        }
     }
 
     /// Drops a blob that no record will ever reference: this gateway's copy at once, the others
