@@ -6,7 +6,7 @@
 
 use super::identity::KeyRecord;
 use super::secrets::MasterKeys;
-use crate::meta::{MetaError, MetaStore, MetaTxn, keys};
+use crate::meta::{MetaError, MetaStore, MetaTxn, keys, transact};
 use crate::model;
 
 const CHECK_SETTING: &str = "master-key-check";
@@ -14,8 +14,6 @@ const CHECK_SETTING: &str = "master-key-check";
 const CHECK_PLAINTEXT: &[u8] = b"stowage master key check v1";
 /// Access keys re-sealed per transaction.
 const RESEAL_BATCH: usize = 256;
-/// Commit attempts of one batch before giving up (other gateways may be re-sealing too).
-const ATTEMPTS: usize = 8;
 
 #[derive(Debug, thiserror::Error)]
 pub enum MasterCheckError {
@@ -29,33 +27,15 @@ pub enum MasterCheckError {
 
 /// Verifies that `keys` open the store's secrets, recording a check value on first start.
 pub async fn verify(meta: &dyn MetaStore, keys: &MasterKeys) -> Result<(), MasterCheckError> {
-    for _ in 0..ATTEMPTS {
-        let mut txn = meta.begin().await?;
-        let checked = check_in(&mut *txn, keys).await;
-        match checked {
-            Ok(true) => match txn.commit().await {
-                Err(MetaError::Conflict) => continue,
-                other => return Ok(other?),
-            },
-            Ok(false) => {
-                let _ = txn.rollback().await;
-                return Ok(());
-            }
-            Err(e) => {
-                let _ = txn.rollback().await;
-                return Err(e);
-            }
-        }
-    }
-    Err(MetaError::Conflict.into())
+    transact(meta, keys, |txn, keys| Box::pin(check_in(txn, keys))).await
 }
 
-/// Checks `keys` against the check value; true when it recorded one (to be committed).
-async fn check_in(txn: &mut dyn MetaTxn, keys: &MasterKeys) -> Result<bool, MasterCheckError> {
+/// Checks `keys` against the check value, recording one if the store has none.
+async fn check_in(txn: &mut dyn MetaTxn, keys: &MasterKeys) -> Result<(), MasterCheckError> {
     let key = keys::setting(CHECK_SETTING);
     if let Some(sealed) = txn.get(&key).await? {
         return match keys.open(CHECK_SETTING.as_bytes(), &String::from_utf8_lossy(&sealed)) {
-            Ok(plain) if plain == CHECK_PLAINTEXT => Ok(false),
+            Ok(plain) if plain == CHECK_PLAINTEXT => Ok(()),
             _ => Err(MasterCheckError::WrongKey),
         };
     }
@@ -75,7 +55,7 @@ async fn check_in(txn: &mut dyn MetaTxn, keys: &MasterKeys) -> Result<bool, Mast
         keys.seal(CHECK_SETTING.as_bytes(), CHECK_PLAINTEXT).as_bytes(),
     )
     .await?;
-    Ok(true)
+    Ok(())
 }
 
 /// Seals again under the sealing key every secret (and the check value) that only an extra key
@@ -85,50 +65,37 @@ pub async fn reseal(meta: &dyn MetaStore, keys: &MasterKeys) -> Result<u64, Mast
     let (mut start, end) = keys::all_access_keys();
     let mut resealed = 0u64;
     loop {
-        let mut outcome = None;
-        for _ in 0..ATTEMPTS {
-            let mut txn = meta.begin().await?;
-            match reseal_batch(&mut *txn, keys, &start, &end).await {
-                Ok(batch) => match txn.commit().await {
-                    Ok(()) => {
-                        outcome = Some(batch);
-                        break;
-                    }
-                    Err(MetaError::Conflict) => continue,
-                    Err(e) => return Err(e.into()),
-                },
-                Err(e) => {
-                    let _ = txn.rollback().await;
-                    return Err(e);
-                }
-            }
-        }
-        let (count, next) = outcome.ok_or(MasterCheckError::Meta(MetaError::Conflict))?;
+        let (count, next) = transact(meta, &(keys, start, &end), |txn, (keys, start, end)| {
+            Box::pin(reseal_batch(txn, keys, start, end))
+        })
+        .await?;
         resealed += count;
         match next {
             Some(next) => start = next,
             None => break,
         }
     }
+    transact(meta, keys, |txn, keys| Box::pin(reseal_check(txn, keys))).await?;
+    Ok(resealed)
+}
+
+/// Seals the check value under the sealing key, if an extra key sealed it.
+async fn reseal_check(txn: &mut dyn MetaTxn, keys: &MasterKeys) -> Result<(), MasterCheckError> {
     let key = keys::setting(CHECK_SETTING);
-    let sealing = keys.sealing();
-    let mut txn = meta.begin().await?;
-    let current = txn.get(&key).await?;
-    if current.is_some_and(|c| {
-        sealing
-            .open(CHECK_SETTING.as_bytes(), &String::from_utf8_lossy(&c))
-            .is_err()
-    }) {
+    let sealed = txn.get(&key).await?;
+    let by_sealing_key = |c: &[u8]| {
+        keys.sealing()
+            .open(CHECK_SETTING.as_bytes(), &String::from_utf8_lossy(c))
+            .is_ok()
+    };
+    if sealed.is_some_and(|c| !by_sealing_key(&c)) {
         txn.put(
             &key,
             keys.seal(CHECK_SETTING.as_bytes(), CHECK_PLAINTEXT).as_bytes(),
         )
         .await?;
-        txn.commit().await?;
-    } else {
-        let _ = txn.rollback().await;
     }
-    Ok(resealed)
+    Ok(())
 }
 
 /// Re-seals one batch of access keys from `start`; returns how many, and where the next begins.

@@ -8,14 +8,12 @@ use std::sync::RwLock;
 use std::time::{Duration, SystemTime};
 
 use super::{NodeId, NodeRecord};
-use crate::meta::{MetaError, MetaResult, MetaStore, MetaTxn, keys};
+use crate::meta::{MetaError, MetaResult, MetaStore, keys, transact};
 use crate::model::{self, Nanos};
 
 /// The setting that names the gateway holding every blob recorded before blob references named
 /// their holders: the store's one gateway then, which is the first to start after the upgrade.
 pub const LEGACY_HOLDER: &str = "legacy-holder";
-/// Commit attempts for the few small transactions of membership.
-const ATTEMPTS: usize = 8;
 /// More gateways than any store has: the view is one scan.
 const MAX_NODES: usize = 10_000;
 
@@ -50,30 +48,6 @@ pub fn volume_room(path: &Path) -> (u64, u64) {
     }
 }
 
-/// Runs `f` in a transaction until it commits (or fails otherwise).
-async fn transact<T, F>(meta: &dyn MetaStore, mut f: F) -> MetaResult<T>
-where
-    F: for<'t> FnMut(&'t mut dyn MetaTxn) -> futures::future::BoxFuture<'t, MetaResult<T>>,
-{
-    let mut last = MetaError::Conflict;
-    for _ in 0..ATTEMPTS {
-        let mut txn = meta.begin().await?;
-        let value = match f(&mut *txn).await {
-            Ok(v) => v,
-            Err(e) => {
-                let _ = txn.rollback().await;
-                return Err(e);
-            }
-        };
-        match txn.commit().await {
-            Ok(()) => return Ok(value),
-            Err(MetaError::Conflict) => last = MetaError::Conflict,
-            Err(e) => return Err(e),
-        }
-    }
-    Err(last)
-}
-
 #[derive(Debug, thiserror::Error)]
 pub enum JoinError {
     #[error(transparent)]
@@ -98,15 +72,14 @@ impl Membership {
         volume_token: String,
         liveness: Duration,
     ) -> Result<Self, JoinError> {
-        let legacy = transact(meta, |txn| {
-            let me = me.clone();
+        let legacy = transact(meta, &me, |txn, me| {
             Box::pin(async move {
                 let key = keys::setting(LEGACY_HOLDER);
                 if let Some(raw) = txn.get(&key).await? {
                     return model::decode::<NodeId>(&key, &raw);
                 }
-                txn.put(&key, &model::encode(&me)).await?;
-                Ok(me)
+                txn.put(&key, &model::encode(me)).await?;
+                Ok::<_, MetaError>(me.clone())
             })
         })
         .await?;
@@ -147,9 +120,8 @@ impl Membership {
         };
         let key = keys::node(self.me.as_str());
         let value = model::encode(&record);
-        transact(meta, |txn| {
-            let (key, value) = (key.clone(), value.clone());
-            Box::pin(async move { txn.put(&key, &value).await })
+        transact(meta, &(key, value), |txn, (key, value)| {
+            Box::pin(async move { txn.put(key, value).await })
         })
         .await?;
         self.refresh(meta).await

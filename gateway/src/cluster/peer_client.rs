@@ -68,7 +68,9 @@ impl PeerClient {
         connector.set_connect_timeout(Some(CONNECT_TIMEOUT));
         connector.set_nodelay(true);
         let http = Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(Duration::from_secs(60))
+            // Shorter than the peers' own idle deadline (`--header-timeout`, 30 s by default), so
+            // a request never goes out on a connection the peer is closing.
+            .pool_idle_timeout(Duration::from_secs(10))
             // Blob bytes arrive in frames as large as a read: fewer, larger frames cost the
             // gateway relaying them less per byte than hyper's adaptive default.
             .http1_read_buf_exact_size(READ_BUFFER)

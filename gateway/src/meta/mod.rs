@@ -5,5 +5,7 @@ pub mod fjall;
 pub mod keys;
 pub mod store;
 pub mod tikv;
+mod transact;
 
 pub use store::{Key, MetaError, MetaResult, MetaStore, MetaTxn, Value};
+pub use transact::transact;

@@ -104,7 +104,12 @@ impl StoreClient {
         connector.set_connect_timeout(Some(Duration::from_secs(5)));
         connector.set_nodelay(true);
         Ok(Self {
-            http: Client::builder(TokioExecutor::new()).build(connector),
+            // Idle connections are dropped before the gateway closes them (its header deadline,
+            // 30 s by default, also ends idle keep-alive): reusing one the server is closing
+            // fails the request.
+            http: Client::builder(TokioExecutor::new())
+                .pool_idle_timeout(Duration::from_secs(10))
+                .build(connector),
             endpoint,
             authority,
             region: region.to_owned(),
