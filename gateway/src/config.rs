@@ -113,10 +113,15 @@ pub struct ServeArgs {
     #[command(flatten)]
     pub cluster: Box<ClusterArgs>,
 
-    /// Seconds a client may take to send a request's headers, and an idle keep-alive connection
-    /// may wait for its next request, before the connection is closed.
+    /// Seconds a new connection may take to deliver its first request's headers before it is
+    /// closed.
     #[arg(long, env = "STOWAGE_HEADER_TIMEOUT", default_value_t = 30)]
     pub header_timeout: u64,
+
+    /// Seconds a keep-alive connection may wait to begin (and send the headers of) its next
+    /// request before it is closed.
+    #[arg(long, env = "STOWAGE_IDLE_TIMEOUT", default_value_t = 120)]
+    pub idle_timeout: u64,
 
     /// Seconds a request body may send nothing before the request ends with `RequestTimeout`
     /// (and its partial upload is removed).

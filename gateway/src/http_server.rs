@@ -1,14 +1,16 @@
 //! Serving HTTP connections with deadlines a slow or silent client cannot get around.
 //!
 //! `axum::serve` has no header deadline, so a client that opens connections and sends its
-//! headers a byte at a time holds them open forever. Here each connection gets hyper's header
-//! read deadline, which also bounds how long an idle keep-alive connection waits for its next
-//! request (hyper starts it as soon as a connection waits for a request head). Request bodies
-//! that stall are ended by the blob writer (`BlobStore::write`'s stall deadline), which is where a
-//! body is read.
+//! headers a byte at a time holds them open forever. Here a new connection must deliver its first
+//! request's headers within the header deadline, and a keep-alive connection must start its next
+//! request within the idle deadline (hyper's header-read timer, which runs from the moment a
+//! connection waits for a request head). Request bodies that stall are ended by the blob writer
+//! (`BlobStore::write`'s stall deadline), which is where a body is read.
 
 use std::convert::Infallible;
 use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use axum::Router;
@@ -25,21 +27,29 @@ use tower::ServiceExt as _;
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
 
 /// Serves `app` on `listener` until `shutdown` resolves, then lets in-flight requests finish.
+/// How long clients may take: a new connection to deliver its first request's headers, and a
+/// keep-alive connection to begin its next request.
+#[derive(Debug, Clone, Copy)]
+pub struct Deadlines {
+    pub header: Duration,
+    pub idle: Duration,
+}
+
 pub async fn serve(
     listener: TcpListener,
     app: Router,
-    header_timeout: Duration,
+    deadlines: Deadlines,
     shutdown: impl Future<Output = ()>,
 ) {
     let mut builder = Builder::new(TokioExecutor::new());
     builder
         .http1()
         .timer(TokioTimer::new())
-        .header_read_timeout(header_timeout);
+        .header_read_timeout(deadlines.idle);
     builder
         .http2()
         .timer(TokioTimer::new())
-        .keep_alive_interval(header_timeout);
+        .keep_alive_interval(deadlines.idle);
     let graceful = GracefulShutdown::new();
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
@@ -60,7 +70,10 @@ pub async fn serve(
             tracing::debug!(error = %e, "could not set TCP_NODELAY");
         }
         let app = app.clone();
+        let started = Arc::new(AtomicBool::new(false));
+        let first_request = started.clone();
         let service = hyper::service::service_fn(move |mut req: http::Request<Incoming>| {
+            first_request.store(true, Ordering::Relaxed);
             req.extensions_mut().insert(ConnectInfo(peer));
             let app = app.clone();
             async move {
@@ -74,7 +87,18 @@ pub async fn serve(
         let conn = builder.serve_connection_with_upgrades(TokioIo::new(tcp), service);
         let conn = graceful.watch(conn.into_owned());
         tokio::spawn(async move {
-            if let Err(e) = conn.await {
+            let mut conn = std::pin::pin!(conn);
+            let ended = tokio::select! {
+                ended = conn.as_mut() => Some(ended),
+                () = tokio::time::sleep(deadlines.header) => None,
+            };
+            let ended = match ended {
+                Some(ended) => ended,
+                // Dropping the connection closes it: no request head arrived in time.
+                None if !started.load(Ordering::Relaxed) => return,
+                None => conn.await,
+            };
+            if let Err(e) = ended {
                 tracing::debug!(error = %e, %peer, "connection ended with an error");
             }
         });

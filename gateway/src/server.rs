@@ -309,8 +309,11 @@ pub async fn start_gateway(
 
     tracing::info!(listen = %addr, node = %node_id, volume = %volume.display(), meta = store.meta.backend(), "serving S3");
     let (shutdown, stopped) = oneshot::channel::<()>();
-    let header_timeout = Duration::from_secs(args.header_timeout.max(1));
-    let server = tokio::spawn(http_server::serve(listener, app, header_timeout, async move {
+    let deadlines = http_server::Deadlines {
+        header: Duration::from_secs(args.header_timeout.max(1)),
+        idle: Duration::from_secs(args.idle_timeout.max(1)),
+    };
+    let server = tokio::spawn(http_server::serve(listener, app, deadlines, async move {
         let _ = stopped.await;
     }));
     Ok(RunningGateway {
