@@ -302,6 +302,88 @@ impl BodyDigest {
     }
 }
 
+/// Bytes read back that do not match the checksum recorded when they were written.
+#[derive(Debug, thiserror::Error)]
+#[error("stored bytes do not match their {algorithm} checksum (span {span})")]
+pub struct ChecksumMismatch {
+    pub algorithm: &'static str,
+    pub span: usize,
+}
+
+/// Checks bytes as they are read back against the checksums recorded at write time, span by
+/// span: one span for a full-object checksum, one per part for a composite one.
+pub struct SpanCheck {
+    algorithm: ChecksumAlgorithm,
+    /// (bytes left in the span, its recorded checksum), first span first.
+    spans: std::collections::VecDeque<(u64, String)>,
+    hasher: Hasher,
+    done: usize,
+}
+
+impl SpanCheck {
+    pub fn new(algorithm: ChecksumAlgorithm, spans: Vec<(u64, String)>) -> Self {
+        Self {
+            algorithm,
+            spans: spans.into(),
+            hasher: Hasher::new(algorithm),
+            done: 0,
+        }
+    }
+
+    fn close_span(&mut self) -> Result<(), ChecksumMismatch> {
+        let Some((_, expected)) = self.spans.pop_front() else {
+            return Ok(());
+        };
+        let hasher = std::mem::replace(&mut self.hasher, Hasher::new(self.algorithm));
+        let actual = B64.encode(hasher.finish(self.algorithm));
+        self.done += 1;
+        if actual == expected {
+            Ok(())
+        } else {
+            Err(ChecksumMismatch {
+                algorithm: self.algorithm.as_str(),
+                span: self.done,
+            })
+        }
+    }
+
+    pub fn update(&mut self, mut data: &[u8]) -> Result<(), ChecksumMismatch> {
+        while !data.is_empty() {
+            let Some((left, _)) = self.spans.front_mut() else {
+                // More bytes than were recorded: the blob is not what was written.
+                return Err(ChecksumMismatch {
+                    algorithm: self.algorithm.as_str(),
+                    span: self.done + 1,
+                });
+            };
+            let take = data.len().min(usize::try_from(*left).unwrap_or(usize::MAX));
+            self.hasher.update(&data[..take]);
+            *left -= take as u64;
+            data = &data[take..];
+            if *left == 0 {
+                self.close_span()?;
+            }
+        }
+        // Empty spans (a zero-byte object or part) complete as soon as they are reached.
+        while self.spans.front().is_some_and(|(left, _)| *left == 0) {
+            self.close_span()?;
+        }
+        Ok(())
+    }
+
+    /// After the last byte: every span must have been read and matched.
+    pub fn finish(mut self) -> Result<(), ChecksumMismatch> {
+        self.update(&[])?;
+        match self.spans.is_empty() {
+            true => Ok(()),
+            false => Err(ChecksumMismatch {
+                algorithm: self.algorithm.as_str(),
+                span: self.done + 1,
+            }),
+        }
+    }
+}
+
 /// Decodes a `Content-MD5` header: base64 of exactly 16 bytes.
 pub fn decode_content_md5(value: &str) -> Option<[u8; 16]> {
     B64.decode(value.trim()).ok().and_then(|raw| raw.try_into().ok())
@@ -310,6 +392,32 @@ pub fn decode_content_md5(value: &str) -> Option<[u8; 16]> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn span_checks_pass_intact_bytes_in_any_chunking_and_catch_a_flipped_one() {
+        let parts: Vec<Vec<u8>> = vec![vec![1; 1000], vec![2; 10], Vec::new(), vec![3; 77]];
+        let sum = |b: &[u8]| {
+            let mut h = Hasher::new(ChecksumAlgorithm::Crc32);
+            h.update(b);
+            B64.encode(h.finish(ChecksumAlgorithm::Crc32))
+        };
+        let spans: Vec<(u64, String)> = parts.iter().map(|p| (p.len() as u64, sum(p))).collect();
+        let all = parts.concat();
+        for chunk in [1, 7, 1000, 5000] {
+            let mut check = SpanCheck::new(ChecksumAlgorithm::Crc32, spans.clone());
+            for c in all.chunks(chunk) {
+                check.update(c).unwrap();
+            }
+            check.finish().unwrap();
+        }
+        let mut damaged = all.clone();
+        damaged[1005] ^= 1;
+        let mut check = SpanCheck::new(ChecksumAlgorithm::Crc32, spans.clone());
+        assert_eq!(check.update(&damaged).unwrap_err().span, 2);
+        let mut short = SpanCheck::new(ChecksumAlgorithm::Crc32, spans);
+        short.update(&all[..500]).unwrap();
+        assert!(short.finish().is_err());
+    }
 
     fn checksum_of(algorithm: ChecksumAlgorithm, data: &[u8]) -> String {
         let mut d = BodyDigest::new(algorithm);

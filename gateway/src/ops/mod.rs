@@ -17,6 +17,7 @@ mod sealed;
 mod segments;
 mod tagging;
 mod txn;
+mod verified_read;
 pub mod version;
 pub mod versions;
 

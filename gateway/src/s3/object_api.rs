@@ -234,10 +234,18 @@ impl Gateway {
         let input = req.input;
         let (head, sse_key, selection) = read_target!(self, input);
         let whole = selection.is_whole(&head);
-        let body = self
-            .store
-            .read_plain(&head, selection.range.clone(), sse_key.as_ref())
-            .await?;
+        let body = match whole {
+            true => {
+                self.store
+                    .read_whole_verified(&input.bucket, &input.key, &head, sse_key.as_ref())
+                    .await?
+            }
+            false => {
+                self.store
+                    .read_plain(&head, selection.range.clone(), sse_key.as_ref())
+                    .await?
+            }
+        };
         let mut out = GetObjectOutput {
             body: Some(StreamingBlob::wrap(body)),
             tag_count: tag_count(&head),

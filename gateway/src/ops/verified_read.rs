@@ -1,0 +1,92 @@
+//! Whole-object reads checked as they stream against the checksums recorded at write time. The
+//! last chunk is held back until every checksum matched, so a damaged blob ends the response
+//! short (the client sees an incomplete body and retries) and never completes it with wrong
+//! bytes. Ranges cannot be checked this way and are served as read.
+
+use bytes::Bytes;
+use futures::{StreamExt as _, stream};
+use s3s::S3Result;
+
+use super::{PlainStream, Store};
+use crate::checksum::{ChecksumKind, SpanCheck};
+use crate::model::ObjectHead;
+use crate::sse::CustomerKey;
+
+/// What the recorded checksums cover: the whole object, or each part of a composite one. None
+/// when nothing usable was recorded (a record from before checksums).
+fn spans_of(head: &ObjectHead) -> Option<SpanCheck> {
+    let sum = &head.checksum;
+    if sum.value.is_empty() {
+        return None;
+    }
+    let spans = match sum.kind {
+        ChecksumKind::FullObject => vec![(head.size, sum.value.clone())],
+        ChecksumKind::Composite if !head.parts.is_empty() => {
+            head.parts.iter().map(|p| (p.size, p.checksum.clone())).collect()
+        }
+        ChecksumKind::Composite => return None,
+    };
+    Some(SpanCheck::new(sum.algorithm, spans))
+}
+
+struct Verifying {
+    inner: PlainStream,
+    check: Option<SpanCheck>,
+    held: Option<Bytes>,
+    label: String,
+}
+
+fn verified(inner: PlainStream, check: SpanCheck, label: String) -> PlainStream {
+    let state = Verifying {
+        inner,
+        check: Some(check),
+        held: None,
+        label,
+    };
+    Box::pin(sync_wrapper::SyncStream::new(stream::unfold(
+        state,
+        |mut st| async move {
+            let failure = loop {
+                let check = st.check.as_mut()?;
+                match st.inner.next().await {
+                    Some(Ok(chunk)) => match check.update(&chunk) {
+                        Ok(()) => match st.held.replace(chunk) {
+                            Some(released) => return Some((Ok(released), st)),
+                            None => continue,
+                        },
+                        Err(mismatch) => break mismatch,
+                    },
+                    Some(Err(e)) => {
+                        st.check = None;
+                        return Some((Err(e), st));
+                    }
+                    None => match st.check.take().map(SpanCheck::finish) {
+                        Some(Ok(())) => return st.held.take().map(|last| (Ok(last), st)),
+                        Some(Err(mismatch)) => break mismatch,
+                        None => return None,
+                    },
+                }
+            };
+            tracing::error!(object = %st.label, error = %failure, "damaged object: response cut short");
+            st.check = None;
+            Some((Err(std::io::Error::other(failure)), st))
+        },
+    )))
+}
+
+impl Store {
+    /// The whole plaintext of an object, checked as it streams (see the module comment).
+    pub async fn read_whole_verified(
+        &self,
+        bucket: &str,
+        key: &str,
+        head: &ObjectHead,
+        sse_key: Option<&CustomerKey>,
+    ) -> S3Result<PlainStream> {
+        let plain = self.read_plain(head, 0..head.size, sse_key).await?;
+        Ok(match spans_of(head) {
+            Some(check) => verified(plain, check, format!("{bucket}/{key}")),
+            None => plain,
+        })
+    }
+}
