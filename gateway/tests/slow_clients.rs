@@ -99,7 +99,10 @@ async fn headers_that_never_finish_and_idle_connections_are_closed_each_on_its_d
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn hundreds_of_trickling_uploads_do_not_stall_other_readers() {
-    const TRICKLERS: usize = 600;
+    /// More than the 512 threads of tokio's blocking pool, which one thread per upload exhausted.
+    const TRICKLERS: usize = 700;
+    /// Connections opened at once: a burst of hundreds of SYNs can overflow the listen backlog.
+    const CONNECT_BATCH: usize = 50;
     const TRICKLE: Duration = Duration::from_secs(6);
     let gw = start_with_args(&["--body-timeout", "30"]);
     let client = gw.client();
@@ -109,6 +112,9 @@ async fn hundreds_of_trickling_uploads_do_not_stall_other_readers() {
 
     let mut tricklers = Vec::new();
     for i in 0..TRICKLERS {
+        if i % CONNECT_BATCH == 0 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
         let head = put_head(&gw, &format!("trickle-{i}"), 1000);
         let port = gw.port;
         tricklers.push(tokio::spawn(async move {
@@ -144,8 +150,8 @@ async fn hundreds_of_trickling_uploads_do_not_stall_other_readers() {
         .count();
     eprintln!("{reads} GETs while {alive} uploads trickled; slowest {slowest:?}");
     assert!(
-        alive >= TRICKLERS * 9 / 10,
-        "the trickling uploads stayed connected: {alive}"
+        alive > 512,
+        "more trickling uploads stayed connected than the blocking pool has threads: {alive}"
     );
     assert!(reads >= 10, "reads went on: {reads}");
 }
