@@ -561,35 +561,6 @@ async fn the_peer_endpoint_refuses_unsigned_expired_forged_and_s3_requests() {
         .next()
         .expect("the blob of x");
     let path = format!("/_stowage/peer/blobs/{blob}");
-    let url = format!("{}{path}", store.endpoint(0));
-    let http = reqwest_like::Client::new();
-
-    let signed = |key: &PeerKey, at: SystemTime| key.sign("GET", &path, at);
-    let good = PeerKey::from_secret(b"a store-internal secret");
-    let ok = http
-        .get(&url, &signed(&good, SystemTime::now()), Some("bytes=0-4999"))
-        .await;
-    assert_eq!(ok.0, 206, "a correctly signed peer read is served");
-    assert_eq!(ok.1, body);
-
-    let unsigned = http.get(&url, &[], Some("bytes=0-4999")).await;
-    assert_eq!(unsigned.0, 403);
-    let expired = http
-        .get(
-            &url,
-            &signed(&good, SystemTime::now() - Duration::from_secs(600)),
-            Some("bytes=0-4999"),
-        )
-        .await;
-    assert_eq!(expired.0, 403);
-    let forged = http
-        .get(
-            &url,
-            &signed(&PeerKey::from_secret(b"guess"), SystemTime::now()),
-            Some("bytes=0-4999"),
-        )
-        .await;
-    assert_eq!(forged.0, 403);
     let root = store.shared.root();
     let raw = e2e::RawClient::new(
         &store.endpoint(0),
@@ -597,6 +568,28 @@ async fn the_peer_endpoint_refuses_unsigned_expired_forged_and_s3_requests() {
         &root.access_key_id,
         &root.secret_access_key,
     );
+    // A peer request carries the peer signature only: no SigV4.
+    let peer_get = |headers: &[(&'static str, String)]| {
+        let mut req = raw
+            .request(http::Method::GET, &path)
+            .anonymous()
+            .header("range", "bytes=0-4999");
+        for (name, value) in headers {
+            req = req.header(*name, value.clone());
+        }
+        req.send()
+    };
+    let signed = |key: &PeerKey, at: SystemTime| key.sign("GET", &path, at);
+    let good = PeerKey::from_secret(b"a store-internal secret");
+    let ok = peer_get(&signed(&good, SystemTime::now())).await;
+    assert_eq!(ok.status, 206, "a correctly signed peer read is served");
+    assert_eq!(ok.body, body);
+
+    assert_eq!(peer_get(&[]).await.status, 403, "unsigned");
+    let expired = signed(&good, SystemTime::now() - Duration::from_secs(600));
+    assert_eq!(peer_get(&expired).await.status, 403, "expired");
+    let forged = signed(&PeerKey::from_secret(b"guess"), SystemTime::now());
+    assert_eq!(peer_get(&forged).await.status, 403, "forged");
     let with_s3_credentials = raw.request(http::Method::GET, &path).send().await;
     assert_eq!(
         with_s3_credentials.status, 403,
@@ -627,51 +620,6 @@ async fn gateway_serve_with_several_gateways_is_one_store() {
     );
     assert_eq!(get(&second, B, "k").await, body);
     assert_eq!(blob_files_in(&gw.data_dir().join("gateway-1")), 0);
-}
-
-/// Just enough of an HTTP client for the peer endpoint tests (status and body).
-mod reqwest_like {
-    use http_body_util::{BodyExt as _, Empty};
-    use hyper_util::client::legacy::Client as Hyper;
-    use hyper_util::client::legacy::connect::HttpConnector;
-    use hyper_util::rt::TokioExecutor;
-
-    pub struct Client(Hyper<HttpConnector, Empty<bytes::Bytes>>);
-
-    impl Client {
-        pub fn new() -> Self {
-            Self(Hyper::builder(TokioExecutor::new()).build(HttpConnector::new()))
-        }
-
-        pub async fn get(
-            &self,
-            url: &str,
-            headers: &[(&'static str, String)],
-            range: Option<&str>,
-        ) -> (u16, Vec<u8>) {
-            let mut req = http::Request::get(url);
-            for (k, v) in headers {
-                req = req.header(*k, v);
-            }
-            if let Some(r) = range {
-                req = req.header("range", r);
-            }
-            let resp = self
-                .0
-                .request(req.body(Empty::new()).unwrap())
-                .await
-                .expect("peer request");
-            let status = resp.status().as_u16();
-            let body = resp
-                .into_body()
-                .collect()
-                .await
-                .expect("body")
-                .to_bytes()
-                .to_vec();
-            (status, body)
-        }
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

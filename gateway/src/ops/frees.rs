@@ -20,9 +20,7 @@ impl Store {
         let me = self.cluster.me().as_str().to_owned();
         let until = SystemTime::now()
             .checked_sub(self.cluster.free_grace)
-            .and_then(|t| t.duration_since(SystemTime::UNIX_EPOCH).ok())
-            .map(|d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
-            .unwrap_or(0);
+            .map_or(0, refs::queue_time);
         let mut freed = 0u64;
         loop {
             let (start, end) = keys::frees_queued_before(&me, until);

@@ -53,10 +53,7 @@ pub async fn queue_frees(txn: &mut dyn MetaTxn, blob: &BlobId, holders: &[NodeId
     } else {
         holders
     };
-    let now = SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map(|d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
-        .unwrap_or(0);
+    let now = queue_time(SystemTime::now());
     for node in holders {
         txn.put(&keys::free_queued(node.as_str(), now, blob.as_str()), b"")
             .await?;
@@ -67,6 +64,13 @@ pub async fn queue_frees(txn: &mut dyn MetaTxn, blob: &BlobId, holders: &[NodeId
         .await?;
     }
     Ok(())
+}
+
+/// A wall-clock time as the free queue orders by it: nanoseconds since the epoch.
+pub(super) fn queue_time(t: SystemTime) -> u64 {
+    t.duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
+        .unwrap_or(0)
 }
 
 /// Whether `blob` must stay on `node`'s volume: a committed record points at it, or a free of it

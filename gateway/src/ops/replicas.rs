@@ -55,10 +55,12 @@ impl Store {
     ) {
         let wanted = self.cluster.copies;
         let live = self.cluster.membership.live_peers();
-        let candidates = placement::rank(blob, size, live)
+        // Collected first: `holders` and `failed` grow below.
+        let fresh: Vec<_> = placement::rank(blob, size, live)
             .into_iter()
-            .filter(|n| !holders.contains(&n.id) && !failed.contains(&n.peer_url));
-        let mut candidates = candidates.collect::<Vec<_>>().into_iter();
+            .filter(|n| !holders.contains(&n.id) && !failed.contains(&n.peer_url))
+            .collect();
+        let mut candidates = fresh.into_iter();
         while holders.len() < wanted {
             let round: Vec<_> = candidates.by_ref().take(wanted - holders.len()).collect();
             if round.is_empty() {
