@@ -35,6 +35,7 @@ use crate::meta::tikv::{self, TikvUrl, TlsPaths};
 use crate::metrics::Metrics;
 use crate::ops::Store;
 use crate::s3::envelope::envelope;
+use crate::s3::lenient_range::lenient_range;
 use crate::s3::signature_gate::signature_gate;
 use crate::s3::{Gateway, RenameRoute, VirtualHosts};
 
@@ -386,6 +387,7 @@ fn app(args: &ServeArgs, shared: &Shared, store: &Store, metrics: &Arc<Metrics>,
         }))
         .merge(peer_api::router(peer))
         .fallback_service(s3)
+        .layer(axum::middleware::from_fn(lenient_range))
         .layer(axum::middleware::from_fn(signature_gate))
         .layer(axum::middleware::from_fn_with_state(metrics.clone(), envelope))
 }

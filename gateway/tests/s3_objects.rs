@@ -262,6 +262,104 @@ async fn a_range_starting_past_the_end_is_invalid_range() {
     assert_s3_error(result, "InvalidRange", 416);
 }
 
+/// RFC 9110 lets a server ignore a Range it cannot parse, and AWS does: the whole object, 200.
+/// The SDK sends what it is given, so garbage reaches the gateway signed.
+#[tokio::test]
+async fn a_syntactically_invalid_range_is_ignored() {
+    let (gw, client) = with_bucket("ranges").await;
+    put(&client, "ranges", "digits", TEN_BYTES.to_vec()).await;
+
+    for range in ["bytes=abc", "bytes=0-1,3-4", "bytes=5-2", "items=0-1", "bytes="] {
+        let out = client
+            .get_object()
+            .bucket("ranges")
+            .key("digits")
+            .range(range)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{range}: {e:?}"));
+        assert_eq!(out.content_range(), None, "{range}");
+        let got = out.body.collect().await.expect("body").into_bytes();
+        assert_eq!(&got[..], TEN_BYTES, "{range}");
+
+        let head = gw
+            .raw()
+            .request(Method::HEAD, "/ranges/digits")
+            .header("range", range)
+            .send()
+            .await;
+        assert_eq!(
+            (
+                head.status,
+                head.header("content-length"),
+                head.header("content-range")
+            ),
+            (200, Some("10"), None),
+            "HEAD {range}"
+        );
+    }
+
+    // Query parameters still apply to the replayed request.
+    let resp = gw
+        .raw()
+        .request(
+            Method::GET,
+            "/ranges/digits?response-content-type=text%2Fx-digits",
+        )
+        .header("range", "bytes=9-0")
+        .send()
+        .await;
+    assert_eq!(
+        (resp.status, resp.header("content-type"), &resp.body[..]),
+        (200, Some("text/x-digits"), TEN_BYTES),
+        "{}",
+        resp.text()
+    );
+}
+
+/// Ignoring the Range never skips verifying the request that carried it.
+#[tokio::test]
+async fn an_invalid_range_does_not_excuse_a_bad_signature() {
+    let (gw, client) = with_bucket("ranges").await;
+    put(&client, "ranges", "digits", TEN_BYTES.to_vec()).await;
+
+    let forged = gw
+        .raw()
+        .request(Method::GET, "/ranges/digits")
+        .header("range", "bytes=abc")
+        .credentials(&gw.access_key, "not-the-secret")
+        .send()
+        .await;
+    assert_raw_error(&forged, "SignatureDoesNotMatch", 403);
+
+    let anonymous = gw
+        .raw()
+        .request(Method::GET, "/ranges/digits")
+        .header("range", "bytes=abc")
+        .anonymous()
+        .send()
+        .await;
+    assert_raw_error(&anonymous, "AccessDenied", 403);
+
+    // A presigned URL signs only the host: the Range a browser adds is not covered, and ignored.
+    let url = gw
+        .raw()
+        .request(Method::GET, "/ranges/digits")
+        .presign(std::time::Duration::from_secs(300));
+    let shared = gw
+        .raw()
+        .request_url(Method::GET, &url)
+        .header("range", "bytes=0-1,5-6")
+        .send()
+        .await;
+    assert_eq!(
+        (shared.status, &shared.body[..]),
+        (200, TEN_BYTES),
+        "{}",
+        shared.text()
+    );
+}
+
 #[tokio::test]
 async fn response_overrides_replace_the_stored_headers() {
     let (_gw, client) = with_bucket("overrides").await;

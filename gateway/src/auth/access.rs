@@ -16,6 +16,7 @@ use s3s::{S3Error, S3ErrorCode, S3Request, S3Result};
 use super::identity::{AccessMode, Identities, Identity};
 use super::permissions::{Needed, needed};
 use super::policy::{Context, Decision, Policy, Principal, Request};
+use super::replay::{ProvenCaller, ReplayProbe};
 use crate::errors::no_such_bucket;
 use crate::ops::Store;
 
@@ -337,7 +338,10 @@ pub struct AccessCheck(pub Arc<Access>);
 #[async_trait::async_trait]
 impl S3Access for AccessCheck {
     async fn check(&self, cx: &mut S3AccessContext<'_>) -> S3Result<()> {
-        let access_key = cx.credentials().map(|c| c.access_key.clone());
+        let access_key = match cx.extensions_mut().get::<ProvenCaller>() {
+            Some(proven) => proven.0.clone(),
+            None => cx.credentials().map(|c| c.access_key.clone()),
+        };
         let caller = self.0.caller(access_key.as_deref()).await?;
         let op = cx.s3_op().name().to_owned();
         let op = op.as_str();
@@ -357,6 +361,13 @@ impl S3Access for AccessCheck {
         };
         for need in &wants {
             self.0.authorize(caller.as_ref(), need, &facts_of).await?;
+        }
+        if let Some(probe) = cx.extensions_mut().get::<ReplayProbe>() {
+            probe.prove(access_key);
+            return Err(S3Error::with_message(
+                S3ErrorCode::InternalError,
+                "verified for a replay; never answered",
+            ));
         }
         cx.extensions_mut().insert(Caller(caller));
         Ok(())

@@ -6,4 +6,5 @@ pub mod identity;
 pub mod master_keys;
 pub mod permissions;
 pub mod policy;
+pub mod replay;
 pub mod secrets;

@@ -7,6 +7,7 @@ mod checksum_request;
 mod conditions;
 pub mod envelope;
 mod host;
+pub mod lenient_range;
 mod lifecycle_api;
 mod list_api;
 mod listing;
