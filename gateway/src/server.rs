@@ -36,6 +36,7 @@ use crate::metrics::Metrics;
 use crate::ops::Store;
 use crate::s3::envelope::envelope;
 use crate::s3::lenient_range::lenient_range;
+use crate::s3::repeated_metadata::join_repeated_metadata;
 use crate::s3::signature_gate::signature_gate;
 use crate::s3::{Gateway, RenameRoute, VirtualHosts};
 
@@ -388,6 +389,7 @@ fn app(args: &ServeArgs, shared: &Shared, store: &Store, metrics: &Arc<Metrics>,
         .merge(peer_api::router(peer))
         .fallback_service(s3)
         .layer(axum::middleware::from_fn(lenient_range))
+        .layer(axum::middleware::from_fn(join_repeated_metadata))
         .layer(axum::middleware::from_fn(signature_gate))
         .layer(axum::middleware::from_fn_with_state(metrics.clone(), envelope))
 }

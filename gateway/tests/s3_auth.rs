@@ -429,3 +429,31 @@ async fn signature_version_2_is_refused_as_aws_refuses_it() {
     assert_eq!(resp.status, 400, "{}", resp.text());
     assert_eq!(resp.error_code().as_deref(), Some("InvalidRequest"));
 }
+
+/// A header sent twice is signed as AWS canonicalizes it (the values joined by commas, in order),
+/// and S3 stores the joined value as the metadata's.
+#[tokio::test]
+async fn a_header_sent_twice_is_verified_and_stored_joined() {
+    let (gw, client) = with_bucket("twice").await;
+    let resp = gw
+        .raw()
+        .request(Method::PUT, "/twice/k")
+        .header("x-amz-meta-colour", "red")
+        .header("x-amz-meta-colour", "blue")
+        .body("body")
+        .send()
+        .await;
+    assert_eq!(resp.status, 200, "{}", resp.text());
+
+    let head = client
+        .head_object()
+        .bucket("twice")
+        .key("k")
+        .send()
+        .await
+        .expect("head");
+    assert_eq!(
+        head.metadata().and_then(|m| m.get("colour")).map(String::as_str),
+        Some("red,blue")
+    );
+}

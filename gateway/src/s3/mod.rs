@@ -16,6 +16,7 @@ mod object_api;
 mod object_io;
 mod public_access_api;
 mod rename_route;
+pub mod repeated_metadata;
 pub(crate) mod request;
 mod service;
 pub mod signature_gate;
