@@ -23,6 +23,7 @@
 pub mod gc;
 mod prefix;
 mod retry;
+mod settle;
 pub mod url;
 
 use std::sync::Arc;
@@ -37,6 +38,7 @@ use tikv_client::{
 use super::store::{Key, MetaError, MetaResult, MetaStore, MetaTxn, Value};
 use gc::{ActiveTxns, MAX_TXN_LIFETIME, Registration};
 use retry::{CALL_RETRIES, Failure, classify};
+use settle::{Settled, TxnKeys};
 
 pub use gc::{DEFAULT_INTERVAL as DEFAULT_GC_INTERVAL, DEFAULT_MAX_AGE as DEFAULT_GC_MAX_AGE, spawn_gc};
 pub use prefix::StorePrefix;
@@ -53,9 +55,6 @@ const CALL_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// One commit: prewrite of every region, a timestamp, the primary's commit.
 const COMMIT_TIMEOUT: Duration = Duration::from_secs(20);
-
-/// Rolling back after a failed commit.
-const ROLLBACK_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Keys fetched per scan request. Listing 1,000 keys (a page of ListObjects asks for 1,001) is
 /// one request per region touched.
@@ -167,6 +166,8 @@ impl MetaStore for TikvStore {
         let running = self.active.register(txn.start_timestamp().version());
         Ok(Box::new(TikvTxn {
             txn,
+            client: self.client.clone(),
+            keys: TxnKeys::default(),
             prefix: self.prefix.clone(),
             one_pc: self.one_pc.clone(),
             wrote: false,
@@ -183,6 +184,10 @@ impl MetaStore for TikvStore {
 /// An open optimistic transaction. Its writes live in tikv-client's buffer until commit.
 pub struct TikvTxn {
     txn: Transaction,
+    /// For settling a failed commit ([`settle`]).
+    client: TransactionClient,
+    /// What the commit will prewrite, primary first: what a failed commit must settle.
+    keys: TxnKeys,
     prefix: Arc<StorePrefix>,
     one_pc: Arc<AtomicBool>,
     /// Whether a put or delete was buffered (locks of reads alone need no commit).
@@ -220,30 +225,10 @@ impl TikvTxn {
         .await
     }
 
-    /// After a failed commit, rolls back what its prewrite may have left, and learns from TiKV's
-    /// answer whether the transaction committed after all: TiKV rolls back only what did not
-    /// commit, and refuses a committed primary with its `Committed` error.
+    /// Settles a failed commit by its primary key (see [`settle`]).
     async fn settle_failed_commit(&mut self) -> Settled {
-        match tokio::time::timeout(ROLLBACK_TIMEOUT, self.txn.rollback()).await {
-            Ok(Ok(())) => Settled::RolledBack,
-            Ok(Err(e)) if retry::rollback_found_commit(&e) => Settled::Committed,
-            Ok(Err(e)) => {
-                tracing::warn!(error = %describe(&e), "rolling back a failed TiKV commit failed");
-                Settled::Unknown
-            }
-            Err(_) => {
-                tracing::warn!("rolling back a failed TiKV commit timed out");
-                Settled::Unknown
-            }
-        }
+        settle::settle(&self.client, &mut self.txn, &self.keys).await
     }
-}
-
-/// What a failed commit turned out to be.
-enum Settled {
-    RolledBack,
-    Committed,
-    Unknown,
 }
 
 #[async_trait]
@@ -251,6 +236,7 @@ impl MetaTxn for TikvTxn {
     async fn get(&mut self, key: &[u8]) -> MetaResult<Option<Value>> {
         self.check_alive()?;
         let key = self.prefix.encode(key);
+        self.keys.touch(&key);
         let txn = &mut self.txn;
         within(CALL_TIMEOUT, "get", async {
             let mut attempts = Attempts::new("get");
@@ -284,8 +270,10 @@ impl MetaTxn for TikvTxn {
 
     async fn put(&mut self, key: &[u8], value: &[u8]) -> MetaResult<()> {
         self.check_alive()?;
+        let key = self.prefix.encode(key);
+        self.keys.touch(&key);
         self.txn
-            .put(self.prefix.encode(key), value.to_vec())
+            .put(key, value.to_vec())
             .await
             .map_err(|e| MetaError::Backend(format!("put: {e}")))?;
         self.wrote = true;
@@ -294,8 +282,10 @@ impl MetaTxn for TikvTxn {
 
     async fn delete(&mut self, key: &[u8]) -> MetaResult<()> {
         self.check_alive()?;
+        let key = self.prefix.encode(key);
+        self.keys.touch(&key);
         self.txn
-            .delete(self.prefix.encode(key))
+            .delete(key)
             .await
             .map_err(|e| MetaError::Backend(format!("delete: {e}")))?;
         self.wrote = true;
@@ -313,6 +303,9 @@ impl MetaTxn for TikvTxn {
             let pairs = self.scan_page(&from, &to, want).await?;
             let exhausted = pairs.len() < want;
             let returned: Vec<tikv_client::Key> = pairs.iter().map(|p| p.0.clone()).collect();
+            for key in &returned {
+                self.keys.touch(key.as_ref().into());
+            }
             self.txn
                 .lock_keys(returned)
                 .await
@@ -354,8 +347,8 @@ impl MetaTxn for TikvTxn {
                 format!("no answer within {COMMIT_TIMEOUT:?}"),
             ),
         };
-        // The rollback releases the prewrite's locks now rather than when they expire, and
-        // settles a commit whose outcome the error leaves open.
+        // Settling releases the prewrite's locks now rather than when they expire, and learns
+        // the outcome of a commit the error leaves open.
         match (self.settle_failed_commit().await, failure) {
             (Settled::Committed, _) => {
                 tracing::info!(error = %message, "a TiKV commit reported as failed had committed");
@@ -364,8 +357,10 @@ impl MetaTxn for TikvTxn {
             // Lost in the prewrite (or our locks were resolved away): nothing was applied. A
             // lock that outlived the client's backoff is another transaction's, mid-commit.
             (_, Failure::Conflict | Failure::Locked) => Err(MetaError::Conflict),
-            (Settled::Unknown, _) => Err(MetaError::Backend(format!(
-                "TiKV commit outcome unknown ({message}): the rollback failed too"
+            // Left to TiKV's lock resolution, which settles every key by the primary: the write
+            // is either whole or absent, and the client is told to retry.
+            (Settled::Unknown, _) => Err(MetaError::Unavailable(format!(
+                "TiKV commit outcome unknown ({message}); TiKV will settle it"
             ))),
             (Settled::RolledBack, Failure::Fatal) => {
                 Err(MetaError::Backend(format!("TiKV commit: {message}")))
