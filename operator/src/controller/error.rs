@@ -33,6 +33,12 @@ pub enum Error {
          spec.forceDelete: true to have the operator empty the bucket"
     )]
     DeletionBlocked(String),
+    #[error("{0}")]
+    MasterKeyMissing(String),
+    #[error("{0}")]
+    MasterKeyMismatch(String),
+    #[error("{0}")]
+    MasterKeyMalformed(String),
 }
 
 impl Error {
@@ -51,6 +57,22 @@ impl Error {
             Error::InvalidSpec(_) => "InvalidSpec",
             Error::Conflict(_) => "Conflict",
             Error::DeletionBlocked(_) => "DeletionBlocked",
+            Error::MasterKeyMissing(_) => "MasterKeyMissing",
+            Error::MasterKeyMismatch(_) => "MasterKeyMismatch",
+            Error::MasterKeyMalformed(_) => "MasterKeyMalformed",
+        }
+    }
+}
+
+impl Error {
+    /// The operator's refusal to hand `secret`'s key to the gateways.
+    pub fn master_key(refusal: &crate::resources::master_key::Refusal, secret: &str) -> Self {
+        use crate::resources::master_key::Refusal;
+        let message = refusal.message(secret);
+        match refusal {
+            Refusal::Missing { .. } => Error::MasterKeyMissing(message),
+            Refusal::Mismatch { .. } => Error::MasterKeyMismatch(message),
+            Refusal::Malformed(_) => Error::MasterKeyMalformed(message),
         }
     }
 }

@@ -1,5 +1,6 @@
-//! ObjectStore reconciler: applies the gateways' StatefulSet, Services, ConfigMap, admin Secret and
-//! PodDisruptionBudget, then asks the S3 endpoint whether it is ready.
+//! ObjectStore reconciler: settles the master key (never regenerated over a store that had one,
+//! see `resources::master_key`), applies the gateways' StatefulSet, Services, ConfigMap, admin
+//! Secret and PodDisruptionBudget, then asks the S3 endpoint whether it is ready.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,6 +18,7 @@ use tracing::instrument;
 use super::{Context, Error, apply, error_policy, events, measured};
 use crate::conditions::{self, Desired, reason};
 use crate::crd::{ObjectStore, ObjectStoreStatus};
+use crate::resources::master_key;
 use crate::resources::object_store::{self as desired, AdminCredentials, AdminSecretData, admin_secret_name};
 use crate::store_client::{Credentials, StoreClient};
 
@@ -39,6 +41,19 @@ pub fn controller(
     .owns(ctx.watched_api::<StatefulSet>(), owned())
     // A deleted or edited admin Secret is put back at once, not at the next resync.
     .owns(ctx.watched_api::<Secret>(), owned())
+    // The master key's Secret has no owner (it outlives the store): found by its labels.
+    .watches(
+        ctx.watched_api::<Secret>(),
+        watcher::Config::default().labels(&format!(
+            "{},app.kubernetes.io/component={}",
+            super::OWNED_SELECTOR,
+            master_key::COMPONENT
+        )),
+        |secret: Secret| {
+            let store = secret.labels().get("app.kubernetes.io/instance")?.clone();
+            Some(reflector::ObjectRef::new(&store).within(&secret.namespace()?))
+        },
+    )
     .graceful_shutdown_on(shutdown)
     .run(reconcile, error_policy, ctx)
 }
@@ -54,8 +69,16 @@ async fn reconcile_store(store: &ObjectStore, ctx: &Context) -> Result<Action, E
         return Ok(Action::await_change());
     }
     let applied = apply_owned(store, ctx).await;
+    let keys = applied
+        .as_ref()
+        .ok()
+        .map(|a| (a.master_key_fingerprint.clone(), a.master_key_staged.clone()));
     let (condition, ready_replicas, action) = match &applied {
-        Ok((credentials, stateful_set)) => {
+        Ok(Applied {
+            credentials,
+            stateful_set,
+            ..
+        }) => {
             let ready_replicas = stateful_set
                 .status
                 .as_ref()
@@ -71,20 +94,71 @@ async fn reconcile_store(store: &ObjectStore, ctx: &Context) -> Result<Action, E
             Action::await_change(),
         ),
     };
-    report(store, ctx, condition, ready_replicas).await?;
+    report(store, ctx, condition, ready_replicas, keys).await?;
     applied.map(|_| action)
 }
 
-/// Applies everything the store owns; returns its admin credentials and the StatefulSet as stored.
-async fn apply_owned(store: &ObjectStore, ctx: &Context) -> Result<(AdminCredentials, StatefulSet), Error> {
+/// What applying a store's objects gave.
+struct Applied {
+    credentials: AdminCredentials,
+    /// As stored (its status counts ready gateways).
+    stateful_set: StatefulSet,
+    master_key_fingerprint: String,
+    master_key_staged: Option<String>,
+}
+
+/// Applies everything the store owns, once its master key is settled.
+async fn apply_owned(store: &ObjectStore, ctx: &Context) -> Result<Applied, Error> {
     let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), &store.namespace().unwrap_or_default());
     let existing = secrets.get_opt(&admin_secret_name(&store.name_any())).await?;
+    let key_secret_name = master_key::secret_name(&store.name_any());
+    let existing_key = secrets.get_opt(&key_secret_name).await?;
+    let status = store.status.as_ref();
+    let recorded = status.and_then(|s| s.master_key_fingerprint.as_deref());
+    let staged = status.and_then(|s| s.master_key_staged.as_deref());
+    // Only a rotation under way needs to know how far the gateways' rollout got.
+    let rolled_out = match staged {
+        Some(_) => {
+            let sets: Api<StatefulSet> =
+                Api::namespaced(ctx.client.clone(), &store.namespace().unwrap_or_default());
+            sets.get_opt(&store.name_any())
+                .await?
+                .is_some_and(|sts| master_key::rolled_out(&sts))
+        }
+        None => false,
+    };
+    let key = master_key::plan(
+        existing_key.as_ref(),
+        existing.as_ref(),
+        recorded,
+        master_key::Rotation { staged, rolled_out },
+        master_key::generate(),
+    )
+    .map_err(|refusal| Error::master_key(&refusal, &key_secret_name))?;
     let owned = desired::owned(
         store,
         &ctx.config.gateway_image,
         existing.as_ref(),
         AdminSecretData::generate(),
+        &key,
     );
+    if let Some(secret) = &owned.master_key_secret {
+        // Written before anything that mounts it, and before the admin Secret of an older
+        // release (which held the key) is applied without it.
+        apply::apply(&ctx.client, secret).await?;
+        if existing_key.is_none() {
+            events::normal(
+                &ctx.recorder,
+                store,
+                "MasterKeyCreated",
+                format!(
+                    "master key (fingerprint {}) in Secret {key_secret_name}, kept when the store is deleted",
+                    key.fingerprint()
+                ),
+            )
+            .await;
+        }
+    }
     if existing.is_none() {
         events::normal(
             &ctx.recorder,
@@ -104,7 +178,12 @@ async fn apply_owned(store: &ObjectStore, ctx: &Context) -> Result<(AdminCredent
     apply::apply(&ctx.client, &owned.headless_service).await?;
     apply::apply(&ctx.client, &owned.pod_disruption_budget).await?;
     let stateful_set = apply::apply(&ctx.client, &owned.stateful_set).await?;
-    Ok((credentials, stateful_set))
+    Ok(Applied {
+        credentials,
+        stateful_set,
+        master_key_fingerprint: key.fingerprint(),
+        master_key_staged: key.staged(),
+    })
 }
 
 /// `GET /_stowage/ready` on the store's endpoint (or the override).
@@ -145,6 +224,8 @@ async fn report(
     ctx: &Context,
     condition: Desired,
     ready_replicas: Option<i32>,
+    // The master key's fingerprint and the one being staged, when the key was settled.
+    master_keys: Option<(String, Option<String>)>,
 ) -> Result<(), Error> {
     let current = store.status.as_ref();
     let existing = current.map_or(&[][..], |s| &s.conditions[..]);
@@ -167,6 +248,15 @@ async fn report(
         ready_replicas: ready_replicas.or(current.and_then(|s| s.ready_replicas)),
         endpoint: Some(desired::endpoint(store)),
         admin_secret: Some(admin_secret_name(&store.name_any())),
+        // Recorded once gateways were given the key; kept while it is refused.
+        master_key_fingerprint: match &master_keys {
+            Some((fingerprint, _)) => Some(fingerprint.clone()),
+            None => current.and_then(|s| s.master_key_fingerprint.clone()),
+        },
+        master_key_staged: match master_keys {
+            Some((_, staged)) => staged,
+            None => current.and_then(|s| s.master_key_staged.clone()),
+        },
     };
     let api: Api<ObjectStore> = Api::namespaced(ctx.client.clone(), &store.namespace().unwrap_or_default());
     apply::status(&api, store, current, &status).await

@@ -267,4 +267,14 @@ pub struct ObjectStoreStatus {
     /// The Secret with the store's admin (root) credentials.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub admin_secret: Option<String>,
+
+    /// The fingerprint of the master key the gateways were given. Once recorded, the operator
+    /// never generates another key for the store: a missing or different one is refused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub master_key_fingerprint: Option<String>,
+
+    /// During a master key rotation, the fingerprint of the new key the gateways are being given
+    /// as an extra key; they seal with it once every one of them has it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub master_key_staged: Option<String>,
 }

@@ -4,6 +4,7 @@
 
 pub mod bucket;
 pub mod lifecycle;
+pub mod master_key;
 pub mod object_store;
 pub mod policy;
 

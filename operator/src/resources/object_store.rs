@@ -1,7 +1,7 @@
 //! ObjectStore -> the Kubernetes objects that run it: a StatefulSet of gateways with one volume
 //! each, a Service (the S3 endpoint), a headless Service (stable pod names), a ConfigMap (gateway
-//! settings), a Secret (admin credentials, master key and peer secret, generated once) and a
-//! PodDisruptionBudget.
+//! settings), a Secret (root credentials and peer secret, generated once), the master key's Secret
+//! (see [`super::master_key`]) and a PodDisruptionBudget.
 
 use std::collections::BTreeMap;
 
@@ -22,6 +22,7 @@ use kube::ResourceExt;
 use sha2::{Digest, Sha256};
 
 use super::common_labels;
+use super::master_key::{self, MasterKey};
 use crate::crd::object_store::GATEWAY_PORT;
 use crate::crd::{MetaBackend, ObjectStore};
 
@@ -40,13 +41,9 @@ pub const HEALTH_PATH: &str = "/_stowage/health";
 /// Keys of the admin Secret: the gateway reads its root credentials from these variables.
 pub const ROOT_ACCESS_KEY_ID: &str = "STOWAGE_ROOT_ACCESS_KEY_ID";
 pub const ROOT_SECRET_ACCESS_KEY: &str = "STOWAGE_ROOT_SECRET_ACCESS_KEY";
-/// Key of the admin Secret holding the master key that seals access-key secrets at rest; every
-/// gateway of a store must use the same one, so it is mounted from the Secret.
-pub const MASTER_KEY: &str = "master.key";
+/// Where the master key's Secret is mounted; every gateway of a store uses the same key.
 pub const MASTER_KEY_VOLUME: &str = "master-key";
 pub const MASTER_KEY_DIR: &str = "/etc/stowage/master-key";
-/// The master key is 32 random bytes (AES-256), base64-encoded.
-pub const MASTER_KEY_BYTES: usize = 32;
 /// Key of the admin Secret holding the store-internal secret that signs gateway-to-gateway
 /// requests. Its own key (rather than one derived from the master key) so it can be rotated
 /// without re-sealing anything; every gateway of the store mounts the same one.
@@ -67,6 +64,9 @@ pub const RUN_AS_USER: i64 = 65532;
 #[derive(Clone, Debug, PartialEq)]
 pub struct Owned {
     pub admin_secret: Secret,
+    /// Only when the key is new to the cluster (fresh, or adopted from an older release's admin
+    /// Secret); an existing master key Secret is the administrator's.
+    pub master_key_secret: Option<Secret>,
     pub config_map: ConfigMap,
     pub service: Service,
     pub headless_service: Service,
@@ -126,12 +126,10 @@ impl AdminCredentials {
     }
 }
 
-/// What the admin Secret holds: root credentials, the master key and the peer secret.
+/// What the admin Secret holds: root credentials and the peer secret.
 #[derive(Clone, PartialEq, Eq)]
 pub struct AdminSecretData {
     pub credentials: AdminCredentials,
-    /// Base64 of [`MASTER_KEY_BYTES`] random bytes.
-    pub master_key: String,
     /// Base64 of [`PEER_SECRET_BYTES`] random bytes.
     pub peer_secret: String,
 }
@@ -149,24 +147,19 @@ impl AdminSecretData {
         use base64::Engine;
         Self {
             credentials: AdminCredentials::generate(),
-            master_key: base64::engine::general_purpose::STANDARD
-                .encode(rand::random::<[u8; MASTER_KEY_BYTES]>()),
             peer_secret: base64::engine::general_purpose::STANDARD
                 .encode(rand::random::<[u8; PEER_SECRET_BYTES]>()),
         }
     }
 
     /// What is in `existing` is kept; only what is missing comes from `fresh`. (Changing any of
-    /// it would lock the operator out, make sealed key secrets unreadable, or split the gateways
-    /// into groups that refuse each other's peer requests.)
+    /// it would lock the operator out or split the gateways into groups that refuse each other's
+    /// peer requests.)
     pub fn keep_existing(existing: Option<&Secret>, fresh: Self) -> Self {
         Self {
             credentials: existing
                 .and_then(AdminCredentials::from_secret)
                 .unwrap_or(fresh.credentials),
-            master_key: existing
-                .and_then(|s| secret_value(s, MASTER_KEY))
-                .unwrap_or(fresh.master_key),
             peer_secret: existing
                 .and_then(|s| secret_value(s, PEER_SECRET))
                 .unwrap_or(fresh.peer_secret),
@@ -232,12 +225,17 @@ pub fn owned(
     default_image: &str,
     existing_admin: Option<&Secret>,
     fresh: AdminSecretData,
+    master_key: &MasterKey,
 ) -> Owned {
     let admin = AdminSecretData::keep_existing(existing_admin, fresh);
     let config_map = config_map(store);
+    let hash = config_hash(&config_map, &admin, master_key);
     Owned {
         admin_secret: admin_secret(store, &admin),
-        stateful_set: stateful_set(store, default_image, &config_hash(&config_map, &admin)),
+        master_key_secret: master_key
+            .write
+            .then(|| super::master_key::secret(store, master_key)),
+        stateful_set: stateful_set(store, default_image, &hash, master_key),
         config_map,
         service: service(store),
         headless_service: headless_service(store),
@@ -270,7 +268,6 @@ pub fn admin_secret(store: &ObjectStore, admin: &AdminSecretData) -> Secret {
             ROOT_SECRET_ACCESS_KEY.to_owned(),
             bytes(&admin.credentials.secret_access_key),
         ),
-        (MASTER_KEY.to_owned(), bytes(&admin.master_key)),
         (PEER_SECRET.to_owned(), bytes(&admin.peer_secret)),
     ]);
     Secret {
@@ -297,14 +294,21 @@ pub fn config_map(store: &ObjectStore) -> ConfigMap {
     }
 }
 
-/// A short digest of the ConfigMap's data and the admin Secret's contents (digested, so the
+/// A short digest of the ConfigMap's data and the Secrets' contents (digested, so the
 /// annotation reveals nothing of them).
-pub fn config_hash(config_map: &ConfigMap, admin: &AdminSecretData) -> String {
+pub fn config_hash(config_map: &ConfigMap, admin: &AdminSecretData, master_key: &MasterKey) -> String {
     let mut hasher = Sha256::new();
+    let no_previous = String::new();
+    let sealing = master_key.sealing_file().to_owned();
     let admin_entries = [
         (ROOT_ACCESS_KEY_ID, &admin.credentials.access_key_id),
         (ROOT_SECRET_ACCESS_KEY, &admin.credentials.secret_access_key),
-        (MASTER_KEY, &admin.master_key),
+        (master_key::MASTER_KEY, &master_key.key),
+        (
+            master_key::PREVIOUS_KEY,
+            master_key.previous.as_ref().unwrap_or(&no_previous),
+        ),
+        ("sealing", &sealing),
         (PEER_SECRET, &admin.peer_secret),
     ];
     let entries = config_map
@@ -467,14 +471,14 @@ pub fn peer_url(store: &ObjectStore) -> String {
 /// The gateway's environment: root credentials, key files, and who it is among its peers (the
 /// node id is the pod name, stable across restarts of a StatefulSet pod, so blob locations
 /// recorded in the metadata stay valid).
-pub fn gateway_env(store: &ObjectStore) -> Vec<EnvVar> {
+pub fn gateway_env(store: &ObjectStore, master_key: &MasterKey) -> Vec<EnvVar> {
     let admin = admin_secret_name(&store.name_any());
-    vec![
+    let mut env = vec![
         secret_env(ROOT_ACCESS_KEY_ID, &admin),
         secret_env(ROOT_SECRET_ACCESS_KEY, &admin),
         value_env(
             "STOWAGE_MASTER_KEY_FILE",
-            format!("{MASTER_KEY_DIR}/{MASTER_KEY}"),
+            format!("{MASTER_KEY_DIR}/{}", master_key.sealing_file()),
         ),
         pod_name_env(POD_NAME_ENV),
         pod_name_env("STOWAGE_NODE_ID"),
@@ -484,21 +488,35 @@ pub fn gateway_env(store: &ObjectStore) -> Vec<EnvVar> {
             format!("{PEER_SECRET_DIR}/{PEER_SECRET}"),
         ),
         value_env("STOWAGE_BLOB_COPIES", store.spec.blob_copies.to_string()),
-    ]
+    ];
+    if let Some(extra) = master_key.extra_file() {
+        // A rotation (resources::master_key): opened with either key; what only the extra one
+        // opens is re-sealed as the gateway starts.
+        env.push(value_env(
+            "STOWAGE_EXTRA_MASTER_KEY_FILES",
+            format!("{MASTER_KEY_DIR}/{extra}"),
+        ));
+    }
+    env
 }
 
-fn secret_file_volume(volume: &str, secret: &str, key: &str) -> Volume {
+fn secret_file_volume(volume: &str, secret: &str, keys: &[&str]) -> Volume {
     Volume {
         name: volume.to_owned(),
         secret: Some(SecretVolumeSource {
             secret_name: Some(secret.to_owned()),
-            items: Some(vec![KeyToPath {
-                key: key.to_owned(),
-                path: key.to_owned(),
-                // Owner and group (the pod's fsGroup): the gateway runs as neither root nor the owner.
-                mode: Some(0o440),
-                user: None,
-            }]),
+            items: Some(
+                keys.iter()
+                    .map(|key| KeyToPath {
+                        key: (*key).to_owned(),
+                        path: (*key).to_owned(),
+                        // Owner and group (the pod's fsGroup): the gateway runs as neither root
+                        // nor the owner.
+                        mode: Some(0o440),
+                        user: None,
+                    })
+                    .collect(),
+            ),
             ..SecretVolumeSource::default()
         }),
         ..Volume::default()
@@ -520,7 +538,7 @@ fn http_probe(path: &str, period: i32, failures: i32) -> Probe {
     }
 }
 
-pub fn gateway_container(store: &ObjectStore, default_image: &str) -> Container {
+pub fn gateway_container(store: &ObjectStore, default_image: &str, master_key: &MasterKey) -> Container {
     let name = store.name_any();
     let mut volume_mounts = vec![
         VolumeMount {
@@ -567,7 +585,7 @@ pub fn gateway_container(store: &ObjectStore, default_image: &str) -> Container 
             }),
             ..EnvFromSource::default()
         }]),
-        env: Some(gateway_env(store)),
+        env: Some(gateway_env(store, master_key)),
         ports: Some(vec![ContainerPort {
             name: Some(PORT_NAME.to_owned()),
             container_port: GATEWAY_PORT,
@@ -596,14 +614,24 @@ pub fn gateway_container(store: &ObjectStore, default_image: &str) -> Container 
 }
 
 /// The gateways; `config_hash` (of the ConfigMap and admin Secret) goes on the pod template.
-pub fn stateful_set(store: &ObjectStore, default_image: &str, config_hash: &str) -> StatefulSet {
+pub fn stateful_set(
+    store: &ObjectStore,
+    default_image: &str,
+    config_hash: &str,
+    master_key: &MasterKey,
+) -> StatefulSet {
     let name = store.name_any();
     let selector = selector_labels(&name);
     let mut pod_labels = common_labels(&name, COMPONENT);
     pod_labels.extend(selector.clone());
+    let key_files: &[&str] = if master_key.previous.is_some() {
+        &[master_key::MASTER_KEY, master_key::PREVIOUS_KEY]
+    } else {
+        &[master_key::MASTER_KEY]
+    };
     let mut volumes = vec![
-        secret_file_volume(MASTER_KEY_VOLUME, &admin_secret_name(&name), MASTER_KEY),
-        secret_file_volume(PEER_SECRET_VOLUME, &admin_secret_name(&name), PEER_SECRET),
+        secret_file_volume(MASTER_KEY_VOLUME, &master_key::secret_name(&name), key_files),
+        secret_file_volume(PEER_SECRET_VOLUME, &admin_secret_name(&name), &[PEER_SECRET]),
     ];
     if let Some(secret) = tikv_tls_secret(store) {
         volumes.push(Volume {
@@ -636,7 +664,7 @@ pub fn stateful_set(store: &ObjectStore, default_image: &str, config_hash: &str)
                     ..ObjectMeta::default()
                 }),
                 spec: Some(PodSpec {
-                    containers: vec![gateway_container(store, default_image)],
+                    containers: vec![gateway_container(store, default_image, master_key)],
                     volumes: Some(volumes),
                     // The gateway drains in-flight requests on SIGTERM.
                     termination_grace_period_seconds: Some(30),
@@ -698,8 +726,17 @@ mod tests {
                 access_key_id: "AKFRESH".into(),
                 secret_access_key: "SKFRESH".into(),
             },
-            master_key: "MKFRESH".into(),
             peer_secret: "PSFRESH".into(),
+        }
+    }
+
+    /// The store's master key (base64 of 32 bytes of 7).
+    fn key() -> MasterKey {
+        MasterKey {
+            key: "BwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwc=".into(),
+            previous: None,
+            write: true,
+            staging: false,
         }
     }
 
@@ -752,8 +789,8 @@ mod tests {
     }
 
     #[test]
-    fn admin_secret_holds_generated_credentials_master_key_and_peer_secret() {
-        let owned = owned(&fixtures::store("photos"), "img:1", None, fresh());
+    fn admin_secret_holds_generated_credentials_and_peer_secret() {
+        let owned = owned(&fixtures::store("photos"), "img:1", None, fresh(), &key());
         assert_eq!(
             to_json(&owned.admin_secret),
             json!({
@@ -762,10 +799,9 @@ mod tests {
                 "metadata": meta("photos-admin"),
                 "type": "Opaque",
                 "data": {
-                    // base64 of AKFRESH, SKFRESH, MKFRESH, PSFRESH
+                    // base64 of AKFRESH, SKFRESH, PSFRESH
                     "STOWAGE_ROOT_ACCESS_KEY_ID": "QUtGUkVTSA==",
                     "STOWAGE_ROOT_SECRET_ACCESS_KEY": "U0tGUkVTSA==",
-                    "master.key": "TUtGUkVTSA==",
                     "peer-secret": "UFNGUkVTSA==",
                 },
             })
@@ -774,7 +810,7 @@ mod tests {
 
     #[test]
     fn the_pod_template_carries_the_hash_of_config_and_admin_secret() {
-        let owned = owned(&fixtures::store("photos"), "img:1", None, fresh());
+        let owned = owned(&fixtures::store("photos"), "img:1", None, fresh(), &key());
         let annotations = owned
             .stateful_set
             .spec
@@ -783,7 +819,7 @@ mod tests {
             .and_then(|m| m.annotations);
         assert_eq!(
             annotations.and_then(|a| a.get(CONFIG_HASH_ANNOTATION).cloned()),
-            Some(config_hash(&owned.config_map, &fresh()))
+            Some(config_hash(&owned.config_map, &fresh(), &key()))
         );
     }
 
@@ -797,20 +833,17 @@ mod tests {
                     access_key_id: "AKOLD".into(),
                     secret_access_key: "SKOLD".into(),
                 },
-                master_key: "MKOLD".into(),
                 peer_secret: "PSOLD".into(),
             },
         );
-        let kept = owned(&store, "img:1", Some(&existing), fresh()).admin_secret;
+        let kept = owned(&store, "img:1", Some(&existing), fresh(), &key()).admin_secret;
         assert_eq!(kept, existing);
 
-        existing.data.as_mut().expect("data").remove(MASTER_KEY);
         existing.data.as_mut().expect("data").remove(PEER_SECRET);
-        let filled = owned(&store, "img:1", Some(&existing), fresh()).admin_secret;
+        let filled = owned(&store, "img:1", Some(&existing), fresh(), &key()).admin_secret;
         let data = filled.data.expect("data");
         assert_eq!(data[ROOT_ACCESS_KEY_ID].0, b"AKOLD");
         assert_eq!(data[ROOT_SECRET_ACCESS_KEY].0, b"SKOLD");
-        assert_eq!(data[MASTER_KEY].0, b"MKFRESH");
         assert_eq!(data[PEER_SECRET].0, b"PSFRESH");
     }
 
@@ -822,12 +855,7 @@ mod tests {
         assert!(a.credentials.access_key_id.starts_with("STW"));
         assert_eq!(a.credentials.secret_access_key.len(), 40);
         use base64::Engine;
-        let key = base64::engine::general_purpose::STANDARD
-            .decode(&a.master_key)
-            .expect("base64");
-        assert_eq!(key.len(), MASTER_KEY_BYTES);
         assert_ne!(a.peer_secret, b.peer_secret);
-        assert_ne!(a.peer_secret, a.master_key);
         let peer = base64::engine::general_purpose::STANDARD
             .decode(&a.peer_secret)
             .expect("base64");
@@ -857,27 +885,117 @@ mod tests {
     #[test]
     fn config_hash_follows_the_config_map() {
         let mut store = fixtures::store("photos");
-        let before = config_hash(&config_map(&store), &fresh());
-        assert_eq!(before, config_hash(&config_map(&store), &fresh()));
+        let before = config_hash(&config_map(&store), &fresh(), &key());
+        assert_eq!(before, config_hash(&config_map(&store), &fresh(), &key()));
         store.spec.region = "eu-west-3".into();
-        assert_ne!(before, config_hash(&config_map(&store), &fresh()));
+        assert_ne!(before, config_hash(&config_map(&store), &fresh(), &key()));
         store.spec.region = "us-east-1".into();
         let mut rotated = fresh();
         rotated.credentials.secret_access_key = "SKOTHER".into();
         assert_ne!(
             before,
-            config_hash(&config_map(&store), &rotated),
+            config_hash(&config_map(&store), &rotated, &key()),
             "new admin credentials restart gateways"
         );
         let mut new_peer_secret = fresh();
         new_peer_secret.peer_secret = "PSOTHER".into();
         assert_ne!(
             before,
-            config_hash(&config_map(&store), &new_peer_secret),
+            config_hash(&config_map(&store), &new_peer_secret, &key()),
             "a new peer secret restarts gateways"
         );
-        assert_eq!(before, config_hash(&config_map(&store), &fresh()));
+        let mut rotating = key();
+        rotating.previous = Some(rotating.key.clone());
+        rotating.key = "CAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAg=".into();
+        assert_ne!(
+            before,
+            config_hash(&config_map(&store), &fresh(), &rotating),
+            "a master key rotation restarts gateways"
+        );
+        assert_eq!(before, config_hash(&config_map(&store), &fresh(), &key()));
         assert_eq!(before.len(), 16);
+    }
+
+    #[test]
+    fn a_rotation_mounts_both_keys_and_names_the_sealing_one_and_the_extra_one() {
+        let store = fixtures::store("photos");
+        let env_of = |key: &MasterKey| {
+            let sts = to_json(&stateful_set(&store, "img:1", "h4sh", key));
+            let env = sts["spec"]["template"]["spec"]["containers"][0]["env"].clone();
+            let value = |name: &str| {
+                env.as_array()
+                    .expect("env")
+                    .iter()
+                    .find(|e| e["name"] == name)
+                    .map(|e| e["value"].as_str().expect("value").to_owned())
+            };
+            (
+                value("STOWAGE_MASTER_KEY_FILE"),
+                value("STOWAGE_EXTRA_MASTER_KEY_FILES"),
+                sts["spec"]["template"]["spec"]["volumes"][0].clone(),
+            )
+        };
+        let mut staging = key();
+        staging.previous = Some(staging.key.clone());
+        staging.staging = true;
+        let (sealing, extra, volume) = env_of(&staging);
+        assert_eq!(
+            (sealing.as_deref(), extra.as_deref()),
+            (
+                Some("/etc/stowage/master-key/previous.key"),
+                Some("/etc/stowage/master-key/master.key")
+            ),
+            "first rollout: every gateway gets the new key before any seals with it"
+        );
+        assert_eq!(
+            volume,
+            json!({"name": "master-key", "secret": {"secretName": "photos-master-key", "items": [
+                {"key": "master.key", "path": "master.key", "mode": 0o440},
+                {"key": "previous.key", "path": "previous.key", "mode": 0o440},
+            ]}})
+        );
+        let sealing_phase = MasterKey {
+            staging: false,
+            ..staging
+        };
+        let (sealing, extra, _) = env_of(&sealing_phase);
+        assert_eq!(
+            (sealing.as_deref(), extra.as_deref()),
+            (
+                Some("/etc/stowage/master-key/master.key"),
+                Some("/etc/stowage/master-key/previous.key")
+            )
+        );
+        let (sealing, extra, _) = env_of(&key());
+        assert_eq!(
+            (sealing.as_deref(), extra),
+            (Some("/etc/stowage/master-key/master.key"), None)
+        );
+    }
+
+    #[test]
+    fn a_new_master_key_is_written_to_its_own_secret_without_an_owner() {
+        let store = fixtures::store("photos");
+        let written = owned(&store, "img:1", None, fresh(), &key()).master_key_secret;
+        let secret = to_json(&written.expect("a fresh key is written"));
+        assert_eq!(secret["metadata"]["name"], "photos-master-key");
+        assert_eq!(secret["metadata"]["ownerReferences"], Value::Null);
+        assert_eq!(
+            secret["metadata"]["labels"]["app.kubernetes.io/component"],
+            "master-key"
+        );
+        use base64::Engine;
+        let stored = base64::engine::general_purpose::STANDARD.encode(key().key.as_bytes());
+        assert_eq!(secret["data"]["master.key"], json!(stored));
+        let kept = MasterKey {
+            write: false,
+            ..key()
+        };
+        assert!(
+            owned(&store, "img:1", None, fresh(), &kept)
+                .master_key_secret
+                .is_none()
+        );
     }
 
     #[test]
@@ -946,7 +1064,7 @@ mod tests {
             Some(serde_json::from_value(json!({"limits": {"memory": "1Gi"}})).expect("valid"));
         let secret_env = |name: &str| json!({"name": name, "valueFrom": {"secretKeyRef": {"name": "photos-admin", "key": name, "optional": false}}});
         assert_eq!(
-            to_json(&stateful_set(&store, "img:1", "h4sh")),
+            to_json(&stateful_set(&store, "img:1", "h4sh", &key())),
             json!({
                 "apiVersion": "apps/v1",
                 "kind": "StatefulSet",
@@ -1012,7 +1130,7 @@ mod tests {
                                 {
                                     "name": "master-key",
                                     "secret": {
-                                        "secretName": "photos-admin",
+                                        "secretName": "photos-master-key",
                                         "items": [{"key": "master.key", "path": "master.key", "mode": 0o440}],
                                     },
                                 },
@@ -1063,7 +1181,7 @@ mod tests {
                 "/etc/stowage/tikv-tls/tls.key",
             ]
         );
-        let sts = to_json(&stateful_set(&store, "img:1", "h4sh"));
+        let sts = to_json(&stateful_set(&store, "img:1", "h4sh", &key()));
         assert_eq!(sts["spec"]["replicas"], 3);
         let pod = &sts["spec"]["template"]["spec"];
         assert_eq!(
@@ -1082,7 +1200,7 @@ mod tests {
         store.spec.meta.tikv.as_mut().expect("tikv").tls_secret_name = None;
         let args = gateway_args(&store);
         assert!(!args.iter().any(|a| a.starts_with("--tikv")), "{args:?}");
-        let sts = to_json(&stateful_set(&store, "img:1", "h4sh"));
+        let sts = to_json(&stateful_set(&store, "img:1", "h4sh", &key()));
         assert_eq!(
             sts["spec"]["template"]["spec"]["volumes"]
                 .as_array()
@@ -1095,7 +1213,7 @@ mod tests {
     fn gateways_of_a_tikv_store_find_each_other_and_keep_the_asked_copies() {
         let mut store = tikv_store();
         store.spec.blob_copies = 2;
-        let env = to_json(&gateway_env(&store));
+        let env = to_json(&gateway_env(&store, &key()));
         let value = |name: &str| {
             env.as_array()
                 .and_then(|vars| vars.iter().find(|v| v["name"] == name))
@@ -1124,7 +1242,7 @@ mod tests {
     fn the_store_image_overrides_the_default() {
         let mut store = fixtures::store("photos");
         store.spec.image = Some("registry.example/gateway:dev".into());
-        let container = gateway_container(&store, "img:1");
+        let container = gateway_container(&store, "img:1", &key());
         assert_eq!(container.image.as_deref(), Some("registry.example/gateway:dev"));
         assert_eq!(container.image_pull_policy, None);
     }

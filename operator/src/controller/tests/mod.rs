@@ -61,10 +61,30 @@ pub fn photos_admin_secret() -> Secret {
                 access_key_id: ROOT_KEY.into(),
                 secret_access_key: "SKROOT".into(),
             },
-            master_key: "MK".into(),
             peer_secret: "PS".into(),
         },
     )
+}
+
+/// Base64 of 32 bytes of 7: the master key of store `photos`.
+pub const PHOTOS_MASTER_KEY: &str = "BwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwc=";
+
+/// The master key Secret of store `photos`, as the operator would have made it.
+pub fn photos_master_key_secret() -> Secret {
+    use crate::resources::master_key::{self, MasterKey};
+    master_key::secret(
+        &crate::fixtures::store("photos"),
+        &MasterKey {
+            key: PHOTOS_MASTER_KEY.into(),
+            previous: None,
+            write: false,
+            staging: false,
+        },
+    )
+}
+
+pub fn get_master_key_secret() -> Expect {
+    Expect::get(core_path("secrets", "photos-master-key")).respond(photos_master_key_secret())
 }
 
 pub fn get_admin_secret() -> Expect {

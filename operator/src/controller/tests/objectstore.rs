@@ -49,6 +49,9 @@ async fn a_new_store_gets_its_objects_and_turns_ready_when_the_endpoint_answers(
     let (client, server) = api_server::client();
     let mut script = vec![
         Expect::get(core_path("secrets", "photos-admin")).not_found(),
+        Expect::get(core_path("secrets", "photos-master-key")).not_found(),
+        Expect::patch(core_path("secrets", "photos-master-key")),
+        event(),
         event(),
     ];
     script.extend(owned_applies());
@@ -70,11 +73,24 @@ async fn a_new_store_gets_its_objects_and_turns_ready_when_the_endpoint_answers(
     let seen = verifier.await.expect("script");
 
     assert_eq!(action, Action::requeue(RESYNC));
-    assert_eq!(reason(&seen[1]), "AdminCredentialsCreated");
-    for apply in &seen[2..8] {
+    let key_secret = &seen[2];
+    assert!(key_secret.is_apply(), "{key_secret:?}");
+    assert_eq!(str_of(&key_secret.body, "/metadata/name"), "photos-master-key");
+    assert_eq!(
+        key_secret.body["metadata"]["ownerReferences"],
+        Value::Null,
+        "the key outlives the store, as its volumes do"
+    );
+    let written_key = str_of(&key_secret.body, "/data/master.key").to_owned();
+    assert_eq!(
+        (reason(&seen[3]), event_type(&seen[3])),
+        ("MasterKeyCreated", "Normal")
+    );
+    assert_eq!(reason(&seen[4]), "AdminCredentialsCreated");
+    for apply in &seen[5..11] {
         assert!(apply.is_apply(), "{apply:?}");
     }
-    let secret = &seen[2].body;
+    let secret = &seen[5].body;
     assert_eq!(str_of(secret, "/metadata/name"), "photos-admin");
     let data = secret["data"].as_object().expect("data");
     assert_eq!(
@@ -82,21 +98,21 @@ async fn a_new_store_gets_its_objects_and_turns_ready_when_the_endpoint_answers(
         [
             "STOWAGE_ROOT_ACCESS_KEY_ID",
             "STOWAGE_ROOT_SECRET_ACCESS_KEY",
-            "master.key",
             "peer-secret"
-        ]
+        ],
+        "the master key is not in the admin Secret: deleting that one rotates root credentials only"
     );
     assert_eq!(
-        str_of(&seen[7].body, "/spec/template/spec/containers/0/image"),
+        str_of(&seen[10].body, "/spec/template/spec/containers/0/image"),
         "img:1"
     );
     assert_eq!(gateway.lines(), ["GET /_stowage/ready"]);
 
     assert_eq!(
-        (reason(&seen[8]), event_type(&seen[8])),
+        (reason(&seen[11]), event_type(&seen[11])),
         ("GatewaysReady", "Normal")
     );
-    let status = &seen[9];
+    let status = &seen[12];
     assert!(status.is_apply());
     assert_eq!(status.body["apiVersion"], "stowage.dev/v1alpha1");
     assert_eq!(status.body["kind"], "ObjectStore");
@@ -114,6 +130,14 @@ async fn a_new_store_gets_its_objects_and_turns_ready_when_the_endpoint_answers(
     );
     assert_eq!(status.status()["readyReplicas"], 1);
     assert_eq!(status.status()["adminSecret"], "photos-admin");
+    use base64::Engine;
+    let key = base64::engine::general_purpose::STANDARD
+        .decode(&written_key)
+        .expect("base64");
+    assert_eq!(
+        status.status()["masterKeyFingerprint"],
+        crate::resources::master_key::fingerprint(std::str::from_utf8(&key).expect("text"))
+    );
     assert_eq!(status.status()["observedGeneration"], 1);
 }
 
@@ -130,9 +154,11 @@ async fn an_unchanged_store_is_applied_again_but_its_status_is_not_rewritten() {
         ready_replicas: Some(1),
         endpoint: Some("http://photos.team-a.svc:9000".into()),
         admin_secret: Some("photos-admin".into()),
+        master_key_fingerprint: Some(crate::resources::master_key::fingerprint(PHOTOS_MASTER_KEY)),
+        master_key_staged: None,
     });
     let (client, server) = api_server::client();
-    let mut script = vec![get_admin_secret()];
+    let mut script = vec![get_admin_secret(), get_master_key_secret()];
     script.extend(owned_applies());
     let verifier = server.run(script);
 
@@ -140,7 +166,7 @@ async fn an_unchanged_store_is_applied_again_but_its_status_is_not_rewritten() {
         .await
         .expect("reconciled");
     let seen = verifier.await.expect("script: no event, no status write");
-    let data = &seen[1].body["data"];
+    let data = &seen[2].body["data"];
     assert_eq!(
         data["STOWAGE_ROOT_ACCESS_KEY_ID"], "QUtST09U",
         "base64 of AKROOT: kept, not regenerated"
@@ -151,7 +177,7 @@ async fn an_unchanged_store_is_applied_again_but_its_status_is_not_rewritten() {
 async fn a_store_whose_endpoint_does_not_answer_is_not_ready_and_rechecked_soon() {
     let down = unreachable_url().await;
     let (client, server) = api_server::client();
-    let mut script = vec![get_admin_secret()];
+    let mut script = vec![get_admin_secret(), get_master_key_secret()];
     script.extend(owned_applies());
     script.extend([
         event(),
@@ -170,10 +196,10 @@ async fn a_store_whose_endpoint_does_not_answer_is_not_ready_and_rechecked_soon(
     assert_eq!(action, Action::requeue(NOT_READY_RECHECK));
     assert_eq!(NOT_READY_RECHECK, Duration::from_secs(10));
     assert_eq!(
-        (reason(&seen[7]), event_type(&seen[7])),
+        (reason(&seen[8]), event_type(&seen[8])),
         ("GatewaysNotReady", "Normal")
     );
-    let ready = seen[8].ready();
+    let ready = seen[9].ready();
     assert_eq!(ready["status"], "False");
     assert_eq!(ready["reason"], "GatewaysNotReady");
     let message = ready["message"].as_str().expect("message");
@@ -188,6 +214,7 @@ async fn a_refused_apply_is_an_error_with_a_condition_and_a_warning() {
     let (client, server) = api_server::client();
     let verifier = server.run(vec![
         get_admin_secret(),
+        get_master_key_secret(),
         Expect::patch(core_path("secrets", "photos-admin")).fail(403, "Forbidden"),
         event(),
         status_patch(
@@ -204,11 +231,11 @@ async fn a_refused_apply_is_an_error_with_a_condition_and_a_warning() {
 
     assert!(matches!(err, Error::KubernetesError(_)), "{err}");
     assert_eq!(
-        (reason(&seen[2]), event_type(&seen[2])),
+        (reason(&seen[3]), event_type(&seen[3])),
         ("KubernetesError", "Warning")
     );
-    assert_eq!(seen[3].ready()["reason"], "KubernetesError");
-    assert_eq!(seen[3].status()["readyReplicas"], Value::Null);
+    assert_eq!(seen[4].ready()["reason"], "KubernetesError");
+    assert_eq!(seen[4].status()["readyReplicas"], Value::Null);
     let metrics = ctx.metrics.render();
     assert!(
         metrics.contains(
@@ -230,4 +257,90 @@ async fn a_store_being_deleted_is_left_to_the_garbage_collector() {
     verifier.await.expect("no request at all");
     assert_eq!(action, Action::await_change());
     let _ = Method::GET;
+}
+
+/// A store whose status records its master key's fingerprint (it has data sealed under it).
+fn store_with_key() -> crate::crd::ObjectStore {
+    let mut store = fixtures::store("photos");
+    store.status = Some(ObjectStoreStatus {
+        master_key_fingerprint: Some(crate::resources::master_key::fingerprint(PHOTOS_MASTER_KEY)),
+        ..ObjectStoreStatus::default()
+    });
+    store
+}
+
+#[tokio::test]
+async fn a_lost_master_key_is_not_regenerated_and_nothing_is_applied() {
+    let (client, server) = api_server::client();
+    let verifier = server.run(vec![
+        get_admin_secret(),
+        Expect::get(core_path("secrets", "photos-master-key")).not_found(),
+        event(),
+        status_patch(
+            stowage_path("objectstores", Some("photos/status")),
+            &store_with_key(),
+        ),
+    ]);
+
+    let err = reconcile(store_with_key().into(), context(client, None))
+        .await
+        .expect_err("refused, retried with backoff (a restored Secret may carry no label to watch)");
+    let seen = verifier
+        .await
+        .expect("script: no Secret written, no StatefulSet touched");
+
+    assert!(matches!(err, Error::MasterKeyMissing(_)), "{err}");
+    assert_eq!(
+        (reason(&seen[2]), event_type(&seen[2])),
+        ("MasterKeyMissing", "Warning")
+    );
+    let ready = seen[3].ready();
+    assert_eq!(
+        (&ready["status"], &ready["reason"]),
+        (&json!("False"), &json!("MasterKeyMissing"))
+    );
+    let message = ready["message"].as_str().expect("message");
+    assert!(
+        message.contains("photos-master-key") && message.contains("restore"),
+        "{message}"
+    );
+    assert_eq!(
+        seen[3].status()["masterKeyFingerprint"],
+        crate::resources::master_key::fingerprint(PHOTOS_MASTER_KEY),
+        "the fingerprint is kept while the key is refused"
+    );
+}
+
+#[tokio::test]
+async fn a_different_master_key_is_refused() {
+    use crate::resources::master_key::{self, MasterKey};
+    let other = master_key::secret(
+        &fixtures::store("photos"),
+        &MasterKey {
+            key: "CAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAg=".into(),
+            previous: None,
+            write: false,
+            staging: false,
+        },
+    );
+    let (client, server) = api_server::client();
+    let verifier = server.run(vec![
+        get_admin_secret(),
+        Expect::get(core_path("secrets", "photos-master-key")).respond(other),
+        event(),
+        status_patch(
+            stowage_path("objectstores", Some("photos/status")),
+            &store_with_key(),
+        ),
+    ]);
+
+    let err = reconcile(store_with_key().into(), context(client, None))
+        .await
+        .expect_err("refused");
+    let seen = verifier.await.expect("script");
+
+    assert!(matches!(err, Error::MasterKeyMismatch(_)), "{err}");
+    assert_eq!(seen[3].ready()["reason"], "MasterKeyMismatch");
+    let message = seen[3].ready()["message"].as_str().expect("message");
+    assert!(message.contains("previous.key"), "{message}");
 }

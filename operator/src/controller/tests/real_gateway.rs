@@ -40,7 +40,6 @@ fn admin_secret_for(gateway: &Gateway) -> k8s_openapi::api::core::v1::Secret {
                 access_key_id: gateway.access_key.clone(),
                 secret_access_key: gateway.secret_key.clone(),
             },
-            master_key: "unused".into(),
             peer_secret: "unused".into(),
         },
     )
