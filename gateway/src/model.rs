@@ -37,6 +37,10 @@ pub enum VersioningState {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct BucketRecord {
     pub name: String,
+    /// Which bucket of this name it is: its records live in `keys::Space::new(name, incarnation)`.
+    /// `None` for buckets created before incarnations (their records keep the bare name).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub incarnation: Option<u64>,
     pub created: Nanos,
     pub region: String,
     /// The organization that owns the bucket: the org of the key that created it.
@@ -56,6 +60,13 @@ pub struct BucketRecord {
     pub lifecycle: Option<crate::lifecycle::rules::LifecycleConfig>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub public_access_block: Option<PublicAccessBlock>,
+}
+
+/// A deleted bucket's space (`keys::dead_space`), to sweep once no write that raced the delete
+/// can still commit.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+pub struct DeadSpace {
+    pub deleted: Nanos,
 }
 
 /// A bucket's Block Public Access settings, as PutPublicAccessBlock sets them.

@@ -439,6 +439,11 @@ async fn sweep_forever(store: Store, args: ServeArgs) {
             Ok(n) => tracing::info!(pruned = n, "expired rename tokens"),
             Err(e) => tracing::warn!(error = %e, "rename token pruning failed"),
         }
+        match store.sweep_dead_spaces().await {
+            Ok(0) => {}
+            Ok(n) => tracing::warn!(removed = n, "removed records written into deleted buckets"),
+            Err(e) => tracing::warn!(error = %e, "sweeping deleted buckets failed"),
+        }
     }
 }
 

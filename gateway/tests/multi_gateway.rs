@@ -634,8 +634,12 @@ async fn records_written_before_holders_were_recorded_read_from_the_legacy_holde
 
     // Rewrite the object's records as the previous release wrote them: no holders named.
     let mut txn = store.shared.meta.begin().await.unwrap();
-    let mut record_keys = vec![keys::object(B, "old")];
-    let versions = keys::versions_prefix(B, "old");
+    let bucket_key = keys::bucket(B);
+    let bucket: model::BucketRecord =
+        model::decode(&bucket_key, &txn.get(&bucket_key).await.unwrap().expect("bucket")).unwrap();
+    let space = keys::Space::new(B, bucket.incarnation);
+    let mut record_keys = vec![keys::object(&space, "old")];
+    let versions = keys::versions_prefix(&space, "old");
     for (k, _) in txn
         .scan(&versions, &keys::prefix_end(&versions), 10)
         .await

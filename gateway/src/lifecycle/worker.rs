@@ -12,7 +12,7 @@ use time::OffsetDateTime;
 
 use super::rules::LifecycleConfig;
 use crate::errors::from_meta;
-use crate::meta::keys;
+use crate::meta::keys::{self, Space};
 use crate::metrics::LifecycleMetrics;
 use crate::model::{self, BucketRecord, Nanos, ObjectHead, UploadRecord, VersionOrder};
 use crate::ops::{Store, read_only, transact};
@@ -194,11 +194,11 @@ impl Worker {
         Ok(())
     }
 
-    fn range(bucket: &str, phase: Phase) -> (Vec<u8>, Vec<u8>) {
+    fn range(space: &Space, phase: Phase) -> (Vec<u8>, Vec<u8>) {
         let start = match phase {
-            Phase::Current => keys::object(bucket, ""),
-            Phase::Noncurrent => keys::versions_prefix(bucket, ""),
-            Phase::Uploads => keys::uploads_prefix(bucket, ""),
+            Phase::Current => keys::object(space, ""),
+            Phase::Noncurrent => keys::versions_prefix(space, ""),
+            Phase::Uploads => keys::uploads_prefix(space, ""),
         };
         let end = keys::prefix_end(&start);
         (start, end)
@@ -211,9 +211,10 @@ impl Worker {
         phase: Phase,
         after: Option<String>,
     ) -> s3s::S3Result<()> {
-        let (start, end) = Self::range(&bucket.name, phase);
+        let (start, end) = Self::range(&space_of(bucket), phase);
+        // A cursor saved in another incarnation of the bucket does not reach into this one.
         let mut cursor = match after.and_then(|a| hex::decode(a).ok()) {
-            Some(raw) => keys::successor(&raw),
+            Some(raw) => keys::successor(&raw).max(start),
             None => start,
         };
         // For noncurrent versions: the key being walked, the creation time of the version
@@ -271,7 +272,7 @@ impl Worker {
         raw: &[u8],
         value: &[u8],
     ) -> s3s::S3Result<()> {
-        let Some(key) = keys::object_key_of(&bucket.name, raw) else {
+        let Some(key) = keys::object_key_of(&space_of(bucket), raw) else {
             return Ok(());
         };
         let head: ObjectHead = model::decode(raw, value).map_err(from_meta)?;
@@ -313,7 +314,7 @@ impl Worker {
         value: &[u8],
         newer: &mut Option<(String, Nanos, u32)>,
     ) -> s3s::S3Result<()> {
-        let Some((key, order)) = keys::version_parts(&bucket.name, raw) else {
+        let Some((key, order)) = keys::version_parts(&space_of(bucket), raw) else {
             return Ok(());
         };
         let head: ObjectHead = model::decode(raw, value).map_err(from_meta)?;
@@ -377,6 +378,11 @@ impl Worker {
         }
         Ok(())
     }
+}
+
+/// Where `bucket`'s records live.
+fn space_of(bucket: &BucketRecord) -> Space {
+    Space::new(&bucket.name, bucket.incarnation)
 }
 
 #[cfg(test)]

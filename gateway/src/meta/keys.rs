@@ -10,12 +10,12 @@
 //! | tag | key                                   | value                         |
 //! |-----|---------------------------------------|-------------------------------|
 //! | `B` | bucket                                | bucket record                 |
-//! | `O` | bucket, object key                    | current object head           |
-//! | `V` | bucket, object key, inverted version  | one version (issue: versions) |
-//! | `U` | bucket, object key, upload id         | multipart upload              |
+//! | `O` | space, object key                     | current object head           |
+//! | `V` | space, object key, inverted version   | one version (issue: versions) |
+//! | `U` | space, object key, upload id          | multipart upload              |
 //! | `P` | upload id, part number (u32 BE)       | uploaded part                 |
 //! | `R` | blob id                               | reference count of a blob     |
-//! | `T` | bucket, client token                  | idempotency record            |
+//! | `T` | space, client token                   | idempotency record            |
 //! | `L` | lease name                            | lease (lifecycle worker)      |
 //! | `I` | user name                             | user (identity)               |
 //! | `K` | access key id                         | access key (sealed secret)    |
@@ -23,6 +23,12 @@
 //! | `C` | setting name                          | a store-wide setting          |
 //! | `F` | node, queued at (u64 BE nanos), blob  | a blob the node is to free    |
 //! | `H` | node, blob                            | the same entry, by blob       |
+//! | `Z` | space                                 | a deleted bucket's space      |
+//!
+//! A bucket's objects, versions, uploads and tokens live in its *space* ([`Space`]): the bucket
+//! name and the incarnation the bucket was created with. A write that raced a DeleteBucket (on
+//! TiKV a writer only peeks at the bucket record, so it can commit after the delete) lands in the
+//! dead space, never in a later bucket of the same name; the dead space is swept.
 
 const BUCKET: u8 = b'B';
 const OBJECT: u8 = b'O';
@@ -38,6 +44,31 @@ const NODE: u8 = b'N';
 const SETTING: u8 = b'C';
 const FREE_QUEUE: u8 = b'F';
 const FREE_PENDING: u8 = b'H';
+const DEAD_SPACE: u8 = b'Z';
+
+/// Where a bucket's records live: its name, and the incarnation it was created with. Bucket
+/// names never hold `#`, so `name#incarnation` is no other bucket's name; buckets created before
+/// incarnations existed keep the bare name.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Space(String);
+
+impl Space {
+    pub fn new(bucket: &str, incarnation: Option<u64>) -> Self {
+        match incarnation {
+            Some(n) => Space(format!("{bucket}#{n:016x}")),
+            None => Space(bucket.to_owned()),
+        }
+    }
+
+    /// A space as [`dead_space_of`] returns it.
+    pub fn from_raw(raw: String) -> Self {
+        Space(raw)
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
 
 fn push_escaped(out: &mut Vec<u8>, s: &[u8]) {
     for &b in s {
@@ -74,43 +105,48 @@ pub fn all_buckets() -> (Vec<u8>, Vec<u8>) {
     (vec![BUCKET], vec![BUCKET + 1])
 }
 
-fn bucket_scoped(tag: u8, bucket: &str, rest: usize) -> Vec<u8> {
-    let mut k = with_tag(tag, bucket.len() + 2 + rest);
-    push_escaped(&mut k, bucket.as_bytes());
+/// A key of `tag` led by one escaped component (a space, a node id).
+fn scoped(tag: u8, component: &str, rest: usize) -> Vec<u8> {
+    let mut k = with_tag(tag, component.len() + 2 + rest);
+    push_escaped(&mut k, component.as_bytes());
     k
 }
 
-/// The head of `key` in `bucket`; with a partial key, the start of a prefix range.
-pub fn object(bucket: &str, key: &str) -> Vec<u8> {
-    let mut k = bucket_scoped(OBJECT, bucket, key.len());
+fn bucket_scoped(tag: u8, space: &Space, rest: usize) -> Vec<u8> {
+    scoped(tag, &space.0, rest)
+}
+
+/// The head of `key` in `space`; with a partial key, the start of a prefix range.
+pub fn object(space: &Space, key: &str) -> Vec<u8> {
+    let mut k = bucket_scoped(OBJECT, space, key.len());
     k.extend_from_slice(key.as_bytes());
     k
 }
 
-/// The object key of an `object` key of `bucket`.
-pub fn object_key_of<'a>(bucket: &str, raw: &'a [u8]) -> Option<&'a str> {
-    let prefix_len = 1 + bucket.len() + TERMINATOR.len();
+/// The object key of an `object` key of `space`.
+pub fn object_key_of<'a>(space: &Space, raw: &'a [u8]) -> Option<&'a str> {
+    let prefix_len = 1 + space.0.len() + TERMINATOR.len();
     raw.get(prefix_len..).and_then(|k| std::str::from_utf8(k).ok())
 }
 
 /// A version of `key`. Versions order newest first: `order` is inverted by the caller's id scheme.
-pub fn version(bucket: &str, key: &str, order: &[u8]) -> Vec<u8> {
-    let mut k = bucket_scoped(VERSION, bucket, key.len() + 1 + order.len());
+pub fn version(space: &Space, key: &str, order: &[u8]) -> Vec<u8> {
+    let mut k = bucket_scoped(VERSION, space, key.len() + 1 + order.len());
     push_escaped(&mut k, key.as_bytes());
     k.extend_from_slice(order);
     k
 }
 
-/// Prefix of every version of every key in `bucket` starting with `key_prefix`.
-pub fn versions_prefix(bucket: &str, key_prefix: &str) -> Vec<u8> {
-    let mut k = bucket_scoped(VERSION, bucket, key_prefix.len());
+/// Prefix of every version of every key in `space` starting with `key_prefix`.
+pub fn versions_prefix(space: &Space, key_prefix: &str) -> Vec<u8> {
+    let mut k = bucket_scoped(VERSION, space, key_prefix.len());
     push_escaped_prefix(&mut k, key_prefix.as_bytes());
     k
 }
 
-/// The object key and the order bytes of a `version` key of `bucket`.
-pub fn version_parts<'a>(bucket: &str, raw: &'a [u8]) -> Option<(String, &'a [u8])> {
-    let rest = raw.get(1 + bucket.len() + TERMINATOR.len()..)?;
+/// The object key and the order bytes of a `version` key of `space`.
+pub fn version_parts<'a>(space: &Space, raw: &'a [u8]) -> Option<(String, &'a [u8])> {
+    let rest = raw.get(1 + space.0.len() + TERMINATOR.len()..)?;
     let mut key = Vec::new();
     let mut i = 0;
     while i < rest.len() {
@@ -129,16 +165,16 @@ pub fn version_parts<'a>(bucket: &str, raw: &'a [u8]) -> Option<(String, &'a [u8
     None
 }
 
-pub fn upload(bucket: &str, key: &str, upload_id: &str) -> Vec<u8> {
-    let mut k = bucket_scoped(UPLOAD, bucket, key.len() + 1 + upload_id.len());
+pub fn upload(space: &Space, key: &str, upload_id: &str) -> Vec<u8> {
+    let mut k = bucket_scoped(UPLOAD, space, key.len() + 1 + upload_id.len());
     push_escaped(&mut k, key.as_bytes());
     k.extend_from_slice(upload_id.as_bytes());
     k
 }
 
-/// Prefix of every upload in `bucket` whose key starts with `key_prefix`.
-pub fn uploads_prefix(bucket: &str, key_prefix: &str) -> Vec<u8> {
-    let mut k = bucket_scoped(UPLOAD, bucket, key_prefix.len());
+/// Prefix of every upload in `space` whose key starts with `key_prefix`.
+pub fn uploads_prefix(space: &Space, key_prefix: &str) -> Vec<u8> {
+    let mut k = bucket_scoped(UPLOAD, space, key_prefix.len());
     push_escaped_prefix(&mut k, key_prefix.as_bytes());
     k
 }
@@ -162,10 +198,33 @@ pub fn blob_ref(blob_id: &str) -> Vec<u8> {
     k
 }
 
-pub fn token(bucket: &str, token: &str) -> Vec<u8> {
-    let mut k = bucket_scoped(TOKEN, bucket, token.len());
+pub fn token(space: &Space, token: &str) -> Vec<u8> {
+    let mut k = bucket_scoped(TOKEN, space, token.len());
     k.extend_from_slice(token.as_bytes());
     k
+}
+
+/// Prefix of every idempotency token of `space`.
+pub fn tokens_prefix(space: &Space) -> Vec<u8> {
+    bucket_scoped(TOKEN, space, 0)
+}
+
+/// A deleted bucket's space, left to sweep of what writes that raced the delete put there.
+pub fn dead_space(space: &Space) -> Vec<u8> {
+    let mut k = with_tag(DEAD_SPACE, space.0.len());
+    k.extend_from_slice(space.0.as_bytes());
+    k
+}
+
+/// Every dead space.
+pub fn all_dead_spaces() -> (Vec<u8>, Vec<u8>) {
+    (vec![DEAD_SPACE], vec![DEAD_SPACE + 1])
+}
+
+/// The space of a `dead_space` key.
+pub fn dead_space_of(raw: &[u8]) -> Option<Space> {
+    let name = raw.strip_prefix(&[DEAD_SPACE])?;
+    std::str::from_utf8(name).ok().map(|s| Space(s.to_owned()))
 }
 
 pub fn user(name: &str) -> Vec<u8> {
@@ -218,7 +277,7 @@ pub fn setting(name: &str) -> Vec<u8> {
 /// A free queued for `node`: the queue sorts by the time it was queued, so the entries past
 /// their grace period are one range scan from the start of the node's queue.
 pub fn free_queued(node: &str, queued_nanos: u64, blob: &str) -> Vec<u8> {
-    let mut k = bucket_scoped(FREE_QUEUE, node, 8 + blob.len());
+    let mut k = scoped(FREE_QUEUE, node, 8 + blob.len());
     k.extend_from_slice(&queued_nanos.to_be_bytes());
     k.extend_from_slice(blob.as_bytes());
     k
@@ -226,7 +285,7 @@ pub fn free_queued(node: &str, queued_nanos: u64, blob: &str) -> Vec<u8> {
 
 /// The range of `node`'s queued frees queued before `until_nanos`.
 pub fn frees_queued_before(node: &str, until_nanos: u64) -> (Vec<u8>, Vec<u8>) {
-    let start = bucket_scoped(FREE_QUEUE, node, 0);
+    let start = scoped(FREE_QUEUE, node, 0);
     let mut end = start.clone();
     end.extend_from_slice(&until_nanos.to_be_bytes());
     (start, end)
@@ -245,7 +304,7 @@ pub fn free_queued_parts<'a>(node: &str, raw: &'a [u8]) -> Option<(u64, &'a str)
 /// Whether `node` has a free queued for `blob` (the sweeper spares such blobs: an in-flight
 /// read may still be streaming them until the free is due).
 pub fn free_pending(node: &str, blob: &str) -> Vec<u8> {
-    let mut k = bucket_scoped(FREE_PENDING, node, blob.len());
+    let mut k = scoped(FREE_PENDING, node, blob.len());
     k.extend_from_slice(blob.as_bytes());
     k
 }
@@ -275,72 +334,76 @@ pub fn successor(key: &[u8]) -> Vec<u8> {
 mod tests {
     use super::*;
 
+    fn sp(bucket: &str) -> Space {
+        Space::new(bucket, None)
+    }
+
     #[test]
     fn objects_sort_by_bucket_then_key_bytes() {
         let mut keys = vec![
-            object("ab", "z"),
-            object("abc", "a"),
-            object("ab", "a/b"),
-            object("ab", "a"),
-            object("ab", "a b"),
+            object(&sp("ab"), "z"),
+            object(&sp("abc"), "a"),
+            object(&sp("ab"), "a/b"),
+            object(&sp("ab"), "a"),
+            object(&sp("ab"), "a b"),
         ];
         keys.sort();
         assert_eq!(
             keys,
             vec![
-                object("ab", "a"),
-                object("ab", "a b"),
-                object("ab", "a/b"),
-                object("ab", "z"),
-                object("abc", "a")
+                object(&sp("ab"), "a"),
+                object(&sp("ab"), "a b"),
+                object(&sp("ab"), "a/b"),
+                object(&sp("ab"), "z"),
+                object(&sp("abc"), "a")
             ]
         );
     }
 
     #[test]
     fn a_bucket_prefix_range_holds_only_that_bucket() {
-        let start = object("ab", "");
+        let start = object(&sp("ab"), "");
         let end = prefix_end(&start);
-        assert!(object("ab", "anything\u{10FFFF}") < end);
-        assert!(object("abc", "") >= end || object("abc", "") < start);
-        assert!(object("ab-", "") >= end);
+        assert!(object(&sp("ab"), "anything\u{10FFFF}") < end);
+        assert!(object(&sp("abc"), "") >= end || object(&sp("abc"), "") < start);
+        assert!(object(&sp("ab-"), "") >= end);
     }
 
     #[test]
     fn object_key_round_trips_from_raw_key() {
-        let raw = object("bkt", "dir/ü ñ+%");
-        assert_eq!(object_key_of("bkt", &raw), Some("dir/ü ñ+%"));
+        let raw = object(&sp("bkt"), "dir/ü ñ+%");
+        assert_eq!(object_key_of(&sp("bkt"), &raw), Some("dir/ü ñ+%"));
     }
 
     #[test]
     fn escaped_key_prefix_is_a_prefix_of_versions_of_matching_keys() {
-        let v = version("b", "logs/a\0b", &[9, 9]);
-        assert!(v.starts_with(&versions_prefix("b", "logs/a\0")));
-        assert!(v.starts_with(&versions_prefix("b", "logs/")));
-        assert!(!version("b", "logt", &[1]).starts_with(&versions_prefix("b", "logs")));
+        let v = version(&sp("b"), "logs/a\0b", &[9, 9]);
+        assert!(v.starts_with(&versions_prefix(&sp("b"), "logs/a\0")));
+        assert!(v.starts_with(&versions_prefix(&sp("b"), "logs/")));
+        assert!(!version(&sp("b"), "logt", &[1]).starts_with(&versions_prefix(&sp("b"), "logs")));
     }
 
     #[test]
     fn versions_of_a_key_do_not_interleave_with_longer_keys() {
         // "a" with any version sorts before "a\0..." and "ab": the terminator keeps keys apart.
-        let a_max = version("b", "a", &[0xFF; 8]);
-        assert!(a_max < version("b", "a\0", &[0; 8]));
-        assert!(a_max < version("b", "ab", &[0; 8]));
+        let a_max = version(&sp("b"), "a", &[0xFF; 8]);
+        assert!(a_max < version(&sp("b"), "a\0", &[0; 8]));
+        assert!(a_max < version(&sp("b"), "ab", &[0; 8]));
     }
 
     #[test]
     fn a_version_order_starting_with_ff_cannot_alias_a_longer_key() {
         assert_ne!(
-            version("b", "a", &[0xFF, 0x00, 0x07]),
-            version("b", "a\0", &[0x07])
+            version(&sp("b"), "a", &[0xFF, 0x00, 0x07]),
+            version(&sp("b"), "a\0", &[0x07])
         );
-        assert!(version("b", "a", &[0xFF; 8]) < version("b", "a\0", &[0; 8]));
+        assert!(version(&sp("b"), "a", &[0xFF; 8]) < version(&sp("b"), "a\0", &[0; 8]));
     }
 
     #[test]
     fn version_keys_decode_back_to_key_and_order() {
-        let raw = version("bkt", "a\0b/ü", b"0123");
-        let (key, order) = version_parts("bkt", &raw).unwrap();
+        let raw = version(&sp("bkt"), "a\0b/ü", b"0123");
+        let (key, order) = version_parts(&sp("bkt"), &raw).unwrap();
         assert_eq!(key, "a\0b/ü");
         assert_eq!(order, b"0123");
     }
@@ -368,5 +431,30 @@ mod tests {
     fn prefix_end_carries_over_ff() {
         assert_eq!(prefix_end(&[1, 0xFF]), vec![2]);
         assert_eq!(successor(b"a"), b"a\0".to_vec());
+    }
+
+    #[test]
+    fn a_bucket_from_before_incarnations_keeps_its_keys() {
+        // The layout every earlier release wrote: tag, escaped name, terminator, key.
+        assert_eq!(object(&sp("b"), "k"), b"Ob\x00\x01k".to_vec());
+        assert_eq!(Space::new("b", Some(255)).as_str(), "b#00000000000000ff");
+    }
+
+    #[test]
+    fn spaces_of_two_incarnations_and_of_another_bucket_never_overlap() {
+        let (old, new) = (Space::new("ab", Some(1)), Space::new("ab", Some(2)));
+        let legacy = Space::new("ab", None);
+        for other in [
+            &new,
+            &legacy,
+            &Space::new("ab-", None),
+            &Space::new("abc", Some(1)),
+        ] {
+            let (start, end) = (object(&old, ""), prefix_end(&object(&old, "")));
+            let theirs = object(other, "k");
+            assert!(theirs < start || theirs >= end, "{other:?}");
+        }
+        assert_eq!(object_key_of(&old, &object(&old, "a/b")), Some("a/b"));
+        assert_eq!(dead_space_of(&dead_space(&old)), Some(old));
     }
 }

@@ -51,6 +51,13 @@ pub trait MetaStore: Send + Sync + 'static {
 
     /// Short backend name for logs and metrics (`embedded`, `tikv`).
     fn backend(&self) -> &'static str;
+
+    /// How long after a transaction's start its commit may still land. Zero where a commit
+    /// conflicts with every write to what the transaction read (the embedded store); on TiKV,
+    /// where [`MetaTxn::peek`] claims nothing, the longest a transaction lives plus its commit.
+    fn longest_commit(&self) -> std::time::Duration {
+        std::time::Duration::ZERO
+    }
 }
 
 /// One open transaction. Reads see the transaction's own writes. Every key read (and every

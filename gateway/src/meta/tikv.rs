@@ -179,6 +179,12 @@ impl MetaStore for TikvStore {
     fn backend(&self) -> &'static str {
         "tikv"
     }
+
+    /// A transaction refuses work past [`MAX_TXN_LIFETIME`], its commit then takes at most
+    /// [`COMMIT_TIMEOUT`].
+    fn longest_commit(&self) -> Duration {
+        MAX_TXN_LIFETIME + COMMIT_TIMEOUT
+    }
 }
 
 /// An open optimistic transaction. Its writes live in tikv-client's buffer until commit.

@@ -4,7 +4,8 @@ use s3s::{S3Error, S3ErrorCode, S3Result, s3_error};
 
 use super::{Store, read_only, transact};
 use crate::errors::{from_meta, no_such_bucket};
-use crate::meta::{MetaTxn, keys};
+use crate::meta::MetaTxn;
+use crate::meta::keys::{self, Space};
 use crate::model::{self, BucketRecord, Nanos, VersioningState};
 use crate::names::BucketName;
 
@@ -27,6 +28,17 @@ pub async fn load_for_write(txn: &mut dyn MetaTxn, bucket: &str) -> S3Result<Buc
     }
 }
 
+/// Where `record`'s objects, versions, uploads and tokens live.
+pub fn space(record: &BucketRecord) -> Space {
+    Space::new(&record.name, record.incarnation)
+}
+
+/// The space of the bucket named `bucket`, read without claiming its record (for reads, and
+/// for writes as [`load_for_write`]).
+pub async fn space_of(txn: &mut dyn MetaTxn, bucket: &str) -> S3Result<Space> {
+    load_for_write(txn, bucket).await.map(|r| space(&r))
+}
+
 /// Whether any record with this prefix exists.
 async fn any_under(txn: &mut dyn MetaTxn, prefix: &[u8]) -> S3Result<bool> {
     let hit = txn
@@ -40,6 +52,7 @@ impl Store {
     pub async fn create_bucket(&self, name: &BucketName, owner: &str) -> S3Result<BucketRecord> {
         let record = BucketRecord {
             name: name.as_str().to_owned(),
+            incarnation: Some(rand::random()),
             created: Nanos::from_time(self.clock.now()),
             region: self.region.clone(),
             owner: owner.to_owned(),
@@ -98,15 +111,20 @@ impl Store {
     }
 
     /// Deletes an empty bucket: no objects, versions, delete markers or uploads in progress.
-    /// The emptiness scans are part of the transaction, so a concurrent PUT conflicts with it.
+    /// The emptiness scans are part of the transaction, so a concurrent PUT that has written
+    /// conflicts with it. One that has only peeked at the bucket record may still commit after
+    /// it (on TiKV): it lands in the bucket's space, which is recorded as dead here and swept
+    /// (`ops::dead_spaces`), so no later bucket of this name ever sees it.
     pub async fn delete_bucket(&self, bucket: &str) -> S3Result<()> {
-        transact(&*self.meta, bucket, |txn, bucket| {
+        let now = Nanos::from_time(self.clock.now());
+        transact(&*self.meta, &(bucket, now), |txn, (bucket, now)| {
             Box::pin(async move {
-                load(txn, bucket).await?;
+                let record = load(txn, bucket).await?;
+                let space = space(&record);
                 let prefixes = [
-                    keys::object(bucket, ""),
-                    keys::versions_prefix(bucket, ""),
-                    keys::uploads_prefix(bucket, ""),
+                    keys::object(&space, ""),
+                    keys::versions_prefix(&space, ""),
+                    keys::uploads_prefix(&space, ""),
                 ];
                 for prefix in &prefixes {
                     if any_under(txn, prefix).await? {
@@ -117,6 +135,10 @@ impl Store {
                     }
                 }
                 txn.delete(&keys::bucket(bucket)).await.map_err(from_meta)?;
+                let dead = model::DeadSpace { deleted: *now };
+                txn.put(&keys::dead_space(&space), &model::encode(&dead))
+                    .await
+                    .map_err(from_meta)?;
                 Ok(())
             })
         })

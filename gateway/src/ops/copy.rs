@@ -46,15 +46,16 @@ impl Store {
         let (copied, freed) = transact(&*self.meta, &(req, now), |txn, (req, now)| {
             Box::pin(async move {
                 let dst_bucket = bucket::load_for_write(txn, req.dst_bucket).await?;
+                let dst_space = bucket::space(&dst_bucket);
+                let src_space = bucket::space_of(txn, req.src_bucket).await?;
                 let src = match &req.src_version {
-                    None => version::live(version::current(txn, req.src_bucket, req.src_key).await?),
-                    Some(v) => match version::load(txn, req.src_bucket, req.src_key, v).await? {
+                    None => version::live(version::current(txn, &src_space, req.src_key).await?),
+                    Some(v) => match version::load(txn, &src_space, req.src_key, v).await? {
                         Some(h) if h.delete_marker => return Err(copy_of_delete_marker()),
                         found => found,
                     },
                 };
                 let Some(src) = src else {
-                    bucket::load(txn, req.src_bucket).await?;
                     return Err(if req.src_version.is_some() { no_such_version() } else { no_such_key() });
                 };
                 req.src_conditions.check_source(&src)?;
@@ -67,7 +68,7 @@ impl Store {
                          attributes.",
                     ));
                 }
-                let old = version::current(txn, req.dst_bucket, req.dst_key).await?;
+                let old = version::current(txn, &dst_space, req.dst_key).await?;
                 req.dst_conditions.check(version::live(old.clone()).as_ref())?;
                 let source_version = src.version_id.clone();
                 let mut new = ObjectHead { modified: *now, ..src };

@@ -52,7 +52,8 @@ impl Store {
             |txn, (bucket, key, order, now)| {
                 Box::pin(async move {
                     let record = bucket::load_for_write(txn, bucket).await?;
-                    let current = version::live(version::current(txn, bucket, key).await?);
+                    let space = bucket::space(&record);
+                    let current = version::live(version::current(txn, &space, key).await?);
                     let Some(current) = current.filter(|c| c.order == **order) else {
                         return Ok(Expired::default());
                     };
@@ -83,15 +84,16 @@ impl Store {
             &(bucket, key, order),
             |txn, (bucket, key, order)| {
                 Box::pin(async move {
-                    let current = version::current(txn, bucket, key).await?;
+                    let space = bucket::space_of(txn, bucket).await?;
+                    let current = version::current(txn, &space, key).await?;
                     if current.as_ref().is_some_and(|c| c.order == **order) {
                         return Ok(Expired::default());
                     }
                     let v = VersionRef::Order((*order).clone());
-                    let Some(found) = version::load(txn, bucket, key, &v).await? else {
+                    let Some(found) = version::load(txn, &space, key, &v).await? else {
                         return Ok(Expired::default());
                     };
-                    let (_, blobs) = version::delete_version(txn, bucket, key, &v).await?;
+                    let (_, blobs) = version::delete_version(txn, &space, key, &v).await?;
                     let bytes_freed = if blobs.is_empty() { 0 } else { found.size };
                     Ok(Expired {
                         done: true,
@@ -118,11 +120,12 @@ impl Store {
             &(bucket, key, order),
             |txn, (bucket, key, order)| {
                 Box::pin(async move {
-                    let current = version::current(txn, bucket, key).await?;
+                    let space = bucket::space_of(txn, bucket).await?;
+                    let current = version::current(txn, &space, key).await?;
                     if !current.is_some_and(|c| c.delete_marker && c.order == **order) {
                         return Ok(false);
                     }
-                    let prefix = keys::version(bucket, key, &[]);
+                    let prefix = keys::version(&space, key, &[]);
                     let versions = txn
                         .scan(&prefix, &keys::prefix_end(&prefix), 2)
                         .await
@@ -130,7 +133,7 @@ impl Store {
                     if versions.len() != 1 {
                         return Ok(false);
                     }
-                    version::delete_version(txn, bucket, key, &VersionRef::Order((*order).clone())).await?;
+                    version::delete_version(txn, &space, key, &VersionRef::Order((*order).clone())).await?;
                     Ok(true)
                 })
             },

@@ -46,13 +46,13 @@ impl Store {
     pub async fn list_objects(&self, bucket: &str, q: &ListQuery<'_>) -> S3Result<ListPage> {
         read_only(&*self.meta, &(bucket, q), |txn, (bucket, q)| {
             Box::pin(async move {
-                bucket::load(txn, bucket).await?;
-                let base_len = keys::object(bucket, "").len();
-                let range_start = keys::object(bucket, q.prefix);
+                let space = bucket::space(&bucket::load(txn, bucket).await?);
+                let base_len = keys::object(&space, "").len();
+                let range_start = keys::object(&space, q.prefix);
                 let end = keys::prefix_end(&range_start);
                 let mut cursor = range_start.clone();
                 let mut from = |raw: &[u8]| {
-                    let k = keys::object(bucket, "")
+                    let k = keys::object(&space, "")
                         .into_iter()
                         .chain(raw.iter().copied())
                         .collect::<Vec<_>>();
@@ -78,7 +78,7 @@ impl Store {
                             truncated = true;
                             break 'pages;
                         }
-                        let Some(key) = keys::object_key_of(bucket, raw) else {
+                        let Some(key) = keys::object_key_of(&space, raw) else {
                             continue;
                         };
                         let folded = q.delimiter.filter(|d| !d.is_empty()).and_then(|d| {
@@ -90,7 +90,7 @@ impl Store {
                                 if q.after.is_none_or(|a| common > a) {
                                     entries.push(ListEntry::Prefix(common.to_owned()));
                                 }
-                                cursor = keys::prefix_end(&keys::object(bucket, common));
+                                cursor = keys::prefix_end(&keys::object(&space, common));
                                 continue 'pages;
                             }
                             None => {

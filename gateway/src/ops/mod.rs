@@ -3,6 +3,7 @@
 
 mod bucket;
 mod copy;
+mod dead_spaces;
 pub mod expire;
 mod frees;
 mod key_locks;

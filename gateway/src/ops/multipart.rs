@@ -15,7 +15,8 @@ use super::{Store, bucket, read_only, refs, transact};
 use crate::blob::BlobId;
 use crate::checksum::{Checksum, ChecksumAlgorithm, ChecksumKind, combine_crcs, composite};
 use crate::errors::from_meta;
-use crate::meta::{MetaTxn, keys};
+use crate::meta::MetaTxn;
+use crate::meta::keys::{self, Space};
 use crate::model::{self, ContentHeaders, Nanos, ObjectHead, PartRecord, PartSummary, Segment, UploadRecord};
 
 /// S3's smallest part, for every part but the last.
@@ -82,19 +83,19 @@ pub struct UploadPage {
     pub truncated: bool,
 }
 
+/// An upload of the bucket named `bucket` (`NoSuchBucket` before `NoSuchUpload`), and the
+/// bucket's space.
 async fn load_upload(
     txn: &mut dyn MetaTxn,
     bucket: &str,
     key: &str,
     upload_id: &str,
-) -> S3Result<UploadRecord> {
-    let k = keys::upload(bucket, key, upload_id);
+) -> S3Result<(Space, UploadRecord)> {
+    let space = bucket::space_of(txn, bucket).await?;
+    let k = keys::upload(&space, key, upload_id);
     match txn.get(&k).await.map_err(from_meta)? {
-        Some(raw) => model::decode(&k, &raw).map_err(from_meta),
-        None => {
-            bucket::load(txn, bucket).await?;
-            Err(no_such_upload())
-        }
+        Some(raw) => Ok((space, model::decode(&k, &raw).map_err(from_meta)?)),
+        None => Err(no_such_upload()),
     }
 }
 
@@ -119,7 +120,11 @@ async fn all_parts(txn: &mut dyn MetaTxn, upload_id: &str) -> S3Result<Vec<(Vec<
 }
 
 /// Deletes an upload and its part records; returns the part blobs that lost their last reference.
-async fn remove_upload(txn: &mut dyn MetaTxn, bucket: &str, upload: &UploadRecord) -> S3Result<Vec<BlobId>> {
+pub(super) async fn remove_upload(
+    txn: &mut dyn MetaTxn,
+    space: &Space,
+    upload: &UploadRecord,
+) -> S3Result<Vec<BlobId>> {
     let mut freed = Vec::new();
     for (k, part) in all_parts(txn, &upload.upload_id).await? {
         txn.delete(&k).await.map_err(from_meta)?;
@@ -130,7 +135,7 @@ async fn remove_upload(txn: &mut dyn MetaTxn, bucket: &str, upload: &UploadRecor
             freed.push(part.blob);
         }
     }
-    txn.delete(&keys::upload(bucket, &upload.key, &upload.upload_id))
+    txn.delete(&keys::upload(space, &upload.key, &upload.upload_id))
         .await
         .map_err(from_meta)?;
     Ok(freed)
@@ -278,8 +283,8 @@ impl Store {
         };
         transact(&*self.meta, &(bucket, &record), |txn, (bucket, record)| {
             Box::pin(async move {
-                bucket::load_for_write(txn, bucket).await?;
-                let k = keys::upload(bucket, &record.key, &record.upload_id);
+                let space = bucket::space_of(txn, bucket).await?;
+                let k = keys::upload(&space, &record.key, &record.upload_id);
                 txn.put(&k, &model::encode(*record)).await.map_err(from_meta)
             })
         })
@@ -292,7 +297,9 @@ impl Store {
         read_only(
             &*self.meta,
             &(bucket, key, upload_id),
-            |txn, (bucket, key, upload_id)| Box::pin(load_upload(txn, bucket, key, upload_id)),
+            |txn, (bucket, key, upload_id)| {
+                Box::pin(async move { Ok(load_upload(txn, bucket, key, upload_id).await?.1) })
+            },
         )
         .await
     }
@@ -368,7 +375,7 @@ impl Store {
             |txn, (bucket, key, upload_id, completion, now)| {
                 Box::pin(async move {
                     let record = bucket::load_for_write(txn, bucket).await?;
-                    let upload = load_upload(txn, bucket, key, upload_id).await?;
+                    let (space, upload) = load_upload(txn, bucket, key, upload_id).await?;
                     let stored = all_parts(txn, upload_id).await?;
                     let by_number: BTreeMap<u32, &PartRecord> =
                         stored.iter().map(|(_, p)| (p.number, p)).collect();
@@ -427,11 +434,11 @@ impl Store {
                         tags: upload.tags.clone(),
                         sse: upload.sse.clone(),
                     };
-                    let old = version::current(txn, bucket, key).await?;
+                    let old = version::current(txn, &space, key).await?;
                     completion.conditions.check(version::live(old.clone()).as_ref())?;
                     let (head, mut freed) =
                         version::publish(txn, &record, key, old.as_ref(), head, *now).await?;
-                    freed.extend(remove_upload(txn, bucket, &upload).await?);
+                    freed.extend(remove_upload(txn, &space, &upload).await?);
                     Ok((head, freed))
                 })
             },
@@ -452,8 +459,8 @@ impl Store {
     ) -> S3Result<Option<ObjectHead>> {
         read_only(&*self.meta, &(bucket, key), |txn, (bucket, key)| {
             Box::pin(async move {
-                bucket::load(txn, bucket).await?;
-                Ok(version::live(version::current(txn, bucket, key).await?))
+                let space = bucket::space(&bucket::load(txn, bucket).await?);
+                Ok(version::live(version::current(txn, &space, key).await?))
             })
         })
         .await
@@ -466,8 +473,8 @@ impl Store {
             &(bucket, key, upload_id),
             |txn, (bucket, key, upload_id)| {
                 Box::pin(async move {
-                    let upload = load_upload(txn, bucket, key, upload_id).await?;
-                    remove_upload(txn, bucket, &upload).await
+                    let (space, upload) = load_upload(txn, bucket, key, upload_id).await?;
+                    remove_upload(txn, &space, &upload).await
                 })
             },
         )
@@ -491,7 +498,7 @@ impl Store {
             &args,
             |txn, (bucket, key, upload_id, marker, max)| {
                 Box::pin(async move {
-                    let upload = load_upload(txn, bucket, key, upload_id).await?;
+                    let (_, upload) = load_upload(txn, bucket, key, upload_id).await?;
                     let start = keys::part(upload_id, marker.saturating_add(1));
                     let end = keys::prefix_end(&keys::parts_prefix(upload_id));
                     let batch = txn.scan(&start, &end, max + 1).await.map_err(from_meta)?;
@@ -511,14 +518,14 @@ impl Store {
     pub async fn list_uploads(&self, bucket: &str, q: &UploadQuery<'_>) -> S3Result<UploadPage> {
         read_only(&*self.meta, &(bucket, q), |txn, (bucket, q)| {
             Box::pin(async move {
-                bucket::load(txn, bucket).await?;
-                let range_start = keys::uploads_prefix(bucket, q.prefix);
+                let space = bucket::space(&bucket::load(txn, bucket).await?);
+                let range_start = keys::uploads_prefix(&space, q.prefix);
                 let end = keys::prefix_end(&range_start);
                 let mut cursor = range_start;
                 if let Some(marker) = q.key_marker.filter(|m| !m.is_empty()) {
                     let after = match q.upload_id_marker.filter(|m| !m.is_empty()) {
-                        Some(id) => keys::successor(&keys::upload(bucket, marker, id)),
-                        None => keys::prefix_end(&keys::upload(bucket, marker, "")),
+                        Some(id) => keys::successor(&keys::upload(&space, marker, id)),
+                        None => keys::prefix_end(&keys::upload(&space, marker, "")),
                     };
                     cursor = cursor.max(after);
                 }
@@ -545,7 +552,7 @@ impl Store {
                         });
                         match folded {
                             Some(common) => {
-                                cursor = keys::prefix_end(&keys::uploads_prefix(bucket, &common));
+                                cursor = keys::prefix_end(&keys::uploads_prefix(&space, &common));
                                 entries.push(UploadEntry::Prefix(common));
                                 continue 'scan;
                             }

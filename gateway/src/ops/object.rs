@@ -117,7 +117,7 @@ impl Store {
         let result = transact(&*self.meta, &args, |txn, (bucket, key, head, conditions, now)| {
             Box::pin(async move {
                 let record = bucket::load_for_write(txn, bucket).await?;
-                let old = version::current(txn, bucket, key).await?;
+                let old = version::current(txn, &bucket::space(&record), key).await?;
                 conditions.check(version::live(old.clone()).as_ref())?;
                 version::publish(txn, &record, key, old.as_ref(), (*head).clone(), *now).await
             })
@@ -148,14 +148,14 @@ impl Store {
             &(bucket, key, version),
             |txn, (bucket, key, version)| {
                 Box::pin(async move {
+                    let space = bucket::space_of(txn, bucket).await?;
                     let found = match version {
-                        None => version::current(txn, bucket, key).await?,
-                        Some(v) => version::load(txn, bucket, key, v).await?,
+                        None => version::current(txn, &space, key).await?,
+                        Some(v) => version::load(txn, &space, key, v).await?,
                     };
                     if let Some(head) = found {
                         return Ok(head);
                     }
-                    bucket::load(txn, bucket).await?;
                     Err(match version {
                         None => no_such_key(),
                         Some(_) => no_such_version(),
@@ -185,16 +185,17 @@ impl Store {
             |txn, (bucket, key, version, conditions, now)| {
                 Box::pin(async move {
                     let record = bucket::load_for_write(txn, bucket).await?;
+                    let space = bucket::space(&record);
                     match version {
                         Some(v) => {
                             if !conditions.is_empty() {
-                                let target = version::load(txn, bucket, key, v).await?;
+                                let target = version::load(txn, &space, key, v).await?;
                                 conditions.check(version::live(target).as_ref())?;
                             }
-                            version::delete_version(txn, bucket, key, v).await
+                            version::delete_version(txn, &space, key, v).await
                         }
                         None => {
-                            let old = version::current(txn, bucket, key).await?;
+                            let old = version::current(txn, &space, key).await?;
                             conditions.check(version::live(old.clone()).as_ref())?;
                             version::delete_current(txn, &record, key, old.as_ref(), *now).await
                         }

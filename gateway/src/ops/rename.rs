@@ -9,7 +9,8 @@ use super::precondition::{ReadConditions, WriteConditions};
 use super::version;
 use super::{Store, bucket, transact};
 use crate::errors::{custom, from_meta, no_such_key};
-use crate::meta::{MetaTxn, keys};
+use crate::meta::MetaTxn;
+use crate::meta::keys::{self, Space};
 use crate::model::{self, Nanos, RenameTokenRecord};
 
 /// How long a client token is remembered: longer than any client's retry loop, short enough that
@@ -84,11 +85,12 @@ fn idempotency_mismatch() -> S3Error {
 
 async fn remembered(
     txn: &mut dyn MetaTxn,
+    space: &Space,
     req: &RenameRequest,
     token: &str,
     now: Nanos,
 ) -> S3Result<Option<RenameOutcome>> {
-    let key = keys::token(&req.bucket, token);
+    let key = keys::token(space, token);
     let Some(raw) = txn.get(&key).await.map_err(from_meta)? else {
         return Ok(None);
     };
@@ -119,6 +121,7 @@ impl Store {
         let (outcome, freed) = transact(&*self.meta, &(req, now), |txn, (req, now)| {
             Box::pin(async move {
                 let record = bucket::load(txn, &req.bucket).await?;
+                let space = bucket::space(&record);
                 if record.versioning.is_some() || record.versioning_ever_enabled {
                     return Err(S3Error::with_message(
                         S3ErrorCode::InvalidBucketState,
@@ -126,14 +129,14 @@ impl Store {
                     ));
                 }
                 if let Some(token) = &req.client_token
-                    && let Some(done) = remembered(txn, req, token, *now).await?
+                    && let Some(done) = remembered(txn, &space, req, token, *now).await?
                 {
                     return Ok((done, Vec::new()));
                 }
 
                 let mut found = None;
                 for key in &req.source.candidates {
-                    if let Some(head) = version::live(version::current(txn, &req.bucket, key).await?) {
+                    if let Some(head) = version::live(version::current(txn, &space, key).await?) {
                         found = Some((key, head));
                         break;
                     }
@@ -156,7 +159,7 @@ impl Store {
                     ));
                 }
                 req.src_conditions.check_source(&src)?;
-                let old = version::current(txn, &req.bucket, &req.dst_key).await?;
+                let old = version::current(txn, &space, &req.dst_key).await?;
                 req.dst_conditions.check(version::live(old.clone()).as_ref())?;
 
                 // The destination references the source's blobs before the source lets go of
@@ -164,13 +167,13 @@ impl Store {
                 let etag = src.etag.clone();
                 let (_, mut freed) =
                     version::publish(txn, &record, &req.dst_key, old.as_ref(), src.clone(), *now).await?;
-                freed.extend(version::remove_unversioned(txn, &req.bucket, src_key, &src).await?);
+                freed.extend(version::remove_unversioned(txn, &space, src_key, &src).await?);
 
                 let outcome = RenameOutcome { etag: etag.clone(), replayed: false };
                 if let Some(token) = &req.client_token {
                     let expires = Nanos(now.0.saturating_add(TOKEN_TTL.as_nanos() as i64));
                     let record = RenameTokenRecord { fingerprint: req.fingerprint(), etag, expires };
-                    txn.put(&keys::token(&req.bucket, token), &model::encode(&record)).await.map_err(from_meta)?;
+                    txn.put(&keys::token(&space, token), &model::encode(&record)).await.map_err(from_meta)?;
                 }
                 Ok((outcome, freed))
             })

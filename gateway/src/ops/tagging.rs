@@ -23,11 +23,11 @@ impl Store {
             &(bucket, key, version, tags),
             |txn, (bucket, key, version, tags)| {
                 Box::pin(async move {
-                    bucket::load(txn, bucket).await?;
-                    let current = version::current(txn, bucket, key).await?;
+                    let space = bucket::space(&bucket::load(txn, bucket).await?);
+                    let current = version::current(txn, &space, key).await?;
                     let target = match version {
                         None => version::live(current.clone()),
-                        Some(v) => version::load(txn, bucket, key, v).await?,
+                        Some(v) => version::load(txn, &space, key, v).await?,
                     };
                     let Some(mut target) = target.filter(|t| !t.delete_marker) else {
                         return Err(if version.is_some() {
@@ -38,14 +38,14 @@ impl Store {
                     };
                     target.tags = tags.clone();
                     target.null_order = None;
-                    let vkey = keys::version(bucket, key, target.order.as_bytes());
+                    let vkey = keys::version(&space, key, target.order.as_bytes());
                     txn.put(&vkey, &model::encode(&target)).await.map_err(from_meta)?;
                     if let Some(current) = current.filter(|c| c.order == target.order) {
                         let updated = model::ObjectHead {
                             null_order: current.null_order,
                             ..target.clone()
                         };
-                        txn.put(&keys::object(bucket, key), &model::encode(&updated))
+                        txn.put(&keys::object(&space, key), &model::encode(&updated))
                             .await
                             .map_err(from_meta)?;
                     }

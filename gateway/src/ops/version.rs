@@ -1,7 +1,8 @@
 //! The versions of a key, and the only code that writes or removes them.
 //!
-//! Every version (object or delete marker) is a record at `V(bucket, key, order)`, newest
-//! first; the current one is copied at `O(bucket, key)` so reading the latest is one point
+//! Every version (object or delete marker) is a record at `V(space, key, order)`, newest
+//! first (the space is the bucket's, `keys::Space`); the current one is copied at
+//! `O(space, key)` so reading the latest is one point
 //! read, however many versions exist. Blob references belong to the `V` records. A bucket whose
 //! versioning was never set keeps exactly one version per key, the `null` one, so listing
 //! versions is one scan in every bucket.
@@ -11,7 +12,8 @@ use s3s::{S3Error, S3ErrorCode, S3Result};
 use super::refs;
 use crate::blob::BlobId;
 use crate::errors::from_meta;
-use crate::meta::{MetaTxn, keys};
+use crate::meta::MetaTxn;
+use crate::meta::keys::{self, Space};
 use crate::model::{self, BucketRecord, Nanos, ObjectHead, VersionOrder, VersioningState};
 
 /// A version named by a request's `versionId`.
@@ -53,8 +55,8 @@ fn id_of(head: &ObjectHead) -> String {
 }
 
 /// The key's current record (possibly a delete marker).
-pub async fn current(txn: &mut dyn MetaTxn, bucket: &str, key: &str) -> S3Result<Option<ObjectHead>> {
-    let k = keys::object(bucket, key);
+pub async fn current(txn: &mut dyn MetaTxn, space: &Space, key: &str) -> S3Result<Option<ObjectHead>> {
+    let k = keys::object(space, key);
     match txn.get(&k).await.map_err(from_meta)? {
         Some(raw) => Ok(Some(model::decode(&k, &raw).map_err(from_meta)?)),
         None => Ok(None),
@@ -68,11 +70,11 @@ pub fn live(head: Option<ObjectHead>) -> Option<ObjectHead> {
 
 async fn at(
     txn: &mut dyn MetaTxn,
-    bucket: &str,
+    space: &Space,
     key: &str,
     order: &VersionOrder,
 ) -> S3Result<Option<ObjectHead>> {
-    let k = keys::version(bucket, key, order.as_bytes());
+    let k = keys::version(space, key, order.as_bytes());
     match txn.get(&k).await.map_err(from_meta)? {
         Some(raw) => Ok(Some(model::decode(&k, &raw).map_err(from_meta)?)),
         None => Ok(None),
@@ -81,25 +83,25 @@ async fn at(
 
 async fn resolve(
     txn: &mut dyn MetaTxn,
-    bucket: &str,
+    space: &Space,
     key: &str,
     v: &VersionRef,
 ) -> S3Result<Option<VersionOrder>> {
     Ok(match v {
         VersionRef::Order(o) => Some(o.clone()),
-        VersionRef::Null => current(txn, bucket, key).await?.and_then(|h| h.null_order),
+        VersionRef::Null => current(txn, space, key).await?.and_then(|h| h.null_order),
     })
 }
 
 /// One named version of a key, if it exists.
 pub async fn load(
     txn: &mut dyn MetaTxn,
-    bucket: &str,
+    space: &Space,
     key: &str,
     v: &VersionRef,
 ) -> S3Result<Option<ObjectHead>> {
-    match resolve(txn, bucket, key, v).await? {
-        Some(order) => at(txn, bucket, key, &order).await,
+    match resolve(txn, space, key, v).await? {
+        Some(order) => at(txn, space, key, &order).await,
         None => Ok(None),
     }
 }
@@ -107,14 +109,14 @@ pub async fn load(
 /// Removes one version record and its blob references; returns it and the blobs freed.
 async fn drop_version(
     txn: &mut dyn MetaTxn,
-    bucket: &str,
+    space: &Space,
     key: &str,
     order: &VersionOrder,
 ) -> S3Result<(Option<ObjectHead>, Vec<BlobId>)> {
-    let Some(version) = at(txn, bucket, key, order).await? else {
+    let Some(version) = at(txn, space, key, order).await? else {
         return Ok((None, Vec::new()));
     };
-    txn.delete(&keys::version(bucket, key, order.as_bytes()))
+    txn.delete(&keys::version(space, key, order.as_bytes()))
         .await
         .map_err(from_meta)?;
     let mut freed = Vec::new();
@@ -129,8 +131,8 @@ async fn drop_version(
     Ok((Some(version), freed))
 }
 
-async fn put_current(txn: &mut dyn MetaTxn, bucket: &str, key: &str, head: &ObjectHead) -> S3Result<()> {
-    txn.put(&keys::object(bucket, key), &model::encode(head))
+async fn put_current(txn: &mut dyn MetaTxn, space: &Space, key: &str, head: &ObjectHead) -> S3Result<()> {
+    txn.put(&keys::object(space, key), &model::encode(head))
         .await
         .map_err(from_meta)
 }
@@ -163,9 +165,10 @@ pub async fn publish(
             Some(new.order.clone())
         }
     };
+    let space = super::bucket::space(bucket);
     // References first: the new version may share blobs with the one it replaces.
     txn.put(
-        &keys::version(&bucket.name, key, new.order.as_bytes()),
+        &keys::version(&space, key, new.order.as_bytes()),
         &model::encode(&new),
     )
     .await
@@ -177,11 +180,11 @@ pub async fn publish(
     if bucket.versioning != Some(VersioningState::Enabled)
         && let Some(n) = &previous_null
     {
-        freed = drop_version(txn, &bucket.name, key, n).await?.1;
+        freed = drop_version(txn, &space, key, n).await?.1;
     }
     let mut current = new;
     current.null_order = null_order;
-    put_current(txn, &bucket.name, key, &current).await?;
+    put_current(txn, &space, key, &current).await?;
     Ok((current, freed))
 }
 
@@ -198,10 +201,9 @@ pub async fn delete_current(
         let Some(old) = old else {
             return Ok((Deleted::default(), Vec::new()));
         };
-        let (_, freed) = drop_version(txn, &bucket.name, key, &old.order).await?;
-        txn.delete(&keys::object(&bucket.name, key))
-            .await
-            .map_err(from_meta)?;
+        let space = super::bucket::space(bucket);
+        let (_, freed) = drop_version(txn, &space, key, &old.order).await?;
+        txn.delete(&keys::object(&space, key)).await.map_err(from_meta)?;
         return Ok((Deleted::default(), freed));
     }
     let marker = ObjectHead::delete_marker(now);
@@ -219,7 +221,7 @@ pub async fn delete_current(
 /// current when it was the latest. Deleting a version that does not exist succeeds.
 pub async fn delete_version(
     txn: &mut dyn MetaTxn,
-    bucket: &str,
+    space: &Space,
     key: &str,
     v: &VersionRef,
 ) -> S3Result<(Deleted, Vec<BlobId>)> {
@@ -227,7 +229,7 @@ pub async fn delete_version(
         version_id: Some(v.id().to_owned()),
         delete_marker: false,
     };
-    let current = current(txn, bucket, key).await?;
+    let current = current(txn, space, key).await?;
     let order = match v {
         VersionRef::Order(o) => Some(o.clone()),
         VersionRef::Null => current.as_ref().and_then(|h| h.null_order.clone()),
@@ -235,7 +237,7 @@ pub async fn delete_version(
     let Some(order) = order else {
         return Ok((deleted, Vec::new()));
     };
-    let (removed, freed) = drop_version(txn, bucket, key, &order).await?;
+    let (removed, freed) = drop_version(txn, space, key, &order).await?;
     let Some(removed) = removed else {
         return Ok((deleted, freed));
     };
@@ -243,7 +245,7 @@ pub async fn delete_version(
     if let Some(current) = current {
         let null_order = current.null_order.clone().filter(|n| *n != order);
         if current.order == order {
-            let prefix = keys::version(bucket, key, &[]);
+            let prefix = keys::version(space, key, &[]);
             let next = txn
                 .scan(&prefix, &keys::prefix_end(&prefix), 1)
                 .await
@@ -252,14 +254,14 @@ pub async fn delete_version(
                 Some((k, raw)) => {
                     let mut promoted: ObjectHead = model::decode(k, raw).map_err(from_meta)?;
                     promoted.null_order = null_order;
-                    put_current(txn, bucket, key, &promoted).await?;
+                    put_current(txn, space, key, &promoted).await?;
                 }
-                None => txn.delete(&keys::object(bucket, key)).await.map_err(from_meta)?,
+                None => txn.delete(&keys::object(space, key)).await.map_err(from_meta)?,
             }
         } else if current.null_order.as_ref() == Some(&order) {
             put_current(
                 txn,
-                bucket,
+                space,
                 key,
                 &ObjectHead {
                     null_order,
@@ -276,11 +278,11 @@ pub async fn delete_version(
 /// versioned. The caller has already referenced its blobs elsewhere.
 pub async fn remove_unversioned(
     txn: &mut dyn MetaTxn,
-    bucket: &str,
+    space: &Space,
     key: &str,
     current: &ObjectHead,
 ) -> S3Result<Vec<BlobId>> {
-    let (_, freed) = drop_version(txn, bucket, key, &current.order).await?;
-    txn.delete(&keys::object(bucket, key)).await.map_err(from_meta)?;
+    let (_, freed) = drop_version(txn, space, key, &current.order).await?;
+    txn.delete(&keys::object(space, key)).await.map_err(from_meta)?;
     Ok(freed)
 }

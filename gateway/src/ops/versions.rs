@@ -34,8 +34,8 @@ impl Store {
     pub async fn list_versions(&self, bucket: &str, q: &VersionQuery<'_>) -> S3Result<VersionPage> {
         read_only(&*self.meta, &(bucket, q), |txn, (bucket, q)| {
             Box::pin(async move {
-                bucket::load(txn, bucket).await?;
-                let range_start = keys::versions_prefix(bucket, q.prefix);
+                let space = bucket::space(&bucket::load(txn, bucket).await?);
+                let range_start = keys::versions_prefix(&space, q.prefix);
                 let end = keys::prefix_end(&range_start);
                 let mut cursor = range_start;
                 // The key whose versions this page starts in the middle of: none of them is latest.
@@ -43,7 +43,7 @@ impl Store {
                 if let Some(marker) = q.key_marker.filter(|m| !m.is_empty()) {
                     let order = match &q.version_marker {
                         Some(VersionRef::Order(o)) => Some(o.clone()),
-                        Some(VersionRef::Null) => super::version::current(txn, bucket, marker)
+                        Some(VersionRef::Null) => super::version::current(txn, &space, marker)
                             .await?
                             .and_then(|h| h.null_order),
                         None => None,
@@ -51,9 +51,9 @@ impl Store {
                     let after = match order {
                         Some(o) => {
                             resumed_key = Some(marker.to_owned());
-                            keys::successor(&keys::version(bucket, marker, o.as_bytes()))
+                            keys::successor(&keys::version(&space, marker, o.as_bytes()))
                         }
-                        None => keys::prefix_end(&keys::version(bucket, marker, &[])),
+                        None => keys::prefix_end(&keys::version(&space, marker, &[])),
                     };
                     cursor = cursor.max(after);
                 }
@@ -71,7 +71,7 @@ impl Store {
                             truncated = true;
                             break 'scan;
                         }
-                        let Some((key, _)) = keys::version_parts(bucket, raw) else {
+                        let Some((key, _)) = keys::version_parts(&space, raw) else {
                             continue;
                         };
                         let folded = q.delimiter.filter(|d| !d.is_empty()).and_then(|d| {
@@ -80,7 +80,7 @@ impl Store {
                                 .map(|i| key[..q.prefix.len() + i + d.len()].to_owned())
                         });
                         if let Some(common) = folded {
-                            cursor = keys::prefix_end(&keys::versions_prefix(bucket, &common));
+                            cursor = keys::prefix_end(&keys::versions_prefix(&space, &common));
                             entries.push(VersionEntry::Prefix(common));
                             last_key = None;
                             continue 'scan;
