@@ -13,9 +13,6 @@ use rustls::{ClientConfig, RootCertStore};
 
 use super::{ServingCert, TlsError, pem};
 
-/// Peers speak HTTP/1.1 to each other: blob streams, one per connection, with large reads.
-const PEER_ALPN: &[u8] = b"http/1.1";
-
 pub fn peer_client_config(ca: Option<&Path>, serving: &ServingCert) -> Result<Arc<ClientConfig>, TlsError> {
     let mut roots = RootCertStore::empty();
     match ca {
@@ -40,12 +37,12 @@ pub fn peer_client_config(ca: Option<&Path>, serving: &ServingCert) -> Result<Ar
             "no system roots and no usable certificate in the serving chain: give --tls-ca".into(),
         ));
     }
-    let mut config = ClientConfig::builder_with_provider(super::provider())
+    // No ALPN here: the peer client's connector offers the HTTP versions it speaks.
+    let config = ClientConfig::builder_with_provider(super::provider())
         .with_safe_default_protocol_versions()
         .map_err(|e| TlsError::Config(e.to_string()))?
         .with_root_certificates(roots)
         .with_no_client_auth();
-    config.alpn_protocols = vec![PEER_ALPN.to_vec()];
     Ok(Arc::new(config))
 }
 
