@@ -18,6 +18,7 @@ use super::{Context, Error, apply, error_policy, events, measured};
 use crate::conditions::{self, Desired, reason};
 use crate::crd::{ObjectStore, ObjectStoreStatus};
 use crate::resources::object_store::{self as desired, AdminCredentials, AdminSecretData, admin_secret_name};
+use crate::resources::store_tls::ServingTls;
 use crate::store_client::{Credentials, StoreClient};
 
 pub const KIND: &str = "ObjectStore";
@@ -55,13 +56,14 @@ async fn reconcile_store(store: &ObjectStore, ctx: &Context) -> Result<Action, E
     }
     let applied = apply_owned(store, ctx).await;
     let (condition, ready_replicas, action) = match &applied {
-        Ok((credentials, stateful_set)) => {
+        Ok((credentials, stateful_set, tls)) => {
             let ready_replicas = stateful_set
                 .status
                 .as_ref()
                 .and_then(|s| s.ready_replicas)
                 .unwrap_or(0);
-            let probe = probe(store, ctx, credentials).await;
+            let ca_pem = tls.as_ref().and_then(|t| t.ca_pem.as_deref());
+            let probe = probe(store, ctx, credentials, ca_pem).await;
             let (condition, recheck) = readiness(store.spec.replicas, ready_replicas, probe);
             (condition, Some(ready_replicas), Action::requeue(recheck))
         }
@@ -76,14 +78,19 @@ async fn reconcile_store(store: &ObjectStore, ctx: &Context) -> Result<Action, E
 }
 
 /// Applies everything the store owns; returns its admin credentials and the StatefulSet as stored.
-async fn apply_owned(store: &ObjectStore, ctx: &Context) -> Result<(AdminCredentials, StatefulSet), Error> {
+async fn apply_owned(
+    store: &ObjectStore,
+    ctx: &Context,
+) -> Result<(AdminCredentials, StatefulSet, Option<ServingTls>), Error> {
     let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), &store.namespace().unwrap_or_default());
     let existing = secrets.get_opt(&admin_secret_name(&store.name_any())).await?;
+    let tls = super::store::serving_tls(ctx, store).await?;
     let owned = desired::owned(
         store,
         &ctx.config.gateway_image,
         existing.as_ref(),
         AdminSecretData::generate(),
+        tls.as_ref(),
     );
     if existing.is_none() {
         events::normal(
@@ -104,11 +111,17 @@ async fn apply_owned(store: &ObjectStore, ctx: &Context) -> Result<(AdminCredent
     apply::apply(&ctx.client, &owned.headless_service).await?;
     apply::apply(&ctx.client, &owned.pod_disruption_budget).await?;
     let stateful_set = apply::apply(&ctx.client, &owned.stateful_set).await?;
-    Ok((credentials, stateful_set))
+    Ok((credentials, stateful_set, tls))
 }
 
-/// `GET /_stowage/ready` on the store's endpoint (or the override).
-async fn probe(store: &ObjectStore, ctx: &Context, credentials: &AdminCredentials) -> Result<(), String> {
+/// `GET /_stowage/ready` on the store's endpoint (or the override), verified with the store's CA
+/// when it has TLS.
+async fn probe(
+    store: &ObjectStore,
+    ctx: &Context,
+    credentials: &AdminCredentials,
+    ca_pem: Option<&str>,
+) -> Result<(), String> {
     let url = ctx
         .config
         .store_endpoint_override
@@ -118,7 +131,9 @@ async fn probe(store: &ObjectStore, ctx: &Context, credentials: &AdminCredential
         access_key_id: credentials.access_key_id.clone(),
         secret_access_key: credentials.secret_access_key.clone(),
     };
-    let client = StoreClient::new(&url, &store.spec.region, credentials).map_err(|e| e.to_string())?;
+    let client = StoreClient::new(&url, &store.spec.region, credentials)
+        .and_then(|c| c.trusting(ca_pem))
+        .map_err(|e| e.to_string())?;
     client.ready().await.map_err(|e| e.to_string())
 }
 

@@ -6,6 +6,7 @@ pub mod bucket;
 pub mod lifecycle;
 pub mod object_store;
 pub mod policy;
+pub mod store_tls;
 
 use std::collections::BTreeMap;
 
