@@ -105,7 +105,7 @@ pub struct TlsSpec {
     /// A `kubernetes.io/tls` Secret in the store's namespace (cert-manager's, for instance):
     /// `tls.crt` and `tls.key`, and `ca.crt` when a private CA issued them (gateways verify each
     /// other with it, and bucket credentials Secrets carry it). The certificate must name the
-    /// Service (`<store>.<namespace>.svc`) and each gateway (`*.<store>-peers.<namespace>.svc`).
+    /// Service (`<store>.<namespace>.svc`) and each gateway (`*.<store>-headless.<namespace>.svc`).
     /// Rotated in place without restarting the gateways.
     #[schemars(length(min = 1, max = 253))]
     pub secret_name: String,

@@ -370,6 +370,39 @@ mod tests {
     }
 
     #[test]
+    fn credentials_of_a_store_with_a_private_ca_carry_it_for_aws_ca_bundle() {
+        let bucket = fixtures::bucket("logs", "photos");
+        let name = BucketName::parse("logs").expect("valid");
+        let key = IssuedKey {
+            access_key_id: "AKAPP".into(),
+            secret_access_key: "SKAPP".into(),
+        };
+        let mut store = fixtures::store("photos");
+        store.spec.tls = Some(crate::crd::TlsSpec {
+            secret_name: "photos-tls".into(),
+        });
+        let ca = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
+        let address = StoreAddress::of(&store, Some(ca.to_owned()));
+        let data = credentials_secret(&bucket, "logs-credentials", &name, &address, &key)
+            .data
+            .expect("data");
+        let text = |k: &str| String::from_utf8(data[k].0.clone()).expect("utf-8");
+        assert_eq!(text("AWS_ENDPOINT_URL"), "https://photos.team-a.svc:9000");
+        assert_eq!(text("ca.crt"), ca);
+        assert_eq!(
+            text("AWS_CA_BUNDLE"),
+            "/var/run/secrets/stowage.dev/bucket/ca.crt"
+        );
+
+        // A public CA needs no bundle: none is published.
+        let public = StoreAddress::of(&store, None);
+        let data = credentials_secret(&bucket, "logs-credentials", &name, &public, &key)
+            .data
+            .expect("data");
+        assert!(!data.contains_key("ca.crt") && !data.contains_key("AWS_CA_BUNDLE"));
+    }
+
+    #[test]
     fn credentials_secret_has_every_key_applications_expect() {
         let bucket = fixtures::bucket("logs", "photos");
         let name = BucketName::parse("logs-2024").expect("valid");

@@ -95,3 +95,146 @@ pub fn volume_mount(store: &ObjectStore) -> Option<VolumeMount> {
         ..VolumeMount::default()
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use k8s_openapi::ByteString;
+    use serde_json::{Value, json};
+
+    use super::*;
+    use crate::crd::TlsSpec;
+    use crate::fixtures;
+    use crate::resources::object_store::{endpoint, gateway_args, headless_service, service, stateful_set};
+
+    const CA: &str = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
+
+    fn tls_store() -> ObjectStore {
+        let mut store = fixtures::store("photos");
+        store.spec.tls = Some(TlsSpec {
+            secret_name: "photos-tls".into(),
+        });
+        store
+    }
+
+    fn secret(keys: &[(&str, &str)]) -> Secret {
+        let mut secret = Secret {
+            data: Some(
+                keys.iter()
+                    .map(|(k, v)| ((*k).to_owned(), ByteString(v.as_bytes().to_vec())))
+                    .collect::<BTreeMap<_, _>>(),
+            ),
+            ..Secret::default()
+        };
+        secret.metadata.name = Some("photos-tls".into());
+        secret
+    }
+
+    fn pod_of(store: &ObjectStore, tls: Option<&ServingTls>) -> Value {
+        serde_json::to_value(stateful_set(store, "img:1", "h4sh", tls)).expect("json")["spec"]["template"]["spec"]
+            .clone()
+    }
+
+    #[test]
+    fn the_secret_is_mounted_whole_and_served_with_its_ca_for_peers() {
+        let store = tls_store();
+        let tls = ServingTls {
+            ca_pem: Some(CA.into()),
+        };
+        let pod = pod_of(&store, Some(&tls));
+        let volumes = pod["volumes"].as_array().expect("volumes");
+        assert_eq!(
+            volumes.last(),
+            Some(&json!({"name": "tls", "secret": {"secretName": "photos-tls", "defaultMode": 0o440}}))
+        );
+        let container = &pod["containers"][0];
+        let mounts = container["volumeMounts"].as_array().expect("mounts");
+        assert_eq!(
+            mounts.last(),
+            Some(&json!({"name": "tls", "mountPath": "/etc/stowage/tls", "readOnly": true}))
+        );
+        let args = gateway_args(&store, Some(&tls));
+        assert_eq!(
+            args[args.len() - 6..],
+            [
+                "--tls-cert",
+                "/etc/stowage/tls/tls.crt",
+                "--tls-key",
+                "/etc/stowage/tls/tls.key",
+                "--tls-ca",
+                "/etc/stowage/tls/ca.crt",
+            ]
+        );
+        assert_eq!(container["args"], json!(args));
+    }
+
+    #[test]
+    fn without_a_ca_the_gateways_keep_their_default_peer_trust() {
+        let store = tls_store();
+        let args = gateway_args(&store, Some(&ServingTls { ca_pem: None }));
+        assert!(args.ends_with(&[
+            "--tls-cert".to_owned(),
+            "/etc/stowage/tls/tls.crt".to_owned(),
+            "--tls-key".to_owned(),
+            "/etc/stowage/tls/tls.key".to_owned(),
+        ]));
+        assert!(!args.contains(&"--tls-ca".to_owned()), "{args:?}");
+    }
+
+    #[test]
+    fn probes_peers_and_the_endpoint_use_https() {
+        let store = tls_store();
+        let pod = pod_of(&store, None);
+        let container = &pod["containers"][0];
+        assert_eq!(container["readinessProbe"]["httpGet"]["scheme"], "HTTPS");
+        assert_eq!(container["livenessProbe"]["httpGet"]["scheme"], "HTTPS");
+        let peer_url = container["env"]
+            .as_array()
+            .expect("env")
+            .iter()
+            .find(|e| e["name"] == "STOWAGE_PEER_URL")
+            .expect("peer url")["value"]
+            .clone();
+        assert_eq!(peer_url, "https://$(POD_NAME).photos-headless.team-a.svc:9000");
+        assert_eq!(endpoint(&store), "https://photos.team-a.svc:9000");
+        for svc in [service(&store), headless_service(&store)] {
+            let port = &serde_json::to_value(svc).expect("json")["spec"]["ports"][0];
+            assert_eq!(port["appProtocol"], "https");
+        }
+    }
+
+    #[test]
+    fn a_store_without_tls_stays_plain() {
+        let store = fixtures::store("photos");
+        let pod = pod_of(&store, None);
+        let container = &pod["containers"][0];
+        assert_eq!(container["readinessProbe"]["httpGet"]["scheme"], "HTTP");
+        assert!(!gateway_args(&store, None).iter().any(|a| a.starts_with("--tls")));
+        assert_eq!(endpoint(&store), "http://photos.team-a.svc:9000");
+        let port = &serde_json::to_value(service(&store)).expect("json")["spec"]["ports"][0];
+        assert_eq!(port.get("appProtocol"), None);
+    }
+
+    #[test]
+    fn the_secret_must_hold_a_certificate_and_its_key() {
+        assert_eq!(
+            ServingTls::from_secret(&secret(&[("tls.crt", "c"), ("tls.key", "k"), ("ca.crt", CA)])),
+            Ok(ServingTls {
+                ca_pem: Some(CA.into())
+            })
+        );
+        assert_eq!(
+            ServingTls::from_secret(&secret(&[("tls.crt", "c"), ("tls.key", "k")])),
+            Ok(ServingTls { ca_pem: None })
+        );
+        assert_eq!(
+            ServingTls::from_secret(&secret(&[("tls.crt", "c")])),
+            Err("the TLS Secret \"photos-tls\" has no tls.key".to_owned())
+        );
+        assert_eq!(
+            ServingTls::from_secret(&secret(&[("tls.key", "k"), ("tls.crt", "")])),
+            Err("the TLS Secret \"photos-tls\" has no tls.crt".to_owned())
+        );
+    }
+}
