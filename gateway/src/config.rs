@@ -26,8 +26,8 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Serve the S3 API.
-    Serve(ServeArgs),
+    /// Serve the S3 API (boxed: it is many times the size of `Admin`).
+    Serve(Box<ServeArgs>),
     /// Manage users, organizations and access keys of a running gateway (admin API client).
     Admin(crate::admin::cli::AdminArgs),
 }
