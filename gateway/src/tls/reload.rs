@@ -128,3 +128,98 @@ impl ResolvesServerCert for ServingCert {
         Some(self.current())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use rcgen::{CertifiedKey, generate_simple_self_signed};
+    use rustls_pki_types::CertificateDer;
+
+    use super::*;
+
+    fn pair(name: &str) -> CertifiedKey<rcgen::KeyPair> {
+        generate_simple_self_signed(vec![name.to_owned()]).expect("certificate")
+    }
+
+    /// Replaces `path` whole, as a Secret volume update does.
+    fn replace(path: &std::path::Path, contents: &str) {
+        let aside = path.with_extension("new");
+        std::fs::write(&aside, contents).expect("write");
+        std::fs::rename(&aside, path).expect("rename");
+    }
+
+    fn write_pair(files: &CertFiles, pair: &CertifiedKey<rcgen::KeyPair>) {
+        replace(&files.key, &pair.signing_key.serialize_pem());
+        replace(&files.cert, &pair.cert.pem());
+    }
+
+    fn served(cert: &ServingCert) -> CertificateDer<'static> {
+        cert.chain()[0].clone()
+    }
+
+    fn files_in(dir: &tempfile::TempDir) -> CertFiles {
+        CertFiles {
+            cert: dir.path().join("tls.crt"),
+            key: dir.path().join("tls.key"),
+        }
+    }
+
+    #[test]
+    fn a_new_pair_is_served_once_both_files_have_changed() {
+        let dir = tempfile::tempdir().expect("dir");
+        let files = files_in(&dir);
+        let first = pair("first.example");
+        write_pair(&files, &first);
+        let cert = ServingCert::load(files.clone()).expect("loads");
+        assert_eq!(cert.refresh(), Refresh::Unchanged);
+
+        let second = pair("second.example");
+        replace(&files.cert, &second.cert.pem());
+        assert_eq!(
+            cert.refresh(),
+            Refresh::Kept,
+            "the old key does not fit the new certificate"
+        );
+        assert_eq!(served(&cert), *first.cert.der());
+        assert_eq!(cert.refresh(), Refresh::Unchanged, "a bad pair is tried once");
+
+        replace(&files.key, &second.signing_key.serialize_pem());
+        assert_eq!(cert.refresh(), Refresh::Reloaded);
+        assert_eq!(served(&cert), *second.cert.der());
+    }
+
+    #[test]
+    fn unreadable_files_keep_the_pair_in_use() {
+        let dir = tempfile::tempdir().expect("dir");
+        let files = files_in(&dir);
+        let first = pair("first.example");
+        write_pair(&files, &first);
+        let cert = ServingCert::load(files.clone()).expect("loads");
+        replace(&files.cert, "not a certificate");
+        assert_eq!(cert.refresh(), Refresh::Kept);
+        std::fs::remove_file(&files.key).expect("remove");
+        assert_eq!(cert.refresh(), Refresh::Kept);
+        assert_eq!(served(&cert), *first.cert.der());
+    }
+
+    #[test]
+    fn a_gateway_does_not_start_with_files_that_do_not_load() {
+        let dir = tempfile::tempdir().expect("dir");
+        let files = files_in(&dir);
+        let err = ServingCert::load(files.clone()).expect_err("no files");
+        assert!(matches!(err, TlsError::Read { .. }), "{err}");
+
+        let one = pair("one.example");
+        replace(&files.cert, &one.cert.pem());
+        replace(&files.key, "-----BEGIN NOTHING-----\n-----END NOTHING-----\n");
+        let err = ServingCert::load(files.clone()).expect_err("no key");
+        assert!(matches!(err, TlsError::NoKey { .. }), "{err}");
+
+        replace(&files.key, &pair("other.example").signing_key.serialize_pem());
+        let err = ServingCert::load(files.clone()).expect_err("mismatch");
+        assert!(matches!(err, TlsError::Mismatch { .. }), "{err}");
+
+        replace(&files.cert, "");
+        let err = ServingCert::load(files).expect_err("no certificate");
+        assert!(matches!(err, TlsError::NoCertificate { .. }), "{err}");
+    }
+}
