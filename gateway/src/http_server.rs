@@ -6,6 +6,10 @@
 //! request within the idle deadline (hyper's header-read timer, which runs from the moment a
 //! connection waits for a request head). Request bodies that stall are ended by the blob writer
 //! (`BlobStore::write`'s stall deadline), which is where a body is read.
+//!
+//! With TLS, the handshake runs in the connection's own task and counts against the header
+//! deadline. Every request is tagged with how its connection arrived ([`Transport`]), which
+//! decides SSE-C acceptance and `aws:SecureTransport`.
 
 use std::convert::Infallible;
 use std::future::Future;
