@@ -404,3 +404,34 @@ async fn peers_whose_certificate_cannot_be_verified_are_not_read() {
         assert!(body.is_err(), "A read B's bytes without verifying B: {body:?}");
     }
 }
+
+#[tokio::test]
+async fn the_admin_cli_verifies_an_https_endpoint_with_its_ca_bundle() {
+    let ca = TestCa::new("stowage test CA");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let gw = start_tls(&ca, &dir, &[]);
+    let bundle = dir.path().join("ca.pem");
+    std::fs::write(&bundle, ca.pem()).expect("write CA");
+    let whoami = |ca_bundle: Option<&std::path::Path>| {
+        let mut cmd = std::process::Command::new(common::bin());
+        cmd.args(["admin", "--endpoint", &gw.endpoint()])
+            .env("STOWAGE_ROOT_ACCESS_KEY_ID", &gw.access_key)
+            .env("STOWAGE_ROOT_SECRET_ACCESS_KEY", &gw.secret_key)
+            .env_remove("STOWAGE_CA_BUNDLE");
+        if let Some(path) = ca_bundle {
+            cmd.arg("--ca-bundle").arg(path);
+        }
+        cmd.arg("whoami").output().expect("run gateway admin")
+    };
+    let trusted = whoami(Some(&bundle));
+    assert!(
+        trusted.status.success(),
+        "{}",
+        String::from_utf8_lossy(&trusted.stderr)
+    );
+    let refused = whoami(None);
+    assert!(
+        !refused.status.success(),
+        "the system roots do not trust the test CA"
+    );
+}

@@ -17,7 +17,7 @@ use rustls::ServerConfig;
 use rustls::crypto::CryptoProvider;
 
 pub use error::TlsError;
-pub use peer::{peer_client_config, trust_nothing};
+pub use peer::{client_config, peer_client_config, trust_nothing};
 pub use reload::{RELOAD_CHECK, ServingCert};
 pub use transport::Transport;
 

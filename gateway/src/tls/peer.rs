@@ -37,7 +37,39 @@ pub fn peer_client_config(ca: Option<&Path>, serving: &ServingCert) -> Result<Ar
             "no system roots and no usable certificate in the serving chain: give --tls-ca".into(),
         ));
     }
-    // No ALPN here: the peer client's connector offers the HTTP versions it speaks.
+    verifying_with(roots)
+}
+
+/// A client of one gateway (`gateway admin`): its certificate verified against the CA bundle
+/// `ca` when given, else the system's roots.
+pub fn client_config(ca: Option<&Path>) -> Result<Arc<ClientConfig>, TlsError> {
+    let mut roots = RootCertStore::empty();
+    match ca {
+        Some(path) => add_bundle(&mut roots, path)?,
+        None => {
+            roots.add_parsable_certificates(rustls_native_certs::load_native_certs().certs);
+        }
+    }
+    if roots.is_empty() {
+        return Err(TlsError::NoRoots("no system roots: give a CA bundle".into()));
+    }
+    verifying_with(roots)
+}
+
+fn add_bundle(roots: &mut RootCertStore, path: &Path) -> Result<(), TlsError> {
+    for cert in pem::certificates(path)? {
+        roots.add(cert).map_err(|e| {
+            TlsError::NoRoots(format!(
+                "{}: a certificate is not a usable CA: {e}",
+                path.display()
+            ))
+        })?;
+    }
+    Ok(())
+}
+
+fn verifying_with(roots: RootCertStore) -> Result<Arc<ClientConfig>, TlsError> {
+    // No ALPN here: the hyper connector offers the HTTP versions its client speaks.
     let config = ClientConfig::builder_with_provider(super::provider())
         .with_safe_default_protocol_versions()
         .map_err(|e| TlsError::Config(e.to_string()))?
