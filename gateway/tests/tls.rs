@@ -435,3 +435,47 @@ async fn the_admin_cli_verifies_an_https_endpoint_with_its_ca_bundle() {
         "the system roots do not trust the test CA"
     );
 }
+
+#[tokio::test]
+async fn gateways_sharing_one_self_signed_certificate_trust_it_without_a_ca() {
+    // The documented default trust: without --tls-ca, a gateway trusts its own chain.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let own = rcgen::generate_simple_self_signed(vec!["localhost".to_owned(), "127.0.0.1".to_owned()])
+        .expect("self-signed certificate");
+    let serving = TlsServing {
+        cert: dir.path().join("server.crt"),
+        key: dir.path().join("server.key"),
+        ca_pem: own.cert.pem(),
+    };
+    std::fs::write(&serving.cert, own.cert.pem()).expect("write cert");
+    std::fs::write(&serving.key, own.signing_key.serialize_pem()).expect("write key");
+    let gw = start_tls_with(serving, &["--gateways", "2"]);
+    let a = gw.client();
+    let b_endpoint = format!("https://127.0.0.1:{}", gw.port + 1);
+    let b = s3_client(
+        &b_endpoint,
+        &gw.region,
+        &gw.access_key,
+        &gw.secret_key,
+        |builder| builder.http_client(sdk_http_client(&own.cert.pem())),
+    );
+    create_bucket(&a, B).await;
+    put(&b, B, "on-b", b"self-signed peers".to_vec()).await;
+    assert_eq!(get(&a, B, "on-b").await, b"self-signed peers");
+}
+
+#[tokio::test]
+async fn a_peer_url_whose_scheme_is_not_the_ports_is_refused_at_start() {
+    let ca = TestCa::new("stowage test CA");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let err = e2e::Gateway::try_start_with(
+        common::bin(),
+        GatewayOptions {
+            args: vec!["--peer-url".into(), "http://127.0.0.1:9000".into()],
+            tls: Some(ca.serving("gateway", dir.path())),
+            ..Default::default()
+        },
+    )
+    .expect_err("an http peer URL on a TLS port is refused");
+    assert!(err.to_string().contains("must start with https://"), "{err}");
+}
