@@ -18,6 +18,7 @@ use tempfile::TempDir;
 
 use crate::client::s3_client;
 use crate::raw::RawClient;
+use crate::tls::{TlsServing, client_config, sdk_http_client};
 
 /// How long a gateway may take to answer `/_stowage/health` with 200 after it is spawned.
 const STARTUP_TIMEOUT: Duration = Duration::from_secs(20);
@@ -45,6 +46,9 @@ pub struct GatewayOptions {
     pub env: Vec<(String, String)>,
     /// Use this data directory instead of a fresh temporary one (it is not deleted).
     pub data_dir: Option<PathBuf>,
+    /// Serve TLS with these files (`--tls-cert`, `--tls-key`); the harness's clients then use
+    /// `https` and trust the CA.
+    pub tls: Option<TlsServing>,
 }
 
 /// Why a gateway did not come up.
@@ -142,9 +146,24 @@ impl Gateway {
         unreachable!("the last attempt returns")
     }
 
-    /// `http://127.0.0.1:PORT`
+    /// `http://127.0.0.1:PORT`, or `https://` for a gateway serving TLS.
     pub fn endpoint(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
+        let scheme = if self.options.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        format!("{scheme}://127.0.0.1:{}", self.port)
+    }
+
+    /// The TLS files this gateway serves, if it serves TLS.
+    pub fn tls(&self) -> Option<&TlsServing> {
+        self.options.tls.as_ref()
+    }
+
+    /// The PEM CA the harness's clients trust, for a gateway serving TLS.
+    fn ca_pem(&self) -> Option<&str> {
+        self.options.tls.as_ref().map(|t| t.ca_pem.as_str())
     }
 
     pub fn data_dir(&self) -> &Path {
@@ -187,13 +206,23 @@ impl Gateway {
         &self,
         tweak: impl FnOnce(aws_sdk_s3::config::Builder) -> aws_sdk_s3::config::Builder,
     ) -> aws_sdk_s3::Client {
+        let trust = self.trusting();
         s3_client(
             &self.endpoint(),
             &self.region,
             &self.access_key,
             &self.secret_key,
-            tweak,
+            |builder| tweak(trust(builder)),
         )
+    }
+
+    /// Makes an SDK config trust this gateway's CA (nothing to do over plain HTTP).
+    fn trusting(&self) -> impl FnOnce(aws_sdk_s3::config::Builder) -> aws_sdk_s3::config::Builder + use<> {
+        let http = self.ca_pem().map(sdk_http_client);
+        move |builder| match http {
+            Some(http) => builder.http_client(http),
+            None => builder,
+        }
     }
 
     /// An SDK client acting as another identity.
@@ -203,13 +232,14 @@ impl Gateway {
             &self.region,
             access_key,
             secret_key,
-            |builder| builder,
+            self.trusting(),
         )
     }
 
     /// A raw HTTP client signing with the root credentials.
     pub fn raw(&self) -> RawClient {
         RawClient::new(&self.endpoint(), &self.region, &self.access_key, &self.secret_key)
+            .trusting(self.ca_pem())
     }
 
     /// Sends SIGTERM and waits for a clean exit; panics if the gateway outlives the grace period.
@@ -273,6 +303,14 @@ impl Gateway {
             .arg(format!("127.0.0.1:{}", self.port))
             .arg("--data-dir")
             .arg(&self.data_dir)
+            .args(self.options.tls.iter().flat_map(|t| {
+                [
+                    "--tls-cert".as_ref(),
+                    t.cert.as_os_str(),
+                    "--tls-key".as_ref(),
+                    t.key.as_os_str(),
+                ]
+            }))
             .args(&self.options.args)
             .env("STOWAGE_ROOT_ACCESS_KEY_ID", &self.access_key)
             .env("STOWAGE_ROOT_SECRET_ACCESS_KEY", &self.secret_key)
@@ -304,7 +342,8 @@ impl Gateway {
                     log: read_from(&self.log_path, log_start),
                 });
             }
-            if health_status(self.port) == Some(200) {
+            let ca_pem = self.options.tls.as_ref().map(|t| t.ca_pem.as_str());
+            if health_status(self.port, ca_pem) == Some(200) {
                 return Ok(());
             }
             if Instant::now() >= deadline {
@@ -358,13 +397,25 @@ fn free_port() -> io::Result<u16> {
     Ok(TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?.local_addr()?.port())
 }
 
-/// The status of `GET /_stowage/health`, or `None` if nothing answered. Plain blocking HTTP/1.1 so the
-/// harness needs no runtime to wait for startup.
-fn health_status(port: u16) -> Option<u16> {
+/// The status of `GET /_stowage/health`, or `None` if nothing answered: over TLS trusting
+/// `ca_pem` when given. Plain blocking HTTP/1.1 so the harness needs no runtime to wait for
+/// startup.
+fn health_status(port: u16, ca_pem: Option<&str>) -> Option<u16> {
     let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
-    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(1)).ok()?;
-    stream.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
-    stream.set_write_timeout(Some(Duration::from_secs(2))).ok()?;
+    let tcp = TcpStream::connect_timeout(&addr, Duration::from_secs(1)).ok()?;
+    tcp.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
+    tcp.set_write_timeout(Some(Duration::from_secs(2))).ok()?;
+    match ca_pem {
+        None => health_over(tcp, port),
+        Some(pem) => {
+            let name = rustls_pki_types::ServerName::try_from("localhost").ok()?;
+            let tls = rustls::ClientConnection::new(client_config(pem, &[b"http/1.1"]), name).ok()?;
+            health_over(rustls::StreamOwned::new(tls, tcp), port)
+        }
+    }
+}
+
+fn health_over(mut stream: impl Read + Write, port: u16) -> Option<u16> {
     write!(
         stream,
         "GET /_stowage/health HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n"

@@ -5,6 +5,8 @@
 //!   ([`Gateway::raw`]).
 //! - [`RawClient`]: hand-built SigV4 requests for what an SDK will not send (wrong hashes,
 //!   skewed clocks, every aws-chunked form, virtual-host `Host` headers, presigned URLs).
+//! - [`tls`]: a test CA and clients that trust it, for gateways started with
+//!   [`GatewayOptions::tls`].
 //! - [`bench`]: the scenarios of the `s3bench` load generator.
 
 pub mod bench;
@@ -13,6 +15,7 @@ pub mod client;
 pub mod gateway;
 pub mod raw;
 pub mod sigv4;
+pub mod tls;
 
 pub use chunked::Corruption;
 pub use client::s3_client;

@@ -26,8 +26,8 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Serve the S3 API.
-    Serve(ServeArgs),
+    /// Serve the S3 API (boxed: it is many times the size of `Admin`).
+    Serve(Box<ServeArgs>),
     /// Manage users, organizations and access keys of a running gateway (admin API client).
     Admin(crate::admin::cli::AdminArgs),
 }
@@ -109,6 +109,10 @@ pub struct ServeArgs {
     #[arg(long, env = "STOWAGE_EXTRA_MASTER_KEY_FILES", value_delimiter = ',')]
     pub extra_master_key_file: Vec<PathBuf>,
 
+    /// TLS on the S3 port and between gateways (boxed like `tikv`).
+    #[command(flatten)]
+    pub tls: Box<TlsArgs>,
+
     /// How this gateway takes part in a store of several (boxed like `tikv`).
     #[command(flatten)]
     pub cluster: Box<ClusterArgs>,
@@ -143,8 +147,9 @@ pub struct ClusterArgs {
     pub node_id: Option<String>,
 
     /// The URL other gateways of the store reach this one at (its S3 port), e.g.
-    /// `http://store-0.store-peers.ns.svc:9000`. Default: `http://` + the listen address
-    /// (loopback when listening on all addresses). Ignored with `--gateways N` > 1.
+    /// `http://store-0.store-peers.ns.svc:9000`; `https://` exactly when --tls-cert is given.
+    /// Default: `http(s)://` + the listen address (loopback when listening on all addresses).
+    /// Ignored with `--gateways N` > 1.
     #[arg(long, env = "STOWAGE_PEER_URL")]
     pub peer_url: Option<String>,
 
@@ -173,6 +178,42 @@ pub struct ClusterArgs {
     /// taken for down (its copies are read elsewhere and new copies go elsewhere).
     #[arg(long, env = "STOWAGE_HEARTBEAT_INTERVAL", default_value_t = 5)]
     pub heartbeat_interval: u64,
+}
+
+/// TLS on the S3 port (and so on the peer endpoint, which shares it).
+#[derive(Debug, Clone, Args)]
+pub struct TlsArgs {
+    /// PEM certificate chain (leaf first) served on the S3 port; with --tls-key, the port speaks
+    /// only TLS (HTTP/1.1 and HTTP/2). Re-read when the file changes, for in-place rotation.
+    #[arg(
+        id = "tls_cert",
+        long = "tls-cert",
+        env = "STOWAGE_TLS_CERT",
+        value_name = "FILE",
+        requires = "tls_key"
+    )]
+    pub cert: Option<PathBuf>,
+
+    /// PEM private key of --tls-cert (PKCS#8, PKCS#1 or SEC1).
+    #[arg(
+        id = "tls_key",
+        long = "tls-key",
+        env = "STOWAGE_TLS_KEY",
+        value_name = "FILE",
+        requires = "tls_cert"
+    )]
+    pub key: Option<PathBuf>,
+
+    /// PEM bundle of the CA(s) that other gateways' certificates are verified against. Default:
+    /// the system's roots and the certificates of --tls-cert's own chain.
+    #[arg(
+        id = "tls_ca",
+        long = "tls-ca",
+        env = "STOWAGE_TLS_CA",
+        value_name = "FILE",
+        requires = "tls_cert"
+    )]
+    pub ca: Option<PathBuf>,
 }
 
 /// TLS and garbage collection of the TiKV metadata backend (`--meta tikv://...`).

@@ -22,3 +22,4 @@ pub mod ops;
 pub mod s3;
 pub mod server;
 pub mod sse;
+pub mod tls;

@@ -19,7 +19,7 @@ async fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(args) => {
             init_tracing(&args.log_format);
-            gateway::server::serve(args).await
+            gateway::server::serve(*args).await
         }
         Command::Admin(args) => gateway::admin::cli::run(args).await,
     }

@@ -39,6 +39,7 @@ use crate::s3::lenient_range::lenient_range;
 use crate::s3::repeated_metadata::join_repeated_metadata;
 use crate::s3::signature_gate::signature_gate;
 use crate::s3::{Gateway, RenameRoute, VirtualHosts};
+use crate::tls::{self, CertFiles, ServingCert};
 
 /// Admin routes live under a path no bucket can have (bucket names cannot contain `_`).
 pub const HEALTH_PATH: &str = "/_stowage/health";
@@ -79,6 +80,36 @@ pub struct Shared {
     master: MasterKeys,
     root: AccessKey,
     peer_key: PeerKey,
+    tls: Option<ServerTls>,
+}
+
+/// TLS of the gateways of one process: one certificate, served on every S3 port and used to
+/// reach peers.
+#[derive(Clone)]
+struct ServerTls {
+    cert: Arc<ServingCert>,
+    acceptor: tokio_rustls::TlsAcceptor,
+    peers: Arc<rustls::ClientConfig>,
+}
+
+impl ServerTls {
+    fn load(args: &crate::config::TlsArgs) -> anyhow::Result<Option<Self>> {
+        let (Some(cert), Some(key)) = (&args.cert, &args.key) else {
+            return Ok(None);
+        };
+        let cert = ServingCert::load(CertFiles {
+            cert: cert.clone(),
+            key: key.clone(),
+        })
+        .context("loading --tls-cert/--tls-key")?;
+        let acceptor = tokio_rustls::TlsAcceptor::from(tls::server_config(cert.clone())?);
+        let peers = tls::peer_client_config(args.ca.as_deref(), &cert).context("loading --tls-ca")?;
+        Ok(Some(Self {
+            cert,
+            acceptor,
+            peers,
+        }))
+    }
 }
 
 impl Shared {
@@ -120,6 +151,7 @@ impl Shared {
             ),
             None => PeerKey::new(master.sealing().derive(PEER_KEY_LABEL)),
         };
+        let tls = ServerTls::load(&args.tls)?;
         let meta = open_meta(args).await?;
         master_keys::verify(&*meta, &master)
             .await
@@ -135,6 +167,7 @@ impl Shared {
             master,
             root,
             peer_key,
+            tls,
         })
     }
 }
@@ -246,15 +279,21 @@ pub async fn start_gateway(
         .await
         .with_context(|| format!("binding {listen}"))?;
     let addr = listener.local_addr()?;
+    let scheme = if shared.tls.is_some() { "https" } else { "http" };
     let peer_url = match (&args.cluster.peer_url, args.cluster.gateways) {
-        (Some(url), 1) => url.clone(),
+        (Some(url), 1) => {
+            if !url.starts_with(&format!("{scheme}://")) {
+                bail!("--peer-url {url:?} must start with {scheme}:// (the S3 port serves {scheme})");
+            }
+            url.clone()
+        }
         _ => {
             let ip = if addr.ip().is_unspecified() {
                 IpAddr::from([127, 0, 0, 1])
             } else {
                 addr.ip()
             };
-            format!("http://{}", SocketAddr::new(ip, addr.port()))
+            format!("{scheme}://{}", SocketAddr::new(ip, addr.port()))
         }
     };
 
@@ -265,6 +304,7 @@ pub async fn start_gateway(
         copies: usize::from(args.cluster.blob_copies),
         free_grace: Duration::from_secs(args.cluster.free_grace),
         liveness: 3 * args.heartbeat_interval() + Duration::from_secs(1),
+        peer_tls: shared.tls.as_ref().map(|t| t.peers.clone()),
     };
     let cluster = Cluster::join(&*shared.meta, config, shared.peer_key.clone())
         .await
@@ -291,7 +331,7 @@ pub async fn start_gateway(
         },
     );
 
-    let workers = vec![
+    let mut workers = vec![
         tokio::spawn(sweep_forever(store.clone(), args.clone())),
         tokio::spawn(heartbeat_forever(store.clone(), args.heartbeat_interval())),
         tokio::spawn(free_forever(store.clone())),
@@ -309,15 +349,26 @@ pub async fn start_gateway(
         ),
     ];
 
-    tracing::info!(listen = %addr, node = %node_id, volume = %volume.display(), meta = store.meta.backend(), "serving S3");
+    if let Some(tls) = &shared.tls {
+        workers.push(tokio::spawn(tls.cert.clone().watch()));
+    }
+
+    tracing::info!(listen = %addr, node = %node_id, volume = %volume.display(), meta = store.meta.backend(), tls = shared.tls.is_some(), "serving S3");
     let (shutdown, stopped) = oneshot::channel::<()>();
     let deadlines = http_server::Deadlines {
         header: Duration::from_secs(args.header_timeout.max(1)),
         idle: Duration::from_secs(args.idle_timeout.max(1)),
     };
-    let server = tokio::spawn(http_server::serve(listener, app, deadlines, async move {
-        let _ = stopped.await;
-    }));
+    let acceptor = shared.tls.as_ref().map(|t| t.acceptor.clone());
+    let server = tokio::spawn(http_server::serve(
+        listener,
+        app,
+        deadlines,
+        acceptor,
+        async move {
+            let _ = stopped.await;
+        },
+    ));
     Ok(RunningGateway {
         addr,
         node_id,

@@ -242,6 +242,7 @@ async fn sigkill_mid_put_leaves_no_object_and_the_sweeper_removes_its_bytes() {
             })
             .unwrap_or_default(),
         data_dir: Some(data_dir.path().to_owned()),
+        ..Default::default()
     };
     let mut crashed = Gateway::start_with(bin(), options(&[], None));
     let client = single_attempt_client(&crashed);

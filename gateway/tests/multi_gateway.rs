@@ -56,6 +56,7 @@ impl LocalStore {
         let Command::Serve(args) = Cli::parse_from(argv).command else {
             unreachable!("serve arguments")
         };
+        let args = *args;
         let shared = Shared::open(&args).await.expect("open store");
         let mut gateways = Vec::new();
         for i in 0..n {

@@ -770,6 +770,7 @@ async fn the_master_key_rotates_without_locking_anyone_out() {
                     ),
                 ],
                 data_dir: Some(data_dir.path().to_owned()),
+                ..Default::default()
             },
         )?;
         gw.access_key = first.access_key.clone();

@@ -50,6 +50,7 @@ fn start_pair(test: &str) -> Option<Pair> {
         ],
         env,
         data_dir: None,
+        tls: None,
     };
     // One after the other: the first creates the master key.
     let a = Gateway::start_with(bin(), options("gw-a", Vec::new()));

@@ -453,3 +453,34 @@ async fn a_scoped_key_issued_through_the_admin_api_reaches_only_its_bucket() {
         "revoked"
     );
 }
+
+#[tokio::test]
+async fn a_store_serving_tls_is_reached_over_https_verified_with_its_ca() {
+    let Some(bin) = gateway_bin() else { return };
+    let ca = e2e::tls::TestCa::new("store CA");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let gateway = Gateway::start_with(
+        &bin,
+        e2e::GatewayOptions {
+            tls: Some(ca.serving("store", dir.path())),
+            ..Default::default()
+        },
+    );
+    assert!(gateway.endpoint().starts_with("https://"));
+    let trusting = store_client(&gateway)
+        .trusting(Some(&ca.pem()))
+        .expect("CA bundle");
+    trusting.ready().await.expect("ready over https");
+    trusting
+        .create_bucket(&name("over-tls"), "us-east-1")
+        .await
+        .expect("create");
+    assert!(trusting.bucket_exists(&name("over-tls")).await.expect("head"));
+
+    // The system's roots do not include the store's private CA: no call gets through.
+    let unverified = store_client(&gateway).ready().await;
+    assert!(
+        matches!(unverified, Err(StoreError::Unreachable { .. })),
+        "{unverified:?}"
+    );
+}

@@ -474,6 +474,16 @@ async fn object_store_fields_are_bounded() {
     server
         .refused_with(spec(json!({"imagePullPolicy": "Sometimes"})), "imagePullPolicy")
         .await;
+    server
+        .refused_with(spec(json!({"tls": {}})), "tls.secretName")
+        .await;
+    server
+        .refused_with(spec(json!({"tls": {"secretName": ""}})), "tls.secretName")
+        .await;
+    server
+        .admit(spec(json!({"tls": {"secretName": "store-tls"}})))
+        .await
+        .expect("a TLS Secret name is accepted");
     let old = spec(json!({"storage": {"size": "10Gi"}}));
     server
         .update_refused_with(

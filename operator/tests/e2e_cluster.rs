@@ -313,3 +313,127 @@ async fn deleting_the_loser_of_a_bucket_claim_leaves_the_winners_bucket_alone() 
     operator.stop().await;
     cluster::delete_namespace(&client, &namespace).await;
 }
+
+#[tokio::test]
+async fn a_store_with_tls_mounts_its_secret_and_hands_its_ca_to_applications() {
+    let Some(client) = cluster::connect().await else {
+        return;
+    };
+    let Some(bin) = common::gateway_bin() else { return };
+    let ca = e2e::tls::TestCa::new("cluster test CA");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let serving = ca.serving("demo", dir.path());
+    let gateway = Gateway::start_with(
+        &bin,
+        e2e::GatewayOptions {
+            tls: Some(serving.clone()),
+            ..Default::default()
+        },
+    );
+    let namespace = cluster::namespace(&client, "e2e-tls").await;
+    cluster::admin_secret_for(&client, &namespace, "demo", &gateway).await;
+    // The Secret cert-manager would make: the gateway's own pair and the CA that issued it.
+    let read = |p: &std::path::Path| std::fs::read_to_string(p).expect("read TLS file");
+    let tls_secret: Secret = serde_json::from_value(json!({
+        "apiVersion": "v1", "kind": "Secret",
+        "metadata": {"name": "demo-tls"},
+        "type": "kubernetes.io/tls",
+        "stringData": {"tls.crt": read(&serving.cert), "tls.key": read(&serving.key), "ca.crt": ca.pem()},
+    }))
+    .expect("secret");
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), &namespace);
+    secrets
+        .create(&PostParams::default(), &tls_secret)
+        .await
+        .expect("TLS secret");
+    // The operator reaches the https endpoint, verified with the Secret's ca.crt.
+    let operator = cluster::run_operator(&client, &namespace, &gateway.endpoint()).await;
+    cluster::apply_value(
+        &client,
+        &namespace,
+        json!({
+            "apiVersion": "stowage.dev/v1alpha1", "kind": "ObjectStore",
+            "metadata": {"name": "demo"},
+            "spec": {"replicas": 1, "meta": {"backend": "embedded"}, "tls": {"secretName": "demo-tls"}},
+        }),
+    )
+    .await;
+    cluster::wait_ready(&client, &namespace, "ObjectStore", "demo").await;
+
+    let stateful_sets: Api<k8s_openapi::api::apps::v1::StatefulSet> =
+        Api::namespaced(client.clone(), &namespace);
+    let sts = serde_json::to_value(stateful_sets.get("demo").await.expect("StatefulSet")).expect("json");
+    let pod = &sts["spec"]["template"]["spec"];
+    assert!(
+        pod["volumes"]
+            .as_array()
+            .expect("volumes")
+            .iter()
+            .any(|v| v["name"] == "tls" && v["secret"]["secretName"] == "demo-tls"),
+        "{pod}"
+    );
+    let args: Vec<&str> = pod["containers"][0]["args"]
+        .as_array()
+        .expect("args")
+        .iter()
+        .filter_map(|a| a.as_str())
+        .collect();
+    assert!(
+        args.windows(2)
+            .any(|w| w == ["--tls-ca", "/etc/stowage/tls/ca.crt"]),
+        "{args:?}"
+    );
+    let stores: Api<ObjectStore> = Api::namespaced(client.clone(), &namespace);
+    let status = stores.get("demo").await.expect("store").status.expect("status");
+    assert_eq!(
+        status.endpoint,
+        Some(format!("https://demo.{namespace}.svc:9000"))
+    );
+
+    cluster::apply_value(
+        &client,
+        &namespace,
+        json!({
+            "apiVersion": "stowage.dev/v1alpha1", "kind": "Bucket",
+            "metadata": {"name": "secure-data"},
+            "spec": {"storeRef": {"name": "demo"}, "deletionPolicy": "Delete", "forceDelete": true,
+                     "credentials": {"access": "ReadWrite"}},
+        }),
+    )
+    .await;
+    cluster::wait_ready(&client, &namespace, "Bucket", "secure-data").await;
+    let data = secrets
+        .get("secure-data-credentials")
+        .await
+        .expect("credentials Secret")
+        .data
+        .expect("data");
+    let value = |k: &str| String::from_utf8(data[k].0.clone()).expect("utf-8");
+    assert_eq!(value("ca.crt"), ca.pem());
+    assert_eq!(
+        value("AWS_CA_BUNDLE"),
+        "/var/run/secrets/stowage.dev/bucket/ca.crt"
+    );
+    assert_eq!(
+        value("AWS_ENDPOINT_URL"),
+        format!("https://demo.{namespace}.svc:9000")
+    );
+    // The published CA and key are what an application needs: they reach the bucket over https.
+    let app = e2e::s3_client(
+        &gateway.endpoint(),
+        &gateway.region,
+        &value("AWS_ACCESS_KEY_ID"),
+        &value("AWS_SECRET_ACCESS_KEY"),
+        |b| b.http_client(e2e::tls::sdk_http_client(&value("ca.crt"))),
+    );
+    app.put_object()
+        .bucket("secure-data")
+        .key("hello.txt")
+        .body(b"hello".to_vec().into())
+        .send()
+        .await
+        .expect("the issued key writes over https");
+
+    operator.stop().await;
+    cluster::delete_namespace(&client, &namespace).await;
+}

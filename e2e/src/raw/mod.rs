@@ -10,6 +10,7 @@ mod response;
 use bytes::Bytes;
 use http::Method;
 use http_body_util::{BodyExt, Full};
+use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
@@ -31,7 +32,9 @@ pub enum TransportError {
 /// Sends hand-built requests to one S3 endpoint, signed by default with one identity.
 #[derive(Clone, Debug)]
 pub struct RawClient {
-    http: Client<HttpConnector, Full<Bytes>>,
+    http: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
+    /// `http` or `https`.
+    scheme: String,
     /// `host:port` that connections go to, whatever the `Host` header says.
     authority: String,
     region: String,
@@ -40,7 +43,7 @@ pub struct RawClient {
 }
 
 impl RawClient {
-    /// `endpoint` is `http://host:port`.
+    /// `endpoint` is `http://host:port` (or `https://`, with [`trusting`](Self::trusting)).
     pub fn new(
         endpoint: &str,
         region: impl Into<String>,
@@ -54,8 +57,10 @@ impl RawClient {
             .authority()
             .unwrap_or_else(|| panic!("endpoint {endpoint:?} has no host"))
             .to_string();
+        let scheme = uri.scheme_str().unwrap_or("http").to_owned();
         Self {
-            http: Client::builder(TokioExecutor::new()).build_http(),
+            http: Self::http(None),
+            scheme,
             authority,
             region: region.into(),
             access_key: access_key.into(),
@@ -63,9 +68,19 @@ impl RawClient {
         }
     }
 
-    /// `http://host:port`
+    /// The same client, verifying an `https` endpoint against `ca_pem` (a PEM CA bundle).
+    pub fn trusting(mut self, ca_pem: Option<&str>) -> Self {
+        self.http = Self::http(ca_pem);
+        self
+    }
+
+    fn http(ca_pem: Option<&str>) -> Client<HttpsConnector<HttpConnector>, Full<Bytes>> {
+        Client::builder(TokioExecutor::new()).build(crate::tls::https_connector(ca_pem))
+    }
+
+    /// `http://host:port` or `https://host:port`
     pub fn endpoint(&self) -> String {
-        format!("http://{}", self.authority)
+        format!("{}://{}", self.scheme, self.authority)
     }
 
     /// Starts a request for `path_and_query` (e.g. `/bucket/key?tagging`), sent and signed exactly

@@ -247,7 +247,10 @@ impl RawRequest {
         } else {
             '?'
         };
-        format!("http://{}{}{separator}{query}", self.host, self.path_and_query)
+        format!(
+            "{}://{}{}{separator}{query}",
+            self.client.scheme, self.host, self.path_and_query
+        )
     }
 
     /// The exact request [`send`](Self::send) would put on the wire (signed, body encoded), for
@@ -344,7 +347,10 @@ impl RawRequest {
                 ),
             };
 
-        let uri = format!("http://{}{}", self.client.authority, self.path_and_query);
+        let uri = format!(
+            "{}://{}{}",
+            self.client.scheme, self.client.authority, self.path_and_query
+        );
         let mut builder = http::Request::builder().method(self.method.clone()).uri(&uri);
         for (name, value) in &headers {
             let name = HeaderName::from_bytes(name.as_bytes())

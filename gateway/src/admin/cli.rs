@@ -18,6 +18,10 @@ pub struct AdminArgs {
     pub endpoint: String,
     #[arg(long, env = "STOWAGE_REGION", default_value = "us-east-1")]
     pub region: String,
+    /// PEM CA bundle that an `https` endpoint's certificate is verified against (default: the
+    /// system's roots).
+    #[arg(long, env = "STOWAGE_CA_BUNDLE", value_name = "FILE")]
+    pub ca_bundle: Option<std::path::PathBuf>,
     #[command(subcommand)]
     pub command: AdminCommand,
 }
@@ -148,7 +152,13 @@ pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
         request = request.header(k, v);
     }
     let request = request.body(Full::new(Bytes::from(body)))?;
-    let client = Client::builder(TokioExecutor::new()).build_http();
+    let tls = crate::tls::client_config(args.ca_bundle.as_deref()).context("the CA bundle")?;
+    let connector = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_tls_config(std::sync::Arc::unwrap_or_clone(tls))
+        .https_or_http()
+        .enable_http1()
+        .build();
+    let client = Client::builder(TokioExecutor::new()).build(connector);
     let response = client
         .request(request)
         .await

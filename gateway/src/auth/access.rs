@@ -19,6 +19,7 @@ use super::policy::{Context, Decision, Policy, Principal, Request};
 use super::replay::{ProvenCaller, ReplayProbe};
 use crate::errors::no_such_bucket;
 use crate::ops::Store;
+use crate::tls::Transport;
 
 /// How long a bucket's owner and policy are trusted without reading them again. A policy change
 /// made through this gateway applies at once; through another gateway, within this time.
@@ -110,6 +111,7 @@ impl Facts {
     fn new(
         identity: Option<&Identity>,
         source: Option<SocketAddr>,
+        transport: Transport,
         query: Option<&str>,
         headers: &http::HeaderMap,
     ) -> Self {
@@ -121,7 +123,7 @@ impl Facts {
         if let Some(addr) = source {
             set("aws:SourceIp", addr.ip().to_string());
         }
-        set("aws:SecureTransport", "false".to_owned());
+        set("aws:SecureTransport", transport.is_tls().to_string());
         set(
             "aws:CurrentTime",
             now.format(&time::format_description::well_known::Rfc3339)
@@ -280,7 +282,13 @@ impl Access {
         if bucket.restricted && !same_org {
             return Err(denied());
         }
-        let mut facts = Facts::new(caller, facts_of.source, facts_of.query, facts_of.headers);
+        let mut facts = Facts::new(
+            caller,
+            facts_of.source,
+            facts_of.transport,
+            facts_of.query,
+            facts_of.headers,
+        );
         if let Some(tags) = facts_of.body_tags {
             facts.set_request_tags(tags.iter().map(|(k, v)| (k.clone(), v.clone())));
         }
@@ -320,6 +328,8 @@ impl Access {
 /// What condition keys are computed from.
 pub struct FactsOf<'a> {
     pub source: Option<SocketAddr>,
+    /// Whether the request came over TLS (`aws:SecureTransport`).
+    pub transport: Transport,
     pub query: Option<&'a str>,
     pub headers: &'a http::HeaderMap,
     /// Tags a request sets in its body (PutObjectTagging), for `s3:RequestObjectTag/<key>`;
@@ -346,6 +356,7 @@ impl S3Access for AccessCheck {
         let op = cx.s3_op().name().to_owned();
         let op = op.as_str();
         let source = source_of(cx.extensions_mut());
+        let transport = Transport::of(cx.extensions_mut());
         let wants = needed(op, cx.s3_path(), cx.headers(), cx.uri().query());
         if matches!(op, "ListBuckets" | "CreateBucket") && caller.is_none() {
             return Err(S3Error::with_message(
@@ -355,6 +366,7 @@ impl S3Access for AccessCheck {
         }
         let facts_of = FactsOf {
             source,
+            transport,
             query: cx.uri().query(),
             headers: cx.headers(),
             body_tags: None,
@@ -377,6 +389,7 @@ impl S3Access for AccessCheck {
         let caller = req.extensions.get::<Caller>().and_then(|c| c.0.clone());
         let facts_of = FactsOf {
             source: source_of(&req.extensions),
+            transport: Transport::of(&req.extensions),
             query: req.uri.query(),
             headers: &req.headers,
             body_tags: None,
@@ -420,6 +433,7 @@ impl S3Access for AccessCheck {
             .collect();
         let facts_of = FactsOf {
             source: source_of(&req.extensions),
+            transport: Transport::of(&req.extensions),
             query: req.uri.query(),
             headers: &req.headers,
             body_tags: Some(&tags),

@@ -33,6 +33,9 @@ pub struct ClusterConfig {
     pub free_grace: Duration,
     /// A gateway whose heartbeat is older than this is taken for down.
     pub liveness: Duration,
+    /// How peers are verified when the store serves TLS (`https` peer URLs); `None` when it
+    /// does not.
+    pub peer_tls: Option<std::sync::Arc<rustls::ClientConfig>>,
 }
 
 /// This gateway's view of the store's gateways and its means of reaching them.
@@ -46,6 +49,7 @@ pub struct Cluster {
 impl Cluster {
     pub async fn join(meta: &dyn MetaStore, config: ClusterConfig, key: PeerKey) -> Result<Self, JoinError> {
         let token = node::volume_token(&config.volume).map_err(|e| JoinError::Volume(e.to_string()))?;
+        let peers = PeerClient::new(key, config.peer_tls);
         let membership = Membership::join(
             meta,
             config.node_id,
@@ -57,7 +61,7 @@ impl Cluster {
         .await?;
         Ok(Self {
             membership,
-            peers: PeerClient::new(key),
+            peers,
             copies: config.copies.clamp(1, 3),
             free_grace: config.free_grace,
         })

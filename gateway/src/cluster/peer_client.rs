@@ -2,6 +2,7 @@
 
 use std::io;
 use std::ops::Range;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
@@ -10,6 +11,7 @@ use http::{Method, Request, StatusCode, header};
 use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Empty, StreamBody};
 use hyper::body::Frame;
+use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
@@ -58,15 +60,25 @@ impl From<PeerError> for io::Error {
 
 #[derive(Clone)]
 pub struct PeerClient {
-    http: Client<HttpConnector, PeerBody>,
+    http: Client<HttpsConnector<HttpConnector>, PeerBody>,
     key: PeerKey,
 }
 
 impl PeerClient {
-    pub fn new(key: PeerKey) -> Self {
-        let mut connector = HttpConnector::new();
-        connector.set_connect_timeout(Some(CONNECT_TIMEOUT));
-        connector.set_nodelay(true);
+    /// A client for peers at `http://` URLs, and at `https://` ones verified with `tls` (a
+    /// store without TLS has none, and an `https` peer is then unreachable).
+    pub fn new(key: PeerKey, tls: Option<Arc<rustls::ClientConfig>>) -> Self {
+        let mut tcp = HttpConnector::new();
+        tcp.set_connect_timeout(Some(CONNECT_TIMEOUT));
+        tcp.set_nodelay(true);
+        tcp.enforce_http(false);
+        // Without TLS of its own a gateway trusts no certificate: its store's peers are `http`.
+        let tls = tls.unwrap_or_else(crate::tls::trust_nothing);
+        let connector = HttpsConnectorBuilder::new()
+            .with_tls_config(Arc::unwrap_or_clone(tls))
+            .https_or_http()
+            .enable_http1()
+            .wrap_connector(tcp);
         let http = Client::builder(TokioExecutor::new())
             // Shorter than the peers' own idle deadline (`--header-timeout`, 30 s by default), so
             // a request never goes out on a connection the peer is closing.

@@ -79,6 +79,7 @@ pub async fn test_store(meta: Arc<dyn MetaStore>, dir: &std::path::Path, clock: 
         copies: 1,
         free_grace: std::time::Duration::ZERO,
         liveness: std::time::Duration::from_secs(15),
+        peer_tls: None,
     };
     let cluster = Cluster::join(&*meta, config, crate::cluster::PeerKey::new([0; 32]))
         .await

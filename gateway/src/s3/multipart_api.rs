@@ -22,6 +22,7 @@ use crate::ops::multipart::{
 };
 use crate::ops::version::VersionRef;
 use crate::sse::CustomerKey;
+use crate::tls::Transport;
 
 /// S3's page size for ListParts and ListMultipartUploads.
 const MAX_PAGE: usize = 1000;
@@ -153,6 +154,7 @@ impl Gateway {
         &self,
         req: S3Request<CreateMultipartUploadInput>,
     ) -> S3Result<S3Response<CreateMultipartUploadOutput>> {
+        let transport = Transport::of(&req.extensions);
         let owner = owner_of(&req)?;
         let mut input = req.input;
         let acl = acl_request!(input, write: None);
@@ -183,6 +185,7 @@ impl Gateway {
             tags: super::tags::from_header(input.tagging.as_deref())?,
             sse: self
                 .sse_key(
+                    transport,
                     input.sse_customer_algorithm.as_deref(),
                     input.sse_customer_key.as_deref(),
                     input.sse_customer_key_md5.as_deref(),
@@ -209,6 +212,7 @@ impl Gateway {
         &self,
         req: S3Request<UploadPartInput>,
     ) -> S3Result<S3Response<UploadPartOutput>> {
+        let transport = Transport::of(&req.extensions);
         let (headers, trailing) = (req.headers, req.trailing_headers);
         let mut input = req.input;
         let number = part_number(input.part_number)?;
@@ -228,6 +232,7 @@ impl Gateway {
             .ok_or_else(|| s3_error!(IncompleteBody, "UploadPart needs a body"))?;
         // Stored in the upload's algorithm; whatever the client sent is verified alongside.
         let key = self.sse_key(
+            transport,
             input.sse_customer_algorithm.as_deref(),
             input.sse_customer_key.as_deref(),
             input.sse_customer_key_md5.as_deref(),
@@ -262,6 +267,7 @@ impl Gateway {
         &self,
         req: S3Request<UploadPartCopyInput>,
     ) -> S3Result<S3Response<UploadPartCopyOutput>> {
+        let transport = Transport::of(&req.extensions);
         let range_header = header_str(&req, "x-amz-copy-source-range").map(str::to_owned);
         let input = req.input;
         let number = part_number(input.part_number)?;
@@ -304,12 +310,14 @@ impl Gateway {
         )
         .check_source(&source)?;
         let source_key = self.sse_key(
+            transport,
             input.copy_source_sse_customer_algorithm.as_deref(),
             input.copy_source_sse_customer_key.as_deref(),
             input.copy_source_sse_customer_key_md5.as_deref(),
         )?;
         unlock(source.sse.as_ref(), source_key.as_ref())?;
         let key = self.sse_key(
+            transport,
             input.sse_customer_algorithm.as_deref(),
             input.sse_customer_key.as_deref(),
             input.sse_customer_key_md5.as_deref(),

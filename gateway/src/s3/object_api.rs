@@ -19,6 +19,7 @@ use crate::model::ObjectHead;
 use crate::ops::precondition::{ReadConditions, ReadOutcome, precondition_failed};
 use crate::ops::version::VersionRef;
 use crate::ops::{CopyRequest, NewObject};
+use crate::tls::Transport;
 
 /// The attributes GetObjectAttributes knows, by their wire names.
 const OBJECT_ATTRIBUTES: [&str; 5] = [
@@ -115,7 +116,7 @@ fn tag_count(head: &ObjectHead) -> Option<i32> {
 /// unlocks it and the bytes selected. A macro because s3s gives the two inputs the same fields
 /// but no common type.
 macro_rules! read_target {
-    ($gateway:expr, $input:expr) => {{
+    ($gateway:expr, $input:expr, $transport:expr) => {{
         let input = &$input;
         let head = $gateway
             .readable(&input.bucket, &input.key, input.version_id.as_deref())
@@ -130,6 +131,7 @@ macro_rules! read_target {
             &head,
         )?;
         let sse_key = $gateway.sse_key(
+            $transport,
             input.sse_customer_algorithm.as_deref(),
             input.sse_customer_key.as_deref(),
             input.sse_customer_key_md5.as_deref(),
@@ -141,14 +143,21 @@ macro_rules! read_target {
 }
 
 impl Gateway {
-    /// The SSE-C key of a request, if it carries one (refused over plain HTTP unless allowed).
+    /// The SSE-C key of a request, if it carries one (refused over plain HTTP unless allowed:
+    /// the key must not cross the network in the clear).
     pub(super) fn sse_key(
         &self,
+        transport: Transport,
         algorithm: Option<&str>,
         key: Option<&str>,
         key_md5: Option<&str>,
     ) -> S3Result<Option<crate::sse::CustomerKey>> {
-        customer_key(algorithm, key, key_md5, self.allow_sse_c_over_http)
+        customer_key(
+            algorithm,
+            key,
+            key_md5,
+            transport.is_tls() || self.allow_sse_c_over_http,
+        )
     }
 
     /// The record a GET/HEAD reads: the current object or the named version, never a marker.
@@ -165,6 +174,7 @@ impl Gateway {
         &self,
         req: S3Request<PutObjectInput>,
     ) -> S3Result<S3Response<PutObjectOutput>> {
+        let transport = Transport::of(&req.extensions);
         let (headers, trailing) = (req.headers, req.trailing_headers);
         let mut input = req.input;
         // Fail before reading a byte of the body when the request cannot succeed.
@@ -177,6 +187,7 @@ impl Gateway {
         )?;
         let md5 = content_md5(input.content_md5.as_deref())?;
         let sse_key = self.sse_key(
+            transport,
             input.sse_customer_algorithm.as_deref(),
             input.sse_customer_key.as_deref(),
             input.sse_customer_key_md5.as_deref(),
@@ -231,8 +242,9 @@ impl Gateway {
         &self,
         req: S3Request<GetObjectInput>,
     ) -> S3Result<S3Response<GetObjectOutput>> {
+        let transport = Transport::of(&req.extensions);
         let input = req.input;
-        let (head, sse_key, selection) = read_target!(self, input);
+        let (head, sse_key, selection) = read_target!(self, input, transport);
         let whole = selection.is_whole(&head);
         let body = match whole {
             true => {
@@ -265,8 +277,9 @@ impl Gateway {
         &self,
         req: S3Request<HeadObjectInput>,
     ) -> S3Result<S3Response<HeadObjectOutput>> {
+        let transport = Transport::of(&req.extensions);
         let input = req.input;
-        let (head, _, selection) = read_target!(self, input);
+        let (head, _, selection) = read_target!(self, input, transport);
         let whole = selection.is_whole(&head);
         let mut out = HeadObjectOutput::default();
         set_object_fields!(out, &head, selection, input.part_number, input.version_id);
@@ -288,6 +301,7 @@ impl Gateway {
         &self,
         req: S3Request<CopyObjectInput>,
     ) -> S3Result<S3Response<CopyObjectOutput>> {
+        let transport = Transport::of(&req.extensions);
         // s3s 0.14's CopyObjectInput has no destination conditions: they come from the headers.
         let dst_conditions = write_conditions(
             header_etag(&req.headers, "if-match")?,
@@ -351,11 +365,13 @@ impl Gateway {
             input.copy_source_if_unmodified_since.as_ref(),
         );
         let source_key = self.sse_key(
+            transport,
             input.copy_source_sse_customer_algorithm.as_deref(),
             input.copy_source_sse_customer_key.as_deref(),
             input.copy_source_sse_customer_key_md5.as_deref(),
         )?;
         let dest_key = self.sse_key(
+            transport,
             input.sse_customer_algorithm.as_deref(),
             input.sse_customer_key.as_deref(),
             input.sse_customer_key_md5.as_deref(),
@@ -604,12 +620,14 @@ impl Gateway {
         &self,
         req: S3Request<GetObjectAttributesInput>,
     ) -> S3Result<S3Response<GetObjectAttributesOutput>> {
+        let transport = Transport::of(&req.extensions);
         let input = req.input;
         let asked = requested_attributes(&input.object_attributes)?;
         let head = self
             .readable(&input.bucket, &input.key, input.version_id.as_deref())
             .await?;
         let sse_key = self.sse_key(
+            transport,
             input.sse_customer_algorithm.as_deref(),
             input.sse_customer_key.as_deref(),
             input.sse_customer_key_md5.as_deref(),

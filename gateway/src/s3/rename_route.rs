@@ -13,6 +13,8 @@ use std::sync::Arc;
 
 use axum::extract::ConnectInfo;
 
+use crate::tls::Transport;
+
 use super::conditions::{header_date, header_etag};
 use crate::auth::access::{Access, Caller, FactsOf};
 use crate::auth::permissions::Needed;
@@ -144,6 +146,7 @@ impl S3Route for RenameRoute {
         let source = req.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0);
         let facts = FactsOf {
             source,
+            transport: Transport::of(&req.extensions),
             query: req.uri.query(),
             headers: &req.headers,
             body_tags: None,

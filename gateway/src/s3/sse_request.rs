@@ -19,16 +19,16 @@ pub fn sse_error(e: SseError) -> S3Error {
     }
 }
 
-/// A customer key from the three headers (or their copy-source twins), refused over plain HTTP
-/// unless the gateway is told its clients reach it through TLS.
+/// A customer key from the three headers (or their copy-source twins), refused unless the
+/// request came over TLS or the gateway is told its clients reach it through TLS (`secure`).
 pub fn customer_key(
     algorithm: Option<&str>,
     key: Option<&str>,
     key_md5: Option<&str>,
-    allow_http: bool,
+    secure: bool,
 ) -> S3Result<Option<CustomerKey>> {
     let parsed = CustomerKey::from_headers(algorithm, key, key_md5).map_err(sse_error)?;
-    if parsed.is_some() && !allow_http {
+    if parsed.is_some() && !secure {
         return Err(S3Error::with_message(
             S3ErrorCode::InvalidRequest,
             "Requests specifying Server Side Encryption with Customer provided keys must be made over a secure connection.",

@@ -15,6 +15,8 @@ pub enum Error {
     #[error("the admin Secret {0:?} of the store is missing or incomplete")]
     AdminSecretMissing(String),
     #[error("{0}")]
+    TlsSecretInvalid(String),
+    #[error("{0}")]
     StoreUnreachable(#[source] StoreError),
     #[error("{0}")]
     StoreRejected(#[source] StoreError),
@@ -49,6 +51,7 @@ impl Error {
             Error::StoreNotFound(_) => "StoreNotFound",
             Error::StoreNotReady(_) => "StoreNotReady",
             Error::AdminSecretMissing(_) => "AdminSecretMissing",
+            Error::TlsSecretInvalid(_) => "TlsSecretInvalid",
             Error::StoreUnreachable(_) => "StoreUnreachable",
             Error::StoreRejected(_) => "StoreRejected",
             Error::AdminApiUnavailable(_) => "AdminApiUnavailable",
@@ -89,6 +92,7 @@ impl From<StoreError> for Error {
             StoreError::Unreachable { .. } => Error::StoreUnreachable(e),
             StoreError::AdminApiUnavailable { .. } => Error::AdminApiUnavailable(e),
             StoreError::InvalidEndpoint(_) => Error::InvalidSpec(e.to_string()),
+            StoreError::InvalidCa(_) => Error::TlsSecretInvalid(e.to_string()),
             StoreError::Rejected { status, .. } if status >= 500 => Error::StoreUnreachable(e),
             StoreError::Rejected { .. } | StoreError::Protocol(_) => Error::StoreRejected(e),
         }

@@ -20,6 +20,7 @@ use crate::conditions::{self, Desired, reason};
 use crate::crd::{ObjectStore, ObjectStoreStatus};
 use crate::resources::master_key;
 use crate::resources::object_store::{self as desired, AdminCredentials, AdminSecretData, admin_secret_name};
+use crate::resources::store_tls::ServingTls;
 use crate::store_client::{Credentials, StoreClient};
 
 pub const KIND: &str = "ObjectStore";
@@ -77,6 +78,7 @@ async fn reconcile_store(store: &ObjectStore, ctx: &Context) -> Result<Action, E
         Ok(Applied {
             credentials,
             stateful_set,
+            tls,
             ..
         }) => {
             let ready_replicas = stateful_set
@@ -84,7 +86,8 @@ async fn reconcile_store(store: &ObjectStore, ctx: &Context) -> Result<Action, E
                 .as_ref()
                 .and_then(|s| s.ready_replicas)
                 .unwrap_or(0);
-            let probe = probe(store, ctx, credentials).await;
+            let ca_pem = tls.as_ref().and_then(|t| t.ca_pem.as_deref());
+            let probe = probe(store, ctx, credentials, ca_pem).await;
             let (condition, recheck) = readiness(store.spec.replicas, ready_replicas, probe);
             (condition, Some(ready_replicas), Action::requeue(recheck))
         }
@@ -105,6 +108,7 @@ struct Applied {
     stateful_set: StatefulSet,
     master_key_fingerprint: String,
     master_key_staged: Option<String>,
+    tls: Option<ServingTls>,
 }
 
 /// Applies everything the store owns, once its master key is settled.
@@ -127,6 +131,7 @@ async fn apply_owned(store: &ObjectStore, ctx: &Context) -> Result<Applied, Erro
         }
         None => false,
     };
+    let tls = super::store::serving_tls(ctx, store).await?;
     let key = master_key::plan(
         existing_key.as_ref(),
         existing.as_ref(),
@@ -141,6 +146,7 @@ async fn apply_owned(store: &ObjectStore, ctx: &Context) -> Result<Applied, Erro
         existing.as_ref(),
         AdminSecretData::generate(),
         &key,
+        tls.as_ref(),
     );
     if let Some(secret) = &owned.master_key_secret {
         // Written before anything that mounts it, and before the admin Secret of an older
@@ -183,11 +189,18 @@ async fn apply_owned(store: &ObjectStore, ctx: &Context) -> Result<Applied, Erro
         stateful_set,
         master_key_fingerprint: key.fingerprint(),
         master_key_staged: key.staged(),
+        tls,
     })
 }
 
-/// `GET /_stowage/ready` on the store's endpoint (or the override).
-async fn probe(store: &ObjectStore, ctx: &Context, credentials: &AdminCredentials) -> Result<(), String> {
+/// `GET /_stowage/ready` on the store's endpoint (or the override), verified with the store's CA
+/// when it has TLS.
+async fn probe(
+    store: &ObjectStore,
+    ctx: &Context,
+    credentials: &AdminCredentials,
+    ca_pem: Option<&str>,
+) -> Result<(), String> {
     let url = ctx
         .config
         .store_endpoint_override
@@ -197,7 +210,9 @@ async fn probe(store: &ObjectStore, ctx: &Context, credentials: &AdminCredential
         access_key_id: credentials.access_key_id.clone(),
         secret_access_key: credentials.secret_access_key.clone(),
     };
-    let client = StoreClient::new(&url, &store.spec.region, credentials).map_err(|e| e.to_string())?;
+    let client = StoreClient::new(&url, &store.spec.region, credentials)
+        .and_then(|c| c.trusting(ca_pem))
+        .map_err(|e| e.to_string())?;
     client.ready().await.map_err(|e| e.to_string())
 }
 

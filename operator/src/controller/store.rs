@@ -8,6 +8,7 @@ use super::{Context, Error};
 use crate::crd::{ObjectStore, ready_status};
 use crate::resources::bucket::StoreAddress;
 use crate::resources::object_store::{AdminCredentials, admin_secret_name, endpoint};
+use crate::resources::store_tls::ServingTls;
 use crate::store_client::{Credentials, StoreClient};
 
 /// A store the operator can talk to.
@@ -64,6 +65,8 @@ async fn client_for(ctx: &Context, store: ObjectStore) -> Result<Connected, Erro
         .store_endpoint_override
         .clone()
         .unwrap_or_else(|| endpoint(&store));
+    let tls = serving_tls(ctx, &store).await?;
+    let ca_pem = tls.and_then(|t| t.ca_pem);
     let client = StoreClient::new(
         &url,
         &store.spec.region,
@@ -71,10 +74,32 @@ async fn client_for(ctx: &Context, store: ObjectStore) -> Result<Connected, Erro
             access_key_id: credentials.access_key_id,
             secret_access_key: credentials.secret_access_key,
         },
-    )?;
+    )?
+    .trusting(ca_pem.as_deref())?;
     Ok(Connected {
-        address: StoreAddress::of(&store),
+        address: StoreAddress::of(&store, ca_pem),
         client,
         store,
     })
+}
+
+/// What the store's TLS Secret holds, for a store with `spec.tls`; an error names what is wrong
+/// with it (missing, or without a certificate or key).
+pub async fn serving_tls(ctx: &Context, store: &ObjectStore) -> Result<Option<ServingTls>, Error> {
+    let Some(spec) = &store.spec.tls else {
+        return Ok(None);
+    };
+    let secrets: Api<Secret> = Api::namespaced(
+        ctx.client.clone(),
+        &store.metadata.namespace.clone().unwrap_or_default(),
+    );
+    let secret = secrets.get_opt(&spec.secret_name).await?.ok_or_else(|| {
+        Error::TlsSecretInvalid(format!(
+            "the TLS Secret {:?} (spec.tls.secretName) does not exist",
+            spec.secret_name
+        ))
+    })?;
+    ServingTls::from_secret(&secret)
+        .map(Some)
+        .map_err(Error::TlsSecretInvalid)
 }

@@ -21,7 +21,7 @@ pub use lifecycle_rule::{
 };
 pub use object_store::{
     MetaBackend, MetaSpec, ObjectStore, ObjectStoreSpec, ObjectStoreStatus, ServiceSpec, ServiceType,
-    StorageSpec, TikvSpec,
+    StorageSpec, TikvSpec, TlsSpec,
 };
 
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;

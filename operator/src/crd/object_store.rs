@@ -92,6 +92,23 @@ pub struct ObjectStoreSpec {
     /// The Service that is the store's S3 endpoint.
     #[serde(default)]
     pub service: ServiceSpec,
+
+    /// TLS on the S3 endpoint and between the gateways; plain HTTP when unset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<TlsSpec>,
+}
+
+/// The certificate the gateways serve.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TlsSpec {
+    /// A `kubernetes.io/tls` Secret in the store's namespace (cert-manager's, for instance):
+    /// `tls.crt` and `tls.key`, and `ca.crt` when a private CA issued them (gateways verify each
+    /// other with it, and bucket credentials Secrets carry it). The certificate must name the
+    /// Service (`<store>.<namespace>.svc`) and each gateway (`*.<store>-headless.<namespace>.svc`).
+    /// Rotated in place without restarting the gateways.
+    #[schemars(length(min = 1, max = 253))]
+    pub secret_name: String,
 }
 
 fn default_replicas() -> i32 {
@@ -260,7 +277,7 @@ pub struct ObjectStoreStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ready_replicas: Option<i32>,
 
-    /// The in-cluster S3 endpoint, `http://<service>.<namespace>.svc:<port>`.
+    /// The in-cluster S3 endpoint, `http(s)://<service>.<namespace>.svc:<port>`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub endpoint: Option<String>,
 

@@ -24,25 +24,37 @@ pub mod keys {
     pub const BUCKET_NAME: &str = "BUCKET_NAME";
     pub const BUCKET_HOST: &str = "BUCKET_HOST";
     pub const BUCKET_PORT: &str = "BUCKET_PORT";
+    /// The store's CA (PEM), for a store with TLS and a private CA: mount the Secret at
+    /// [`super::CA_MOUNT_DIR`] and `AWS_CA_BUNDLE` points at it.
+    pub const CA_CERT: &str = "ca.crt";
+    /// The path AWS SDKs and the AWS CLI read a CA bundle from.
+    pub const CA_BUNDLE: &str = "AWS_CA_BUNDLE";
 }
+
+/// Where applications mount the credentials Secret for `AWS_CA_BUNDLE` to find its `ca.crt`.
+pub const CA_MOUNT_DIR: &str = "/var/run/secrets/stowage.dev/bucket";
 
 /// Where applications reach a store.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct StoreAddress {
-    /// `http://<host>:<port>`
+    /// `http(s)://<host>:<port>`
     pub endpoint: String,
     pub host: String,
     pub port: i32,
     pub region: String,
+    /// The PEM CA that issued the store's certificate, when it has TLS from a private CA.
+    pub ca_pem: Option<String>,
 }
 
 impl StoreAddress {
-    pub fn of(store: &crate::crd::ObjectStore) -> Self {
+    /// `ca_pem`: the store's CA (`ca.crt` of its TLS Secret), if any.
+    pub fn of(store: &crate::crd::ObjectStore, ca_pem: Option<String>) -> Self {
         Self {
             endpoint: super::object_store::endpoint(store),
             host: super::object_store::service_host(store),
             port: store.spec.service.port,
             region: store.spec.region.clone(),
+            ca_pem,
         }
     }
 }
@@ -189,7 +201,7 @@ pub fn credentials_secret(
     address: &StoreAddress,
     key: &IssuedKey,
 ) -> Secret {
-    let entries = [
+    let mut entries = vec![
         (keys::ACCESS_KEY_ID, key.access_key_id.clone()),
         (keys::SECRET_ACCESS_KEY, key.secret_access_key.clone()),
         (keys::ENDPOINT_URL, address.endpoint.clone()),
@@ -198,6 +210,10 @@ pub fn credentials_secret(
         (keys::BUCKET_HOST, address.host.clone()),
         (keys::BUCKET_PORT, address.port.to_string()),
     ];
+    if let Some(ca) = &address.ca_pem {
+        entries.push((keys::CA_CERT, ca.clone()));
+        entries.push((keys::CA_BUNDLE, format!("{CA_MOUNT_DIR}/{}", keys::CA_CERT)));
+    }
     Secret {
         metadata: ObjectMeta {
             name: Some(secret_name.to_owned()),
@@ -336,7 +352,7 @@ mod tests {
     }
 
     fn address() -> StoreAddress {
-        StoreAddress::of(&fixtures::store("photos"))
+        StoreAddress::of(&fixtures::store("photos"), None)
     }
 
     #[test]
@@ -348,8 +364,42 @@ mod tests {
                 host: "photos.team-a.svc".into(),
                 port: 9000,
                 region: "us-east-1".into(),
+                ca_pem: None,
             }
         );
+    }
+
+    #[test]
+    fn credentials_of_a_store_with_a_private_ca_carry_it_for_aws_ca_bundle() {
+        let bucket = fixtures::bucket("logs", "photos");
+        let name = BucketName::parse("logs").expect("valid");
+        let key = IssuedKey {
+            access_key_id: "AKAPP".into(),
+            secret_access_key: "SKAPP".into(),
+        };
+        let mut store = fixtures::store("photos");
+        store.spec.tls = Some(crate::crd::TlsSpec {
+            secret_name: "photos-tls".into(),
+        });
+        let ca = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
+        let address = StoreAddress::of(&store, Some(ca.to_owned()));
+        let data = credentials_secret(&bucket, "logs-credentials", &name, &address, &key)
+            .data
+            .expect("data");
+        let text = |k: &str| String::from_utf8(data[k].0.clone()).expect("utf-8");
+        assert_eq!(text("AWS_ENDPOINT_URL"), "https://photos.team-a.svc:9000");
+        assert_eq!(text("ca.crt"), ca);
+        assert_eq!(
+            text("AWS_CA_BUNDLE"),
+            "/var/run/secrets/stowage.dev/bucket/ca.crt"
+        );
+
+        // A public CA needs no bundle: none is published.
+        let public = StoreAddress::of(&store, None);
+        let data = credentials_secret(&bucket, "logs-credentials", &name, &public, &key)
+            .data
+            .expect("data");
+        assert!(!data.contains_key("ca.crt") && !data.contains_key("AWS_CA_BUNDLE"));
     }
 
     #[test]

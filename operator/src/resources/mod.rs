@@ -7,6 +7,7 @@ pub mod lifecycle;
 pub mod master_key;
 pub mod object_store;
 pub mod policy;
+pub mod store_tls;
 
 use std::collections::BTreeMap;
 

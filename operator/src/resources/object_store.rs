@@ -23,6 +23,7 @@ use sha2::{Digest, Sha256};
 
 use super::common_labels;
 use super::master_key::{self, MasterKey};
+use super::store_tls::{self, ServingTls};
 use crate::crd::object_store::GATEWAY_PORT;
 use crate::crd::{MetaBackend, ObjectStore};
 
@@ -188,9 +189,14 @@ pub fn service_host(store: &ObjectStore) -> String {
     )
 }
 
-/// The in-cluster S3 endpoint.
+/// The in-cluster S3 endpoint (`https` for a store with TLS).
 pub fn endpoint(store: &ObjectStore) -> String {
-    format!("http://{}:{}", service_host(store), store.spec.service.port)
+    format!(
+        "{}://{}:{}",
+        store_tls::scheme(store),
+        service_host(store),
+        store.spec.service.port
+    )
 }
 
 /// Labels that select a store's gateway pods.
@@ -219,13 +225,15 @@ pub fn meta_url(store: &ObjectStore) -> String {
 }
 
 /// Everything a store owns. `existing_admin` is the admin Secret as it is in the cluster (what
-/// it holds is kept); `fresh` fills in only what it lacks.
+/// it holds is kept); `fresh` fills in only what it lacks; `tls` is what the store's TLS Secret
+/// holds, for a store with `spec.tls`.
 pub fn owned(
     store: &ObjectStore,
     default_image: &str,
     existing_admin: Option<&Secret>,
     fresh: AdminSecretData,
     master_key: &MasterKey,
+    tls: Option<&ServingTls>,
 ) -> Owned {
     let admin = AdminSecretData::keep_existing(existing_admin, fresh);
     let config_map = config_map(store);
@@ -235,7 +243,7 @@ pub fn owned(
         master_key_secret: master_key
             .write
             .then(|| super::master_key::secret(store, master_key)),
-        stateful_set: stateful_set(store, default_image, &hash, master_key),
+        stateful_set: stateful_set(store, default_image, &hash, master_key, tls),
         config_map,
         service: service(store),
         headless_service: headless_service(store),
@@ -326,12 +334,14 @@ pub fn config_hash(config_map: &ConfigMap, admin: &AdminSecretData, master_key: 
     hex::encode(&hasher.finalize()[..8])
 }
 
-fn s3_port() -> ServicePort {
+fn s3_port(store: &ObjectStore) -> ServicePort {
     ServicePort {
         name: Some(PORT_NAME.to_owned()),
         port: GATEWAY_PORT,
         target_port: Some(IntOrString::String(PORT_NAME.to_owned())),
         protocol: Some("TCP".to_owned()),
+        // Tells ingress controllers and meshes to speak TLS to the gateways.
+        app_protocol: store_tls::enabled(store).then(|| "https".to_owned()),
         ..ServicePort::default()
     }
 }
@@ -348,7 +358,7 @@ pub fn service(store: &ObjectStore) -> Service {
             selector: Some(selector_labels(&store.name_any())),
             ports: Some(vec![ServicePort {
                 port: store.spec.service.port,
-                ..s3_port()
+                ..s3_port(store)
             }]),
             ..ServiceSpec::default()
         }),
@@ -365,7 +375,7 @@ pub fn headless_service(store: &ObjectStore) -> Service {
             cluster_ip: Some("None".to_owned()),
             publish_not_ready_addresses: Some(true),
             selector: Some(selector_labels(&store.name_any())),
-            ports: Some(vec![s3_port()]),
+            ports: Some(vec![s3_port(store)]),
             ..ServiceSpec::default()
         }),
         ..Service::default()
@@ -389,8 +399,9 @@ pub fn pod_disruption_budget(store: &ObjectStore) -> PodDisruptionBudget {
     }
 }
 
-/// The gateway's command line after the binary: `serve` and the flags that locate its data.
-pub fn gateway_args(store: &ObjectStore) -> Vec<String> {
+/// The gateway's command line after the binary: `serve` and the flags that locate its data and
+/// its TLS files.
+pub fn gateway_args(store: &ObjectStore, tls: Option<&ServingTls>) -> Vec<String> {
     let mut args = vec![
         "serve".to_owned(),
         "--listen".to_owned(),
@@ -409,6 +420,11 @@ pub fn gateway_args(store: &ObjectStore) -> Vec<String> {
             args.push(flag.to_owned());
             args.push(format!("{TIKV_TLS_DIR}/{file}"));
         }
+    }
+    if store_tls::enabled(store) {
+        // Before its Secret is read, a store's CA is unknown: the gateways' default trust applies.
+        let unread = ServingTls { ca_pem: None };
+        args.extend(store_tls::gateway_args(tls.unwrap_or(&unread)));
     }
     args
 }
@@ -462,7 +478,8 @@ fn pod_name_env(name: &str) -> EnvVar {
 /// Service. `$(POD_NAME)` is expanded by the kubelet from the variable defined before it.
 pub fn peer_url(store: &ObjectStore) -> String {
     format!(
-        "http://$({POD_NAME_ENV}).{}.{}.svc:{GATEWAY_PORT}",
+        "{}://$({POD_NAME_ENV}).{}.{}.svc:{GATEWAY_PORT}",
+        store_tls::scheme(store),
         headless_service_name(&store.name_any()),
         store.namespace().unwrap_or_default()
     )
@@ -523,12 +540,19 @@ fn secret_file_volume(volume: &str, secret: &str, keys: &[&str]) -> Volume {
     }
 }
 
-fn http_probe(path: &str, period: i32, failures: i32) -> Probe {
+/// A probe of `path` on the S3 port, over TLS when the store has it (the kubelet does not
+/// verify the certificate).
+fn http_probe(store: &ObjectStore, path: &str, period: i32, failures: i32) -> Probe {
+    let scheme = if store_tls::enabled(store) {
+        "HTTPS"
+    } else {
+        "HTTP"
+    };
     Probe {
         http_get: Some(HTTPGetAction {
             path: Some(path.to_owned()),
             port: IntOrString::String(PORT_NAME.to_owned()),
-            scheme: Some("HTTP".to_owned()),
+            scheme: Some(scheme.to_owned()),
             ..HTTPGetAction::default()
         }),
         period_seconds: Some(period),
@@ -538,7 +562,12 @@ fn http_probe(path: &str, period: i32, failures: i32) -> Probe {
     }
 }
 
-pub fn gateway_container(store: &ObjectStore, default_image: &str, master_key: &MasterKey) -> Container {
+pub fn gateway_container(
+    store: &ObjectStore,
+    default_image: &str,
+    master_key: &MasterKey,
+    tls: Option<&ServingTls>,
+) -> Container {
     let name = store.name_any();
     let mut volume_mounts = vec![
         VolumeMount {
@@ -567,6 +596,7 @@ pub fn gateway_container(store: &ObjectStore, default_image: &str, master_key: &
             ..VolumeMount::default()
         });
     }
+    volume_mounts.extend(store_tls::volume_mount(store));
     Container {
         name: CONTAINER.to_owned(),
         image: Some(
@@ -577,7 +607,7 @@ pub fn gateway_container(store: &ObjectStore, default_image: &str, master_key: &
                 .unwrap_or_else(|| default_image.to_owned()),
         ),
         image_pull_policy: store.spec.image_pull_policy.map(|p| p.as_str().to_owned()),
-        args: Some(gateway_args(store)),
+        args: Some(gateway_args(store, tls)),
         env_from: Some(vec![EnvFromSource {
             config_map_ref: Some(ConfigMapEnvSource {
                 name: config_map_name(&name),
@@ -592,10 +622,10 @@ pub fn gateway_container(store: &ObjectStore, default_image: &str, master_key: &
             protocol: Some("TCP".to_owned()),
             ..ContainerPort::default()
         }]),
-        readiness_probe: Some(http_probe(READY_PATH, 5, 3)),
+        readiness_probe: Some(http_probe(store, READY_PATH, 5, 3)),
         liveness_probe: Some(Probe {
             initial_delay_seconds: Some(10),
-            ..http_probe(HEALTH_PATH, 10, 3)
+            ..http_probe(store, HEALTH_PATH, 10, 3)
         }),
         resources: store.spec.resources.clone(),
         volume_mounts: Some(volume_mounts),
@@ -619,6 +649,7 @@ pub fn stateful_set(
     default_image: &str,
     config_hash: &str,
     master_key: &MasterKey,
+    tls: Option<&ServingTls>,
 ) -> StatefulSet {
     let name = store.name_any();
     let selector = selector_labels(&name);
@@ -643,6 +674,7 @@ pub fn stateful_set(
             ..Volume::default()
         });
     }
+    volumes.extend(store_tls::volume(store));
     StatefulSet {
         metadata: metadata(store, name.clone()),
         spec: StatefulSetSpec {
@@ -664,7 +696,7 @@ pub fn stateful_set(
                     ..ObjectMeta::default()
                 }),
                 spec: Some(PodSpec {
-                    containers: vec![gateway_container(store, default_image, master_key)],
+                    containers: vec![gateway_container(store, default_image, master_key, tls)],
                     volumes: Some(volumes),
                     // The gateway drains in-flight requests on SIGTERM.
                     termination_grace_period_seconds: Some(30),
@@ -790,7 +822,7 @@ mod tests {
 
     #[test]
     fn admin_secret_holds_generated_credentials_and_peer_secret() {
-        let owned = owned(&fixtures::store("photos"), "img:1", None, fresh(), &key());
+        let owned = owned(&fixtures::store("photos"), "img:1", None, fresh(), &key(), None);
         assert_eq!(
             to_json(&owned.admin_secret),
             json!({
@@ -810,7 +842,7 @@ mod tests {
 
     #[test]
     fn the_pod_template_carries_the_hash_of_config_and_admin_secret() {
-        let owned = owned(&fixtures::store("photos"), "img:1", None, fresh(), &key());
+        let owned = owned(&fixtures::store("photos"), "img:1", None, fresh(), &key(), None);
         let annotations = owned
             .stateful_set
             .spec
@@ -836,11 +868,11 @@ mod tests {
                 peer_secret: "PSOLD".into(),
             },
         );
-        let kept = owned(&store, "img:1", Some(&existing), fresh(), &key()).admin_secret;
+        let kept = owned(&store, "img:1", Some(&existing), fresh(), &key(), None).admin_secret;
         assert_eq!(kept, existing);
 
         existing.data.as_mut().expect("data").remove(PEER_SECRET);
-        let filled = owned(&store, "img:1", Some(&existing), fresh(), &key()).admin_secret;
+        let filled = owned(&store, "img:1", Some(&existing), fresh(), &key(), None).admin_secret;
         let data = filled.data.expect("data");
         assert_eq!(data[ROOT_ACCESS_KEY_ID].0, b"AKOLD");
         assert_eq!(data[ROOT_SECRET_ACCESS_KEY].0, b"SKOLD");
@@ -920,7 +952,7 @@ mod tests {
     fn a_rotation_mounts_both_keys_and_names_the_sealing_one_and_the_extra_one() {
         let store = fixtures::store("photos");
         let env_of = |key: &MasterKey| {
-            let sts = to_json(&stateful_set(&store, "img:1", "h4sh", key));
+            let sts = to_json(&stateful_set(&store, "img:1", "h4sh", key, None));
             let env = sts["spec"]["template"]["spec"]["containers"][0]["env"].clone();
             let value = |name: &str| {
                 env.as_array()
@@ -976,7 +1008,7 @@ mod tests {
     #[test]
     fn a_new_master_key_is_written_to_its_own_secret_without_an_owner() {
         let store = fixtures::store("photos");
-        let written = owned(&store, "img:1", None, fresh(), &key()).master_key_secret;
+        let written = owned(&store, "img:1", None, fresh(), &key(), None).master_key_secret;
         let secret = to_json(&written.expect("a fresh key is written"));
         assert_eq!(secret["metadata"]["name"], "photos-master-key");
         assert_eq!(secret["metadata"]["ownerReferences"], Value::Null);
@@ -992,7 +1024,7 @@ mod tests {
             ..key()
         };
         assert!(
-            owned(&store, "img:1", None, fresh(), &kept)
+            owned(&store, "img:1", None, fresh(), &kept, None)
                 .master_key_secret
                 .is_none()
         );
@@ -1064,7 +1096,7 @@ mod tests {
             Some(serde_json::from_value(json!({"limits": {"memory": "1Gi"}})).expect("valid"));
         let secret_env = |name: &str| json!({"name": name, "valueFrom": {"secretKeyRef": {"name": "photos-admin", "key": name, "optional": false}}});
         assert_eq!(
-            to_json(&stateful_set(&store, "img:1", "h4sh", &key())),
+            to_json(&stateful_set(&store, "img:1", "h4sh", &key(), None)),
             json!({
                 "apiVersion": "apps/v1",
                 "kind": "StatefulSet",
@@ -1164,7 +1196,7 @@ mod tests {
         let store = tikv_store();
         assert_eq!(meta_url(&store), "tikv://pd-0.pd:2379,pd-1.pd:2379/team-a_photos");
         assert_eq!(
-            gateway_args(&store),
+            gateway_args(&store, None),
             [
                 "serve",
                 "--listen",
@@ -1181,7 +1213,7 @@ mod tests {
                 "/etc/stowage/tikv-tls/tls.key",
             ]
         );
-        let sts = to_json(&stateful_set(&store, "img:1", "h4sh", &key()));
+        let sts = to_json(&stateful_set(&store, "img:1", "h4sh", &key(), None));
         assert_eq!(sts["spec"]["replicas"], 3);
         let pod = &sts["spec"]["template"]["spec"];
         assert_eq!(
@@ -1198,9 +1230,9 @@ mod tests {
     fn tikv_without_tls_passes_no_tls_flags() {
         let mut store = tikv_store();
         store.spec.meta.tikv.as_mut().expect("tikv").tls_secret_name = None;
-        let args = gateway_args(&store);
+        let args = gateway_args(&store, None);
         assert!(!args.iter().any(|a| a.starts_with("--tikv")), "{args:?}");
-        let sts = to_json(&stateful_set(&store, "img:1", "h4sh", &key()));
+        let sts = to_json(&stateful_set(&store, "img:1", "h4sh", &key(), None));
         assert_eq!(
             sts["spec"]["template"]["spec"]["volumes"]
                 .as_array()
@@ -1242,7 +1274,7 @@ mod tests {
     fn the_store_image_overrides_the_default() {
         let mut store = fixtures::store("photos");
         store.spec.image = Some("registry.example/gateway:dev".into());
-        let container = gateway_container(&store, "img:1", &key());
+        let container = gateway_container(&store, "img:1", &key(), None);
         assert_eq!(container.image.as_deref(), Some("registry.example/gateway:dev"));
         assert_eq!(container.image_pull_policy, None);
     }

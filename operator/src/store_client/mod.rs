@@ -7,12 +7,14 @@
 pub mod admin;
 pub mod s3;
 mod signing;
+mod tls;
 
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 use http::{HeaderMap, Method, Request, StatusCode, Uri};
 use http_body_util::{BodyExt, Full};
+use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
@@ -27,8 +29,10 @@ const MAX_ERROR_BODY: usize = 2048;
 /// Why a call to the store failed.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("store endpoint {0:?} is not a valid http:// URL")]
+    #[error("store endpoint {0:?} is not a valid http:// or https:// URL")]
     InvalidEndpoint(String),
+    #[error("the store's CA bundle is unusable: {0}")]
+    InvalidCa(String),
     #[error("store unreachable at {endpoint}: {reason}")]
     Unreachable { endpoint: String, reason: String },
     #[error("store answered {status} {code}: {message}")]
@@ -73,7 +77,7 @@ pub struct Response {
 /// A signed HTTP client for one store.
 #[derive(Clone)]
 pub struct StoreClient {
-    http: Client<HttpConnector, Full<Bytes>>,
+    http: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
     endpoint: String,
     authority: String,
     region: String,
@@ -90,30 +94,36 @@ impl std::fmt::Debug for StoreClient {
 }
 
 impl StoreClient {
-    /// A client for the gateways at `endpoint` (`http://host:port`), signing for `region`.
+    /// A client for the gateways at `endpoint` (`http://host:port`, or `https://` verified
+    /// against the system's roots until [`trusting`](Self::trusting) says otherwise), signing for
+    /// `region`.
     pub fn new(endpoint: &str, region: &str, credentials: Credentials) -> Result<Self, StoreError> {
         let endpoint = endpoint.trim_end_matches('/').to_owned();
         let uri: Uri = endpoint
             .parse()
             .map_err(|_| StoreError::InvalidEndpoint(endpoint.clone()))?;
         let authority = match (uri.scheme_str(), uri.authority(), uri.path()) {
-            (Some("http"), Some(authority), "" | "/") => authority.to_string(),
+            (Some("http" | "https"), Some(authority), "" | "/") => authority.to_string(),
             _ => return Err(StoreError::InvalidEndpoint(endpoint)),
         };
-        let mut connector = HttpConnector::new();
-        connector.set_connect_timeout(Some(Duration::from_secs(5)));
-        connector.set_nodelay(true);
         Ok(Self {
-            // Idle connections are dropped before the gateway closes them (its header deadline,
-            // 30 s by default, also ends idle keep-alive): reusing one the server is closing
-            // fails the request.
-            http: Client::builder(TokioExecutor::new())
-                .pool_idle_timeout(Duration::from_secs(10))
-                .build(connector),
+            http: http_client(tls::system_roots())?,
             endpoint,
             authority,
             region: region.to_owned(),
             credentials,
+        })
+    }
+
+    /// The same store, its `https` endpoint verified against `ca_pem` (a PEM bundle: the store's
+    /// `ca.crt`) instead of the system's roots; `None` changes nothing.
+    pub fn trusting(self, ca_pem: Option<&str>) -> Result<Self, StoreError> {
+        let Some(pem) = ca_pem else {
+            return Ok(self);
+        };
+        Ok(Self {
+            http: http_client(tls::roots_from_pem(pem)?)?,
+            ..self
         })
     }
 
@@ -211,6 +221,25 @@ impl StoreClient {
             })
         }
     }
+}
+
+fn http_client(
+    roots: rustls::RootCertStore,
+) -> Result<Client<HttpsConnector<HttpConnector>, Full<Bytes>>, StoreError> {
+    let mut tcp = HttpConnector::new();
+    tcp.set_connect_timeout(Some(Duration::from_secs(5)));
+    tcp.set_nodelay(true);
+    tcp.enforce_http(false);
+    let connector = HttpsConnectorBuilder::new()
+        .with_tls_config(tls::client_config(roots)?)
+        .https_or_http()
+        .enable_http1()
+        .wrap_connector(tcp);
+    // Idle connections are dropped before the gateway closes them (its header deadline, 30 s by
+    // default, also ends idle keep-alive): reusing one the server is closing fails the request.
+    Ok(Client::builder(TokioExecutor::new())
+        .pool_idle_timeout(Duration::from_secs(10))
+        .build(connector))
 }
 
 /// An error and its sources on one line (hyper's outer errors say little on their own).

@@ -51,10 +51,10 @@ fn assert_signed(call: &Call) {
 }
 
 #[test]
-fn only_plain_http_base_urls_are_endpoints() {
+fn only_http_and_https_base_urls_are_endpoints() {
     for bad in [
-        "https://s3.example",
         "http://host:9000/prefix",
+        "https://host:9000/prefix",
         "not a url",
         "ftp://x",
     ] {
@@ -70,6 +70,16 @@ fn only_plain_http_base_urls_are_endpoints() {
         client("http://photos.team-a.svc:9000/").endpoint(),
         "http://photos.team-a.svc:9000"
     );
+    assert_eq!(
+        client("https://photos.team-a.svc:9000").endpoint(),
+        "https://photos.team-a.svc:9000"
+    );
+}
+
+#[test]
+fn a_ca_bundle_without_certificates_is_refused() {
+    let refused = client("https://photos.team-a.svc:9000").trusting(Some("not PEM at all"));
+    assert!(matches!(refused, Err(StoreError::InvalidCa(_))), "{refused:?}");
 }
 
 #[tokio::test]

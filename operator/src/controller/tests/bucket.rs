@@ -236,7 +236,7 @@ async fn an_existing_key_with_the_right_scope_is_kept() {
         &bucket,
         "logs-credentials",
         &crate::bucket_name::BucketName::parse("logs").expect("valid"),
-        &crate::resources::bucket::StoreAddress::of(&fixtures::store("photos")),
+        &crate::resources::bucket::StoreAddress::of(&fixtures::store("photos"), None),
         &crate::store_client::admin::IssuedKey {
             access_key_id: "AKAPP".into(),
             secret_access_key: "SKAPP".into(),
