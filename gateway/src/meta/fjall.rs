@@ -6,8 +6,11 @@
 //! does, so [`EmbeddedTxn::put`] and [`EmbeddedTxn::delete`] also read the key they write.
 //!
 //! fjall is synchronous and a commit waits for `fsync`, so every call goes through [`blocking`].
+//! Commits write their journal entry under fjall's commit lock and then wait for a shared
+//! `fsync` ([`GroupSync`]): concurrent writers pay for one sync between them, not one each.
 
 use std::path::Path;
+use std::sync::Arc;
 
 use ::fjall::{
     Conflict, KeyspaceCreateOptions, OptimisticTxDatabase, OptimisticTxKeyspace, OptimisticWriteTx,
@@ -16,13 +19,14 @@ use ::fjall::{
 use async_trait::async_trait;
 use tokio::runtime::{Handle, RuntimeFlavor};
 
+use super::group_sync::GroupSync;
 use super::store::{Key, MetaError, MetaResult, MetaStore, MetaTxn, Value};
 
 /// All metadata lives in one keyspace: the key layout (`meta::keys`) separates the tables.
 const KEYSPACE: &str = "meta";
 
 /// `fsync` (data and metadata) before a commit returns, so a committed transaction survives a
-/// power loss, not only a process crash. fjall preallocates its journal, so `SyncData` would
+/// power loss, not only a process crash (the sync is shared, see [`GroupSync`]). fjall preallocates its journal, so `SyncData` would
 /// likely do on ext4/xfs; `SyncAll` does not depend on the filesystem under the volume.
 const COMMIT_DURABILITY: PersistMode = PersistMode::SyncAll;
 
@@ -37,6 +41,7 @@ const MAX_VALUE_LEN: usize = u32::MAX as usize;
 pub struct EmbeddedStore {
     db: OptimisticTxDatabase,
     keyspace: OptimisticTxKeyspace,
+    sync: Arc<GroupSync>,
 }
 
 impl EmbeddedStore {
@@ -46,18 +51,23 @@ impl EmbeddedStore {
         let keyspace = db
             .keyspace(KEYSPACE, KeyspaceCreateOptions::default)
             .map_err(backend)?;
-        Ok(Self { db, keyspace })
+        Ok(Self {
+            db,
+            keyspace,
+            sync: Arc::default(),
+        })
     }
 }
 
 #[async_trait]
 impl MetaStore for EmbeddedStore {
     async fn begin(&self) -> MetaResult<Box<dyn MetaTxn>> {
-        // Beginning takes the lock that a commit holds through its fsync, so it may block.
+        // Beginning takes the lock that a commit holds through its journal write, so it may block.
         let tx = blocking(|| self.db.write_tx()).map_err(backend)?;
         Ok(Box::new(EmbeddedTxn {
-            tx: tx.durability(Some(COMMIT_DURABILITY)),
+            tx: tx.durability(None),
             keyspace: self.keyspace.clone(),
+            durable: Some((self.db.clone(), self.sync.clone())),
         }))
     }
 
@@ -74,6 +84,7 @@ impl MetaStore for EmbeddedStore {
         Ok(Box::new(EmbeddedTxn {
             tx: tx.durability(None),
             keyspace: self.keyspace.clone(),
+            durable: None,
         }))
     }
 
@@ -139,6 +150,8 @@ impl MetaTxn for SnapshotTxn {
 pub struct EmbeddedTxn {
     tx: OptimisticWriteTx,
     keyspace: OptimisticTxKeyspace,
+    /// What makes the commit durable before it returns; `None` for a deferred transaction.
+    durable: Option<(OptimisticTxDatabase, Arc<GroupSync>)>,
 }
 
 impl EmbeddedTxn {
@@ -197,11 +210,18 @@ impl MetaTxn for EmbeddedTxn {
     }
 
     async fn commit(self: Box<Self>) -> MetaResult<()> {
-        let EmbeddedTxn { tx, .. } = *self;
+        let EmbeddedTxn { tx, durable, .. } = *self;
         match blocking(|| tx.commit()) {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(Conflict)) => Err(MetaError::Conflict),
-            Err(e) => Err(backend(e)),
+            Ok(Ok(())) => {}
+            Ok(Err(Conflict)) => return Err(MetaError::Conflict),
+            Err(e) => return Err(backend(e)),
+        }
+        match durable {
+            Some((db, group)) => group
+                .durable(|| blocking(|| db.persist(COMMIT_DURABILITY)))
+                .await
+                .map_err(backend),
+            None => Ok(()),
         }
     }
 

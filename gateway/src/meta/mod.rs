@@ -2,6 +2,7 @@
 
 pub mod conformance;
 pub mod fjall;
+mod group_sync;
 pub mod keys;
 pub mod store;
 pub mod tikv;
