@@ -230,7 +230,7 @@ async fn ranges_across_chunk_boundaries_decrypt_exactly() {
         .key("kms")
         .body(ByteStream::from(body.clone()))
         .server_side_encryption(ServerSideEncryption::AwsKms)
-        .ssekms_key_id(format!("alias/ranges"))
+        .ssekms_key_id("alias/ranges")
         .send()
         .await
         .unwrap();
@@ -246,7 +246,8 @@ async fn ranges_across_chunk_boundaries_decrypt_exactly() {
             assert_eq!(got, body[*first..=*last], "{k} bytes={first}-{last}");
         }
     }
-    assert!(!key.is_empty());
+    let head = c.head_object().bucket(B).key("kms").send().await.unwrap();
+    assert_eq!(head.ssekms_key_id(), Some(arn(&key).as_str()));
 }
 
 #[tokio::test]

@@ -35,10 +35,10 @@ pub struct NewObject {
 pub fn body_etag(upload: &Upload) -> String {
     match &upload.segment.seal {
         Some(seal)
-            if !seal
+            if seal
                 .key
                 .as_ref()
-                .is_some_and(|k| k.key_id == crate::sse::SSE_S3_KEY_ID) =>
+                .is_none_or(|k| k.key_id != crate::sse::SSE_S3_KEY_ID) =>
         {
             crate::sse::etag(seal, &upload.digests.md5)
         }

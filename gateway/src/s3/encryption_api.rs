@@ -61,7 +61,6 @@ pub fn to_dto(e: &BucketEncryption) -> ServerSideEncryptionConfiguration {
                 kms_master_key_id: e.kms_key_id.clone(),
             }),
             bucket_key_enabled: Some(e.bucket_key_enabled),
-            ..Default::default()
         }],
     }
 }
@@ -120,7 +119,6 @@ mod tests {
                     kms_master_key_id: key.map(str::to_owned),
                 }),
                 bucket_key_enabled: bucket_key,
-                ..Default::default()
             }],
         }
     }

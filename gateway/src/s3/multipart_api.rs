@@ -372,7 +372,7 @@ impl Gateway {
             ..Default::default()
         };
         set_encryption!(out, upload.encryption.as_ref(), &self.store.region);
-        Ok(S3Response::new(UploadPartCopyOutput { ..out }))
+        Ok(S3Response::new(out))
     }
 
     pub(super) async fn complete_upload(
