@@ -29,6 +29,12 @@ fn spans_of(head: &ObjectHead) -> Option<SpanCheck> {
     Some(SpanCheck::new(sum.algorithm, spans))
 }
 
+fn is_damage(e: &std::io::Error) -> bool {
+    e.get_ref()
+        .and_then(|inner| inner.downcast_ref::<crate::sse::SseError>())
+        .is_some_and(|s| *s == crate::sse::SseError::Damaged)
+}
+
 struct Verifying {
     inner: PlainStream,
     check: Option<SpanCheck>,
@@ -57,6 +63,10 @@ fn verified(inner: PlainStream, check: SpanCheck, label: String) -> PlainStream 
                         Err(mismatch) => break mismatch,
                     },
                     Some(Err(e)) => {
+                        // A sealed chunk that fails to open is damage found before any checksum.
+                        if is_damage(&e) {
+                            tracing::error!(object = %st.label, error = %e, "damaged object: response cut short");
+                        }
                         st.check = None;
                         return Some((Err(e), st));
                     }
