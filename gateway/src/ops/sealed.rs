@@ -261,14 +261,26 @@ impl Store {
             };
             planned.push((seg, local, sealer));
         }
+        // The first blob is opened before this returns, as for plain objects: an unreadable
+        // object is an error rather than a response cut short, and a blob freed by an overwrite
+        // racing this read is already open.
+        let mut planned = planned.into_iter();
+        let first = match planned.next() {
+            Some((seg, local, sealer)) => self
+                .read_segment(&seg, local, sealer)
+                .await
+                .map_err(|e| internal("blob read", e))?,
+            None => Box::pin(stream::empty()),
+        };
         let store = self.clone();
-        let streams = stream::iter(planned).then(move |(seg, local, sealer)| {
-            let store = store.clone();
-            async move { store.read_segment(&seg, local, sealer).await }
-        });
-        Ok(Box::pin(sync_wrapper::SyncStream::new(
-            streams.map(|r| r.map_err(std::io::Error::other)).try_flatten(),
-        )))
+        let rest = stream::iter(planned)
+            .then(move |(seg, local, sealer)| {
+                let store = store.clone();
+                async move { store.read_segment(&seg, local, sealer).await }
+            })
+            .map(|r| r.map_err(std::io::Error::other))
+            .try_flatten();
+        Ok(Box::pin(sync_wrapper::SyncStream::new(first.chain(rest))))
     }
 
     async fn read_segment(
