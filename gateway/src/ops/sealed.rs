@@ -6,7 +6,6 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 
 use bytes::{Bytes, BytesMut};
-use futures::stream::TryChunksError;
 use futures::{Stream, StreamExt, TryStreamExt, stream};
 use s3s::S3Result;
 
@@ -26,9 +25,6 @@ pub enum Sealing<'a> {
 }
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
-
-/// Chunks (of 64 KiB) opened per hop to a blocking thread when a read spans more than that.
-const BATCH: usize = 16;
 pub type PlainStream = Pin<Box<dyn Stream<Item = Result<Bytes, std::io::Error>> + Send + Sync>>;
 
 /// Seals a plaintext stream into chunks, holding one full chunk back until it is known whether
@@ -95,47 +91,14 @@ fn open_stream(
     mut skip: u64,
     mut take: u64,
 ) -> PlainStream {
-    let many = chunks.end - chunks.start > BATCH as u64;
-    let frames = frames(sealed, chunks, last);
-    let opened: PlainStream = if many {
-        // Batches opened on blocking threads, two in flight: a large read decrypts the next
-        // megabyte while the previous one is being sent, instead of in turn with it.
-        let sealer = Arc::new(sealer);
-        let batches = frames
-            .try_chunks(BATCH)
-            .map_err(|TryChunksError(_, e)| e)
-            .map_ok(move |batch| {
-                let sealer = sealer.clone();
-                async move {
-                    tokio::task::spawn_blocking(move || {
-                        batch
-                            .into_iter()
-                            .map(|(index, mut frame)| {
-                                sealer
-                                    .open_in_place(index, index == last, &mut frame)
-                                    .map(|()| frame.freeze())
-                                    .map_err(std::io::Error::other)
-                            })
-                            .collect::<Result<Vec<Bytes>, _>>()
-                    })
-                    .await
-                    .map_err(std::io::Error::other)?
-                }
-            })
-            .try_buffered(2)
-            .map_ok(|opened| stream::iter(opened.into_iter().map(Ok)))
-            .try_flatten();
-        Box::pin(sync_wrapper::SyncStream::new(batches))
-    } else {
-        // Opened inline: GCM in `ring` costs microseconds per chunk, less than a hop to a thread.
-        Box::pin(frames.and_then(move |(index, mut frame)| {
-            let plain = sealer
-                .open_in_place(index, index == last, &mut frame)
-                .map(|()| frame.freeze())
-                .map_err(std::io::Error::other);
-            futures::future::ready(plain)
-        }))
-    };
+    // Opened inline: GCM in `ring` costs microseconds per chunk, less than a hop to a thread.
+    let opened = frames(sealed, chunks, last).and_then(move |(index, mut frame)| {
+        let plain = sealer
+            .open_in_place(index, index == last, &mut frame)
+            .map(|()| frame.freeze())
+            .map_err(std::io::Error::other);
+        futures::future::ready(plain)
+    });
     Box::pin(opened.try_filter_map(move |plain| {
         let from = (skip as usize).min(plain.len());
         skip -= from as u64;
@@ -394,8 +357,7 @@ mod tests {
 
     #[tokio::test]
     async fn sealing_round_trips_at_every_chunk_boundary() {
-        let batched = (2 * BATCH as u64 + 3) * CHUNK + 7;
-        for len in [0, 1, CHUNK - 1, CHUNK, CHUNK + 1, 2 * CHUNK, 3 * CHUNK + 17, batched] {
+        for len in [0, 1, CHUNK - 1, CHUNK, CHUNK + 1, 2 * CHUNK, 3 * CHUNK + 17] {
             let plain: Vec<u8> = (0..len).map(|i| i as u8).collect();
             for piece in [1000, CHUNK as usize, 100_000] {
                 assert_eq!(sealed(&plain, piece).await, plain, "len {len} piece {piece}");
