@@ -135,6 +135,13 @@ fn frames(
                 break;
             }
             match st.sealed.next().await {
+                // Reads from this volume arrive chunk-aligned in buffers of their own: taken as
+                // they are, with no copy.
+                Some(Ok(bytes)) if st.buf.is_empty() => {
+                    st.buf = bytes
+                        .try_into_mut()
+                        .unwrap_or_else(|shared| BytesMut::from(&shared[..]));
+                }
                 Some(Ok(bytes)) => st.buf.extend_from_slice(&bytes),
                 Some(Err(e)) => return Err(e),
                 None if st.index == last => break,
