@@ -94,6 +94,13 @@ pub struct ServeArgs {
     #[arg(long, env = "STOWAGE_ALLOW_SSE_C_OVER_HTTP", default_value_t = false, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
     pub allow_sse_c_over_http: bool,
 
+    /// Seal every write that asks for no encryption (in a bucket without default encryption)
+    /// with SSE-S3, as AWS does. `--sse-s3-default=false` stores such objects in the clear: for
+    /// stores whose volumes are encrypted otherwise. Either way, objects already stored stay
+    /// readable.
+    #[arg(long, env = "STOWAGE_SSE_S3_DEFAULT", default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    pub sse_s3_default: bool,
+
     /// The organization of the root identity (and of buckets it creates).
     #[arg(long, env = "STOWAGE_ROOT_ORG", default_value = "stowage")]
     pub root_org: String,

@@ -65,6 +65,21 @@ pub fn internal(context: &str, e: impl std::fmt::Display) -> S3Error {
     )
 }
 
+/// A key-service refusal as S3 reports it: KMS's own exception names, with 400 (as S3 answers
+/// for an unknown or disabled key).
+pub fn from_kms(e: crate::kms::KmsError) -> S3Error {
+    use crate::kms::KmsError;
+    match e {
+        KmsError::NotFound(_) => custom("KMS.NotFoundException", StatusCode::BAD_REQUEST, e.to_string()),
+        KmsError::Disabled(_) => custom("KMS.DisabledException", StatusCode::BAD_REQUEST, e.to_string()),
+        KmsError::InvalidName(_) | KmsError::AliasInUse(_) | KmsError::NotAllowed(_) => {
+            S3Error::with_message(S3ErrorCode::InvalidArgument, e.to_string())
+        }
+        KmsError::Damaged => internal("kms", e),
+        KmsError::Meta(m) => from_meta(m),
+    }
+}
+
 pub fn from_meta(e: MetaError) -> S3Error {
     match e {
         MetaError::Conflict => conditional_request_conflict(),

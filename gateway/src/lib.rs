@@ -13,6 +13,7 @@ pub mod config;
 pub mod credentials;
 pub mod errors;
 pub mod http_server;
+pub mod kms;
 pub mod lifecycle;
 pub mod meta;
 pub mod metrics;

@@ -60,6 +60,51 @@ pub struct BucketRecord {
     pub lifecycle: Option<crate::lifecycle::rules::LifecycleConfig>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub public_access_block: Option<PublicAccessBlock>,
+    /// Default encryption (PutBucketEncryption) for writes that ask for none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encryption: Option<BucketEncryption>,
+}
+
+/// A bucket's default encryption, as PutBucketEncryption set it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BucketEncryption {
+    /// `aws:kms` rather than `AES256`.
+    pub kms: bool,
+    /// The key as the configuration named it (id, alias or ARN); `aws:kms` without one uses the
+    /// default key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kms_key_id: Option<String>,
+    #[serde(default)]
+    pub bucket_key_enabled: bool,
+}
+
+/// How an object's (or an upload's parts') data keys are wrapped, when the store holds the key:
+/// SSE-S3 or SSE-KMS. Each sealed segment records its own wrapped key; this is what responses
+/// report. SSE-C is [`ObjectHead::sse`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "mode", rename_all = "kebab-case")]
+pub enum ServerSide {
+    S3,
+    Kms {
+        /// The key's id (whatever name the request used).
+        key_id: String,
+        /// `x-amz-server-side-encryption-context` as sent (base64 JSON): every data key is bound
+        /// to these bytes.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        context: Option<String>,
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        bucket_key: bool,
+    },
+}
+
+impl ServerSide {
+    /// What each data key of this object is bound to.
+    pub fn context(&self) -> &[u8] {
+        match self {
+            Self::S3 => &[],
+            Self::Kms { context, .. } => context.as_deref().unwrap_or_default().as_bytes(),
+        }
+    }
 }
 
 /// A deleted bucket's space (`keys::dead_space`), to sweep once no write that raced the delete
@@ -145,6 +190,10 @@ pub struct ObjectHead {
     /// SSE-C: what recognises the customer key; the bytes are sealed segment by segment.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sse: Option<crate::sse::KeyFingerprint>,
+    /// SSE-S3 / SSE-KMS. Absent in records from before encryption at rest (plaintext blobs) and
+    /// for objects written with the store's default off.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encryption: Option<ServerSide>,
 }
 
 /// 16 bytes, hex encoded: the inverted creation time in nanoseconds, then random bits so two
@@ -229,6 +278,9 @@ pub struct UploadRecord {
     /// SSE-C: the key every part must be uploaded with.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sse: Option<crate::sse::KeyFingerprint>,
+    /// SSE-S3 / SSE-KMS: how every part is sealed (chosen when the upload was created).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encryption: Option<ServerSide>,
 }
 
 /// One uploaded part.
@@ -266,6 +318,7 @@ impl ObjectHead {
             null_order: None,
             tags: Vec::new(),
             sse: None,
+            encryption: None,
         }
     }
 

@@ -28,6 +28,8 @@ use crate::cluster::{Cluster, ClusterConfig, NodeId, PeerKey};
 use crate::config::ServeArgs;
 use crate::credentials::{self, AccessKey, Origin};
 use crate::http_server;
+use crate::kms::KeyService as _;
+use crate::kms::managed::ManagedKeys;
 use crate::lifecycle::worker::{Worker, WorkerConfig};
 use crate::meta::MetaStore;
 use crate::meta::fjall::EmbeddedStore;
@@ -80,6 +82,8 @@ pub struct Shared {
     master: MasterKeys,
     root: AccessKey,
     peer_key: PeerKey,
+    /// The key service of SSE-S3 and SSE-KMS (shared so its opened keys are cached once).
+    pub keys: Arc<ManagedKeys>,
     tls: Option<ServerTls>,
 }
 
@@ -162,12 +166,26 @@ impl Shared {
         if resealed > 0 {
             tracing::info!(resealed, "re-sealed access-key secrets under the new master key");
         }
+        let keys = Arc::new(ManagedKeys::new(
+            meta.clone(),
+            master.clone(),
+            Arc::new(SystemClock),
+            args.region.clone(),
+        ));
+        let resealed = keys
+            .reseal()
+            .await
+            .context("re-sealing encryption keys under the master key")?;
+        if resealed > 0 {
+            tracing::info!(resealed, "re-sealed encryption keys under the new master key");
+        }
         Ok(Self {
             meta,
             master,
             root,
             peer_key,
             tls,
+            keys,
         })
     }
 }
@@ -318,6 +336,7 @@ pub async fn start_gateway(
         Arc::new(cluster),
         Arc::new(SystemClock),
         args.region.clone(),
+        shared.keys.clone(),
     );
     let metrics = Arc::new(Metrics::default());
     let app = app(
@@ -397,7 +416,8 @@ fn app(args: &ServeArgs, shared: &Shared, store: &Store, metrics: &Arc<Metrics>,
             args.lifecycle_day(),
             args.require_location_constraint,
         )
-        .allow_sse_c_over_http(args.allow_sse_c_over_http);
+        .allow_sse_c_over_http(args.allow_sse_c_over_http)
+        .default_sse(args.sse_s3_default);
         let mut b = S3ServiceBuilder::new(gateway);
         b.set_auth(KeyLookup(identities.clone()));
         b.set_access(AccessCheck(access.clone()));
@@ -436,6 +456,7 @@ fn app(args: &ServeArgs, shared: &Shared, store: &Store, metrics: &Arc<Metrics>,
         .merge(admin::api::router(AdminState {
             identities,
             clock: store.clock.clone(),
+            keys: store.keys.clone(),
         }))
         .merge(peer_api::router(peer))
         .fallback_service(s3)

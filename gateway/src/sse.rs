@@ -1,12 +1,15 @@
-//! Server-side encryption with customer-provided keys (SSE-C).
+//! The chunked AES-256-GCM format every sealed blob uses, and the keys that open it.
 //!
-//! The customer's key is never stored. Each blob gets a random salt; its data key is
+//! A blob's data key comes one of two ways. SSE-C: the customer's key is never stored. Each blob gets a random salt; its data key is
 //! HMAC-SHA256(customer key, "data" || salt), so nonces can never repeat across blobs under one
 //! customer key. The blob is a sequence of independently sealed AES-256-GCM chunks of
 //! [`CHUNK`] plaintext bytes, each `ciphertext || 16-byte tag`, with the chunk index as nonce
 //! and "is this the last chunk" as associated data: a range read decrypts only the chunks it
 //! touches, and a tampered, reordered or truncated blob fails to decrypt. What is stored to
 //! recognise the key later is HMAC-SHA256(customer key, "verify" || salt).
+//!
+//! SSE-S3 and SSE-KMS: the data key is 32 random bytes, stored only wrapped (see
+//! [`WrappedKey`]) by a key of the store's key service (`crate::kms`).
 
 use std::ops::Range;
 
@@ -134,17 +137,67 @@ pub struct KeyFingerprint {
     pub key_md5: String,
 }
 
-/// Stored with each sealed blob: the salt its data key is derived with.
+/// Stored with each sealed blob: the salt an SSE-C data key is derived with, or the wrapped
+/// data key of an SSE-S3 / SSE-KMS blob (its salt then only feeds the ETag).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Seal {
     pub salt: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<WrappedKey>,
 }
 
 impl Seal {
     pub fn new() -> Self {
         Self {
             salt: B64.encode(rand::random::<[u8; 16]>()),
+            key: None,
         }
+    }
+
+    /// The seal of a blob whose data key the key service wrapped.
+    pub fn wrapped(key: WrappedKey) -> Self {
+        Self {
+            key: Some(key),
+            ..Self::new()
+        }
+    }
+}
+
+/// The id of the store's own key that wraps SSE-S3 data keys (never a KMS key's id, which is a
+/// UUID).
+pub const SSE_S3_KEY_ID: &str = "sse-s3";
+
+/// A data key as stored: sealed by one version of one key-service key. Naming the key and its
+/// version (rather than trying every key) is what lets keys rotate and keep every old blob
+/// readable: the old versions' material is kept.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WrappedKey {
+    /// The key-service key (`SSE_S3_KEY_ID` for SSE-S3).
+    pub key_id: String,
+    pub version: u32,
+    /// Base64 of nonce || AES-256-GCM(data key).
+    pub sealed: String,
+}
+
+/// A data key in the clear, held only while a blob is sealed or opened.
+pub struct DataKey(pub [u8; 32]);
+
+impl std::fmt::Debug for DataKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("DataKey(..)")
+    }
+}
+
+impl DataKey {
+    pub fn random() -> Self {
+        Self(rand::random())
+    }
+
+    pub fn sealer(&self) -> Result<Sealer, SseError> {
+        let key = UnboundKey::new(&AES_256_GCM, &self.0).map_err(|_| SseError::Damaged)?;
+        Ok(Sealer {
+            key: LessSafeKey::new(key),
+        })
     }
 }
 
@@ -163,7 +216,8 @@ pub struct Sealer {
 fn nonce(index: u64) -> Nonce {
     let mut n = [0u8; 12];
     n[4..].copy_from_slice(&index.to_be_bytes());
-    // Unique per (data key, chunk index): every blob derives its own key from a fresh salt.
+    // Unique per (data key, chunk index): every blob has its own key (derived from a fresh salt,
+    // or random).
     Nonce::assume_unique_for_key(n)
 }
 

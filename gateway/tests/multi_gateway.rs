@@ -229,6 +229,42 @@ async fn every_gateway_reads_what_any_gateway_wrote() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_sse_s3_object_is_opened_by_a_gateway_that_does_not_hold_it() {
+    let store = LocalStore::start(2, &["--free-grace", "0"]).await;
+    let (writer, reader) = (store.client(0), store.client(1));
+    create_bucket(&writer, B).await;
+    let body = data(MIB + 4321, 5);
+    put(&writer, B, "sealed", body.clone()).await;
+    let head = reader
+        .head_object()
+        .bucket(B)
+        .key("sealed")
+        .send()
+        .await
+        .expect("head");
+    assert_eq!(
+        head.server_side_encryption(),
+        Some(&aws_sdk_s3::types::ServerSideEncryption::Aes256)
+    );
+    assert_eq!(
+        get(&reader, B, "sealed").await,
+        body,
+        "the ciphertext crossed, the reader opened it"
+    );
+    let chunk = 64 * 1024;
+    let across = format!("bytes={}-{}", chunk - 5, 3 * chunk + 5);
+    assert_eq!(
+        get_range(&reader, "sealed", &across).await,
+        &body[chunk - 5..=3 * chunk + 5]
+    );
+    assert_eq!(
+        (store.blobs_on(0), store.blobs_on(1)),
+        (1, 0),
+        "read without a copy"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn multipart_parts_written_through_different_gateways_read_anywhere() {
     let store = LocalStore::start(3, &["--free-grace", "0"]).await;
     let c: Vec<Client> = (0..3).map(|i| store.client(i)).collect();
@@ -551,7 +587,18 @@ async fn the_peer_endpoint_refuses_unsigned_expired_forged_and_s3_requests() {
     let secret_file = dir.path().join("peer.secret");
     std::fs::write(&secret_file, b"a store-internal secret").unwrap();
     let secret_arg = secret_file.display().to_string();
-    let store = LocalStore::start(2, &["--free-grace", "0", "--peer-secret-file", &secret_arg]).await;
+    // Stored in the clear so the blob's bytes are the object's: what is checked is who may read them.
+    let store = LocalStore::start(
+        2,
+        &[
+            "--free-grace",
+            "0",
+            "--peer-secret-file",
+            &secret_arg,
+            "--sse-s3-default=false",
+        ],
+    )
+    .await;
     create_bucket(&store.client(0), B).await;
     let body = data(5000, 5);
     put(&store.client(0), B, "x", body.clone()).await;

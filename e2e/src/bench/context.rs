@@ -66,6 +66,8 @@ pub struct BenchContext {
     pub credentials: (String, String),
     /// A client of another gateway of the same store (`peers`), when one was named.
     pub peer_client: Option<Client>,
+    /// A client of a gateway that stores in the clear (`atrest`), when one was named.
+    pub plain_client: Option<Client>,
     pub settings: BenchSettings,
 }
 

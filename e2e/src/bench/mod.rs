@@ -4,6 +4,7 @@
 //! variant of [`Scenario`]; adding a scenario (copy, rename, multipart) means adding both. The
 //! shared parts are the closed-loop [`driver`], the latency [`stats`] and the [`report`].
 
+pub mod at_rest;
 pub mod bucket;
 pub mod context;
 pub mod driver;

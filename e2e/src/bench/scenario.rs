@@ -3,8 +3,8 @@
 use serde::Serialize;
 
 use super::{
-    BenchContext, ScenarioReport, large, lifecycle, list, metadata_ops, multipart, peers, policy, small, sse,
-    versions,
+    BenchContext, ScenarioReport, at_rest, large, lifecycle, list, metadata_ops, multipart, peers, policy,
+    small, sse, versions,
 };
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, clap::ValueEnum)]
@@ -31,6 +31,9 @@ pub enum Scenario {
     /// Large objects read through the gateway that holds them and through another one (needs
     /// `--peer-endpoint`).
     Peers,
+    /// Large and small objects with SSE-S3 (`--endpoint`) against in the clear (needs
+    /// `--plain-endpoint`, a gateway started with `--sse-s3-default=false`).
+    Atrest,
 }
 
 impl Scenario {
@@ -44,11 +47,12 @@ impl Scenario {
     ];
 
     /// Scenarios that need a specially configured server, run only when asked for by name.
-    pub const ON_REQUEST: [Scenario; 4] = [
+    pub const ON_REQUEST: [Scenario; 5] = [
         Scenario::Policy,
         Scenario::Lifecycle,
         Scenario::Sse,
         Scenario::Peers,
+        Scenario::Atrest,
     ];
 
     pub fn name(self) -> &'static str {
@@ -63,6 +67,7 @@ impl Scenario {
             Scenario::Lifecycle => "lifecycle",
             Scenario::Sse => "sse",
             Scenario::Peers => "peers",
+            Scenario::Atrest => "atrest",
         }
     }
 
@@ -78,6 +83,7 @@ impl Scenario {
             Scenario::Lifecycle => lifecycle::run(ctx).await,
             Scenario::Sse => sse::run(ctx).await,
             Scenario::Peers => peers::run(ctx).await,
+            Scenario::Atrest => at_rest::run(ctx).await,
         }
     }
 }

@@ -28,6 +28,10 @@ struct Args {
     /// Another gateway of the same store, for the `peers` scenario.
     #[arg(long)]
     peer_endpoint: Option<String>,
+    /// A gateway started with `--sse-s3-default=false` (same credentials), for the `atrest`
+    /// scenario: SSE-S3 at `--endpoint` against plain here.
+    #[arg(long)]
+    plain_endpoint: Option<String>,
     #[arg(long, env = "AWS_ACCESS_KEY_ID", hide_env_values = true)]
     access_key: String,
     #[arg(long, env = "AWS_SECRET_ACCESS_KEY", hide_env_values = true)]
@@ -136,6 +140,15 @@ async fn main() -> anyhow::Result<()> {
         region: args.region.clone(),
         endpoint: args.endpoint.clone(),
         credentials: (args.access_key.clone(), args.secret_key.clone()),
+        plain_client: args.plain_endpoint.as_deref().map(|endpoint| {
+            e2e::s3_client(
+                endpoint,
+                &args.region,
+                &args.access_key,
+                &args.secret_key,
+                |builder| builder.force_path_style(path_style),
+            )
+        }),
         peer_client: args.peer_endpoint.as_deref().map(|endpoint| {
             e2e::s3_client(
                 endpoint,

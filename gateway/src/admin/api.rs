@@ -1,5 +1,5 @@
-//! The admin API (docs/admin-api.md): users, orgs and keys over signed HTTP, for the root
-//! identity and members of the root org.
+//! The admin API (docs/admin-api.md): users, orgs, access keys and encryption keys over signed
+//! HTTP, for the root identity and members of the root org.
 
 use std::sync::Arc;
 
@@ -15,7 +15,29 @@ use serde::{Deserialize, Serialize};
 use super::sigv4::{self, parse_authorization};
 use crate::auth::identity::{Identities, Identity, KeyScope};
 use crate::clock::SharedClock;
-use crate::errors::custom;
+use crate::errors::{custom, from_meta, internal};
+use crate::kms::{KeyRef, KeyService, KmsError};
+
+/// A key-service refusal as the admin API reports it.
+fn kms_error(e: KmsError) -> S3Error {
+    match e {
+        KmsError::NotFound(_) => custom("NotFoundException", StatusCode::NOT_FOUND, e.to_string()),
+        KmsError::AliasInUse(_) => custom("AlreadyExistsException", StatusCode::CONFLICT, e.to_string()),
+        KmsError::InvalidName(_) | KmsError::NotAllowed(_) | KmsError::Disabled(_) => {
+            bad_request(e.to_string())
+        }
+        KmsError::Damaged => internal("kms", e),
+        KmsError::Meta(m) => from_meta(m),
+    }
+}
+
+#[derive(Deserialize, Default)]
+struct NewEncryptionKey {
+    #[serde(default)]
+    alias: Option<String>,
+    #[serde(default)]
+    description: String,
+}
 
 pub const PREFIX: &str = "/_stowage/admin/v1";
 
@@ -23,6 +45,7 @@ pub const PREFIX: &str = "/_stowage/admin/v1";
 pub struct AdminState {
     pub identities: Arc<Identities>,
     pub clock: SharedClock,
+    pub keys: Arc<dyn KeyService>,
 }
 
 pub fn router(state: AdminState) -> Router {
@@ -213,6 +236,40 @@ async fn route(
         ("DELETE", ["users", name, "keys", id]) => {
             ids.delete_key(name, id).await?;
             StatusCode::NO_CONTENT.into_response()
+        }
+        ("POST", ["kms", "keys"]) => {
+            let new: NewEncryptionKey = if body.is_empty() {
+                NewEncryptionKey::default()
+            } else {
+                parse_json(body)?
+            };
+            let alias = new
+                .alias
+                .as_deref()
+                .map(|a| a.strip_prefix("alias/").unwrap_or(a));
+            json(&st.keys.create(alias, &new.description).await.map_err(kms_error)?)
+        }
+        ("GET", ["kms", "keys"]) => {
+            json(&serde_json::json!({ "keys": st.keys.list().await.map_err(kms_error)? }))
+        }
+        ("GET", ["kms", "keys", key]) => {
+            let key = KeyRef::parse(key).map_err(kms_error)?;
+            json(&st.keys.describe(&key).await.map_err(kms_error)?)
+        }
+        ("POST", ["kms", "keys", key, action]) => {
+            let key = KeyRef::parse(key).map_err(kms_error)?;
+            let info = match *action {
+                "enable" => st.keys.set_enabled(&key, true).await,
+                "disable" => st.keys.set_enabled(&key, false).await,
+                "rotate" => st.keys.rotate(&key).await,
+                _ => {
+                    return Err(S3Error::with_message(
+                        S3ErrorCode::NotImplemented,
+                        "Unknown admin API call",
+                    ));
+                }
+            };
+            json(&info.map_err(kms_error)?)
         }
         _ => {
             return Err(S3Error::with_message(

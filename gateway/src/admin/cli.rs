@@ -38,8 +38,41 @@ pub enum AdminCommand {
         #[command(subcommand)]
         command: KeyCommand,
     },
+    /// Encryption keys of SSE-KMS (their material is never shown).
+    Kms {
+        #[command(subcommand)]
+        command: KmsCommand,
+    },
     /// Who the configured credentials are.
     Whoami,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KmsCommand {
+    /// Creates a key; clients name it by its id, its ARN or `alias/<alias>`.
+    Create {
+        #[arg(long)]
+        alias: Option<String>,
+        #[arg(long, default_value = "")]
+        description: String,
+    },
+    List,
+    /// A key by id, ARN or `alias/<name>`.
+    Describe {
+        key: String,
+    },
+    /// Objects sealed under a disabled key cannot be read, nor new ones written, until it is
+    /// enabled again.
+    Disable {
+        key: String,
+    },
+    Enable {
+        key: String,
+    },
+    /// New material for new data keys; what the old material wrapped stays readable.
+    Rotate {
+        key: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -81,8 +114,21 @@ pub enum KeyCommand {
 }
 
 pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
+    let key_path = |key: &str, action: &str| format!("/kms/keys/{}/{action}", urlencoding::encode(key));
     let (method, path, body) = match &args.command {
         AdminCommand::Whoami => ("GET", "/whoami".to_owned(), None),
+        AdminCommand::Kms { command } => match command {
+            KmsCommand::Create { alias, description } => (
+                "POST",
+                "/kms/keys".to_owned(),
+                Some(serde_json::json!({ "alias": alias, "description": description })),
+            ),
+            KmsCommand::List => ("GET", "/kms/keys".to_owned(), None),
+            KmsCommand::Describe { key } => ("GET", format!("/kms/keys/{}", urlencoding::encode(key)), None),
+            KmsCommand::Disable { key } => ("POST", key_path(key, "disable"), None),
+            KmsCommand::Enable { key } => ("POST", key_path(key, "enable"), None),
+            KmsCommand::Rotate { key } => ("POST", key_path(key, "rotate"), None),
+        },
         AdminCommand::User { command } => match command {
             UserCommand::Create { name, org } => (
                 "POST",

@@ -90,6 +90,10 @@ const HEADER_KEYS: &[(&str, &str)] = &[
         "s3:x-amz-server-side-encryption-customer-algorithm",
     ),
     ("x-amz-server-side-encryption", "s3:x-amz-server-side-encryption"),
+    (
+        "x-amz-server-side-encryption-aws-kms-key-id",
+        "s3:x-amz-server-side-encryption-aws-kms-key-id",
+    ),
     ("x-amz-acl", "s3:x-amz-acl"),
     ("x-amz-grant-read", "s3:x-amz-grant-read"),
     ("x-amz-grant-write", "s3:x-amz-grant-write"),

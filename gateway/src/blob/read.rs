@@ -15,8 +15,10 @@ use tokio::sync::mpsc;
 use super::{BlobId, BlobStore};
 
 /// Large enough that a 1 GB/s stream is a thousand reads a second, small enough that a GET holds
-/// at most `READ_AHEAD + 1` of them whatever the object size.
-const READ_CHUNK: u64 = 1024 * 1024;
+/// at most `READ_AHEAD + 1` of them whatever the object size. A whole number (16) of sealed
+/// chunks (`crate::sse`), so a sealed blob read from its first chunk arrives chunk-aligned and is
+/// opened where it was read, never copied into another buffer.
+const READ_CHUNK: u64 = 16 * (crate::sse::CHUNK + crate::sse::TAG);
 const READ_AHEAD: usize = 2;
 
 /// A blob's bytes as they arrive (from this volume or from a peer), with bounded read-ahead.

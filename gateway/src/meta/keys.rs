@@ -44,6 +44,8 @@ const NODE: u8 = b'N';
 const SETTING: u8 = b'C';
 const FREE_QUEUE: u8 = b'F';
 const FREE_PENDING: u8 = b'H';
+const KMS_KEY: u8 = b'M';
+const KMS_ALIAS: u8 = b'A';
 const DEAD_SPACE: u8 = b'Z';
 
 /// Where a bucket's records live: its name, and the incarnation it was created with. Bucket
@@ -266,6 +268,24 @@ pub fn node(id: &str) -> Vec<u8> {
 
 pub fn all_nodes() -> (Vec<u8>, Vec<u8>) {
     (vec![NODE], vec![NODE + 1])
+}
+
+/// A key of the store's key service, by id.
+pub fn kms_key(id: &str) -> Vec<u8> {
+    let mut k = with_tag(KMS_KEY, id.len());
+    k.extend_from_slice(id.as_bytes());
+    k
+}
+
+pub fn all_kms_keys() -> (Vec<u8>, Vec<u8>) {
+    (vec![KMS_KEY], vec![KMS_KEY + 1])
+}
+
+/// A key-service alias: the id of the key it names.
+pub fn kms_alias(name: &str) -> Vec<u8> {
+    let mut k = with_tag(KMS_ALIAS, name.len());
+    k.extend_from_slice(name.as_bytes());
+    k
 }
 
 pub fn setting(name: &str) -> Vec<u8> {

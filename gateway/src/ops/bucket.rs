@@ -62,6 +62,7 @@ impl Store {
             policy: None,
             lifecycle: None,
             public_access_block: None,
+            encryption: None,
         };
         transact(&*self.meta, &record, |txn, record| {
             Box::pin(async move {
@@ -203,6 +204,15 @@ impl Store {
         config: Option<crate::lifecycle::rules::LifecycleConfig>,
     ) -> S3Result<()> {
         self.update_bucket(bucket, move |r| r.lifecycle = config.clone())
+            .await
+    }
+
+    pub async fn set_bucket_encryption(
+        &self,
+        bucket: &str,
+        config: Option<crate::model::BucketEncryption>,
+    ) -> S3Result<()> {
+        self.update_bucket(bucket, move |r| r.encryption = config.clone())
             .await
     }
 

@@ -27,6 +27,7 @@ use std::sync::Arc;
 use crate::blob::BlobStore;
 use crate::clock::SharedClock;
 use crate::cluster::Cluster;
+use crate::kms::KeyService;
 use crate::meta::MetaStore;
 use key_locks::KeyLocks;
 
@@ -34,7 +35,7 @@ pub use copy::{Copied, CopyRequest, copy_of_delete_marker};
 pub use list::{ListEntry, ListPage, ListQuery};
 pub use object::{NewObject, Upload};
 pub use rename::{RenameOutcome, RenameRequest, RenameSource};
-pub use sealed::PlainStream;
+pub use sealed::{PlainStream, Sealing};
 pub use txn::{Durability, read_only, transact, transact_with};
 
 /// Everything an operation needs: where metadata and bytes live, and what time it is.
@@ -47,6 +48,8 @@ pub struct Store {
     pub cluster: Arc<Cluster>,
     pub clock: SharedClock,
     pub region: String,
+    /// Wraps and opens the data keys of SSE-S3 and SSE-KMS blobs.
+    pub keys: Arc<dyn KeyService>,
     locks: Arc<KeyLocks>,
 }
 
@@ -57,6 +60,7 @@ impl Store {
         cluster: Arc<Cluster>,
         clock: SharedClock,
         region: String,
+        keys: Arc<dyn KeyService>,
     ) -> Self {
         Self {
             meta,
@@ -64,6 +68,7 @@ impl Store {
             cluster,
             clock,
             region,
+            keys,
             locks: Arc::default(),
         }
     }
@@ -84,11 +89,23 @@ pub async fn test_store(meta: Arc<dyn MetaStore>, dir: &std::path::Path, clock: 
     let cluster = Cluster::join(&*meta, config, crate::cluster::PeerKey::new([0; 32]))
         .await
         .expect("joining a fresh store");
+    let master = crate::auth::secrets::MasterKeys::new(
+        crate::auth::secrets::MasterKey::from_base64("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=")
+            .expect("a 32-byte key"),
+        Vec::new(),
+    );
+    let keys = Arc::new(crate::kms::managed::ManagedKeys::new(
+        meta.clone(),
+        master,
+        clock.clone(),
+        "us-east-1".into(),
+    ));
     Store::new(
         meta,
         BlobStore::open(dir).expect("opening the volume"),
         Arc::new(cluster),
         clock,
         "us-east-1".into(),
+        keys,
     )
 }

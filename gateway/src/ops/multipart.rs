@@ -41,6 +41,8 @@ pub struct NewUpload {
     pub key: String,
     pub tags: Vec<(String, String)>,
     pub sse: Option<crate::sse::KeyFingerprint>,
+    /// SSE-S3 / SSE-KMS, resolved (key id) when the upload is created.
+    pub encryption: Option<crate::model::ServerSide>,
     pub owner: String,
     pub headers: ContentHeaders,
     pub user_metadata: BTreeMap<String, String>,
@@ -280,6 +282,7 @@ impl Store {
             checksum_requested: new.checksum_algorithm.is_some(),
             tags: new.tags,
             sse: new.sse,
+            encryption: new.encryption,
         };
         transact(&*self.meta, &(bucket, &record), |txn, (bucket, record)| {
             Box::pin(async move {
@@ -433,6 +436,7 @@ impl Store {
                         null_order: None,
                         tags: upload.tags.clone(),
                         sse: upload.sse.clone(),
+                        encryption: upload.encryption.clone(),
                     };
                     let old = version::current(txn, &space, key).await?;
                     completion.conditions.check(version::live(old.clone()).as_ref())?;

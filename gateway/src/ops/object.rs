@@ -26,14 +26,23 @@ pub struct NewObject {
     pub user_metadata: BTreeMap<String, String>,
     pub tags: Vec<(String, String)>,
     pub sse: Option<crate::sse::KeyFingerprint>,
+    pub encryption: Option<crate::model::ServerSide>,
     pub upload: Upload,
 }
 
-/// The ETag of an uploaded body: its MD5, or for a sealed (SSE-C) body a value that is not.
+/// The ETag of an uploaded body: its MD5 when plain or SSE-S3 (as AWS), a value that is not for
+/// SSE-C and SSE-KMS.
 pub fn body_etag(upload: &Upload) -> String {
     match &upload.segment.seal {
-        Some(seal) => crate::sse::etag(seal, &upload.digests.md5),
-        None => upload.digests.md5_hex(),
+        Some(seal)
+            if seal
+                .key
+                .as_ref()
+                .is_none_or(|k| k.key_id != crate::sse::SSE_S3_KEY_ID) =>
+        {
+            crate::sse::etag(seal, &upload.digests.md5)
+        }
+        _ => upload.digests.md5_hex(),
     }
 }
 
@@ -111,6 +120,7 @@ impl Store {
             null_order: None,
             tags: new.tags,
             sse: new.sse,
+            encryption: new.encryption,
         };
         let args = (bucket, key, &head, conditions, now);
         let _turn = self.locks.lock(&[(bucket, key)]).await;

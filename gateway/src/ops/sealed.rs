@@ -1,5 +1,5 @@
-//! SSE-C objects: bodies sealed chunk by chunk on the way to disk, and read back decrypting only
-//! the chunks a range touches (see `crate::sse` for the format).
+//! Sealed objects (SSE-S3, SSE-KMS, SSE-C): bodies sealed chunk by chunk on the way to disk, and
+//! read back decrypting only the chunks a range touches (see `crate::sse` for the format).
 
 use std::ops::Range;
 use std::pin::Pin;
@@ -11,9 +11,18 @@ use s3s::S3Result;
 
 use super::{Store, Upload};
 use crate::checksum::BodyDigest;
-use crate::errors::{from_write, internal};
-use crate::model::{ObjectHead, Segment};
-use crate::sse::{self, CHUNK, CustomerKey, Seal, Sealer, TAG};
+use crate::errors::{from_kms, from_write, internal};
+use crate::kms::KeyRef;
+use crate::model::{ObjectHead, Segment, ServerSide};
+use crate::sse::{self, CHUNK, CustomerKey, Seal, Sealer, TAG, WrappedKey};
+
+/// How a new blob is sealed: under the customer's key, or under a data key the key service
+/// wraps.
+#[derive(Clone, Copy)]
+pub enum Sealing<'a> {
+    Customer(&'a CustomerKey),
+    Managed(&'a ServerSide),
+}
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 pub type PlainStream = Pin<Box<dyn Stream<Item = Result<Bytes, std::io::Error>> + Send + Sync>>;
@@ -126,6 +135,13 @@ fn frames(
                 break;
             }
             match st.sealed.next().await {
+                // Reads from this volume arrive chunk-aligned in buffers of their own: taken as
+                // they are, with no copy.
+                Some(Ok(bytes)) if st.buf.is_empty() => {
+                    st.buf = bytes
+                        .try_into_mut()
+                        .unwrap_or_else(|shared| BytesMut::from(&shared[..]));
+                }
                 Some(Ok(bytes)) => st.buf.extend_from_slice(&bytes),
                 Some(Err(e)) => return Err(e),
                 None if st.index == last => break,
@@ -149,14 +165,32 @@ impl Store {
         &self,
         body: S,
         digest: BodyDigest,
-        key: &CustomerKey,
+        sealing: Sealing<'_>,
     ) -> S3Result<Upload>
     where
         S: Stream<Item = Result<Bytes, E>> + Send + 'static,
         E: Into<BoxError>,
     {
-        let seal = Seal::new();
-        let sealer = key.sealer(&seal).map_err(|e| internal("sse", e))?;
+        let (seal, sealer) = match sealing {
+            Sealing::Customer(key) => {
+                let seal = Seal::new();
+                let sealer = key.sealer(&seal).map_err(|e| internal("sse", e))?;
+                (seal, sealer)
+            }
+            Sealing::Managed(mode) => {
+                let key = match mode {
+                    ServerSide::S3 => KeyRef::StoreSse,
+                    ServerSide::Kms { key_id, .. } => KeyRef::Id(key_id.clone()),
+                };
+                let (data, wrapped) = self
+                    .keys
+                    .generate_data_key(&key, mode.context())
+                    .await
+                    .map_err(from_kms)?;
+                let sealer = data.sealer().map_err(|e| internal("sse", e))?;
+                (Seal::wrapped(wrapped), sealer)
+            }
+        };
         let digest = Arc::new(Mutex::new(digest));
         let sealed = seal_stream(body, sealer, digest.clone());
         let written = self
@@ -200,32 +234,75 @@ impl Store {
             }
             start = end;
         }
+        // Every data key is opened before the first byte: a disabled key is an S3 error, not a
+        // response cut short.
+        let wrapped: Vec<&WrappedKey> = pieces
+            .iter()
+            .filter_map(|(seg, _)| seg.seal.as_ref()?.key.as_ref())
+            .collect();
+        let mut data_keys = match wrapped.is_empty() {
+            true => Vec::new(),
+            false => {
+                let context = head.encryption.as_ref().map_or(&[][..], ServerSide::context);
+                self.keys
+                    .unwrap_data_keys(&wrapped, context)
+                    .await
+                    .map_err(from_kms)?
+            }
+        }
+        .into_iter();
+        let mut planned = Vec::with_capacity(pieces.len());
+        for (seg, local) in pieces {
+            let sealer = match &seg.seal {
+                None => None,
+                Some(Seal { key: Some(_), .. }) => {
+                    let data = data_keys
+                        .next()
+                        .ok_or_else(|| internal("sse", "a data key is missing"))?;
+                    Some(data.sealer().map_err(|e| internal("sse", e))?)
+                }
+                Some(seal) => {
+                    let key = key.ok_or_else(|| internal("sse", "a sealed segment needs its key"))?;
+                    Some(key.sealer(seal).map_err(|e| internal("sse", e))?)
+                }
+            };
+            planned.push((seg, local, sealer));
+        }
+        // The first blob is opened before this returns, as for plain objects: an unreadable
+        // object is an error rather than a response cut short, and a blob freed by an overwrite
+        // racing this read is already open.
+        let mut planned = planned.into_iter();
+        let first = match planned.next() {
+            Some((seg, local, sealer)) => self
+                .read_segment(&seg, local, sealer)
+                .await
+                .map_err(|e| internal("blob read", e))?,
+            None => Box::pin(stream::empty()),
+        };
         let store = self.clone();
-        let key = key.cloned();
-        let streams = stream::iter(pieces).then(move |(seg, local)| {
-            let (store, key) = (store.clone(), key.clone());
-            async move { store.read_segment(&seg, local, key.as_ref()).await }
-        });
-        Ok(Box::pin(sync_wrapper::SyncStream::new(
-            streams.map(|r| r.map_err(std::io::Error::other)).try_flatten(),
-        )))
+        let rest = stream::iter(planned)
+            .then(move |(seg, local, sealer)| {
+                let store = store.clone();
+                async move { store.read_segment(&seg, local, sealer).await }
+            })
+            .map(|r| r.map_err(std::io::Error::other))
+            .try_flatten();
+        Ok(Box::pin(sync_wrapper::SyncStream::new(first.chain(rest))))
     }
 
     async fn read_segment(
         &self,
         seg: &Segment,
         local: Range<u64>,
-        key: Option<&CustomerKey>,
+        sealer: Option<Sealer>,
     ) -> Result<PlainStream, BoxError> {
-        let Some(seal) = &seg.seal else {
+        let Some(sealer) = sealer else {
             return Ok(Box::pin(self.open_blob(&seg.blob, &seg.holders, local).await?));
         };
-        let key = key.ok_or("a sealed segment needs its key")?;
         let span = sse::span(local.clone(), seg.size);
         let sealed = self
             .open_blob(&seg.blob, &seg.holders, span.blob_range.clone())
             .await?;
-        let sealer = key.sealer(seal)?;
         Ok(open_stream(
             sealed,
             sealer,

@@ -1,10 +1,11 @@
 //! Whole-object reads checked as they stream against the checksums recorded at write time. The
 //! last chunk is held back until every checksum matched, so a damaged blob ends the response
 //! short (the client sees an incomplete body and retries) and never completes it with wrong
-//! bytes. Ranges cannot be checked this way and are served as read.
+//! bytes. Ranges cannot be checked this way and are served as read. Sealed objects need no
+//! checksum pass: opening each chunk authenticates it.
 
 use bytes::Bytes;
-use futures::{StreamExt as _, stream};
+use futures::{StreamExt as _, TryStreamExt as _, stream};
 use s3s::S3Result;
 
 use super::{PlainStream, Store};
@@ -27,6 +28,12 @@ fn spans_of(head: &ObjectHead) -> Option<SpanCheck> {
         ChecksumKind::Composite => return None,
     };
     Some(SpanCheck::new(sum.algorithm, spans))
+}
+
+fn is_damage(e: &std::io::Error) -> bool {
+    e.get_ref()
+        .and_then(|inner| inner.downcast_ref::<crate::sse::SseError>())
+        .is_some_and(|s| *s == crate::sse::SseError::Damaged)
 }
 
 struct Verifying {
@@ -57,6 +64,10 @@ fn verified(inner: PlainStream, check: SpanCheck, label: String) -> PlainStream 
                         Err(mismatch) => break mismatch,
                     },
                     Some(Err(e)) => {
+                        // A sealed chunk that fails to open is damage found before any checksum.
+                        if is_damage(&e) {
+                            tracing::error!(object = %st.label, error = %e, "damaged object: response cut short");
+                        }
                         st.check = None;
                         return Some((Err(e), st));
                     }
@@ -84,8 +95,19 @@ impl Store {
         sse_key: Option<&CustomerKey>,
     ) -> S3Result<PlainStream> {
         let plain = self.read_plain(head, 0..head.size, sse_key).await?;
+        let label = format!("{bucket}/{key}");
+        if !head.segments.is_empty() && head.segments.iter().all(|s| s.seal.is_some()) {
+            // Every chunk of a sealed object is authenticated as it is opened (GCM), which
+            // catches any damage a checksum would, first: a second pass over the plaintext would
+            // only cost time. Damage still ends the response short, and is logged.
+            return Ok(Box::pin(plain.inspect_err(move |e| {
+                if is_damage(e) {
+                    tracing::error!(object = %label, error = %e, "damaged object: response cut short");
+                }
+            })));
+        }
         Ok(match spans_of(head) {
-            Some(check) => verified(plain, check, format!("{bucket}/{key}")),
+            Some(check) => verified(plain, check, label),
             None => plain,
         })
     }

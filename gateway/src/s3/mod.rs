@@ -5,6 +5,8 @@ mod acl;
 mod bucket_api;
 mod checksum_request;
 mod conditions;
+mod encryption_api;
+pub(crate) mod encryption_request;
 pub mod envelope;
 mod host;
 pub mod lenient_range;

@@ -6,6 +6,7 @@ use s3s::{S3Error, S3ErrorCode, S3Request, S3Response, S3Result, s3_error};
 use super::acl::{self, acl_request};
 use super::checksum_request::ChecksumRequest;
 use super::conditions::{etag_match, read_conditions, write_conditions};
+use super::encryption_request::{requested, set_encryption};
 use super::listing::url_encode;
 use super::object_io::{ChecksumFields, etag, set_checksums, set_part_checksums};
 use super::request::{
@@ -135,8 +136,22 @@ fn upload_key(upload: &UploadRecord, given: Option<CustomerKey>) -> S3Result<Opt
     }
 }
 
+/// How a part of `upload` is sealed: as the upload was created (its SSE-C key given again).
+fn part_target(upload: &UploadRecord, key: Option<CustomerKey>) -> super::encryption_request::Target {
+    use super::encryption_request::Target;
+    match (key, &upload.encryption) {
+        (Some(k), _) => Target::Customer(k),
+        (None, Some(m)) => Target::Managed(m.clone()),
+        (None, None) => Target::Plain,
+    }
+}
+
 /// CompleteMultipartUpload's answer for the object it made.
-fn completed(input: CompleteMultipartUploadInput, head: &ObjectHead) -> CompleteMultipartUploadOutput {
+fn completed(
+    input: CompleteMultipartUploadInput,
+    head: &ObjectHead,
+    region: &str,
+) -> CompleteMultipartUploadOutput {
     let mut out = CompleteMultipartUploadOutput {
         location: Some(format!("/{}/{}", input.bucket, input.key)),
         bucket: Some(input.bucket),
@@ -146,6 +161,7 @@ fn completed(input: CompleteMultipartUploadInput, head: &ObjectHead) -> Complete
         ..Default::default()
     };
     set_checksums!(out, ChecksumFields::of(&head.checksum));
+    set_encryption!(out, head.encryption.as_ref(), region);
     out
 }
 
@@ -180,17 +196,26 @@ impl Gateway {
                 "x-amz-checksum-type requires x-amz-checksum-algorithm.",
             ));
         }
+        let asked = requested(
+            input.server_side_encryption.as_ref(),
+            input.ssekms_key_id.as_deref(),
+            input.ssekms_encryption_context.as_deref(),
+            input.bucket_key_enabled,
+            self.sse_key(
+                transport,
+                input.sse_customer_algorithm.as_deref(),
+                input.sse_customer_key.as_deref(),
+                input.sse_customer_key_md5.as_deref(),
+            )?,
+        )?;
+        let target = self
+            .write_target(asked, &self.store.bucket(&input.bucket).await?)
+            .await?;
         let new = NewUpload {
             key: input.key.clone(),
             tags: super::tags::from_header(input.tagging.as_deref())?,
-            sse: self
-                .sse_key(
-                    transport,
-                    input.sse_customer_algorithm.as_deref(),
-                    input.sse_customer_key.as_deref(),
-                    input.sse_customer_key_md5.as_deref(),
-                )?
-                .map(|k| k.fingerprint()),
+            sse: target.fingerprint(),
+            encryption: target.managed(),
             owner,
             headers: content_headers!(input),
             user_metadata: user_metadata(input.metadata.take())?,
@@ -198,14 +223,18 @@ impl Gateway {
             checksum_kind,
         };
         let upload = self.store.create_upload(&input.bucket, new).await?;
-        Ok(S3Response::new(CreateMultipartUploadOutput {
+        let mut out = CreateMultipartUploadOutput {
             bucket: Some(input.bucket),
             key: Some(input.key),
             upload_id: Some(upload.upload_id.clone()),
             checksum_algorithm: dto_algorithm(&upload),
             checksum_type: dto_kind(&upload),
+            sse_customer_algorithm: super::sse_request::echo(upload.sse.as_ref()).0,
+            sse_customer_key_md5: super::sse_request::echo(upload.sse.as_ref()).1,
             ..Default::default()
-        }))
+        };
+        out.ssekms_encryption_context = set_encryption!(out, upload.encryption.as_ref(), &self.store.region);
+        Ok(S3Response::new(out))
     }
 
     pub(super) async fn upload_part_api(
@@ -239,10 +268,9 @@ impl Gateway {
         )?;
         let key = upload_key(&upload, key)?;
         let digest = BodyDigest::with_extra(upload.checksum_algorithm, checksum.verified_algorithm());
-        let body = match &key {
-            Some(key) => self.store.write_sealed_body(body, digest, key).await?,
-            None => self.store.write_body(body, digest).await?,
-        };
+        let body = self
+            .write_sealed(body, digest, &part_target(&upload, key))
+            .await?;
         let verified = check_content_md5(md5, &body.digests.md5)
             .and_then(|()| checksum.verify(&body.digests, trailing.as_ref().and_then(|t| t.take()).as_ref()));
         if let Err(e) = verified {
@@ -255,8 +283,11 @@ impl Gateway {
             .await?;
         let mut out = UploadPartOutput {
             e_tag: Some(ETag::Strong(part.etag.clone())),
+            sse_customer_algorithm: super::sse_request::echo(upload.sse.as_ref()).0,
+            sse_customer_key_md5: super::sse_request::echo(upload.sse.as_ref()).1,
             ..Default::default()
         };
+        set_encryption!(out, upload.encryption.as_ref(), &self.store.region);
         if upload.checksum_requested {
             set_part_checksums!(out, part_checksum_fields(&upload, &part.checksum));
         }
@@ -326,10 +357,9 @@ impl Gateway {
         let range = copy_range(range_header.as_deref(), source.size)?;
         let stream = self.store.read_plain(&source, range, source_key.as_ref()).await?;
         let digest = BodyDigest::new(upload.checksum_algorithm);
-        let body = match &key {
-            Some(key) => self.store.write_sealed_body(stream, digest, key).await?,
-            None => self.store.write_body(stream, digest).await?,
-        };
+        let body = self
+            .write_sealed(stream, digest, &part_target(&upload, key))
+            .await?;
         let part = self
             .store
             .put_part(&input.bucket, &input.key, &input.upload_id, number, body)
@@ -342,11 +372,15 @@ impl Gateway {
         if upload.checksum_requested {
             set_part_checksums!(result, part_checksum_fields(&upload, &part.checksum));
         }
-        Ok(S3Response::new(UploadPartCopyOutput {
+        let mut out = UploadPartCopyOutput {
             copy_part_result: Some(result),
             copy_source_version_id: source.version_id.clone(),
+            sse_customer_algorithm: super::sse_request::echo(upload.sse.as_ref()).0,
+            sse_customer_key_md5: super::sse_request::echo(upload.sse.as_ref()).1,
             ..Default::default()
-        }))
+        };
+        set_encryption!(out, upload.encryption.as_ref(), &self.store.region);
+        Ok(S3Response::new(out))
     }
 
     pub(super) async fn complete_upload(
@@ -416,7 +450,7 @@ impl Gateway {
             }
             Err(e) => return Err(e),
         };
-        Ok(S3Response::new(completed(input, &head)))
+        Ok(S3Response::new(completed(input, &head, &self.store.region)))
     }
 
     /// A completion of an upload that is gone: the same answer again when it was completed
@@ -432,7 +466,7 @@ impl Gateway {
             .completed_upload(&input.bucket, &input.key, parts)
             .await?
         {
-            Some(head) => Ok(S3Response::new(completed(input, &head))),
+            Some(head) => Ok(S3Response::new(completed(input, &head, &self.store.region))),
             None => Err(no_such_upload),
         }
     }

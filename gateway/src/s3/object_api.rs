@@ -9,6 +9,7 @@ use super::checksum_request::ChecksumRequest;
 use super::conditions::{
     delete_conditions, etag_match, header_etag, listed_etag, read_conditions, write_conditions,
 };
+use super::encryption_request::{requested, set_encryption};
 use super::object_io::{ChecksumFields, etag, select, set_checksums, set_object_fields, timestamp};
 use super::request::{check_content_md5, checksum_values, content_headers, content_md5, user_metadata};
 use super::service::Gateway;
@@ -192,6 +193,14 @@ impl Gateway {
             input.sse_customer_key.as_deref(),
             input.sse_customer_key_md5.as_deref(),
         )?;
+        let asked = requested(
+            input.server_side_encryption.as_ref(),
+            input.ssekms_key_id.as_deref(),
+            input.ssekms_encryption_context.as_deref(),
+            input.bucket_key_enabled,
+            sse_key,
+        )?;
+        let target = self.write_target(asked, &bucket).await?;
         let headers = content_headers!(input);
         let user_metadata = user_metadata(input.metadata.take())?;
         let tags = tags::from_header(input.tagging.as_deref())?;
@@ -204,10 +213,7 @@ impl Gateway {
             StreamingBlob::wrap(futures::stream::empty::<Result<bytes::Bytes, std::io::Error>>())
         });
         let digest = BodyDigest::new(checksum.algorithm);
-        let upload = match &sse_key {
-            Some(key) => self.store.write_sealed_body(body, digest, key).await?,
-            None => self.store.write_body(body, digest).await?,
-        };
+        let upload = self.write_sealed(body, digest, &target).await?;
         let verified = check_content_md5(md5, &upload.digests.md5).and_then(|()| {
             checksum.verify(&upload.digests, trailing.as_ref().and_then(|t| t.take()).as_ref())
         });
@@ -219,7 +225,8 @@ impl Gateway {
             headers,
             user_metadata,
             tags,
-            sse: sse_key.map(|k| k.fingerprint()),
+            sse: target.fingerprint(),
+            encryption: target.managed(),
             upload,
         };
         let head = self
@@ -234,6 +241,7 @@ impl Gateway {
         };
         set_checksums!(out, ChecksumFields::of(&head.checksum));
         (out.sse_customer_algorithm, out.sse_customer_key_md5) = echo(head.sse.as_ref());
+        out.ssekms_encryption_context = set_encryption!(out, head.encryption.as_ref(), &self.store.region);
         out.expiration = self.expiration_of(&input.bucket, &input.key, &head).await;
         Ok(S3Response::new(out))
     }
@@ -269,6 +277,7 @@ impl Gateway {
             ChecksumFields::on_read(&head, input.checksum_mode.as_ref(), whole)
         );
         (out.sse_customer_algorithm, out.sse_customer_key_md5) = echo(head.sse.as_ref());
+        set_encryption!(out, head.encryption.as_ref(), &self.store.region);
         out.expiration = self.expiration_of(&input.bucket, &input.key, &head).await;
         Ok(S3Response::new(out))
     }
@@ -289,6 +298,7 @@ impl Gateway {
         );
         out.expiration = self.expiration_of(&input.bucket, &input.key, &head).await;
         (out.sse_customer_algorithm, out.sse_customer_key_md5) = echo(head.sse.as_ref());
+        set_encryption!(out, head.encryption.as_ref(), &self.store.region);
         let mut resp = S3Response::new(out);
         if let Some(n) = tag_count(&head) {
             resp.headers
@@ -376,6 +386,20 @@ impl Gateway {
             input.sse_customer_key.as_deref(),
             input.sse_customer_key_md5.as_deref(),
         )?;
+        let asked = requested(
+            input.server_side_encryption.as_ref(),
+            input.ssekms_key_id.as_deref(),
+            input.ssekms_encryption_context.as_deref(),
+            input.bucket_key_enabled,
+            dest_key,
+        )?;
+        // Re-encrypting an object in place is a copy onto itself that names an encryption.
+        let reencrypt = !matches!(asked, super::encryption_request::Requested::Unspecified)
+            && src_bucket == input.bucket
+            && src_key == input.key;
+        let target = self
+            .write_target(asked, &self.store.bucket(&input.bucket).await?)
+            .await?;
         let source = self
             .store
             .head_object(&src_bucket, &src_key, src_version.as_ref())
@@ -396,16 +420,11 @@ impl Gateway {
             self.store.copy_object(&request).await?
         } else {
             unlock(source.sse.as_ref(), source_key.as_ref())?;
-            let same_keys = match (&source.sse, &dest_key) {
-                (None, None) => true,
-                (Some(f), Some(k)) => k.matches(f),
-                _ => false,
-            };
-            if same_keys {
+            if target.matches(source.sse.as_ref(), source.encryption.as_ref()) && !reencrypt {
                 // Same encryption on both sides: the copy shares the source's blobs.
                 self.store.copy_object(&request).await?
             } else {
-                self.copy_rewritten(&mut request, &source, source_key.as_ref(), dest_key.as_ref())
+                self.copy_rewritten(&mut request, &source, source_key.as_ref(), &target)
                     .await?
             }
         };
@@ -416,14 +435,16 @@ impl Gateway {
             ..Default::default()
         };
         set_checksums!(result, ChecksumFields::of(&head.checksum));
-        Ok(S3Response::new(CopyObjectOutput {
+        let mut out = CopyObjectOutput {
             copy_object_result: Some(result),
             copy_source_version_id: copied.source_version,
             sse_customer_algorithm: echo(head.sse.as_ref()).0,
             sse_customer_key_md5: echo(head.sse.as_ref()).1,
-            version_id: head.version_id,
+            version_id: head.version_id.clone(),
             ..Default::default()
-        }))
+        };
+        out.ssekms_encryption_context = set_encryption!(out, head.encryption.as_ref(), &self.store.region);
+        Ok(S3Response::new(out))
     }
 
     /// A copy between different encryptions (re-keying, encrypting, decrypting): the source's
@@ -433,15 +454,12 @@ impl Gateway {
         req: &mut CopyRequest<'_>,
         source: &ObjectHead,
         source_key: Option<&crate::sse::CustomerKey>,
-        dest_key: Option<&crate::sse::CustomerKey>,
+        target: &super::encryption_request::Target,
     ) -> S3Result<crate::ops::Copied> {
         req.src_conditions.check_source(source)?;
         let plain = self.store.read_plain(source, 0..source.size, source_key).await?;
         let digest = BodyDigest::new(source.checksum.algorithm);
-        let upload = match dest_key {
-            Some(key) => self.store.write_sealed_body(plain, digest, key).await?,
-            None => self.store.write_body(plain, digest).await?,
-        };
+        let upload = self.write_sealed(plain, digest, target).await?;
         let (headers, user_metadata) = req
             .replace
             .take()
@@ -450,7 +468,8 @@ impl Gateway {
             headers,
             user_metadata,
             tags: req.replace_tags.take().unwrap_or_else(|| source.tags.clone()),
-            sse: dest_key.map(|k| k.fingerprint()),
+            sse: target.fingerprint(),
+            encryption: target.managed(),
             upload,
         };
         let head = self

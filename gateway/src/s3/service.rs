@@ -22,6 +22,8 @@ pub struct Gateway {
     pub(super) require_location_constraint: bool,
     /// SSE-C over plain HTTP: only behind a TLS-terminating ingress.
     pub(super) allow_sse_c_over_http: bool,
+    /// SSE-S3 for writes that ask for no encryption in buckets without a default.
+    pub(super) default_sse: bool,
 }
 
 impl Gateway {
@@ -38,6 +40,40 @@ impl Gateway {
             rules: Default::default(),
             require_location_constraint,
             allow_sse_c_over_http: false,
+            default_sse: true,
+        }
+    }
+
+    /// Whether writes that ask for nothing (in buckets without default encryption) are sealed
+    /// with SSE-S3; on unless the store's volumes are encrypted otherwise.
+    pub fn default_sse(mut self, on: bool) -> Self {
+        self.default_sse = on;
+        self
+    }
+
+    /// What a write with these encryption headers gets in `bucket`.
+    pub(super) async fn write_target(
+        &self,
+        requested: super::encryption_request::Requested,
+        bucket: &crate::model::BucketRecord,
+    ) -> S3Result<super::encryption_request::Target> {
+        super::encryption_request::target(requested, bucket, self.default_sse, &*self.store.keys).await
+    }
+
+    /// Streams a body to a new blob, sealed as `target` says.
+    pub(super) async fn write_sealed<S, E>(
+        &self,
+        body: S,
+        digest: crate::checksum::BodyDigest,
+        target: &super::encryption_request::Target,
+    ) -> S3Result<crate::ops::Upload>
+    where
+        S: futures::Stream<Item = Result<bytes::Bytes, E>> + Send + 'static,
+        E: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        match target.sealing() {
+            Some(sealing) => self.store.write_sealed_body(body, digest, sealing).await,
+            None => self.store.write_body(body, digest).await,
         }
     }
 
@@ -124,6 +160,24 @@ impl S3 for Gateway {
         req: S3Request<DeleteBucketLifecycleInput>,
     ) -> Out<DeleteBucketLifecycleOutput> {
         self.delete_lifecycle(req).await
+    }
+    async fn put_bucket_encryption(
+        &self,
+        req: S3Request<PutBucketEncryptionInput>,
+    ) -> Out<PutBucketEncryptionOutput> {
+        self.put_encryption(req).await
+    }
+    async fn get_bucket_encryption(
+        &self,
+        req: S3Request<GetBucketEncryptionInput>,
+    ) -> Out<GetBucketEncryptionOutput> {
+        self.get_encryption(req).await
+    }
+    async fn delete_bucket_encryption(
+        &self,
+        req: S3Request<DeleteBucketEncryptionInput>,
+    ) -> Out<DeleteBucketEncryptionOutput> {
+        self.delete_encryption(req).await
     }
     async fn get_bucket_acl(&self, req: S3Request<GetBucketAclInput>) -> Out<GetBucketAclOutput> {
         self.bucket_acl(req).await

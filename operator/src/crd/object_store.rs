@@ -93,6 +93,10 @@ pub struct ObjectStoreSpec {
     #[serde(default)]
     pub service: ServiceSpec,
 
+    /// Encryption at rest.
+    #[serde(default)]
+    pub encryption: EncryptionSpec,
+
     /// TLS on the S3 endpoint and between the gateways; plain HTTP when unset.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tls: Option<TlsSpec>,
@@ -109,6 +113,29 @@ pub struct TlsSpec {
     /// Rotated in place without restarting the gateways.
     #[schemars(length(min = 1, max = 253))]
     pub secret_name: String,
+}
+
+/// Encryption at rest: SSE-S3 (AES-256-GCM under per-object data keys wrapped by the store's
+/// master key) for every write that asks for nothing else, as AWS does.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct EncryptionSpec {
+    /// Seal writes that ask for no encryption (in buckets without default encryption) with
+    /// SSE-S3. Turn off only for volumes encrypted otherwise; objects already stored stay
+    /// readable either way.
+    #[serde(default = "default_sse")]
+    #[serde(rename = "defaultSSE")]
+    pub default_sse: bool,
+}
+
+impl Default for EncryptionSpec {
+    fn default() -> Self {
+        Self { default_sse: true }
+    }
+}
+
+fn default_sse() -> bool {
+    true
 }
 
 fn default_replicas() -> i32 {

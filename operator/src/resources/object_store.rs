@@ -291,6 +291,10 @@ pub fn config_map(store: &ObjectStore) -> ConfigMap {
     let mut data = BTreeMap::from([
         ("STOWAGE_REGION".to_owned(), store.spec.region.clone()),
         ("STOWAGE_LOG_FORMAT".to_owned(), "json".to_owned()),
+        (
+            "STOWAGE_SSE_S3_DEFAULT".to_owned(),
+            store.spec.encryption.default_sse.to_string(),
+        ),
     ]);
     if let Some(domain) = &store.spec.domain {
         data.insert("STOWAGE_DOMAIN".to_owned(), domain.clone());
@@ -899,6 +903,7 @@ mod tests {
         let mut store = fixtures::store("photos");
         store.spec.region = "eu-west-3".into();
         store.spec.domain = Some("s3.example.com".into());
+        store.spec.encryption.default_sse = false;
         assert_eq!(
             to_json(&config_map(&store)),
             json!({
@@ -909,6 +914,7 @@ mod tests {
                     "STOWAGE_REGION": "eu-west-3",
                     "STOWAGE_DOMAIN": "s3.example.com",
                     "STOWAGE_LOG_FORMAT": "json",
+                    "STOWAGE_SSE_S3_DEFAULT": "false",
                 },
             })
         );

@@ -123,6 +123,7 @@ const KEYS: &[&str] = &[
     "s3:max-keys",
     "s3:x-amz-server-side-encryption-customer-algorithm",
     "s3:x-amz-server-side-encryption",
+    "s3:x-amz-server-side-encryption-aws-kms-key-id",
     "s3:x-amz-acl",
     "s3:x-amz-grant-read",
     "s3:x-amz-grant-write",
