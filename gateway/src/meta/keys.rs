@@ -62,11 +62,6 @@ impl Space {
         }
     }
 
-    /// A space as [`dead_space_of`] returns it.
-    pub fn from_raw(raw: String) -> Self {
-        Space(raw)
-    }
-
     pub fn as_str(&self) -> &str {
         &self.0
     }
