@@ -107,6 +107,13 @@ impl ServerSide {
     }
 }
 
+impl BucketRecord {
+    /// Where the bucket's objects, versions, uploads and tokens live.
+    pub fn space(&self) -> crate::meta::keys::Space {
+        crate::meta::keys::Space::new(&self.name, self.incarnation)
+    }
+}
+
 /// A deleted bucket's space (`keys::dead_space`), to sweep once no write that raced the delete
 /// can still commit.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize)]

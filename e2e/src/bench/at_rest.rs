@@ -8,14 +8,13 @@ use aws_sdk_s3::Client;
 use aws_sdk_s3::error::DisplayErrorContext;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::ServerSideEncryption;
-use bytes::Bytes;
 
 use super::BenchContext;
 use super::bucket::ensure_bucket;
-use super::driver::{Run, closed_loop};
+use super::driver::Run;
 use super::large::{get_objects, put_objects};
-use super::payload::pattern;
 use super::report::{Measurement, ScenarioReport, human_bytes};
+use super::small::{get_small, put_small};
 
 /// Small requests in flight: enough to load the gateway, few enough for a small machine.
 const SMALL_CONCURRENCY: usize = 16;
@@ -46,64 +45,6 @@ async fn check_mode(client: &Client, bucket: &str, key: &str, sealed: bool) -> a
     Ok(())
 }
 
-async fn small_puts(
-    client: &Client,
-    bucket: &str,
-    prefix: &str,
-    ops: usize,
-    size: usize,
-) -> anyhow::Result<Run> {
-    let body = Bytes::from(pattern(size));
-    let (client, bucket, prefix) = (client.clone(), bucket.to_owned(), prefix.to_owned());
-    closed_loop(ops, SMALL_CONCURRENCY, move |i| {
-        let (client, bucket, body) = (client.clone(), bucket.clone(), body.clone());
-        let key = format!("{prefix}{i:08}");
-        async move {
-            client
-                .put_object()
-                .bucket(bucket)
-                .key(&key)
-                .body(ByteStream::from(body))
-                .send()
-                .await
-                .map_err(|e| anyhow!("PUT {key}: {}", DisplayErrorContext(e)))?;
-            Ok(size as u64)
-        }
-    })
-    .await
-}
-
-async fn small_gets(
-    client: &Client,
-    bucket: &str,
-    prefix: &str,
-    ops: usize,
-    size: usize,
-) -> anyhow::Result<Run> {
-    let (client, bucket, prefix) = (client.clone(), bucket.to_owned(), prefix.to_owned());
-    closed_loop(ops, SMALL_CONCURRENCY, move |i| {
-        let (client, bucket) = (client.clone(), bucket.clone());
-        let key = format!("{prefix}{i:08}");
-        async move {
-            let data = client
-                .get_object()
-                .bucket(bucket)
-                .key(&key)
-                .send()
-                .await
-                .map_err(|e| anyhow!("GET {key}: {}", DisplayErrorContext(e)))?
-                .body
-                .collect()
-                .await
-                .map_err(|e| anyhow!("GET {key} body: {e}"))?
-                .into_bytes();
-            ensure!(data.len() == size, "GET {key}: {} bytes", data.len());
-            Ok(size as u64)
-        }
-    })
-    .await
-}
-
 pub async fn run(ctx: &BenchContext) -> anyhow::Result<ScenarioReport> {
     let plain = ctx.plain_client.as_ref().context(
         "the atrest scenario needs --plain-endpoint (a gateway started with --sse-s3-default=false)",
@@ -125,42 +66,29 @@ pub async fn run(ctx: &BenchContext) -> anyhow::Result<ScenarioReport> {
     check_mode(&ctx.client, &ctx.bucket, &format!("{prefix}probe"), true).await?;
     check_mode(plain, &ctx.bucket, &format!("{prefix}probe"), false).await?;
 
+    // Each phase against plain, then sealed, so the two see the machine in the same state.
     let mut runs: Vec<(bool, &str, usize, Run)> = Vec::new();
-    for (sealed, client) in [(false, plain), (true, &ctx.client)] {
-        let p = format!("{prefix}{}/large/", if sealed { "sealed" } else { "plain" });
-        runs.push((
-            sealed,
-            "PUT",
-            1,
-            put_objects(client, &ctx.bucket, &p, s.large_count, large).await?,
-        ));
-    }
-    for (sealed, client) in [(false, plain), (true, &ctx.client)] {
-        let p = format!("{prefix}{}/large/", if sealed { "sealed" } else { "plain" });
-        runs.push((
-            sealed,
-            "GET",
-            1,
-            get_objects(client, &ctx.bucket, &p, s.large_count, large).await?,
-        ));
-    }
-    for (sealed, client) in [(false, plain), (true, &ctx.client)] {
-        let p = format!("{prefix}{}/small/", if sealed { "sealed" } else { "plain" });
-        runs.push((
-            sealed,
-            "PUT",
-            SMALL_CONCURRENCY,
-            small_puts(client, &ctx.bucket, &p, s.small_ops, small).await?,
-        ));
-    }
-    for (sealed, client) in [(false, plain), (true, &ctx.client)] {
-        let p = format!("{prefix}{}/small/", if sealed { "sealed" } else { "plain" });
-        runs.push((
-            sealed,
-            "GET",
-            SMALL_CONCURRENCY,
-            small_gets(client, &ctx.bucket, &p, s.small_ops, small).await?,
-        ));
+    for (op, concurrency) in [
+        ("PUT", 1),
+        ("GET", 1),
+        ("PUT", SMALL_CONCURRENCY),
+        ("GET", SMALL_CONCURRENCY),
+    ] {
+        for (sealed, client) in [(false, plain), (true, &ctx.client)] {
+            let p = format!(
+                "{prefix}{}/{}/",
+                if sealed { "sealed" } else { "plain" },
+                if concurrency == 1 { "large" } else { "small" }
+            );
+            let (bucket, ops) = (&ctx.bucket, s.small_ops);
+            let run = match (op, concurrency) {
+                ("PUT", 1) => put_objects(client, bucket, &p, s.large_count, large).await?,
+                ("GET", 1) => get_objects(client, bucket, &p, s.large_count, large).await?,
+                ("PUT", _) => put_small(client, bucket, &p, ops, concurrency, small).await?,
+                _ => get_small(client, bucket, &p, ops, concurrency, small).await?,
+            };
+            runs.push((sealed, op, concurrency, run));
+        }
     }
     let mut rates = Vec::new();
     for (sealed, op, concurrency, run) in &runs {
@@ -178,26 +106,17 @@ pub async fn run(ctx: &BenchContext) -> anyhow::Result<ScenarioReport> {
         });
         report.measurements.push(m);
     }
-    let ratio = |i: usize| rates[i + 1] / rates[i].max(f64::EPSILON);
-    report.figure(
-        &format!("SSE-S3 / plain {} PUT MB/s", human_bytes(large as u64)),
-        ratio(0),
-        "x",
-    );
-    report.figure(
-        &format!("SSE-S3 / plain {} GET MB/s", human_bytes(large as u64)),
-        ratio(2),
-        "x",
-    );
-    report.figure(
-        &format!("SSE-S3 / plain {} PUT ops/s", human_bytes(small as u64)),
-        ratio(4),
-        "x",
-    );
-    report.figure(
-        &format!("SSE-S3 / plain {} GET ops/s", human_bytes(small as u64)),
-        ratio(6),
-        "x",
-    );
+    // `runs` holds each phase as a (plain, sealed) pair.
+    let phases = [
+        ("PUT", large, "MB/s"),
+        ("GET", large, "MB/s"),
+        ("PUT", small, "ops/s"),
+        ("GET", small, "ops/s"),
+    ];
+    for (i, (op, size, unit)) in phases.into_iter().enumerate() {
+        let ratio = rates[2 * i + 1] / rates[2 * i].max(f64::EPSILON);
+        let label = format!("SSE-S3 / plain {} {op} {unit}", human_bytes(size as u64));
+        report.figure(&label, ratio, "x");
+    }
     Ok(report)
 }

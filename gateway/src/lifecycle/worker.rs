@@ -211,7 +211,8 @@ impl Worker {
         phase: Phase,
         after: Option<String>,
     ) -> s3s::S3Result<()> {
-        let (start, end) = Self::range(&space_of(bucket), phase);
+        let space = bucket.space();
+        let (start, end) = Self::range(&space, phase);
         // A cursor saved in another incarnation of the bucket does not reach into this one.
         let mut cursor = match after.and_then(|a| hex::decode(a).ok()) {
             Some(raw) => keys::successor(&raw).max(start),
@@ -228,8 +229,11 @@ impl Worker {
             let last = last.clone();
             for (raw, value) in &batch {
                 match phase {
-                    Phase::Current => self.current(bucket, config, raw, value).await?,
-                    Phase::Noncurrent => self.noncurrent(bucket, config, raw, value, &mut newer).await?,
+                    Phase::Current => self.current(bucket, &space, config, raw, value).await?,
+                    Phase::Noncurrent => {
+                        self.noncurrent(bucket, &space, config, raw, value, &mut newer)
+                            .await?
+                    }
                     Phase::Uploads => self.upload(bucket, config, raw, value).await?,
                 }
             }
@@ -268,11 +272,12 @@ impl Worker {
     async fn current(
         &mut self,
         bucket: &BucketRecord,
+        space: &Space,
         config: &LifecycleConfig,
         raw: &[u8],
         value: &[u8],
     ) -> s3s::S3Result<()> {
-        let Some(key) = keys::object_key_of(&space_of(bucket), raw) else {
+        let Some(key) = keys::object_key_of(space, raw) else {
             return Ok(());
         };
         let head: ObjectHead = model::decode(raw, value).map_err(from_meta)?;
@@ -309,12 +314,13 @@ impl Worker {
     async fn noncurrent(
         &mut self,
         bucket: &BucketRecord,
+        space: &Space,
         config: &LifecycleConfig,
         raw: &[u8],
         value: &[u8],
         newer: &mut Option<(String, Nanos, u32)>,
     ) -> s3s::S3Result<()> {
-        let Some((key, order)) = keys::version_parts(&space_of(bucket), raw) else {
+        let Some((key, order)) = keys::version_parts(space, raw) else {
             return Ok(());
         };
         let head: ObjectHead = model::decode(raw, value).map_err(from_meta)?;
@@ -378,11 +384,6 @@ impl Worker {
         }
         Ok(())
     }
-}
-
-/// Where `bucket`'s records live.
-fn space_of(bucket: &BucketRecord) -> Space {
-    Space::new(&bucket.name, bucket.incarnation)
 }
 
 #[cfg(test)]

@@ -28,15 +28,10 @@ pub async fn load_for_write(txn: &mut dyn MetaTxn, bucket: &str) -> S3Result<Buc
     }
 }
 
-/// Where `record`'s objects, versions, uploads and tokens live.
-pub fn space(record: &BucketRecord) -> Space {
-    Space::new(&record.name, record.incarnation)
-}
-
 /// The space of the bucket named `bucket`, read without claiming its record (for reads, and
 /// for writes as [`load_for_write`]).
 pub async fn space_of(txn: &mut dyn MetaTxn, bucket: &str) -> S3Result<Space> {
-    load_for_write(txn, bucket).await.map(|r| space(&r))
+    load_for_write(txn, bucket).await.map(|r| r.space())
 }
 
 /// Whether any record with this prefix exists.
@@ -121,7 +116,7 @@ impl Store {
         transact(&*self.meta, &(bucket, now), |txn, (bucket, now)| {
             Box::pin(async move {
                 let record = load(txn, bucket).await?;
-                let space = space(&record);
+                let space = record.space();
                 let prefixes = [
                     keys::object(&space, ""),
                     keys::versions_prefix(&space, ""),

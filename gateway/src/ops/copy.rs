@@ -46,7 +46,7 @@ impl Store {
         let (copied, freed) = transact(&*self.meta, &(req, now), |txn, (req, now)| {
             Box::pin(async move {
                 let dst_bucket = bucket::load_for_write(txn, req.dst_bucket).await?;
-                let dst_space = bucket::space(&dst_bucket);
+                let dst_space = dst_bucket.space();
                 let src_space = bucket::space_of(txn, req.src_bucket).await?;
                 let src = match &req.src_version {
                     None => version::live(version::current(txn, &src_space, req.src_key).await?),

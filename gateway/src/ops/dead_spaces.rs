@@ -144,12 +144,9 @@ mod tests {
                 }];
                 version::publish(txn, record, "raced", None, head, Nanos(2)).await?;
                 let dead = DeadSpace { deleted: Nanos(3) };
-                txn.put(
-                    &keys::dead_space(&super::super::bucket::space(record)),
-                    &model::encode(&dead),
-                )
-                .await
-                .map_err(from_meta)
+                txn.put(&keys::dead_space(&record.space()), &model::encode(&dead))
+                    .await
+                    .map_err(from_meta)
             })
         })
         .await
@@ -171,7 +168,7 @@ mod tests {
         let removed = store.sweep_dead_spaces().await.unwrap();
 
         assert_eq!(removed, 2, "the version and the head");
-        let space = super::super::bucket::space(&record);
+        let space = record.space();
         let left = read_only(&*meta, &(&space, &blob), |txn, (space, blob)| {
             Box::pin(async move {
                 let mut all = Vec::new();
@@ -200,6 +197,6 @@ mod tests {
         assert!(left.is_empty(), "{left:?}");
         // A new bucket of the name starts empty, in a space of its own.
         let again = store.create_bucket(&name, "another-org").await.unwrap();
-        assert_ne!(super::super::bucket::space(&again), space);
+        assert_ne!(again.space(), space);
     }
 }

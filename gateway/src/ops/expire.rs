@@ -52,7 +52,7 @@ impl Store {
             |txn, (bucket, key, order, now)| {
                 Box::pin(async move {
                     let record = bucket::load_for_write(txn, bucket).await?;
-                    let space = bucket::space(&record);
+                    let space = record.space();
                     let current = version::live(version::current(txn, &space, key).await?);
                     let Some(current) = current.filter(|c| c.order == **order) else {
                         return Ok(Expired::default());

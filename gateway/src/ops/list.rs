@@ -46,7 +46,7 @@ impl Store {
     pub async fn list_objects(&self, bucket: &str, q: &ListQuery<'_>) -> S3Result<ListPage> {
         read_only(&*self.meta, &(bucket, q), |txn, (bucket, q)| {
             Box::pin(async move {
-                let space = bucket::space(&bucket::load(txn, bucket).await?);
+                let space = bucket::load(txn, bucket).await?.space();
                 let base_len = keys::object(&space, "").len();
                 let range_start = keys::object(&space, q.prefix);
                 let end = keys::prefix_end(&range_start);

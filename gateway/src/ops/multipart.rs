@@ -463,7 +463,7 @@ impl Store {
     ) -> S3Result<Option<ObjectHead>> {
         read_only(&*self.meta, &(bucket, key), |txn, (bucket, key)| {
             Box::pin(async move {
-                let space = bucket::space(&bucket::load(txn, bucket).await?);
+                let space = bucket::load(txn, bucket).await?.space();
                 Ok(version::live(version::current(txn, &space, key).await?))
             })
         })
@@ -522,7 +522,7 @@ impl Store {
     pub async fn list_uploads(&self, bucket: &str, q: &UploadQuery<'_>) -> S3Result<UploadPage> {
         read_only(&*self.meta, &(bucket, q), |txn, (bucket, q)| {
             Box::pin(async move {
-                let space = bucket::space(&bucket::load(txn, bucket).await?);
+                let space = bucket::load(txn, bucket).await?.space();
                 let range_start = keys::uploads_prefix(&space, q.prefix);
                 let end = keys::prefix_end(&range_start);
                 let mut cursor = range_start;

@@ -127,7 +127,7 @@ impl Store {
         let result = transact(&*self.meta, &args, |txn, (bucket, key, head, conditions, now)| {
             Box::pin(async move {
                 let record = bucket::load_for_write(txn, bucket).await?;
-                let old = version::current(txn, &bucket::space(&record), key).await?;
+                let old = version::current(txn, &record.space(), key).await?;
                 conditions.check(version::live(old.clone()).as_ref())?;
                 version::publish(txn, &record, key, old.as_ref(), (*head).clone(), *now).await
             })
@@ -195,7 +195,7 @@ impl Store {
             |txn, (bucket, key, version, conditions, now)| {
                 Box::pin(async move {
                     let record = bucket::load_for_write(txn, bucket).await?;
-                    let space = bucket::space(&record);
+                    let space = record.space();
                     match version {
                         Some(v) => {
                             if !conditions.is_empty() {

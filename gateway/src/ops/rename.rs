@@ -121,7 +121,7 @@ impl Store {
         let (outcome, freed) = transact(&*self.meta, &(req, now), |txn, (req, now)| {
             Box::pin(async move {
                 let record = bucket::load(txn, &req.bucket).await?;
-                let space = bucket::space(&record);
+                let space = record.space();
                 if record.versioning.is_some() || record.versioning_ever_enabled {
                     return Err(S3Error::with_message(
                         S3ErrorCode::InvalidBucketState,

@@ -23,7 +23,7 @@ impl Store {
             &(bucket, key, version, tags),
             |txn, (bucket, key, version, tags)| {
                 Box::pin(async move {
-                    let space = bucket::space(&bucket::load(txn, bucket).await?);
+                    let space = bucket::load(txn, bucket).await?.space();
                     let current = version::current(txn, &space, key).await?;
                     let target = match version {
                         None => version::live(current.clone()),

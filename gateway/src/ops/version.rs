@@ -165,7 +165,7 @@ pub async fn publish(
             Some(new.order.clone())
         }
     };
-    let space = super::bucket::space(bucket);
+    let space = bucket.space();
     // References first: the new version may share blobs with the one it replaces.
     txn.put(
         &keys::version(&space, key, new.order.as_bytes()),
@@ -201,7 +201,7 @@ pub async fn delete_current(
         let Some(old) = old else {
             return Ok((Deleted::default(), Vec::new()));
         };
-        let space = super::bucket::space(bucket);
+        let space = bucket.space();
         let (_, freed) = drop_version(txn, &space, key, &old.order).await?;
         txn.delete(&keys::object(&space, key)).await.map_err(from_meta)?;
         return Ok((Deleted::default(), freed));

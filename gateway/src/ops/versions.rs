@@ -34,7 +34,7 @@ impl Store {
     pub async fn list_versions(&self, bucket: &str, q: &VersionQuery<'_>) -> S3Result<VersionPage> {
         read_only(&*self.meta, &(bucket, q), |txn, (bucket, q)| {
             Box::pin(async move {
-                let space = bucket::space(&bucket::load(txn, bucket).await?);
+                let space = bucket::load(txn, bucket).await?.space();
                 let range_start = keys::versions_prefix(&space, q.prefix);
                 let end = keys::prefix_end(&range_start);
                 let mut cursor = range_start;

@@ -24,12 +24,7 @@ pub async fn lenient_range(req: Request, next: Next) -> Response {
     }
     let (parts, _body) = req.into_parts();
     let probe = ReplayProbe::default();
-    let mut first = Request::new(Body::empty());
-    *first.method_mut() = parts.method.clone();
-    *first.uri_mut() = parts.uri.clone();
-    *first.version_mut() = parts.version;
-    *first.headers_mut() = parts.headers.clone();
-    *first.extensions_mut() = parts.extensions.clone();
+    let mut first = Request::from_parts(parts.clone(), Body::empty());
     first.extensions_mut().insert(probe.clone());
     let refused = next.clone().run(first).await;
     let Some(proven) = probe.proven() else {
