@@ -5,4 +5,4 @@ mod store;
 pub mod sweeper;
 
 pub use read::BlobStream;
-pub use store::{BlobId, BlobStore, Observer, WriteError, Written};
+pub use store::{BlobId, BlobStore, Observer, Room, WriteError, Written};

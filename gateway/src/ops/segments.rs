@@ -128,6 +128,7 @@ mod tests {
             size,
             seal: None,
             holders: Vec::new(),
+            crc: None,
         }
     }
 
