@@ -386,6 +386,27 @@ impl BlobRecord {
     }
 }
 
+/// A gateway being drained: every blob it holds is moved to others, and no new copy goes to
+/// it. Progress is kept here by whichever gateway does the moving.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DrainRecord {
+    pub node: NodeId,
+    /// Wall-clock time the drain was asked for.
+    pub requested: Nanos,
+    /// Set once a pass that began after every transaction that could still place a copy on the
+    /// node found nothing left on it.
+    #[serde(default)]
+    pub drained: bool,
+    #[serde(default)]
+    pub blobs_left: u64,
+    #[serde(default)]
+    pub bytes_left: u64,
+    #[serde(default)]
+    pub blobs_moved: u64,
+    #[serde(default)]
+    pub bytes_moved: u64,
+}
+
 /// A blob of which no good copy is left anywhere, and the objects it belonged to: reported,
 /// never silently dropped.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

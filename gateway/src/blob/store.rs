@@ -86,6 +86,12 @@ pub struct BlobStore {
     inner: Arc<Dirs>,
 }
 
+impl fmt::Debug for BlobStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BlobStore").field("root", &self.inner.root).finish()
+    }
+}
+
 struct Dirs {
     root: PathBuf,
     blobs: PathBuf,
@@ -253,6 +259,10 @@ impl BlobStore {
     /// Fails a write whose body sends nothing for `deadline` (a stalled or trickling client).
     pub fn with_body_deadline(self, deadline: std::time::Duration) -> Self {
         self.with(|d| d.body_deadline = Some(deadline))
+    }
+
+    pub fn body_deadline(&self) -> Option<std::time::Duration> {
+        self.inner.body_deadline
     }
 
     /// Holds the volume to `quota` bytes of blobs (counted from what is on it now).

@@ -330,6 +330,23 @@ pub fn free_pending(node: &str, blob: &str) -> Vec<u8> {
     k
 }
 
+/// Every version record of every bucket.
+pub fn all_versions() -> (Vec<u8>, Vec<u8>) {
+    (vec![VERSION], vec![VERSION + 1])
+}
+
+/// Every part record of every upload.
+pub fn all_parts() -> (Vec<u8>, Vec<u8>) {
+    (vec![PART], vec![PART + 1])
+}
+
+/// The space a key scoped by one (a version, head, upload or token key) lives in.
+pub fn space_of_scoped(raw: &[u8]) -> Option<Space> {
+    let rest = raw.get(1..)?;
+    let end = rest.windows(2).position(|w| w == TERMINATOR)?;
+    std::str::from_utf8(&rest[..end]).ok().map(|s| Space(s.to_owned()))
+}
+
 /// `node` holds `blob`: the index that finds every blob of a node (drain, repair, scrub).
 pub fn held(node: &str, blob: &str) -> Vec<u8> {
     let mut k = scoped(HELD, node, blob.len());
