@@ -83,6 +83,7 @@ impl Store {
         }
         if !lost.is_empty() {
             self.report_lost(lost).await?;
+            self.lost_blobs().await?; // brings the metric up to date
         }
         self.note_repairs(&report);
         Ok(report)
