@@ -1,6 +1,7 @@
 //! Checking a stored copy against the CRC its blob record names: what a scrub does to every
 //! copy at a pace, and what a read that saw wrong bytes asks of each holder at once. A damaged
-//! copy is quarantined, so reads find it missing and go to another holder, and repair replaces it.
+//! copy stays in place (its undamaged ranges still read while it is the only one) until repair
+//! writes a good copy over it; a hard link to it is kept under `quarantine/` for a post-mortem.
 
 use std::io;
 use std::time::Duration;
@@ -13,7 +14,7 @@ const PIECE: usize = 1024 * 1024;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verdict {
     Good,
-    /// It did not match and has been quarantined.
+    /// It did not match (a link to it is kept in quarantine).
     Damaged,
     Missing,
 }
@@ -51,11 +52,8 @@ pub async fn check_copy_paced(blobs: &BlobStore, id: &BlobId, size: u64, crc: u6
         None => Ok(Verdict::Missing),
         Some((stored_crc, stored_size)) if stored_crc == crc && stored_size == size => Ok(Verdict::Good),
         Some((stored_crc, stored_size)) => {
-            tracing::error!(
-                blob = %id, size, stored_size, crc, stored_crc,
-                "damaged copy: quarantined; reads go to another copy and repair replaces it"
-            );
-            blobs.quarantine(id).await?;
+            tracing::error!(blob = %id, size, stored_size, crc, stored_crc, "damaged copy");
+            blobs.keep_aside(id).await?;
             Ok(Verdict::Damaged)
         }
     }

@@ -422,11 +422,17 @@ impl BlobStore {
             let sink = sink.absorb(batch)?;
             // fdatasync also makes the file's size durable: all a new, never-modified file needs.
             sink.file.sync_data()?;
+            // A repair writes a good copy over a damaged one: its bytes leave the count.
+            let replaced = fs::metadata(&final_path).map_or(0, |m| m.len());
             fs::rename(&tmp_path, &final_path)?;
             sync_dir(final_path.parent().unwrap_or(&dir))?;
-            Ok(sink)
+            Ok((sink, replaced))
         })
         .await
+        .map(|(sink, replaced)| {
+            self.count_out(replaced);
+            sink
+        })
     }
 
     /// Removes a blob no committed record points at any more. Missing is fine (idempotent).
@@ -446,22 +452,19 @@ impl BlobStore {
         Ok(())
     }
 
-    /// Moves a damaged copy out of the way (kept under `quarantine/` for a post-mortem): reads
-    /// then find no copy here and go to the next holder. Missing is fine.
-    pub async fn quarantine(&self, id: &BlobId) -> io::Result<()> {
+    /// Keeps a damaged copy's bytes under `quarantine/` (a hard link: the copy itself stays
+    /// until a good one is written over it). Missing is fine.
+    pub async fn keep_aside(&self, id: &BlobId) -> io::Result<()> {
         let (path, aside) = (self.path(id), self.inner.quarantine.join(id.as_str()));
-        let size = tokio::task::spawn_blocking(move || {
-            let size = fs::metadata(&path).map_or(0, |m| m.len());
-            match fs::rename(&path, &aside) {
+        tokio::task::spawn_blocking(move || {
+            let _ = fs::remove_file(&aside);
+            match fs::hard_link(&path, &aside) {
                 Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
-                Err(_) => Ok(0),
-                Ok(()) => Ok(size),
+                _ => Ok(()),
             }
         })
         .await
-        .map_err(io::Error::other)??;
-        self.count_out(size);
-        Ok(())
+        .map_err(io::Error::other)?
     }
 
     /// The CRC64NVME and size of a blob as stored, read in `piece`-sized reads with `pause`

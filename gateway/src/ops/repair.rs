@@ -1,9 +1,10 @@
 //! Keeping every copy a blob record names. A pass walks the blobs this gateway holds (its
 //! holder index): a copy missing from the volume (a lost or replaced disk) is fetched again from
 //! another holder; when scrubbing, every present copy is re-read at a pace and checked against
-//! the CRC recorded when it was written, and a damaged one is quarantined and fetched again the
-//! same way. A blob that no holder has a good copy of is reported (admin API, metric, one log line
-//! per object), never dropped from listings.
+//! the CRC recorded when it was written, and a damaged one is replaced the same way (a good copy
+//! is written over it). A blob that no holder has a good copy of is reported (admin API, metric,
+//! one log line per object), never dropped from listings, and a damaged copy of it is left in
+//! place: the ranges it still has right remain readable.
 
 use std::time::SystemTime;
 
@@ -96,22 +97,37 @@ impl Store {
         .await
     }
 
-    /// Fetches a good copy of `blob` onto this volume from another holder; false when none
-    /// could give one.
+    /// Writes a good copy of `blob` over this volume's (missing or damaged) from another
+    /// holder; false when none could give one.
     async fn fetch_copy(&self, blob: &BlobId, record: &BlobRecord) -> bool {
+        let me = self.cluster.me().clone();
+        let sources: Vec<NodeId> = record.holders.iter().filter(|h| **h != me).cloned().collect();
+        self.repair_copy(blob, record, &sources, &me).await
+    }
+
+    /// Writes a good copy of `blob` onto `target` (this gateway or a peer) from the first of
+    /// `sources` that gives one (every copy is checked against the CRC on arrival).
+    async fn repair_copy(&self, blob: &BlobId, record: &BlobRecord, sources: &[NodeId], target: &NodeId) -> bool {
         let me = self.cluster.me();
-        let here = NodeRecord {
-            id: me.clone(),
-            peer_url: String::new(),
-            capacity: 0,
-            free: 0,
-            heartbeat: Nanos(0),
-            volume: String::new(),
+        let target = if target == me {
+            NodeRecord {
+                id: me.clone(),
+                peer_url: String::new(),
+                capacity: 0,
+                free: 0,
+                heartbeat: Nanos(0),
+                volume: String::new(),
+            }
+        } else {
+            match self.cluster.membership.nodes().into_iter().find(|n| n.id == *target) {
+                Some(node) => node,
+                None => return false,
+            }
         };
-        for source in record.holders.iter().filter(|h| *h != me) {
-            match self.copy_blob(blob, record.size, record.crc, source, &here).await {
+        for source in sources.iter().filter(|s| **s != target.id) {
+            match self.copy_blob(blob, record.size, record.crc, source, &target).await {
                 Ok(()) => {
-                    tracing::info!(blob = %blob, from = %source, "copy repaired");
+                    tracing::info!(blob = %blob, from = %source, to = %target.id, "copy repaired");
                     return true;
                 }
                 Err(e) => tracing::warn!(blob = %blob, from = %source, error = %e, "could not repair from this holder"),
@@ -121,29 +137,50 @@ impl Store {
     }
 
     /// Checks every copy of the blobs of `segments` (a read saw bytes that did not match what
-    /// was written): damaged copies are quarantined, so the next read takes another, and this
-    /// gateway's are fetched again at once.
+    /// was written) and writes a good copy over each damaged or missing one, so the next read
+    /// gets the object's bytes from whichever copy it takes; a blob with no good copy left is
+    /// reported.
     pub(super) async fn check_copies(&self, segments: &[Segment]) {
         let me = self.cluster.me().clone();
+        let mut lost = Vec::new();
         for seg in segments {
             let Ok(Some(record)) = self.blob_record(&seg.blob).await else { continue };
             let Some(crc) = record.crc else { continue };
+            let mut good = Vec::new();
+            let mut bad = Vec::new();
             for holder in &record.holders {
                 let verdict = if *holder == me {
                     check_copy(&self.blobs, &seg.blob, record.size, crc).await.ok()
                 } else {
-                    let Some(url) = self.cluster.membership.peer_url(holder) else { continue };
-                    self.cluster.peers.check(&url, &seg.blob, record.size, crc).await.ok()
+                    match self.cluster.membership.peer_url(holder) {
+                        Some(url) => self.cluster.peers.check(&url, &seg.blob, record.size, crc).await.ok(),
+                        None => None,
+                    }
                 };
                 tracing::warn!(blob = %seg.blob, holder = %holder, verdict = ?verdict, "copy checked after a read mismatch");
-                if *holder == me && verdict == Some(Verdict::Damaged) {
-                    let repaired = self.fetch_copy(&seg.blob, &record).await;
-                    self.note_repairs(&RepairReport {
-                        damaged: 1,
-                        repaired: u64::from(repaired),
-                        ..Default::default()
-                    });
+                match verdict {
+                    Some(Verdict::Good) => good.push(holder.clone()),
+                    Some(Verdict::Damaged) | Some(Verdict::Missing) => bad.push(holder.clone()),
+                    None => {} // an unreachable holder gives no verdict either way
                 }
+            }
+            if good.is_empty() && !bad.is_empty() {
+                lost.push((seg.blob.clone(), record.holders.clone()));
+                continue;
+            }
+            for holder in bad {
+                let repaired = self.repair_copy(&seg.blob, &record, &good, &holder).await;
+                self.note_repairs(&RepairReport {
+                    damaged: 1,
+                    repaired: u64::from(repaired),
+                    ..Default::default()
+                });
+            }
+        }
+        if !lost.is_empty() {
+            let reported = self.report_lost(lost).await;
+            if let Err(e) = reported.and(self.lost_blobs().await.map(|_| ())) {
+                tracing::warn!(error = %e, "could not report blobs without a good copy");
             }
         }
     }
