@@ -15,7 +15,7 @@ pub fn encode(key: &[u8]) -> Vec<u8> {
         out.extend(std::iter::repeat_n(0, pad));
         out.push(MARKER - pad as u8);
     }
-    if key.len() % GROUP == 0 {
+    if key.len().is_multiple_of(GROUP) {
         out.extend([0; GROUP]);
         out.push(MARKER - GROUP as u8);
     }

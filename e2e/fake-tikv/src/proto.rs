@@ -530,6 +530,8 @@ pub mod kvrpcpb {
         CheckNotExists = 6,
     }
 
+    /// kvproto's names, `NoAction` included.
+    #[allow(clippy::enum_variant_names)]
     #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, ::prost::Enumeration)]
     #[repr(i32)]
     pub enum Action {
