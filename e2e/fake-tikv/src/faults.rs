@@ -131,19 +131,14 @@ impl Faults {
     }
 
     fn at_commit_point(&mut self, method: &'static str) -> Verdict {
-        let Some(fault) = &self.armed else {
-            return Verdict::Serve;
+        let verdict = match self.armed.as_ref().map(|f| f.commit) {
+            Some(CommitFault::LoseReply) => Verdict::ApplyThenDrop,
+            Some(CommitFault::LoseRequest) => Verdict::Drop,
+            // The fault struck earlier, at the primary's prewrite.
+            Some(CommitFault::LosePrimaryPrewrite) | None => return Verdict::Serve,
         };
         self.lost.push(method);
-        match fault.commit {
-            CommitFault::LoseReply => Verdict::ApplyThenDrop,
-            CommitFault::LoseRequest => Verdict::Drop,
-            // Nothing to commit: the primary's prewrite never landed.
-            CommitFault::LosePrimaryPrewrite => {
-                self.lost.pop();
-                Verdict::Serve
-            }
-        }
+        verdict
     }
 
     fn is_victim(&self, start_ts: u64) -> bool {
