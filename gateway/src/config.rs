@@ -199,7 +199,12 @@ pub struct ClusterArgs {
     /// Seconds between the starts of scrub passes: each re-reads every blob on the volume and
     /// checks it against the CRC recorded when it was written, repairing a damaged or missing
     /// copy from another. 0: never.
-    #[arg(long, env = "STOWAGE_SCRUB_INTERVAL", value_name = "SECONDS", default_value_t = 604_800)]
+    #[arg(
+        long,
+        env = "STOWAGE_SCRUB_INTERVAL",
+        value_name = "SECONDS",
+        default_value_t = 604_800
+    )]
     pub scrub_interval: u64,
 
     /// Bytes per second a scrub reads at most, so it never competes with clients for the disk.

@@ -50,26 +50,75 @@ pub struct VolumeMetrics {
 impl VolumeMetrics {
     fn register(&self, registry: &mut Registry) {
         let r = registry.sub_registry_with_prefix("volume");
-        r.register("scrubbed_bytes", "Bytes re-read and checked by scrubs", self.scrubbed_bytes.clone());
-        r.register("copies_damaged", "Copies found damaged (quarantined)", self.copies_damaged.clone());
-        r.register("copies_missing", "Copies found missing", self.copies_missing.clone());
-        r.register("copies_repaired", "Copies fetched again from another holder", self.copies_repaired.clone());
-        r.register("lost_blobs", "Blobs no gateway has a good copy of", self.lost_blobs.clone());
+        r.register(
+            "scrubbed_bytes",
+            "Bytes re-read and checked by scrubs",
+            self.scrubbed_bytes.clone(),
+        );
+        r.register(
+            "copies_damaged",
+            "Copies found damaged (quarantined)",
+            self.copies_damaged.clone(),
+        );
+        r.register(
+            "copies_missing",
+            "Copies found missing",
+            self.copies_missing.clone(),
+        );
+        r.register(
+            "copies_repaired",
+            "Copies fetched again from another holder",
+            self.copies_repaired.clone(),
+        );
+        r.register(
+            "lost_blobs",
+            "Blobs no gateway has a good copy of",
+            self.lost_blobs.clone(),
+        );
         let d = registry.sub_registry_with_prefix("drain");
-        d.register("blobs_left", "Blobs a draining gateway still holds", self.drain_blobs_left.clone());
-        d.register("bytes_left", "Bytes a draining gateway still holds", self.drain_bytes_left.clone());
-        d.register("blobs_moved", "Blobs moved off draining gateways", self.drain_blobs_moved.clone());
-        d.register("bytes_moved", "Bytes moved off draining gateways", self.drain_bytes_moved.clone());
+        d.register(
+            "blobs_left",
+            "Blobs a draining gateway still holds",
+            self.drain_blobs_left.clone(),
+        );
+        d.register(
+            "bytes_left",
+            "Bytes a draining gateway still holds",
+            self.drain_bytes_left.clone(),
+        );
+        d.register(
+            "blobs_moved",
+            "Blobs moved off draining gateways",
+            self.drain_blobs_moved.clone(),
+        );
+        d.register(
+            "bytes_moved",
+            "Bytes moved off draining gateways",
+            self.drain_bytes_moved.clone(),
+        );
     }
 
     fn gauge(value: u64) -> i64 {
         i64::try_from(value).unwrap_or(i64::MAX)
     }
 
-    pub fn drain_progress(&self, node: &str, blobs_left: u64, bytes_left: u64, blobs_moved: u64, bytes_moved: u64) {
-        let labels = NodeLabels { node: node.to_owned() };
-        self.drain_blobs_left.get_or_create(&labels).set(Self::gauge(blobs_left));
-        self.drain_bytes_left.get_or_create(&labels).set(Self::gauge(bytes_left));
+    pub fn drain_progress(
+        &self,
+        node: &str,
+        blobs_left: u64,
+        bytes_left: u64,
+        blobs_moved: u64,
+        bytes_moved: u64,
+    ) {
+        let labels = NodeLabels {
+            node: node.to_owned(),
+        };
+        self.drain_blobs_left
+            .get_or_create(&labels)
+            .set(Self::gauge(blobs_left));
+        self.drain_bytes_left
+            .get_or_create(&labels)
+            .set(Self::gauge(bytes_left));
         self.drain_blobs_moved.get_or_create(&labels).inc_by(blobs_moved);
         self.drain_bytes_moved.get_or_create(&labels).inc_by(bytes_moved);
     }

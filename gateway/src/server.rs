@@ -514,10 +514,17 @@ async fn upkeep_forever(store: Store, scrub_interval: Duration, scrub_rate: u64)
     if store.cluster.membership.volume_replaced() {
         match store.repair_pass(None).await {
             Ok(r) => {
-                tracing::info!(missing = r.missing, repaired = r.repaired, lost = r.lost, "replaced volume repaired");
+                tracing::info!(
+                    missing = r.missing,
+                    repaired = r.repaired,
+                    lost = r.lost,
+                    "replaced volume repaired"
+                );
                 store.cluster.membership.repaired();
             }
-            Err(e) => tracing::warn!(error = %e, "repairing the replaced volume failed; the next scrub retries"),
+            Err(e) => {
+                tracing::warn!(error = %e, "repairing the replaced volume failed; the next scrub retries")
+            }
         }
     }
     if scrub_interval.is_zero() {
@@ -529,8 +536,12 @@ async fn upkeep_forever(store: Store, scrub_interval: Duration, scrub_rate: u64)
         tick.tick().await;
         match store.repair_pass(Some(scrub_rate)).await {
             Ok(r) => tracing::info!(
-                checked = r.checked, damaged = r.damaged, missing = r.missing,
-                repaired = r.repaired, lost = r.lost, "scrub pass"
+                checked = r.checked,
+                damaged = r.damaged,
+                missing = r.missing,
+                repaired = r.repaired,
+                lost = r.lost,
+                "scrub pass"
             ),
             Err(e) => tracing::warn!(error = %e, "scrub failed"),
         }

@@ -91,11 +91,9 @@ fn fill(volume: &Path, len: usize) {
 async fn a_full_volume_sends_new_blobs_to_gateways_with_room_and_a_full_store_refuses_before_reading() {
     // Every volume holds 8 MiB of blobs; gateway 0's is full from the start.
     let quota = (8 * MIB).to_string();
-    let store = LocalStore::start_prepared(
-        3,
-        &["--free-grace", "0", "--volume-quota", &quota],
-        |dir| fill(dir, 8 * MIB),
-    )
+    let store = LocalStore::start_prepared(3, &["--free-grace", "0", "--volume-quota", &quota], |dir| {
+        fill(dir, 8 * MIB)
+    })
     .await;
     let c0 = store.client(0);
     create_bucket(&c0, B).await;
@@ -128,7 +126,11 @@ async fn a_full_volume_sends_new_blobs_to_gateways_with_room_and_a_full_store_re
     let after: Vec<usize> = (0..3).map(|i| store.blobs_on(i)).collect();
     assert_eq!(before, after, "nothing was written");
     for i in 0..3 {
-        assert_eq!(tmp_files(&store.volume(i)), 0, "no half-written file on gateway {i}");
+        assert_eq!(
+            tmp_files(&store.volume(i)),
+            0,
+            "no half-written file on gateway {i}"
+        );
     }
     let missing = c0.head_object().bucket(B).key("no-room").send().await;
     assert!(missing.is_err(), "the refused object does not exist");
@@ -181,7 +183,11 @@ async fn a_drained_gateway_holds_no_blob_and_every_object_reads_back() {
     for l in load {
         written += l.await.expect("load task");
     }
-    assert_eq!(wrong.load(Ordering::Relaxed), 0, "no GET returned wrong bytes during the drain");
+    assert_eq!(
+        wrong.load(Ordering::Relaxed),
+        0,
+        "no GET returned wrong bytes during the drain"
+    );
     assert!(written > 0 && loaded.load(Ordering::Relaxed) == written);
 
     // Its copies are freed once the drain moved them; then it goes for good.
@@ -199,7 +205,10 @@ async fn a_drained_gateway_holds_no_blob_and_every_object_reads_back() {
         all_read_back(&store.client(i), &objects).await;
     }
     for w in 0..4usize {
-        assert_eq!(get(&store.client(1), B, &format!("load-{w}-0")).await, data(50_000, 0));
+        assert_eq!(
+            get(&store.client(1), B, &format!("load-{w}-0")).await,
+            data(50_000, 0)
+        );
     }
     tokio::time::sleep(Duration::from_secs(5)).await; // its heartbeat goes stale
     admin(&store, 0, &["node", "forget", &draining]).expect("a drained, stopped gateway is forgotten");
@@ -220,7 +229,11 @@ async fn a_drain_is_cancelled_by_undrain_and_new_blobs_avoid_a_draining_gateway(
     let before = store.blobs_on(1);
     assert_eq!(before, 0);
     put_objects(&c1, "while-draining-", 5, 10_000).await;
-    assert_eq!(store.blobs_on(1), before, "a draining gateway takes no new blob, even its own");
+    assert_eq!(
+        store.blobs_on(1),
+        before,
+        "a draining gateway takes no new blob, even its own"
+    );
     let view = admin(&store, 0, &["node", "undrain", &node1]).expect("undrain");
     assert!(view["drain"].is_null(), "{view}");
     tokio::time::sleep(Duration::from_millis(2500)).await;
@@ -251,14 +264,21 @@ async fn a_replaced_volume_is_refilled_from_the_other_copies() {
     std::fs::create_dir_all(&volume).unwrap();
     tokio::time::sleep(Duration::from_secs(5)).await; // its old heartbeat goes stale
     store.restart(1).await;
-    eventually("the replaced volume holds its copies again", || store.blobs_on(1) == held).await;
+    eventually("the replaced volume holds its copies again", || {
+        store.blobs_on(1) == held
+    })
+    .await;
     let total: usize = (0..3).map(|i| store.blobs_on(i)).sum();
     assert_eq!(total, 40, "two copies of everything again");
     // And they are the right bytes: read with the other copies gone.
     let root = store.shared.root().clone();
-    let only = e2e::s3_client(&store.endpoint(1), "us-east-1", &root.access_key_id, &root.secret_access_key, |b| {
-        b.retry_config(aws_sdk_s3::config::retry::RetryConfig::disabled())
-    });
+    let only = e2e::s3_client(
+        &store.endpoint(1),
+        "us-east-1",
+        &root.access_key_id,
+        &root.secret_access_key,
+        |b| b.retry_config(aws_sdk_s3::config::retry::RetryConfig::disabled()),
+    );
     store.stop(0).await;
     store.stop(2).await;
     tokio::time::sleep(Duration::from_secs(5)).await;
@@ -269,11 +289,18 @@ async fn a_replaced_volume_is_refilled_from_the_other_copies() {
     let mut read_here = 0;
     for (key, body) in &objects {
         if let Ok(out) = only.get_object().bucket(B).key(key).send().await {
-            assert_eq!(out.body.collect().await.unwrap().into_bytes().to_vec(), *body, "{key}");
+            assert_eq!(
+                out.body.collect().await.unwrap().into_bytes().to_vec(),
+                *body,
+                "{key}"
+            );
             read_here += 1;
         }
     }
-    assert_eq!(read_here, held, "every object with a copy on the repaired volume reads from it");
+    assert_eq!(
+        read_here, held,
+        "every object with a copy on the repaired volume reads from it"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -302,13 +329,25 @@ async fn an_object_without_a_surviving_copy_is_reported_and_still_listed() {
         .as_array()
         .unwrap()
         .iter()
-        .flat_map(|l| l["objects"].as_array().unwrap().iter().map(|o| o.as_str().unwrap().to_owned()))
+        .flat_map(|l| {
+            l["objects"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|o| o.as_str().unwrap().to_owned())
+        })
         .collect();
     objects.sort();
-    assert_eq!(objects, ["volumes/gone-000", "volumes/gone-001", "volumes/gone-002"]);
+    assert_eq!(
+        objects,
+        ["volumes/gone-000", "volumes/gone-001", "volumes/gone-002"]
+    );
     let listed = c0.list_objects_v2().bucket(B).send().await.unwrap();
     assert_eq!(listed.contents().len(), 6, "lost objects stay listed");
-    assert!(c0.get_object().bucket(B).key("gone-000").send().await.is_err(), "and are not served");
+    assert!(
+        c0.get_object().bucket(B).key("gone-000").send().await.is_err(),
+        "and are not served"
+    );
     assert_eq!(get(&c0, B, "kept-000").await, data(1000, 0));
     let metrics = reqwest_metrics(&store.endpoint(1)).await;
     assert!(metrics.contains("stowage_volume_lost_blobs 3"), "{metrics}");
@@ -347,11 +386,20 @@ async fn the_scrub_finds_a_flipped_byte_and_repairs_it_from_a_good_copy() {
     let original = flip_byte(&file, 2 * MIB);
 
     // No read meets it first (reads check copies too): the scrub finds it.
-    wait_for("the scrub repairs the copy", async || std::fs::read(&file).is_ok_and(|b| b == original)).await;
+    wait_for("the scrub repairs the copy", async || {
+        std::fs::read(&file).is_ok_and(|b| b == original)
+    })
+    .await;
     assert_eq!(quarantined(&store.volume(0)), 1, "the damaged copy is kept aside");
     let metrics = reqwest_metrics(&store.endpoint(0)).await;
-    assert!(metrics.contains("stowage_volume_copies_damaged_total 1"), "{metrics}");
-    assert!(metrics.contains("stowage_volume_copies_repaired_total 1"), "{metrics}");
+    assert!(
+        metrics.contains("stowage_volume_copies_damaged_total 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("stowage_volume_copies_repaired_total 1"),
+        "{metrics}"
+    );
     assert_eq!(get(&c0, B, "k").await, body);
 }
 
@@ -359,7 +407,15 @@ async fn the_scrub_finds_a_flipped_byte_and_repairs_it_from_a_good_copy() {
 async fn a_get_that_meets_a_damaged_copy_is_cut_short_and_the_next_reads_a_good_one() {
     let store = LocalStore::start(
         2,
-        &["--free-grace", "0", "--blob-copies", "2", "--scrub-interval", "0", "--sse-s3-default=false"],
+        &[
+            "--free-grace",
+            "0",
+            "--blob-copies",
+            "2",
+            "--scrub-interval",
+            "0",
+            "--sse-s3-default=false",
+        ],
     )
     .await;
     let c0 = store.client(0);
@@ -375,6 +431,10 @@ async fn a_get_that_meets_a_damaged_copy_is_cut_short_and_the_next_reads_a_good_
     };
     assert!(first.is_err(), "the damaged read is cut short, never completed");
     assert_eq!(get(&c0, B, "k").await, body, "the next read takes the good copy");
-    assert_eq!(std::fs::read(&file).unwrap(), original, "and the damaged copy was replaced");
+    assert_eq!(
+        std::fs::read(&file).unwrap(),
+        original,
+        "and the damaged copy was replaced"
+    );
     assert_eq!(blob_files_in(&store.volume(0)), 1);
 }

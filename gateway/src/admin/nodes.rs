@@ -50,7 +50,13 @@ fn drain_view(d: DrainRecord) -> DrainView {
 }
 
 pub fn node_id(raw: &str) -> Result<NodeId, s3s::S3Error> {
-    NodeId::parse(raw).ok_or_else(|| custom("InvalidArgument", http::StatusCode::BAD_REQUEST, format!("{raw:?} is not a node id")))
+    NodeId::parse(raw).ok_or_else(|| {
+        custom(
+            "InvalidArgument",
+            http::StatusCode::BAD_REQUEST,
+            format!("{raw:?} is not a node id"),
+        )
+    })
 }
 
 async fn view_of(store: &Store, node: NodeRecord) -> s3s::S3Result<NodeView> {

@@ -40,7 +40,13 @@ impl Verdict {
 
 /// Checks this volume's copy of `id` against `size` and `crc`, reading at most `rate` bytes per
 /// second (0: as fast as the disk goes).
-pub async fn check_copy_paced(blobs: &BlobStore, id: &BlobId, size: u64, crc: u64, rate: u64) -> io::Result<Verdict> {
+pub async fn check_copy_paced(
+    blobs: &BlobStore,
+    id: &BlobId,
+    size: u64,
+    crc: u64,
+    rate: u64,
+) -> io::Result<Verdict> {
     let pause = |n: usize| {
         if rate == 0 {
             Duration::ZERO

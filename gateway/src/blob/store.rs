@@ -88,7 +88,9 @@ pub struct BlobStore {
 
 impl fmt::Debug for BlobStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("BlobStore").field("root", &self.inner.root).finish()
+        f.debug_struct("BlobStore")
+            .field("root", &self.inner.root)
+            .finish()
     }
 }
 
@@ -253,7 +255,9 @@ impl BlobStore {
             used: AtomicU64::new(self.inner.used.load(Ordering::Relaxed)),
         };
         change(&mut dirs);
-        Self { inner: Arc::new(dirs) }
+        Self {
+            inner: Arc::new(dirs),
+        }
     }
 
     /// Fails a write whose body sends nothing for `deadline` (a stalled or trickling client).
@@ -297,7 +301,9 @@ impl BlobStore {
         let _ = self
             .inner
             .used
-            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |u| Some(u.saturating_sub(bytes)));
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |u| {
+                Some(u.saturating_sub(bytes))
+            });
     }
 
     pub fn path(&self, id: &BlobId) -> PathBuf {
@@ -482,7 +488,11 @@ impl BlobStore {
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(e),
         };
-        let mut state = (file, crc_fast::Digest::new(crc_fast::CrcAlgorithm::Crc64Nvme), 0u64);
+        let mut state = (
+            file,
+            crc_fast::Digest::new(crc_fast::CrcAlgorithm::Crc64Nvme),
+            0u64,
+        );
         loop {
             let (n, back) = blocking_io(move || {
                 let (mut file, mut crc, mut size) = state;

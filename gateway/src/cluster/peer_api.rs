@@ -132,16 +132,17 @@ async fn write_blob(State(state): State<PeerState>, Path(id): Path<String>, req:
         return refuse(StatusCode::LENGTH_REQUIRED, "a copy states its length");
     };
     if !state.blobs.room().fits(expected, state.high_water) {
-        return refuse(StatusCode::INSUFFICIENT_STORAGE, "this volume is at its high-water mark");
+        return refuse(
+            StatusCode::INSUFFICIENT_STORAGE,
+            "this volume is at its high-water mark",
+        );
     }
     let crc = number_header(&req, CRC_HEADER);
     let body = TryStreamExt::map_err(req.into_body().into_data_stream(), io::Error::other);
     match state.blobs.write_as(id.clone(), body, |_: &[u8]| {}).await {
-        Ok(written) if written.size == expected && crc.is_none_or(|c| c == written.crc) => (
-            StatusCode::CREATED,
-            [(CRC_HEADER, written.crc.to_string())],
-        )
-            .into_response(),
+        Ok(written) if written.size == expected && crc.is_none_or(|c| c == written.crc) => {
+            (StatusCode::CREATED, [(CRC_HEADER, written.crc.to_string())]).into_response()
+        }
         Ok(written) => {
             let _ = state.blobs.delete(&id).await;
             refuse(

@@ -199,7 +199,13 @@ impl PeerClient {
     }
 
     /// Has the gateway at `base_url` check its copy of `blob` against `size` and `crc`.
-    pub async fn check(&self, base_url: &str, blob: &BlobId, size: u64, crc: u64) -> Result<Verdict, PeerError> {
+    pub async fn check(
+        &self,
+        base_url: &str,
+        blob: &BlobId,
+        size: u64,
+        crc: u64,
+    ) -> Result<Verdict, PeerError> {
         let req = self
             .request_at(Method::POST, base_url, &format!("{BLOB_PATH}{blob}/check"))
             .header(CRC_HEADER, crc)

@@ -344,7 +344,9 @@ pub fn all_parts() -> (Vec<u8>, Vec<u8>) {
 pub fn space_of_scoped(raw: &[u8]) -> Option<Space> {
     let rest = raw.get(1..)?;
     let end = rest.windows(2).position(|w| w == TERMINATOR)?;
-    std::str::from_utf8(&rest[..end]).ok().map(|s| Space(s.to_owned()))
+    std::str::from_utf8(&rest[..end])
+        .ok()
+        .map(|s| Space(s.to_owned()))
 }
 
 /// `node` holds `blob`: the index that finds every blob of a node (drain, repair, scrub).

@@ -63,7 +63,10 @@ impl Store {
                 && written.crc != want
             {
                 let _ = self.blobs.delete(blob).await;
-                return Err(CopyError::Damaged { got: written.crc, want });
+                return Err(CopyError::Damaged {
+                    got: written.crc,
+                    want,
+                });
             }
             if written.size != size {
                 let _ = self.blobs.delete(blob).await;

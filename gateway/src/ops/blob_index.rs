@@ -142,7 +142,9 @@ impl Store {
                             size: r.stored_size,
                             crc: r.crc,
                         };
-                        refs::store(txn, &r.blob, &upgraded, &[]).await.map_err(from_meta)?;
+                        refs::store(txn, &r.blob, &upgraded, &[])
+                            .await
+                            .map_err(from_meta)?;
                         Ok(true)
                     })
                 })

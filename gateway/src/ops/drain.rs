@@ -61,7 +61,12 @@ impl Store {
     pub async fn start_drain(&self, node: &NodeId) -> S3Result<DrainRecord> {
         let record = transact(&*self.meta, node, |txn, node| {
             Box::pin(async move {
-                if txn.get(&keys::node(node.as_str())).await.map_err(from_meta)?.is_none() {
+                if txn
+                    .get(&keys::node(node.as_str()))
+                    .await
+                    .map_err(from_meta)?
+                    .is_none()
+                {
                     return Err(no_such_node(node.as_str()));
                 }
                 let key = keys::drain(node.as_str());
@@ -83,7 +88,11 @@ impl Store {
         })
         .await?;
         tracing::info!(node = %node, "drain requested");
-        self.cluster.membership.refresh(&*self.meta).await.map_err(from_meta)?;
+        self.cluster
+            .membership
+            .refresh(&*self.meta)
+            .await
+            .map_err(from_meta)?;
         Ok(record)
     }
 
@@ -91,7 +100,12 @@ impl Store {
     pub async fn stop_drain(&self, node: &NodeId) -> S3Result<()> {
         transact(&*self.meta, node, |txn, node| {
             Box::pin(async move {
-                if txn.get(&keys::node(node.as_str())).await.map_err(from_meta)?.is_none() {
+                if txn
+                    .get(&keys::node(node.as_str()))
+                    .await
+                    .map_err(from_meta)?
+                    .is_none()
+                {
                     return Err(no_such_node(node.as_str()));
                 }
                 txn.delete(&keys::drain(node.as_str())).await.map_err(from_meta)
@@ -99,7 +113,11 @@ impl Store {
         })
         .await?;
         tracing::info!(node = %node, "drain cancelled");
-        self.cluster.membership.refresh(&*self.meta).await.map_err(from_meta)
+        self.cluster
+            .membership
+            .refresh(&*self.meta)
+            .await
+            .map_err(from_meta)
     }
 
     /// Blob ids the node holds, up to `limit`.
@@ -131,7 +149,10 @@ impl Store {
                     let mut sized = Vec::with_capacity(rows.len());
                     for (k, _) in &rows {
                         let size = match keys::held_blob(node.as_str(), k).and_then(BlobId::parse) {
-                            Some(blob) => refs::load(txn, &blob).await.map_err(from_meta)?.map_or(0, |r| r.size),
+                            Some(blob) => refs::load(txn, &blob)
+                                .await
+                                .map_err(from_meta)?
+                                .map_or(0, |r| r.size),
                             None => 0,
                         };
                         sized.push((k.clone(), size));
@@ -235,7 +256,8 @@ impl Store {
         // node (placed before the drain was known) can still commit: this pass must have begun
         // after the longest such transaction, counted from the request, and the store's old
         // records must all name their holders.
-        let requested = SystemTime::UNIX_EPOCH + Duration::from_nanos(u64::try_from(record.requested.0).unwrap_or(0));
+        let requested =
+            SystemTime::UNIX_EPOCH + Duration::from_nanos(u64::try_from(record.requested.0).unwrap_or(0));
         let settled = pass_began >= requested + self.meta.longest_commit() + Duration::from_secs(1);
         if stuck == 0 && settled && self.holders_indexed().await? {
             progress.drained = true;
@@ -328,8 +350,14 @@ impl Store {
             let args = (node, blob);
             transact(&*self.meta, &args, |txn, (node, blob)| {
                 Box::pin(async move {
-                    if refs::load(txn, blob).await.map_err(from_meta)?.is_none_or(|r| !r.holders.contains(node)) {
-                        txn.delete(&keys::held(node.as_str(), blob.as_str())).await.map_err(from_meta)?;
+                    if refs::load(txn, blob)
+                        .await
+                        .map_err(from_meta)?
+                        .is_none_or(|r| !r.holders.contains(node))
+                    {
+                        txn.delete(&keys::held(node.as_str(), blob.as_str()))
+                            .await
+                            .map_err(from_meta)?;
                     }
                     Ok(())
                 })
@@ -371,7 +399,9 @@ impl Store {
                 let record = refs::load(txn, blob).await.map_err(from_meta)?;
                 let Some(mut record) = record.filter(|r| r.holders.contains(node)) else {
                     if let Some(t) = target {
-                        refs::queue_frees(txn, blob, std::slice::from_ref(t)).await.map_err(from_meta)?;
+                        refs::queue_frees(txn, blob, std::slice::from_ref(t))
+                            .await
+                            .map_err(from_meta)?;
                     }
                     return Ok(Moved::Nothing);
                 };
@@ -380,7 +410,12 @@ impl Store {
                 if let Some(t) = target
                     && !record.holders.contains(t)
                 {
-                    if txn.get(&keys::drain(t.as_str())).await.map_err(from_meta)?.is_some() {
+                    if txn
+                        .get(&keys::drain(t.as_str()))
+                        .await
+                        .map_err(from_meta)?
+                        .is_some()
+                    {
                         return Err(S3Error::with_message(
                             S3ErrorCode::ServiceUnavailable,
                             format!("{t} began draining during the move"),
@@ -388,8 +423,12 @@ impl Store {
                     }
                     record.holders.push(t.clone());
                 }
-                refs::store(txn, blob, &record, &before).await.map_err(from_meta)?;
-                refs::queue_frees(txn, blob, std::slice::from_ref(node)).await.map_err(from_meta)?;
+                refs::store(txn, blob, &record, &before)
+                    .await
+                    .map_err(from_meta)?;
+                refs::queue_frees(txn, blob, std::slice::from_ref(node))
+                    .await
+                    .map_err(from_meta)?;
                 Ok(Moved::Bytes(record.size))
             })
         })
@@ -399,7 +438,11 @@ impl Store {
     /// Forgets a gateway that is gone for good: its registration, its drain and its free
     /// queue. Refused while it is up or still holds a referenced blob.
     pub async fn forget_node(&self, node: &NodeId) -> S3Result<()> {
-        self.cluster.membership.refresh(&*self.meta).await.map_err(from_meta)?;
+        self.cluster
+            .membership
+            .refresh(&*self.meta)
+            .await
+            .map_err(from_meta)?;
         if self.cluster.membership.is_live(node) {
             return Err(custom(
                 "NodeStillLive",
@@ -416,7 +459,12 @@ impl Store {
         }
         transact(&*self.meta, node, |txn, node| {
             Box::pin(async move {
-                if txn.get(&keys::node(node.as_str())).await.map_err(from_meta)?.is_none() {
+                if txn
+                    .get(&keys::node(node.as_str()))
+                    .await
+                    .map_err(from_meta)?
+                    .is_none()
+                {
                     return Err(no_such_node(node.as_str()));
                 }
                 txn.delete(&keys::node(node.as_str())).await.map_err(from_meta)?;
@@ -425,7 +473,11 @@ impl Store {
         })
         .await?;
         tracing::info!(node = %node, "gateway forgotten");
-        self.cluster.membership.refresh(&*self.meta).await.map_err(from_meta)
+        self.cluster
+            .membership
+            .refresh(&*self.meta)
+            .await
+            .map_err(from_meta)
     }
 }
 

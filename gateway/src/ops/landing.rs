@@ -40,7 +40,8 @@ impl Store {
     fn home_for(&self, id: &BlobId, size: Option<u64>) -> S3Result<Option<NodeRecord>> {
         let membership = &self.cluster.membership;
         let high_water = self.cluster.high_water;
-        if !membership.is_draining(self.cluster.me()) && self.blobs.room().fits(size.unwrap_or(0), high_water) {
+        if !membership.is_draining(self.cluster.me()) && self.blobs.room().fits(size.unwrap_or(0), high_water)
+        {
             return Ok(None);
         }
         // A peer needs the length up front; every S3 write states it.
@@ -68,7 +69,11 @@ impl Store {
         let id = BlobId::generate();
         match self.home_for(&id, size)? {
             None => {
-                let written = self.blobs.write_as(id, body, observer).await.map_err(from_write)?;
+                let written = self
+                    .blobs
+                    .write_as(id, body, observer)
+                    .await
+                    .map_err(from_write)?;
                 Ok(Landed {
                     id: written.id,
                     size: written.size,
@@ -168,10 +173,12 @@ impl Store {
                     "The object's bytes were damaged on their way to a volume; please retry.",
                 ))
             }
-            Err(PeerError::Status(http::StatusCode::BAD_REQUEST)) if tap.size != size => Err(S3Error::with_message(
-                S3ErrorCode::IncompleteBody,
-                "You did not provide the number of bytes specified by the Content-Length HTTP header.",
-            )),
+            Err(PeerError::Status(http::StatusCode::BAD_REQUEST)) if tap.size != size => {
+                Err(S3Error::with_message(
+                    S3ErrorCode::IncompleteBody,
+                    "You did not provide the number of bytes specified by the Content-Length HTTP header.",
+                ))
+            }
             Err(PeerError::Status(http::StatusCode::INSUFFICIENT_STORAGE)) => Err(no_room()),
             Err(e) => {
                 tracing::warn!(blob = %id, node = %node.id, error = %e, "landing a blob on a peer failed");

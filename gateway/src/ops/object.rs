@@ -55,7 +55,9 @@ impl Store {
         E: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
         let landed = self.land(body, digest, size).await?;
-        let holders = self.replicate(&landed.id, landed.size, landed.crc, &landed.at).await?;
+        let holders = self
+            .replicate(&landed.id, landed.size, landed.crc, &landed.at)
+            .await?;
         Ok(Upload {
             segment: Segment {
                 blob: landed.id,

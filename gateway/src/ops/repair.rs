@@ -45,8 +45,13 @@ impl Store {
             let Some((last, _)) = page.last() else { break };
             from = keys::successor(last);
             let full = page.len() == PAGE;
-            for blob in page.iter().filter_map(|(k, _)| keys::held_blob(me.as_str(), k).and_then(BlobId::parse)) {
-                let Some(record) = self.blob_record(&blob).await? else { continue };
+            for blob in page
+                .iter()
+                .filter_map(|(k, _)| keys::held_blob(me.as_str(), k).and_then(BlobId::parse))
+            {
+                let Some(record) = self.blob_record(&blob).await? else {
+                    continue;
+                };
                 if !record.holders.contains(&me) {
                     continue;
                 }
@@ -107,7 +112,13 @@ impl Store {
 
     /// Writes a good copy of `blob` onto `target` (this gateway or a peer) from the first of
     /// `sources` that gives one (every copy is checked against the CRC on arrival).
-    async fn repair_copy(&self, blob: &BlobId, record: &BlobRecord, sources: &[NodeId], target: &NodeId) -> bool {
+    async fn repair_copy(
+        &self,
+        blob: &BlobId,
+        record: &BlobRecord,
+        sources: &[NodeId],
+        target: &NodeId,
+    ) -> bool {
         let me = self.cluster.me();
         let target = if target == me {
             NodeRecord {
@@ -119,18 +130,29 @@ impl Store {
                 volume: String::new(),
             }
         } else {
-            match self.cluster.membership.nodes().into_iter().find(|n| n.id == *target) {
+            match self
+                .cluster
+                .membership
+                .nodes()
+                .into_iter()
+                .find(|n| n.id == *target)
+            {
                 Some(node) => node,
                 None => return false,
             }
         };
         for source in sources.iter().filter(|s| **s != target.id) {
-            match self.copy_blob(blob, record.size, record.crc, source, &target).await {
+            match self
+                .copy_blob(blob, record.size, record.crc, source, &target)
+                .await
+            {
                 Ok(()) => {
                     tracing::info!(blob = %blob, from = %source, to = %target.id, "copy repaired");
                     return true;
                 }
-                Err(e) => tracing::warn!(blob = %blob, from = %source, error = %e, "could not repair from this holder"),
+                Err(e) => {
+                    tracing::warn!(blob = %blob, from = %source, error = %e, "could not repair from this holder")
+                }
             }
         }
         false
@@ -144,7 +166,9 @@ impl Store {
         let me = self.cluster.me().clone();
         let mut lost = Vec::new();
         for seg in segments {
-            let Ok(Some(record)) = self.blob_record(&seg.blob).await else { continue };
+            let Ok(Some(record)) = self.blob_record(&seg.blob).await else {
+                continue;
+            };
             let Some(crc) = record.crc else { continue };
             let mut good = Vec::new();
             let mut bad = Vec::new();
@@ -153,7 +177,12 @@ impl Store {
                     check_copy(&self.blobs, &seg.blob, record.size, crc).await.ok()
                 } else {
                     match self.cluster.membership.peer_url(holder) {
-                        Some(url) => self.cluster.peers.check(&url, &seg.blob, record.size, crc).await.ok(),
+                        Some(url) => self
+                            .cluster
+                            .peers
+                            .check(&url, &seg.blob, record.size, crc)
+                            .await
+                            .ok(),
                         None => None,
                     }
                 };
@@ -250,7 +279,11 @@ impl Store {
         .await?;
         let mut out = Vec::new();
         for (k, v) in rows {
-            let Some(blob) = k.get(1..).and_then(|b| std::str::from_utf8(b).ok()).and_then(BlobId::parse) else {
+            let Some(blob) = k
+                .get(1..)
+                .and_then(|b| std::str::from_utf8(b).ok())
+                .and_then(BlobId::parse)
+            else {
                 continue;
             };
             let lost: LostBlob = model::decode(&k, &v).map_err(from_meta)?;

@@ -14,19 +14,29 @@ use crate::cluster::{NodeId, placement};
 impl Store {
     /// Places the copies of `blob` (`size` bytes as stored, CRC `crc`, first on `first`) that
     /// the store's copy count asks for; returns every holder, the first one first.
-    pub async fn replicate(&self, blob: &BlobId, size: u64, crc: u64, first: &NodeId) -> S3Result<Vec<NodeId>> {
+    pub async fn replicate(
+        &self,
+        blob: &BlobId,
+        size: u64,
+        crc: u64,
+        first: &NodeId,
+    ) -> S3Result<Vec<NodeId>> {
         let mut holders = vec![first.clone()];
         let wanted = self.cluster.copies;
         if wanted <= 1 {
             return Ok(holders);
         }
         let mut failed = Vec::new();
-        self.place_copies(blob, size, crc, &mut holders, &mut failed).await;
+        self.place_copies(blob, size, crc, &mut holders, &mut failed)
+            .await;
         // This gateway's view of the others may be behind (one joined, one restarted at another
         // address, one went down since the last heartbeat): re-read it once and try the rest.
         if holders.len() < wanted {
             match self.cluster.membership.refresh(&*self.meta).await {
-                Ok(()) => self.place_copies(blob, size, crc, &mut holders, &mut failed).await,
+                Ok(()) => {
+                    self.place_copies(blob, size, crc, &mut holders, &mut failed)
+                        .await
+                }
                 Err(e) => tracing::warn!(error = %e, "could not re-read the store's gateways"),
             }
         }
@@ -77,9 +87,9 @@ impl Store {
                 return;
             }
             let source = &source;
-            let pushes = round.iter().map(|node| async move {
-                self.copy_blob(blob, size, Some(crc), source, node).await
-            });
+            let pushes = round
+                .iter()
+                .map(|node| async move { self.copy_blob(blob, size, Some(crc), source, node).await });
             for (node, result) in round.iter().zip(join_all(pushes).await) {
                 match result {
                     Ok(()) => holders.push(node.id.clone()),

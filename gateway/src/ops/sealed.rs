@@ -202,7 +202,9 @@ impl Store {
             .and_then(|m| m.into_inner().ok())
             .ok_or_else(|| internal("sse", "digest still shared"))?;
         let digests = digest.finish();
-        let holders = self.replicate(&landed.id, landed.size, landed.crc, &landed.at).await?;
+        let holders = self
+            .replicate(&landed.id, landed.size, landed.crc, &landed.at)
+            .await?;
         let segment = Segment {
             blob: landed.id,
             size: digests.size,

@@ -10,10 +10,10 @@ use s3s::S3Result;
 use sync_wrapper::SyncStream;
 
 use super::{PlainStream, Store, read_only, refs};
-use crate::errors::from_meta;
 use crate::blob::BlobId;
 use crate::cluster::NodeId;
 use crate::cluster::membership::Source;
+use crate::errors::from_meta;
 use crate::errors::internal;
 use crate::model::{ObjectHead, Segment};
 

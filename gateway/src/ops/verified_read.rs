@@ -55,7 +55,12 @@ impl Verifying {
     }
 }
 
-fn verified(inner: PlainStream, check: SpanCheck, label: String, copies: (Store, Vec<Segment>)) -> PlainStream {
+fn verified(
+    inner: PlainStream,
+    check: SpanCheck,
+    label: String,
+    copies: (Store, Vec<Segment>),
+) -> PlainStream {
     let state = Verifying {
         inner,
         check: Some(check),

@@ -460,7 +460,9 @@ impl Gateway {
         req.src_conditions.check_source(source)?;
         let plain = self.store.read_plain(source, 0..source.size, source_key).await?;
         let digest = BodyDigest::new(source.checksum.algorithm);
-        let upload = self.write_sealed(plain, digest, target, Some(source.size)).await?;
+        let upload = self
+            .write_sealed(plain, digest, target, Some(source.size))
+            .await?;
         let (headers, user_metadata) = req
             .replace
             .take()
@@ -713,5 +715,7 @@ impl Gateway {
 /// Content-Length or, for aws-chunked bodies, x-amz-decoded-content-length).
 pub(super) fn exact_length(body: &StreamingBlob) -> Option<u64> {
     use s3s::stream::ByteStream as _;
-    body.remaining_length().exact().and_then(|n| u64::try_from(n).ok())
+    body.remaining_length()
+        .exact()
+        .and_then(|n| u64::try_from(n).ok())
 }
