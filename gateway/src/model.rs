@@ -442,6 +442,20 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_blob_record_reads_the_bare_count_of_earlier_releases() {
+        let legacy = BlobRecord::decode(b"R", b"3").unwrap();
+        assert_eq!((legacy.refs, legacy.holders.len(), legacy.crc), (3, 0, None));
+        let record = BlobRecord {
+            refs: 2,
+            holders: vec![NodeId::parse("gw-0").unwrap(), NodeId::parse("gw-1").unwrap()],
+            size: 10,
+            crc: Some(42),
+        };
+        assert_eq!(BlobRecord::decode(b"R", &encode(&record)).unwrap(), record);
+        assert!(BlobRecord::decode(b"R", b"{broken").is_err());
+    }
+
+    #[test]
     fn newer_versions_sort_first_and_ids_parse_back() {
         let old = VersionOrder::new(Nanos(1_000));
         let new = VersionOrder::new(Nanos(2_000));

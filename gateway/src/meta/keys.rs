@@ -418,6 +418,25 @@ mod tests {
     }
 
     #[test]
+    fn a_nodes_held_blobs_are_one_range_that_no_other_node_shares() {
+        let blob = "0123456789abcdef0123456789abcdef";
+        let (start, end) = all_held("gw-1");
+        let key = held("gw-1", blob);
+        assert!(start <= key && key < end);
+        assert_eq!(held_blob("gw-1", &key), Some(blob));
+        // "gw-1" is a prefix of "gw-10" as text, not as a key component.
+        let other = held("gw-10", blob);
+        assert!(!(start <= other && other < end));
+    }
+
+    #[test]
+    fn a_scoped_key_names_its_space() {
+        let space = Space::new("bucket", Some(7));
+        let key = version(&space, "a/b", b"order");
+        assert_eq!(space_of_scoped(&key), Some(space));
+    }
+
+    #[test]
     fn objects_sort_by_bucket_then_key_bytes() {
         let mut keys = vec![
             object(&sp("ab"), "z"),

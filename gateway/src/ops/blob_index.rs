@@ -162,3 +162,73 @@ impl Store {
         Ok(upgraded)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::clock::SystemClock;
+    use crate::meta::MetaStore;
+    use crate::model::{Nanos, Segment};
+    use crate::ops::version;
+
+    /// What an earlier release left: a version whose segment names no holder, and a bare count.
+    async fn legacy_object(store: &Store, blob: &BlobId) {
+        let name = crate::names::BucketName::parse("old").unwrap();
+        let record = store.create_bucket(&name, "org").await.unwrap();
+        transact(&*store.meta, &(record, blob.clone()), |txn, (record, blob)| {
+            Box::pin(async move {
+                let mut head = ObjectHead::delete_marker(Nanos(1));
+                head.delete_marker = false;
+                head.size = 5;
+                head.segments = vec![Segment {
+                    blob: blob.clone(),
+                    size: 5,
+                    seal: None,
+                    holders: Vec::new(),
+                    crc: None,
+                }];
+                version::publish(txn, record, "k", None, head, Nanos(2)).await?;
+                // Back to the old form: a bare count and no holder index.
+                txn.put(&keys::blob_ref(blob.as_str()), b"1").await.map_err(from_meta)?;
+                let (start, end) = keys::all_held("test-0");
+                for (k, _) in txn.scan(&start, &end, 10).await.map_err(from_meta)? {
+                    txn.delete(&k).await.map_err(from_meta)?;
+                }
+                txn.delete(&keys::setting(INDEXED)).await.map_err(from_meta)
+            })
+        })
+        .await
+        .expect("a legacy object");
+    }
+
+    #[tokio::test]
+    async fn blob_records_of_an_earlier_release_learn_their_holders_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let meta: Arc<dyn MetaStore> =
+            Arc::new(crate::meta::fjall::EmbeddedStore::open(&dir.path().join("meta")).unwrap());
+        let store = crate::ops::test_store(meta.clone(), dir.path(), Arc::new(SystemClock)).await;
+        let blob = BlobId::generate();
+        legacy_object(&store, &blob).await;
+        assert!(!store.holders_indexed().await.unwrap());
+
+        assert_eq!(store.index_holders().await.unwrap(), 1);
+
+        let me = store.cluster.me().clone();
+        let (record, held) = read_only(&*meta, &(&blob, &me), |txn, (blob, me)| {
+            Box::pin(async move {
+                let record = refs::load(txn, blob).await.map_err(from_meta)?;
+                let held = txn.get(&keys::held(me.as_str(), blob.as_str())).await.map_err(from_meta)?;
+                Ok((record, held))
+            })
+        })
+        .await
+        .unwrap();
+        let record = record.expect("the record");
+        assert_eq!((record.refs, record.holders, record.size), (1, vec![me], 5));
+        assert!(held.is_some(), "the holder index names it");
+        assert!(store.holders_indexed().await.unwrap());
+        assert_eq!(store.index_holders().await.unwrap(), 0, "once");
+    }
+}
