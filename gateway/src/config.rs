@@ -185,6 +185,31 @@ pub struct ClusterArgs {
     /// taken for down (its copies are read elsewhere and new copies go elsewhere).
     #[arg(long, env = "STOWAGE_HEARTBEAT_INTERVAL", default_value_t = 5)]
     pub heartbeat_interval: u64,
+
+    /// Most bytes of blobs this gateway keeps on its volume, whatever the filesystem's size (a
+    /// volume shared with other data). Default: the filesystem's own capacity.
+    #[arg(long, env = "STOWAGE_VOLUME_QUOTA", value_name = "BYTES")]
+    pub volume_quota: Option<u64>,
+
+    /// Percent of a volume's capacity past which it takes no new blob, keeping room for the
+    /// metadata store and for compaction; writes then go to gateways with room.
+    #[arg(long, env = "STOWAGE_VOLUME_HIGH_WATER", value_name = "PERCENT", default_value_t = 95, value_parser = clap::value_parser!(u8).range(1..=100))]
+    pub volume_high_water: u8,
+
+    /// Seconds between the starts of scrub passes: each re-reads every blob on the volume and
+    /// checks it against the CRC recorded when it was written, repairing a damaged or missing
+    /// copy from another. 0: never.
+    #[arg(
+        long,
+        env = "STOWAGE_SCRUB_INTERVAL",
+        value_name = "SECONDS",
+        default_value_t = 604_800
+    )]
+    pub scrub_interval: u64,
+
+    /// Bytes per second a scrub reads at most, so it never competes with clients for the disk.
+    #[arg(long, env = "STOWAGE_SCRUB_RATE", value_name = "BYTES_PER_SECOND", default_value_t = 32 * 1024 * 1024)]
+    pub scrub_rate: u64,
 }
 
 /// TLS on the S3 port (and so on the peer endpoint, which shares it).

@@ -93,10 +93,29 @@ pub fn from_meta(e: MetaError) -> S3Error {
         MetaError::Backend(msg) => internal("metadata", msg),
     }
 }
+/// No volume of the store can take an object now. 503 `ServiceUnavailable`, AWS's own answer
+/// for a request the service cannot take at the moment: every SDK retries it with backoff, and
+/// room comes back as deletes are freed, lifecycle expires objects and gateways are added.
+/// (MinIO answers 507 `XMinioStorageFull`, which no AWS SDK retries or knows.)
+pub fn no_room() -> S3Error {
+    S3Error::with_message(
+        S3ErrorCode::ServiceUnavailable,
+        "The store has no room for this object: every gateway's volume is at its high-water mark. Please retry later.",
+    )
+}
+
 /// Maps a failed body upload. s3s's body-verification errors (payload hash, chunk signatures)
 /// are private types, so they are recognised by their messages, here and only here.
 pub fn from_write(e: WriteError) -> S3Error {
     match e {
+        WriteError::Io(e)
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded
+            ) =>
+        {
+            no_room()
+        }
         WriteError::Io(e) => internal("blob write", e),
         WriteError::Body(e) => from_body_error(&*e),
         WriteError::Stalled(_) => S3Error::with_message(

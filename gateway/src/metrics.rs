@@ -27,6 +27,107 @@ pub struct LifecycleMetrics {
     pub last_full_pass: Gauge,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct NodeLabels {
+    pub node: String,
+}
+
+/// What this gateway's volume upkeep did: scrubs, repairs, drains it worked on.
+#[derive(Clone, Default)]
+pub struct VolumeMetrics {
+    pub scrubbed_bytes: Counter,
+    pub copies_damaged: Counter,
+    pub copies_missing: Counter,
+    pub copies_repaired: Counter,
+    /// Blobs of which no gateway has a good copy.
+    pub lost_blobs: Gauge,
+    pub drain_blobs_left: Family<NodeLabels, Gauge>,
+    pub drain_bytes_left: Family<NodeLabels, Gauge>,
+    pub drain_blobs_moved: Family<NodeLabels, Counter>,
+    pub drain_bytes_moved: Family<NodeLabels, Counter>,
+}
+
+impl VolumeMetrics {
+    fn register(&self, registry: &mut Registry) {
+        let r = registry.sub_registry_with_prefix("volume");
+        r.register(
+            "scrubbed_bytes",
+            "Bytes re-read and checked by scrubs",
+            self.scrubbed_bytes.clone(),
+        );
+        r.register(
+            "copies_damaged",
+            "Copies found damaged (quarantined)",
+            self.copies_damaged.clone(),
+        );
+        r.register(
+            "copies_missing",
+            "Copies found missing",
+            self.copies_missing.clone(),
+        );
+        r.register(
+            "copies_repaired",
+            "Copies fetched again from another holder",
+            self.copies_repaired.clone(),
+        );
+        r.register(
+            "lost_blobs",
+            "Blobs no gateway has a good copy of",
+            self.lost_blobs.clone(),
+        );
+        let d = registry.sub_registry_with_prefix("drain");
+        d.register(
+            "blobs_left",
+            "Blobs a draining gateway still holds",
+            self.drain_blobs_left.clone(),
+        );
+        d.register(
+            "bytes_left",
+            "Bytes a draining gateway still holds",
+            self.drain_bytes_left.clone(),
+        );
+        d.register(
+            "blobs_moved",
+            "Blobs moved off draining gateways",
+            self.drain_blobs_moved.clone(),
+        );
+        d.register(
+            "bytes_moved",
+            "Bytes moved off draining gateways",
+            self.drain_bytes_moved.clone(),
+        );
+    }
+
+    fn gauge(value: u64) -> i64 {
+        i64::try_from(value).unwrap_or(i64::MAX)
+    }
+
+    pub fn drain_progress(
+        &self,
+        node: &str,
+        blobs_left: u64,
+        bytes_left: u64,
+        blobs_moved: u64,
+        bytes_moved: u64,
+    ) {
+        let labels = NodeLabels {
+            node: node.to_owned(),
+        };
+        self.drain_blobs_left
+            .get_or_create(&labels)
+            .set(Self::gauge(blobs_left));
+        self.drain_bytes_left
+            .get_or_create(&labels)
+            .set(Self::gauge(bytes_left));
+        self.drain_blobs_moved.get_or_create(&labels).inc_by(blobs_moved);
+        self.drain_bytes_moved.get_or_create(&labels).inc_by(bytes_moved);
+    }
+
+    pub fn set_lost(&self, blobs: u64) {
+        self.lost_blobs.set(Self::gauge(blobs));
+    }
+}
+
 pub struct Metrics {
     registry: Registry,
     pub requests: Family<RequestLabels, Counter>,
@@ -86,6 +187,13 @@ impl Default for Metrics {
 }
 
 impl Metrics {
+    /// Metrics that also report `volume`'s upkeep.
+    pub fn with_volume(volume: &VolumeMetrics) -> Self {
+        let mut metrics = Self::default();
+        volume.register(&mut metrics.registry);
+        metrics
+    }
+
     pub fn observe(&self, method: &str, status: u16, seconds: f64) {
         let labels = RequestLabels {
             method: method.to_owned(),

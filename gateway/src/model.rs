@@ -144,6 +144,24 @@ pub struct Segment {
     /// named their holders: those blobs are on the legacy holder (`cluster::Membership`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub holders: Vec<NodeId>,
+    /// CRC64NVME of the blob as stored (absent in records from before it was kept).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub crc: Option<u64>,
+}
+
+impl Segment {
+    /// Bytes of the blob as stored: a sealed blob carries a tag per chunk.
+    pub fn stored_size(&self) -> u64 {
+        stored_size(self.size, self.seal.is_some())
+    }
+}
+
+pub fn stored_size(size: u64, sealed: bool) -> u64 {
+    if sealed {
+        crate::sse::sealed_size(size)
+    } else {
+        size
+    }
 }
 
 /// HTTP representation headers stored with an object and returned on GET/HEAD.
@@ -306,6 +324,9 @@ pub struct PartRecord {
     /// Where the part's blob is (see [`Segment::holders`]).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub holders: Vec<NodeId>,
+    /// See [`Segment::crc`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub crc: Option<u64>,
 }
 
 impl ObjectHead {
@@ -332,6 +353,69 @@ impl ObjectHead {
     pub fn quoted_etag(&self) -> String {
         format!("\"{}\"", self.etag)
     }
+}
+
+/// A blob's references and where its copies are. The holders here are the truth; the copies of
+/// them in object and part records are where reads look first, and may be stale after a drain
+/// or a repair moved a copy.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BlobRecord {
+    /// Records that point at the blob.
+    pub refs: u64,
+    pub holders: Vec<NodeId>,
+    /// Bytes as stored.
+    pub size: u64,
+    /// CRC64NVME of the bytes as stored; absent for blobs written before it was kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub crc: Option<u64>,
+}
+
+impl BlobRecord {
+    /// Reads the record, or the bare reference count that earlier releases stored (its holders
+    /// then are only in the references: empty here).
+    pub fn decode(key: &[u8], raw: &[u8]) -> Result<Self, MetaError> {
+        if let Some(refs) = std::str::from_utf8(raw).ok().and_then(|t| t.parse().ok()) {
+            return Ok(Self {
+                refs,
+                holders: Vec::new(),
+                size: 0,
+                crc: None,
+            });
+        }
+        decode(key, raw)
+    }
+}
+
+/// A gateway being drained: every blob it holds is moved to others, and no new copy goes to
+/// it. Progress is kept here by whichever gateway does the moving.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DrainRecord {
+    pub node: NodeId,
+    /// Wall-clock time the drain was asked for.
+    pub requested: Nanos,
+    /// Set once a pass that began after every transaction that could still place a copy on the
+    /// node found nothing left on it.
+    #[serde(default)]
+    pub drained: bool,
+    #[serde(default)]
+    pub blobs_left: u64,
+    #[serde(default)]
+    pub bytes_left: u64,
+    #[serde(default)]
+    pub blobs_moved: u64,
+    #[serde(default)]
+    pub bytes_moved: u64,
+}
+
+/// A blob of which no good copy is left anywhere, and the objects it belonged to: reported,
+/// never silently dropped.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LostBlob {
+    pub found: Nanos,
+    /// The gateways that held it, all missing it or holding a damaged copy.
+    pub holders: Vec<NodeId>,
+    /// `bucket/key` (and ` version <id>` when versioned) of every object or part using it.
+    pub objects: Vec<String>,
 }
 
 pub fn encode<T: Serialize>(record: &T) -> Vec<u8> {

@@ -315,10 +315,18 @@ pub async fn start_gateway(
         }
     };
 
+    let mut blobs = BlobStore::open(&volume)
+        .context("opening blob volume")?
+        .with_body_deadline(Duration::from_secs(args.body_timeout.max(1)));
+    if let Some(quota) = args.cluster.volume_quota {
+        blobs = blobs.with_quota(quota).context("measuring the volume's blobs")?;
+    }
     let config = ClusterConfig {
         node_id: node_id.clone(),
         peer_url,
         volume: volume.clone(),
+        blobs: blobs.clone(),
+        high_water: f64::from(args.cluster.volume_high_water) / 100.0,
         copies: usize::from(args.cluster.blob_copies),
         free_grace: Duration::from_secs(args.cluster.free_grace),
         liveness: 3 * args.heartbeat_interval() + Duration::from_secs(1),
@@ -327,9 +335,6 @@ pub async fn start_gateway(
     let cluster = Cluster::join(&*shared.meta, config, shared.peer_key.clone())
         .await
         .context("registering the gateway in the metadata store")?;
-    let blobs = BlobStore::open(&volume)
-        .context("opening blob volume")?
-        .with_body_deadline(Duration::from_secs(args.body_timeout.max(1)));
     let store = Store::new(
         shared.meta.clone(),
         blobs.clone(),
@@ -338,7 +343,7 @@ pub async fn start_gateway(
         args.region.clone(),
         shared.keys.clone(),
     );
-    let metrics = Arc::new(Metrics::default());
+    let metrics = Arc::new(Metrics::with_volume(&store.cluster.volume_metrics));
     let app = app(
         args,
         shared,
@@ -347,6 +352,7 @@ pub async fn start_gateway(
         PeerState {
             blobs,
             key: shared.peer_key.clone(),
+            high_water: f64::from(args.cluster.volume_high_water) / 100.0,
         },
     );
 
@@ -354,6 +360,12 @@ pub async fn start_gateway(
         tokio::spawn(sweep_forever(store.clone(), args.clone())),
         tokio::spawn(heartbeat_forever(store.clone(), args.heartbeat_interval())),
         tokio::spawn(free_forever(store.clone())),
+        tokio::spawn(drain_forever(store.clone(), args.heartbeat_interval())),
+        tokio::spawn(upkeep_forever(
+            store.clone(),
+            Duration::from_secs(args.cluster.scrub_interval),
+            args.cluster.scrub_rate,
+        )),
         tokio::spawn(
             Worker::new(
                 store.clone(),
@@ -457,6 +469,7 @@ fn app(args: &ServeArgs, shared: &Shared, store: &Store, metrics: &Arc<Metrics>,
             identities,
             clock: store.clock.clone(),
             keys: store.keys.clone(),
+            store: store.clone(),
         }))
         .merge(peer_api::router(peer))
         .fallback_service(s3)
@@ -473,6 +486,64 @@ async fn heartbeat_forever(store: Store, interval: Duration) {
         tick.tick().await;
         if let Err(e) = store.cluster.membership.heartbeat(&*store.meta).await {
             tracing::warn!(error = %e, "heartbeat failed");
+        }
+    }
+}
+
+/// Moves blobs off draining gateways this gateway is responsible for.
+async fn drain_forever(store: Store, interval: Duration) {
+    let mut tick = tokio::time::interval(interval);
+    loop {
+        tick.tick().await;
+        match store.drain_round().await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(moved = n, "moved blobs off draining gateways"),
+            Err(e) => tracing::warn!(error = %e, "draining failed; will retry"),
+        }
+    }
+}
+
+/// Keeps this gateway's copies whole: once at start the holder index is completed (stores from
+/// earlier releases) and a replaced volume refilled from other copies; then a scrub every
+/// `scrub_interval` (none when zero) at `scrub_rate` bytes per second.
+async fn upkeep_forever(store: Store, scrub_interval: Duration, scrub_rate: u64) {
+    while let Err(e) = store.index_holders().await {
+        tracing::warn!(error = %e, "indexing blob holders failed; will retry");
+        tokio::time::sleep(Duration::from_secs(10)).await;
+    }
+    if store.cluster.membership.volume_replaced() {
+        match store.repair_pass(None).await {
+            Ok(r) => {
+                tracing::info!(
+                    missing = r.missing,
+                    repaired = r.repaired,
+                    lost = r.lost,
+                    "replaced volume repaired"
+                );
+                store.cluster.membership.repaired();
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "repairing the replaced volume failed; the next scrub retries")
+            }
+        }
+    }
+    if scrub_interval.is_zero() {
+        return;
+    }
+    let mut tick = tokio::time::interval(scrub_interval);
+    tick.tick().await; // the first tick is now: the first scrub waits a whole interval
+    loop {
+        tick.tick().await;
+        match store.repair_pass(Some(scrub_rate)).await {
+            Ok(r) => tracing::info!(
+                checked = r.checked,
+                damaged = r.damaged,
+                missing = r.missing,
+                repaired = r.repaired,
+                lost = r.lost,
+                "scrub pass"
+            ),
+            Err(e) => tracing::warn!(error = %e, "scrub failed"),
         }
     }
 }

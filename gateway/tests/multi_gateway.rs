@@ -6,125 +6,20 @@
 
 mod common;
 
-use std::path::PathBuf;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 
 use aws_sdk_s3::Client;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{
     BucketVersioningStatus, CompletedMultipartUpload, CompletedPart, VersioningConfiguration,
 };
-use clap::Parser as _;
+use common::local_store::{LocalStore, data, eventually};
 use common::{blob_files_in, create_bucket, get, put};
 use gateway::cluster::PeerKey;
-use gateway::config::{Cli, Command, ServeArgs};
-use gateway::server::{RunningGateway, Shared, start_gateway, volume_of};
-use tempfile::TempDir;
+use gateway::server::start_gateway;
 
 const B: &str = "shared";
 const MIB: usize = 1024 * 1024;
-/// How long background work (frees on other gateways, liveness) may take to be seen.
-const SETTLE: Duration = Duration::from_secs(20);
-
-/// N gateways of one store in this process.
-struct LocalStore {
-    _dir: TempDir,
-    args: ServeArgs,
-    shared: Shared,
-    gateways: Vec<Option<RunningGateway>>,
-}
-
-impl LocalStore {
-    async fn start(n: usize, extra: &[&str]) -> Self {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let mut argv: Vec<String> = [
-            "gateway",
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--heartbeat-interval",
-            "1",
-            "--data-dir",
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-        argv.push(dir.path().display().to_string());
-        argv.extend(["--gateways".to_owned(), n.to_string()]);
-        argv.extend(common::meta_args());
-        argv.extend(extra.iter().map(|s| s.to_string()));
-        let Command::Serve(args) = Cli::parse_from(argv).command else {
-            unreachable!("serve arguments")
-        };
-        let args = *args;
-        let shared = Shared::open(&args).await.expect("open store");
-        let mut gateways = Vec::new();
-        for i in 0..n {
-            gateways.push(Some(
-                start_gateway(&args, &shared, i).await.expect("start gateway"),
-            ));
-        }
-        Self {
-            _dir: dir,
-            args,
-            shared,
-            gateways,
-        }
-    }
-
-    fn gateway(&self, i: usize) -> &RunningGateway {
-        self.gateways[i].as_ref().expect("gateway is running")
-    }
-
-    fn endpoint(&self, i: usize) -> String {
-        format!("http://{}", self.gateway(i).addr)
-    }
-
-    fn client(&self, i: usize) -> Client {
-        let root = self.shared.root();
-        e2e::s3_client(
-            &self.endpoint(i),
-            "us-east-1",
-            &root.access_key_id,
-            &root.secret_access_key,
-            |b| b,
-        )
-    }
-
-    fn volume(&self, i: usize) -> PathBuf {
-        volume_of(&self.args, i)
-    }
-
-    fn blobs_on(&self, i: usize) -> usize {
-        blob_files_in(&self.volume(i))
-    }
-
-    async fn stop(&mut self, i: usize) {
-        if let Some(gw) = self.gateways[i].take() {
-            gw.stop().await;
-        }
-    }
-
-    async fn restart(&mut self, i: usize) {
-        self.stop(i).await;
-        self.gateways[i] = Some(
-            start_gateway(&self.args, &self.shared, i)
-                .await
-                .expect("restart gateway"),
-        );
-    }
-}
-
-fn data(len: usize, seed: u8) -> Vec<u8> {
-    (0..len)
-        .map(|i| {
-            (i as u32)
-                .wrapping_mul(2_654_435_761)
-                .rotate_left(u32::from(seed)) as u8
-                ^ seed
-        })
-        .collect()
-}
 
 async fn get_range(c: &Client, key: &str, range: &str) -> Vec<u8> {
     let out = c
@@ -148,15 +43,6 @@ async fn get_part(c: &Client, key: &str, part: i32) -> Vec<u8> {
         .await
         .unwrap_or_else(|e| panic!("part {part} of {key}: {e:?}"));
     out.body.collect().await.expect("body").into_bytes().to_vec()
-}
-
-/// Waits until `check` holds, or fails with `what` after [`SETTLE`].
-async fn eventually(what: &str, mut check: impl FnMut() -> bool) {
-    let deadline = Instant::now() + SETTLE;
-    while !check() {
-        assert!(Instant::now() < deadline, "{what}: not within {SETTLE:?}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }
 
 async fn multipart(c: &Client, key: &str, parts: &[(&Client, Vec<u8>)]) -> String {

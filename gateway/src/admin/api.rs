@@ -46,6 +46,8 @@ pub struct AdminState {
     pub identities: Arc<Identities>,
     pub clock: SharedClock,
     pub keys: Arc<dyn KeyService>,
+    /// The gateways of the store (nodes, drains, lost blobs).
+    pub store: crate::ops::Store,
 }
 
 pub fn router(state: AdminState) -> Router {
@@ -237,6 +239,23 @@ async fn route(
             ids.delete_key(name, id).await?;
             StatusCode::NO_CONTENT.into_response()
         }
+        ("GET", ["nodes"]) => json(&serde_json::json!({ "nodes": super::nodes::list(&st.store).await? })),
+        ("GET", ["nodes", id]) => json(&super::nodes::view(&st.store, &super::nodes::node_id(id)?).await?),
+        ("POST", ["nodes", id, "drain"]) => {
+            let id = super::nodes::node_id(id)?;
+            st.store.start_drain(&id).await?;
+            json(&super::nodes::view(&st.store, &id).await?)
+        }
+        ("POST", ["nodes", id, "undrain"]) => {
+            let id = super::nodes::node_id(id)?;
+            st.store.stop_drain(&id).await?;
+            json(&super::nodes::view(&st.store, &id).await?)
+        }
+        ("DELETE", ["nodes", id]) => {
+            st.store.forget_node(&super::nodes::node_id(id)?).await?;
+            StatusCode::NO_CONTENT.into_response()
+        }
+        ("GET", ["blobs", "lost"]) => json(&super::nodes::lost(&st.store).await?),
         ("POST", ["kms", "keys"]) => {
             let new: NewEncryptionKey = if body.is_empty() {
                 NewEncryptionKey::default()

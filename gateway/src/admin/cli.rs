@@ -43,8 +43,36 @@ pub enum AdminCommand {
         #[command(subcommand)]
         command: KmsCommand,
     },
+    /// The store's gateways: room, liveness, drains.
+    Node {
+        #[command(subcommand)]
+        command: NodeCommand,
+    },
+    /// Blobs no gateway has a good copy of, with the objects that use them.
+    Lost,
     /// Who the configured credentials are.
     Whoami,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum NodeCommand {
+    List,
+    Show {
+        id: String,
+    },
+    /// Moves every blob the gateway holds to others (resumable); no new copy goes to it. The
+    /// output shows the blobs and bytes left; `show` follows the progress.
+    Drain {
+        id: String,
+    },
+    /// Cancels a drain: the gateway takes new copies again.
+    Undrain {
+        id: String,
+    },
+    /// Forgets a drained gateway that is gone for good (refused while it is up or holds blobs).
+    Forget {
+        id: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -117,6 +145,17 @@ pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
     let key_path = |key: &str, action: &str| format!("/kms/keys/{}/{action}", urlencoding::encode(key));
     let (method, path, body) = match &args.command {
         AdminCommand::Whoami => ("GET", "/whoami".to_owned(), None),
+        AdminCommand::Lost => ("GET", "/blobs/lost".to_owned(), None),
+        AdminCommand::Node { command } => {
+            let node = |id: &str| format!("/nodes/{}", urlencoding::encode(id));
+            match command {
+                NodeCommand::List => ("GET", "/nodes".to_owned(), None),
+                NodeCommand::Show { id } => ("GET", node(id), None),
+                NodeCommand::Drain { id } => ("POST", format!("{}/drain", node(id)), None),
+                NodeCommand::Undrain { id } => ("POST", format!("{}/undrain", node(id)), None),
+                NodeCommand::Forget { id } => ("DELETE", node(id), None),
+            }
+        }
         AdminCommand::Kms { command } => match command {
             KmsCommand::Create { alias, description } => (
                 "POST",

@@ -1,5 +1,6 @@
-//! The admin API (users, orgs, keys) and its command-line client.
+//! The admin API (users, orgs, keys, gateways) and its command-line client.
 
 pub mod api;
 pub mod cli;
+mod nodes;
 pub mod sigv4;

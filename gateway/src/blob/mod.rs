@@ -1,8 +1,10 @@
 //! Object bytes on the volume: immutable files named by ids that never repeat.
 
+mod check;
 mod read;
 mod store;
 pub mod sweeper;
 
+pub use check::{Verdict, check_copy, check_copy_paced};
 pub use read::BlobStream;
-pub use store::{BlobId, BlobStore, Observer, WriteError, Written};
+pub use store::{BlobId, BlobStore, Observer, Room, WriteError, Written};

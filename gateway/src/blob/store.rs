@@ -9,6 +9,7 @@ use std::fs::{self, File};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use bytes::Bytes;
 use futures::{Stream, StreamExt};
@@ -74,6 +75,8 @@ pub enum WriteError {
 pub struct Written<O> {
     pub id: BlobId,
     pub size: u64,
+    /// CRC64NVME of the bytes as stored: what scrubs and repairs check a copy against.
+    pub crc: u64,
     /// The observer that saw every byte, handed back with what it computed.
     pub observer: O,
 }
@@ -83,11 +86,75 @@ pub struct BlobStore {
     inner: Arc<Dirs>,
 }
 
+impl fmt::Debug for BlobStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BlobStore")
+            .field("root", &self.inner.root)
+            .finish()
+    }
+}
+
 struct Dirs {
+    root: PathBuf,
     blobs: PathBuf,
     tmp: PathBuf,
+    quarantine: PathBuf,
     /// How long a body may send nothing before its write fails.
     body_deadline: Option<std::time::Duration>,
+    /// At most this many bytes of blobs on the volume (`--volume-quota`), whatever the
+    /// filesystem has.
+    quota: Option<u64>,
+    /// Bytes of blobs on the volume, counted when there is a quota to hold them to.
+    used: AtomicU64,
+}
+
+/// How much a volume can take: its capacity and what is free, as the filesystem (or the quota,
+/// when lower) says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Room {
+    pub capacity: u64,
+    pub free: u64,
+}
+
+impl Room {
+    /// Whether `size` more bytes keep the volume at or under `high_water` (a fraction of its
+    /// capacity), with room for them.
+    pub fn fits(&self, size: u64, high_water: f64) -> bool {
+        let used_after = (self.capacity.saturating_sub(self.free)).saturating_add(size);
+        size <= self.free && (used_after as f64) <= self.capacity as f64 * high_water
+    }
+}
+
+/// Capacity and free bytes of the filesystem holding `path`.
+fn filesystem_room(path: &Path) -> Room {
+    use std::os::unix::ffi::OsStrExt as _;
+    let none = Room { capacity: 0, free: 0 };
+    let Ok(c_path) = std::ffi::CString::new(path.as_os_str().as_bytes()) else {
+        return none;
+    };
+    // SAFETY: `statvfs` only writes into the zeroed struct we own; the path is NUL-terminated.
+    unsafe {
+        let mut st: libc::statvfs = std::mem::zeroed();
+        if libc::statvfs(c_path.as_ptr(), &mut st) != 0 {
+            return none;
+        }
+        let frsize = st.f_frsize as u64;
+        Room {
+            capacity: st.f_blocks as u64 * frsize,
+            free: st.f_bavail as u64 * frsize,
+        }
+    }
+}
+
+/// Bytes of every blob under `blobs` (a quota's starting point).
+fn bytes_under(blobs: &Path) -> io::Result<u64> {
+    let mut total = 0;
+    for shard in fs::read_dir(blobs)?.filter_map(Result::ok) {
+        for entry in fs::read_dir(shard.path())?.filter_map(Result::ok) {
+            total += entry.metadata().map_or(0, |m| m.len());
+        }
+    }
+    Ok(total)
 }
 
 /// Sees every byte of a blob as it is written (digests are computed this way, in one pass).
@@ -111,6 +178,7 @@ impl Observer for crate::checksum::BodyDigest {
 struct Sink<O> {
     file: File,
     observer: O,
+    crc: crc_fast::Digest,
     size: u64,
     flushed: u64,
 }
@@ -120,6 +188,7 @@ impl<O: Observer> Sink<O> {
     fn absorb(mut self, batch: Vec<Bytes>) -> io::Result<Self> {
         for bytes in &batch {
             self.observer.observe(bytes);
+            self.crc.update(bytes);
             self.file.write_all(bytes)?;
             self.size += bytes.len() as u64;
         }
@@ -156,29 +225,85 @@ impl BlobStore {
     pub fn open(data_dir: &Path) -> io::Result<Self> {
         let blobs = data_dir.join("blobs");
         let tmp = data_dir.join("tmp");
+        let quarantine = data_dir.join("quarantine");
         fs::create_dir_all(&tmp)?;
+        fs::create_dir_all(&quarantine)?;
         for shard in 0..=255u8 {
             fs::create_dir_all(blobs.join(format!("{shard:02x}")))?;
         }
         Ok(Self {
             inner: Arc::new(Dirs {
+                root: data_dir.to_owned(),
                 blobs,
                 tmp,
+                quarantine,
                 body_deadline: None,
+                quota: None,
+                used: AtomicU64::new(0),
             }),
         })
     }
 
-    /// Fails a write whose body sends nothing for `deadline` (a stalled or trickling client).
-    pub fn with_body_deadline(self, deadline: std::time::Duration) -> Self {
-        let inner = Dirs {
+    fn with(self, change: impl FnOnce(&mut Dirs)) -> Self {
+        let mut dirs = Dirs {
+            root: self.inner.root.clone(),
             blobs: self.inner.blobs.clone(),
             tmp: self.inner.tmp.clone(),
-            body_deadline: Some(deadline),
+            quarantine: self.inner.quarantine.clone(),
+            body_deadline: self.inner.body_deadline,
+            quota: self.inner.quota,
+            used: AtomicU64::new(self.inner.used.load(Ordering::Relaxed)),
         };
+        change(&mut dirs);
         Self {
-            inner: Arc::new(inner),
+            inner: Arc::new(dirs),
         }
+    }
+
+    /// Fails a write whose body sends nothing for `deadline` (a stalled or trickling client).
+    pub fn with_body_deadline(self, deadline: std::time::Duration) -> Self {
+        self.with(|d| d.body_deadline = Some(deadline))
+    }
+
+    pub fn body_deadline(&self) -> Option<std::time::Duration> {
+        self.inner.body_deadline
+    }
+
+    /// Holds the volume to `quota` bytes of blobs (counted from what is on it now).
+    pub fn with_quota(self, quota: u64) -> io::Result<Self> {
+        let used = bytes_under(&self.inner.blobs)?;
+        Ok(self.with(|d| {
+            d.quota = Some(quota);
+            d.used = AtomicU64::new(used);
+        }))
+    }
+
+    /// What the volume can take now.
+    pub fn room(&self) -> Room {
+        let fs = filesystem_room(&self.inner.root);
+        match self.inner.quota {
+            None => fs,
+            Some(quota) => {
+                let left = quota.saturating_sub(self.inner.used.load(Ordering::Relaxed));
+                Room {
+                    capacity: quota.min(fs.capacity),
+                    free: left.min(fs.free),
+                }
+            }
+        }
+    }
+
+    fn count_in(&self, bytes: u64) {
+        self.inner.used.fetch_add(bytes, Ordering::Relaxed);
+    }
+
+    fn count_out(&self, bytes: u64) {
+        let _ = self
+            .inner
+            .used
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |u| {
+                Some(u.saturating_sub(bytes))
+            });
     }
 
     pub fn path(&self, id: &BlobId) -> PathBuf {
@@ -227,9 +352,11 @@ impl BlobStore {
             let _ = tokio::task::spawn_blocking(move || fs::remove_file(path)).await;
         }
         let sink = result?;
+        self.count_in(sink.size);
         Ok(Written {
             id,
             size: sink.size,
+            crc: sink.crc.finalize(),
             observer: sink.observer,
         })
     }
@@ -251,6 +378,7 @@ impl BlobStore {
         let mut writer = Writer::Idle(Sink {
             file,
             observer,
+            crc: crc_fast::Digest::new(crc_fast::CrcAlgorithm::Crc64Nvme),
             size: 0,
             flushed: 0,
         });
@@ -289,32 +417,115 @@ impl BlobStore {
             writer = Writer::Busy(tokio::task::spawn_blocking(move || sink.absorb(full)));
         }
         let sink = writer.ready().await?;
+        if let Some(quota) = self.inner.quota {
+            let after = self.inner.used.load(Ordering::Relaxed) + sink.size + batched as u64;
+            if after > quota {
+                return Err(WriteError::Io(io::Error::from(io::ErrorKind::QuotaExceeded)));
+            }
+        }
         let (final_path, dir, tmp_path) = (self.path(id), self.inner.blobs.clone(), tmp_path.to_owned());
         blocking(move || {
             let sink = sink.absorb(batch)?;
             // fdatasync also makes the file's size durable: all a new, never-modified file needs.
             sink.file.sync_data()?;
+            // A repair writes a good copy over a damaged one: its bytes leave the count.
+            let replaced = fs::metadata(&final_path).map_or(0, |m| m.len());
             fs::rename(&tmp_path, &final_path)?;
             sync_dir(final_path.parent().unwrap_or(&dir))?;
-            Ok(sink)
+            Ok((sink, replaced))
         })
         .await
+        .map(|(sink, replaced)| {
+            self.count_out(replaced);
+            sink
+        })
     }
 
     /// Removes a blob no committed record points at any more. Missing is fine (idempotent).
     pub async fn delete(&self, id: &BlobId) -> io::Result<()> {
         let path = self.path(id);
-        tokio::task::spawn_blocking(move || match fs::remove_file(&path) {
-            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
-            _ => Ok(()),
+        let size = tokio::task::spawn_blocking(move || {
+            let size = fs::metadata(&path).map_or(0, |m| m.len());
+            match fs::remove_file(&path) {
+                Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+                Err(_) => Ok(0),
+                Ok(()) => Ok(size),
+            }
+        })
+        .await
+        .map_err(io::Error::other)??;
+        self.count_out(size);
+        Ok(())
+    }
+
+    /// Keeps a damaged copy's bytes under `quarantine/` (a hard link: the copy itself stays
+    /// until a good one is written over it). Missing is fine.
+    pub async fn keep_aside(&self, id: &BlobId) -> io::Result<()> {
+        let (path, aside) = (self.path(id), self.inner.quarantine.join(id.as_str()));
+        tokio::task::spawn_blocking(move || {
+            let _ = fs::remove_file(&aside);
+            match fs::hard_link(&path, &aside) {
+                Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+                _ => Ok(()),
+            }
         })
         .await
         .map_err(io::Error::other)?
     }
 
+    /// The CRC64NVME and size of a blob as stored, read in `piece`-sized reads with `pause`
+    /// awaited after each (a scrub's pace). `None` when the volume has no such blob.
+    pub async fn stored_crc(
+        &self,
+        id: &BlobId,
+        piece: usize,
+        pause: impl Fn(usize) -> std::time::Duration,
+    ) -> io::Result<Option<(u64, u64)>> {
+        use std::io::Read as _;
+        let path = self.path(id);
+        let file = match blocking_io(move || File::open(path)).await {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let mut state = (
+            file,
+            crc_fast::Digest::new(crc_fast::CrcAlgorithm::Crc64Nvme),
+            0u64,
+        );
+        loop {
+            let (n, back) = blocking_io(move || {
+                let (mut file, mut crc, mut size) = state;
+                let mut buf = vec![0u8; piece];
+                let n = file.read(&mut buf)?;
+                crc.update(&buf[..n]);
+                size += n as u64;
+                Ok((n, (file, crc, size)))
+            })
+            .await?;
+            state = back;
+            if n == 0 {
+                return Ok(Some((state.1.finalize(), state.2)));
+            }
+            let wait = pause(n);
+            if !wait.is_zero() {
+                tokio::time::sleep(wait).await;
+            }
+        }
+    }
+
+    /// Whether the volume has a file for the blob.
+    pub fn has(&self, id: &BlobId) -> bool {
+        self.path(id).is_file()
+    }
+
     pub fn size_of(&self, id: &BlobId) -> io::Result<u64> {
         Ok(fs::metadata(self.path(id))?.len())
     }
+}
+
+async fn blocking_io<T: Send + 'static>(f: impl FnOnce() -> io::Result<T> + Send + 'static) -> io::Result<T> {
+    tokio::task::spawn_blocking(f).await.map_err(io::Error::other)?
 }
 
 /// Asks the kernel to start writing a range back now, without waiting for it.

@@ -2,14 +2,15 @@
 //! record (peer URL, volume room, heartbeat) and reads everyone's. A gateway whose heartbeat is
 //! older than the liveness window is taken for down.
 
-use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::RwLock;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime};
 
 use super::{NodeId, NodeRecord};
+use crate::blob::BlobStore;
 use crate::meta::{MetaError, MetaResult, MetaStore, keys, transact};
-use crate::model::{self, Nanos};
+use crate::model::{self, DrainRecord, Nanos};
 
 /// The setting that names the gateway holding every blob recorded before blob references named
 /// their holders: the store's one gateway then, which is the first to start after the upgrade.
@@ -20,32 +21,24 @@ const MAX_NODES: usize = 10_000;
 pub struct Membership {
     me: NodeId,
     peer_url: String,
-    volume: PathBuf,
+    blobs: BlobStore,
     volume_token: String,
     liveness: Duration,
     legacy: NodeId,
-    view: RwLock<BTreeMap<NodeId, NodeRecord>>,
+    view: RwLock<View>,
+    /// The gateway last ran with another volume (a lost disk): its blobs are to be repaired.
+    volume_replaced: AtomicBool,
+}
+
+#[derive(Default)]
+struct View {
+    nodes: BTreeMap<NodeId, NodeRecord>,
+    /// Gateways being drained: no new copy goes to them.
+    draining: BTreeSet<NodeId>,
 }
 
 fn now() -> Nanos {
     Nanos::from_time(SystemTime::now().into())
-}
-
-/// Capacity and free bytes of the filesystem holding `path`.
-pub fn volume_room(path: &Path) -> (u64, u64) {
-    use std::os::unix::ffi::OsStrExt as _;
-    let Ok(c_path) = std::ffi::CString::new(path.as_os_str().as_bytes()) else {
-        return (0, 0);
-    };
-    // SAFETY: `statvfs` only writes into the zeroed struct we own; the path is NUL-terminated.
-    unsafe {
-        let mut st: libc::statvfs = std::mem::zeroed();
-        if libc::statvfs(c_path.as_ptr(), &mut st) != 0 {
-            return (0, 0);
-        }
-        let frsize = st.f_frsize as u64;
-        (st.f_blocks as u64 * frsize, st.f_bavail as u64 * frsize)
-    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -68,7 +61,7 @@ impl Membership {
         meta: &dyn MetaStore,
         me: NodeId,
         peer_url: String,
-        volume: &Path,
+        blobs: BlobStore,
         volume_token: String,
         liveness: Duration,
     ) -> Result<Self, JoinError> {
@@ -86,22 +79,26 @@ impl Membership {
         let membership = Self {
             me,
             peer_url,
-            volume: volume.to_owned(),
+            blobs,
             volume_token,
             liveness,
             legacy,
-            view: RwLock::new(BTreeMap::new()),
+            view: RwLock::new(View::default()),
+            volume_replaced: AtomicBool::new(false),
         };
         membership.refresh(meta).await?;
-        let holder = membership.with_view(|v| v.get(&membership.me).cloned());
+        let holder = membership.with_view(|v| v.nodes.get(&membership.me).cloned());
         if let Some(other) = holder
             && other.volume != membership.volume_token
-            && membership.is_live_record(&other, now())
         {
-            return Err(JoinError::Duplicate {
-                id: other.id,
-                peer_url: other.peer_url,
-            });
+            if membership.is_live_record(&other, now()) {
+                return Err(JoinError::Duplicate {
+                    id: other.id,
+                    peer_url: other.peer_url,
+                });
+            }
+            tracing::warn!(node = %membership.me, "this gateway's volume is not the one it had: its blobs will be repaired from other copies");
+            membership.volume_replaced.store(true, Ordering::Relaxed);
         }
         membership.heartbeat(meta).await?;
         Ok(membership)
@@ -109,7 +106,8 @@ impl Membership {
 
     /// Publishes this gateway's record with a fresh heartbeat, then re-reads everyone's.
     pub async fn heartbeat(&self, meta: &dyn MetaStore) -> MetaResult<()> {
-        let (capacity, free) = volume_room(&self.volume);
+        let room = self.blobs.room();
+        let (capacity, free) = (room.capacity, room.free);
         let record = NodeRecord {
             id: self.me.clone(),
             peer_url: self.peer_url.clone(),
@@ -133,10 +131,18 @@ impl Membership {
         let (start, end) = keys::all_nodes();
         let rows = txn.scan(&start, &end, MAX_NODES).await;
         let _ = txn.rollback().await;
-        let mut view = BTreeMap::new();
+        let mut txn = meta.begin_read().await?;
+        let (start, end) = keys::all_drains();
+        let drains = txn.scan(&start, &end, MAX_NODES).await;
+        let _ = txn.rollback().await;
+        let mut view = View::default();
         for (k, v) in rows? {
             let record: NodeRecord = model::decode(&k, &v)?;
-            view.insert(record.id.clone(), record);
+            view.nodes.insert(record.id.clone(), record);
+        }
+        for (k, v) in drains? {
+            let drain: DrainRecord = model::decode(&k, &v)?;
+            view.draining.insert(drain.node);
         }
         if let Ok(mut current) = self.view.write() {
             *current = view;
@@ -162,7 +168,43 @@ impl Membership {
         self.resolve(holders).contains(&self.me)
     }
 
-    fn with_view<T>(&self, f: impl FnOnce(&BTreeMap<NodeId, NodeRecord>) -> T) -> T {
+    /// Whether this gateway found another volume than the one it last ran with (and has not yet
+    /// been repaired since).
+    pub fn volume_replaced(&self) -> bool {
+        self.volume_replaced.load(Ordering::Relaxed)
+    }
+
+    pub fn repaired(&self) {
+        self.volume_replaced.store(false, Ordering::Relaxed);
+    }
+
+    pub fn is_draining(&self, id: &NodeId) -> bool {
+        self.with_view(|v| v.draining.contains(id))
+    }
+
+    /// Every registered gateway, live or not.
+    pub fn nodes(&self) -> Vec<NodeRecord> {
+        self.with_view(|v| v.nodes.values().cloned().collect())
+    }
+
+    pub fn is_live(&self, id: &NodeId) -> bool {
+        let now = now();
+        self.with_view(|v| v.nodes.get(id).is_some_and(|r| self.is_live_record(r, now)))
+    }
+
+    /// Live gateways other than this one that may take new copies (not draining).
+    pub fn placeable_peers(&self) -> Vec<NodeRecord> {
+        let now = now();
+        self.with_view(|v| {
+            v.nodes
+                .values()
+                .filter(|r| r.id != self.me && !v.draining.contains(&r.id) && self.is_live_record(r, now))
+                .cloned()
+                .collect()
+        })
+    }
+
+    fn with_view<T>(&self, f: impl FnOnce(&View) -> T) -> T {
         match self.view.read() {
             Ok(view) => f(&view),
             Err(poisoned) => f(&poisoned.into_inner()),
@@ -175,14 +217,15 @@ impl Membership {
     }
 
     pub fn peer_url(&self, id: &NodeId) -> Option<String> {
-        self.with_view(|v| v.get(id).map(|r| r.peer_url.clone()))
+        self.with_view(|v| v.nodes.get(id).map(|r| r.peer_url.clone()))
     }
 
     /// The other gateways whose heartbeat is recent.
     pub fn live_peers(&self) -> Vec<NodeRecord> {
         let now = now();
         self.with_view(|v| {
-            v.values()
+            v.nodes
+                .values()
                 .filter(|r| r.id != self.me && self.is_live_record(r, now))
                 .cloned()
                 .collect()
@@ -203,7 +246,7 @@ impl Membership {
                     local.push(Source::Local);
                     continue;
                 }
-                match v.get(id) {
+                match v.nodes.get(id) {
                     Some(r) if self.is_live_record(r, now) => {
                         live.push(Source::Peer(id.clone(), r.peer_url.clone()))
                     }

@@ -15,6 +15,8 @@ pub use peer_auth::PeerKey;
 pub use peer_client::PeerClient;
 
 use std::path::PathBuf;
+
+use crate::blob::BlobStore;
 use std::time::Duration;
 
 use crate::meta::MetaStore;
@@ -25,8 +27,12 @@ use membership::JoinError;
 pub struct ClusterConfig {
     pub node_id: NodeId,
     pub peer_url: String,
-    /// The volume's root (its room is published in the heartbeat).
+    /// The volume's root.
     pub volume: PathBuf,
+    /// The volume's blobs (their room is published in the heartbeat).
+    pub blobs: BlobStore,
+    /// The share of a volume's capacity past which it takes no new blob (0 to 1).
+    pub high_water: f64,
     /// Copies kept of every new blob, this gateway's included (1 to 3).
     pub copies: usize,
     /// How long a freed blob stays readable: longer than any read of it may take.
@@ -42,8 +48,11 @@ pub struct ClusterConfig {
 pub struct Cluster {
     pub membership: Membership,
     pub peers: PeerClient,
+    /// What this gateway's volume upkeep (scrub, repair, drain) did.
+    pub volume_metrics: crate::metrics::VolumeMetrics,
     pub copies: usize,
     pub free_grace: Duration,
+    pub high_water: f64,
 }
 
 impl Cluster {
@@ -54,7 +63,7 @@ impl Cluster {
             meta,
             config.node_id,
             config.peer_url,
-            &config.volume,
+            config.blobs,
             token,
             config.liveness,
         )
@@ -62,8 +71,10 @@ impl Cluster {
         Ok(Self {
             membership,
             peers,
+            volume_metrics: Default::default(),
             copies: config.copies.clamp(1, 3),
             free_grace: config.free_grace,
+            high_water: config.high_water,
         })
     }
 

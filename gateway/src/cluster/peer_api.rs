@@ -10,7 +10,7 @@ use axum::Router;
 use axum::body::Body;
 use axum::extract::{Path, Request, State};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use futures::TryStreamExt;
 use http::{StatusCode, header};
 
@@ -19,17 +19,47 @@ use crate::blob::{BlobId, BlobStore, WriteError};
 
 /// Under `/_stowage/`, a path no bucket can have.
 pub const BLOB_PATH: &str = "/_stowage/peer/blobs/";
+/// CRC64NVME of a blob as stored (decimal): sent with a copy to have it checked on arrival,
+/// answered for every copy written, and named in a check.
+pub const CRC_HEADER: &str = "x-stowage-crc64";
+/// The size the checked copy must have.
+pub const SIZE_HEADER: &str = "x-stowage-size";
+/// The verdict of a check: `good`, `damaged` (quarantined) or `missing`.
+pub const VERDICT_HEADER: &str = "x-stowage-verdict";
 
 #[derive(Clone)]
 pub struct PeerState {
     pub blobs: BlobStore,
     pub key: PeerKey,
+    /// No copy is taken past this share of the volume's capacity.
+    pub high_water: f64,
 }
 
 pub fn router(state: PeerState) -> Router {
     Router::new()
         .route("/_stowage/peer/blobs/{id}", get(read_blob).put(write_blob))
+        .route("/_stowage/peer/blobs/{id}/check", post(check_blob))
         .with_state(state)
+}
+
+fn number_header(req: &Request, name: &str) -> Option<u64> {
+    req.headers().get(name)?.to_str().ok()?.parse().ok()
+}
+
+/// Re-reads this volume's copy of a blob against the CRC its record names (a reader saw bytes
+/// that did not match); a damaged copy is quarantined, so reads go to another holder.
+async fn check_blob(State(state): State<PeerState>, Path(id): Path<String>, req: Request) -> Response {
+    let id = match admit(&state, &req, &id) {
+        Ok(id) => id,
+        Err((status, why)) => return refuse(status, why),
+    };
+    let (Some(crc), Some(size)) = (number_header(&req, CRC_HEADER), number_header(&req, SIZE_HEADER)) else {
+        return refuse(StatusCode::BAD_REQUEST, "a check names the CRC and size");
+    };
+    match crate::blob::check_copy(&state.blobs, &id, size, crc).await {
+        Ok(verdict) => (StatusCode::OK, [(VERDICT_HEADER, verdict.as_str())]).into_response(),
+        Err(e) => refuse(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    }
 }
 
 fn refuse(status: StatusCode, why: impl Into<String>) -> Response {
@@ -101,14 +131,26 @@ async fn write_blob(State(state): State<PeerState>, Path(id): Path<String>, req:
     let Some(expected) = expected else {
         return refuse(StatusCode::LENGTH_REQUIRED, "a copy states its length");
     };
+    if !state.blobs.room().fits(expected, state.high_water) {
+        return refuse(
+            StatusCode::INSUFFICIENT_STORAGE,
+            "this volume is at its high-water mark",
+        );
+    }
+    let crc = number_header(&req, CRC_HEADER);
     let body = TryStreamExt::map_err(req.into_body().into_data_stream(), io::Error::other);
     match state.blobs.write_as(id.clone(), body, |_: &[u8]| {}).await {
-        Ok(written) if written.size == expected => StatusCode::CREATED.into_response(),
+        Ok(written) if written.size == expected && crc.is_none_or(|c| c == written.crc) => {
+            (StatusCode::CREATED, [(CRC_HEADER, written.crc.to_string())]).into_response()
+        }
         Ok(written) => {
             let _ = state.blobs.delete(&id).await;
             refuse(
                 StatusCode::BAD_REQUEST,
-                format!("{} bytes arrived of {expected}", written.size),
+                format!(
+                    "{} bytes arrived of {expected}, CRC {} (expected {crc:?})",
+                    written.size, written.crc
+                ),
             )
         }
         Err(WriteError::Body(e)) => refuse(StatusCode::BAD_REQUEST, e.to_string()),

@@ -17,8 +17,8 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 
 use super::PeerKey;
-use super::peer_api::BLOB_PATH;
-use crate::blob::{BlobId, BlobStream};
+use super::peer_api::{BLOB_PATH, CRC_HEADER, SIZE_HEADER, VERDICT_HEADER};
+use crate::blob::{BlobId, Verdict};
 
 /// A holder that does not accept a connection this fast is taken for down, and the next one is
 /// tried: a failover must finish long before a client gives up on the GET.
@@ -91,11 +91,14 @@ impl PeerClient {
     }
 
     fn request(&self, method: Method, base_url: &str, blob: &BlobId) -> http::request::Builder {
-        let path = format!("{BLOB_PATH}{blob}");
+        self.request_at(method, base_url, &format!("{BLOB_PATH}{blob}"))
+    }
+
+    fn request_at(&self, method: Method, base_url: &str, path: &str) -> http::request::Builder {
         let mut req = Request::builder()
             .method(method.clone())
             .uri(format!("{}{path}", base_url.trim_end_matches('/')));
-        for (name, value) in self.key.sign(method.as_str(), &path, SystemTime::now()) {
+        for (name, value) in self.key.sign(method.as_str(), path, SystemTime::now()) {
             req = req.header(name, value);
         }
         req
@@ -157,19 +160,28 @@ impl PeerClient {
         Ok(Box::pin(sync_wrapper::SyncStream::new(frames)))
     }
 
-    /// Stores `body` (`size` bytes) as `blob` on the gateway at `base_url`; returns once the
-    /// peer has it durably.
-    pub async fn write(
+    /// Stores `body` (`size` bytes) as `blob` on the gateway at `base_url`, checked there
+    /// against `crc` when it is known; returns once the peer has it durably, with the CRC the
+    /// peer computed of what it stored.
+    pub async fn write<S>(
         &self,
         base_url: &str,
         blob: &BlobId,
         size: u64,
-        body: BlobStream,
-    ) -> Result<(), PeerError> {
-        let frames = body.map_ok(Frame::data);
-        let req = self
+        crc: Option<u64>,
+        body: S,
+    ) -> Result<u64, PeerError>
+    where
+        S: futures::Stream<Item = io::Result<Bytes>> + Send + 'static,
+    {
+        let frames = sync_wrapper::SyncStream::new(body.map_ok(Frame::data));
+        let mut req = self
             .request(Method::PUT, base_url, blob)
-            .header(header::CONTENT_LENGTH, size)
+            .header(header::CONTENT_LENGTH, size);
+        if let Some(crc) = crc {
+            req = req.header(CRC_HEADER, crc);
+        }
+        let req = req
             .body(BodyExt::boxed(StreamBody::new(frames)))
             .map_err(|e| PeerError::Protocol(e.to_string()))?;
         let limit = RESPONSE_TIMEOUT + Duration::from_secs(size / MIN_COPY_RATE);
@@ -177,9 +189,40 @@ impl PeerClient {
             .await
             .map_err(|_| PeerError::Timeout)?
             .map_err(|e| PeerError::Unreachable(e.to_string()))?;
-        match resp.status() {
-            StatusCode::CREATED => Ok(()),
-            other => Err(PeerError::Status(other)),
+        if resp.status() != StatusCode::CREATED {
+            return Err(PeerError::Status(resp.status()));
         }
+        resp.headers()
+            .get(CRC_HEADER)
+            .and_then(|v| v.to_str().ok()?.parse().ok())
+            .ok_or_else(|| PeerError::Protocol("a copy's CRC is missing".into()))
+    }
+
+    /// Has the gateway at `base_url` check its copy of `blob` against `size` and `crc`.
+    pub async fn check(
+        &self,
+        base_url: &str,
+        blob: &BlobId,
+        size: u64,
+        crc: u64,
+    ) -> Result<Verdict, PeerError> {
+        let req = self
+            .request_at(Method::POST, base_url, &format!("{BLOB_PATH}{blob}/check"))
+            .header(CRC_HEADER, crc)
+            .header(SIZE_HEADER, size)
+            .body(Empty::new().map_err(|never| match never {}).boxed())
+            .map_err(|e| PeerError::Protocol(e.to_string()))?;
+        let limit = RESPONSE_TIMEOUT + Duration::from_secs(size / MIN_COPY_RATE);
+        let resp = tokio::time::timeout(limit, self.http.request(req))
+            .await
+            .map_err(|_| PeerError::Timeout)?
+            .map_err(|e| PeerError::Unreachable(e.to_string()))?;
+        if resp.status() != StatusCode::OK {
+            return Err(PeerError::Status(resp.status()));
+        }
+        resp.headers()
+            .get(VERDICT_HEADER)
+            .and_then(|v| Verdict::parse(v.to_str().ok()?))
+            .ok_or_else(|| PeerError::Protocol("a check without a verdict".into()))
     }
 }

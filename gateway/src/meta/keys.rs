@@ -14,7 +14,7 @@
 //! | `V` | space, object key, inverted version   | one version (issue: versions) |
 //! | `U` | space, object key, upload id          | multipart upload              |
 //! | `P` | upload id, part number (u32 BE)       | uploaded part                 |
-//! | `R` | blob id                               | reference count of a blob     |
+//! | `R` | blob id                               | a blob's references and place |
 //! | `T` | space, client token                   | idempotency record            |
 //! | `L` | lease name                            | lease (lifecycle worker)      |
 //! | `I` | user name                             | user (identity)               |
@@ -24,6 +24,9 @@
 //! | `F` | node, queued at (u64 BE nanos), blob  | a blob the node is to free    |
 //! | `H` | node, blob                            | the same entry, by blob       |
 //! | `Z` | space                                 | a deleted bucket's space      |
+//! | `G` | node, blob                            | a blob the node holds (index) |
+//! | `D` | node id                               | the node's drain              |
+//! | `X` | blob id                               | a blob with no good copy left |
 //!
 //! A bucket's objects, versions, uploads and tokens live in its *space* ([`Space`]): the bucket
 //! name and the incarnation the bucket was created with. A write that raced a DeleteBucket (on
@@ -47,6 +50,9 @@ const FREE_PENDING: u8 = b'H';
 const KMS_KEY: u8 = b'M';
 const KMS_ALIAS: u8 = b'A';
 const DEAD_SPACE: u8 = b'Z';
+const HELD: u8 = b'G';
+const DRAIN: u8 = b'D';
+const LOST: u8 = b'X';
 
 /// Where a bucket's records live: its name, and the incarnation it was created with. Bucket
 /// names never hold `#`, so `name#incarnation` is no other bucket's name; buckets created before
@@ -322,6 +328,64 @@ pub fn free_pending(node: &str, blob: &str) -> Vec<u8> {
     let mut k = scoped(FREE_PENDING, node, blob.len());
     k.extend_from_slice(blob.as_bytes());
     k
+}
+
+/// Every version record of every bucket.
+pub fn all_versions() -> (Vec<u8>, Vec<u8>) {
+    (vec![VERSION], vec![VERSION + 1])
+}
+
+/// Every part record of every upload.
+pub fn all_parts() -> (Vec<u8>, Vec<u8>) {
+    (vec![PART], vec![PART + 1])
+}
+
+/// The space a key scoped by one (a version, head, upload or token key) lives in.
+pub fn space_of_scoped(raw: &[u8]) -> Option<Space> {
+    let rest = raw.get(1..)?;
+    let end = rest.windows(2).position(|w| w == TERMINATOR)?;
+    std::str::from_utf8(&rest[..end])
+        .ok()
+        .map(|s| Space(s.to_owned()))
+}
+
+/// `node` holds `blob`: the index that finds every blob of a node (drain, repair, scrub).
+pub fn held(node: &str, blob: &str) -> Vec<u8> {
+    let mut k = scoped(HELD, node, blob.len());
+    k.extend_from_slice(blob.as_bytes());
+    k
+}
+
+/// Every `held` key of `node`.
+pub fn all_held(node: &str) -> (Vec<u8>, Vec<u8>) {
+    let start = scoped(HELD, node, 0);
+    let end = prefix_end(&start);
+    (start, end)
+}
+
+/// The blob id of a `held` key of `node`.
+pub fn held_blob<'a>(node: &str, raw: &'a [u8]) -> Option<&'a str> {
+    std::str::from_utf8(raw.get(1 + node.len() + TERMINATOR.len()..)?).ok()
+}
+
+pub fn drain(node: &str) -> Vec<u8> {
+    let mut k = with_tag(DRAIN, node.len());
+    k.extend_from_slice(node.as_bytes());
+    k
+}
+
+pub fn all_drains() -> (Vec<u8>, Vec<u8>) {
+    (vec![DRAIN], vec![DRAIN + 1])
+}
+
+pub fn lost(blob: &str) -> Vec<u8> {
+    let mut k = with_tag(LOST, blob.len());
+    k.extend_from_slice(blob.as_bytes());
+    k
+}
+
+pub fn all_lost() -> (Vec<u8>, Vec<u8>) {
+    (vec![LOST], vec![LOST + 1])
 }
 
 /// The smallest key greater than every key that starts with `prefix` (the end of its range).

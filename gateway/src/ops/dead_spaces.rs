@@ -141,6 +141,7 @@ mod tests {
                     size: 1,
                     seal: None,
                     holders: vec![me.clone()],
+                    crc: None,
                 }];
                 version::publish(txn, record, "raced", None, head, Nanos(2)).await?;
                 let dead = DeadSpace { deleted: Nanos(3) };

@@ -37,13 +37,15 @@ impl Store {
                     done.push((key.clone(), None));
                     continue;
                 };
-                // Blob ids never repeat and nothing references a freed blob again; checked all
-                // the same, since removing a referenced blob is the one mistake that loses data.
-                let referenced = read_only(&*self.meta, &blob, |txn, blob| {
-                    Box::pin(async move { refs::is_referenced(txn, blob).await.map_err(from_meta) })
+                // A free follows the last reference, or a copy moved elsewhere (drain, repair);
+                // checked all the same, since removing a copy a record still counts on is the one
+                // mistake that loses data.
+                let node = self.cluster.me().clone();
+                let held = read_only(&*self.meta, &(&blob, &node), |txn, (blob, node)| {
+                    Box::pin(async move { refs::is_held_by(txn, blob, node).await.map_err(from_meta) })
                 })
                 .await?;
-                if !referenced && let Err(e) = self.blobs.delete(&blob).await {
+                if !held && let Err(e) = self.blobs.delete(&blob).await {
                     tracing::warn!(blob = %blob, error = %e, "could not free blob; will retry");
                     continue;
                 }

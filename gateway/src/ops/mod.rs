@@ -1,18 +1,23 @@
 //! S3 operations over the metadata store and the blob volume, one concern per module. Nothing
 //! here knows HTTP; errors are S3 errors because that is the vocabulary of every caller.
 
+mod blob_copy;
+mod blob_index;
 mod bucket;
 mod copy;
 mod dead_spaces;
+pub mod drain;
 pub mod expire;
 mod frees;
 mod key_locks;
+mod landing;
 pub mod list;
 pub mod multipart;
 mod object;
 pub mod precondition;
 mod refs;
 mod rename;
+pub mod repair;
 mod replicas;
 mod sealed;
 mod segments;
@@ -81,6 +86,8 @@ pub async fn test_store(meta: Arc<dyn MetaStore>, dir: &std::path::Path, clock: 
         node_id: crate::cluster::NodeId::parse("test-0").expect("valid id"),
         peer_url: "http://127.0.0.1:1".into(),
         volume: dir.to_owned(),
+        blobs: BlobStore::open(dir).expect("opening the volume"),
+        high_water: 0.95,
         copies: 1,
         free_grace: std::time::Duration::ZERO,
         liveness: std::time::Duration::from_secs(15),

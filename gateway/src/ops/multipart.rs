@@ -321,6 +321,7 @@ impl Store {
             size: body.digests.size,
             seal: body.segment.seal.clone(),
             holders: body.segment.holders.clone(),
+            crc: body.segment.crc,
             etag: super::object::body_etag(&body),
             modified: Nanos::from_time(self.clock.now()),
             blob: body.segment.blob.clone(),
@@ -336,7 +337,13 @@ impl Store {
                     None => None,
                 };
                 txn.put(&k, &model::encode(*part)).await.map_err(from_meta)?;
-                refs::add(txn, &part.blob).await.map_err(from_meta)?;
+                let new = refs::NewRef {
+                    blob: &part.blob,
+                    holders: &part.holders,
+                    stored_size: model::stored_size(part.size, part.seal.is_some()),
+                    crc: part.crc,
+                };
+                refs::add(txn, new).await.map_err(from_meta)?;
                 match old {
                     Some(old)
                         if refs::release(txn, &old.blob, &old.holders)
@@ -420,6 +427,7 @@ impl Store {
                                 size: p.size,
                                 seal: p.seal.clone(),
                                 holders: p.holders.clone(),
+                                crc: p.crc,
                             })
                             .collect(),
                         version_id: None,

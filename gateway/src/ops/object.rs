@@ -11,7 +11,7 @@ use super::version::{self, Deleted, VersionRef};
 use super::{Store, bucket, read_only, refs, transact};
 use crate::blob::BlobId;
 use crate::checksum::{BodyDigest, BodyDigests};
-use crate::errors::{from_meta, from_write, no_such_key, no_such_version};
+use crate::errors::{from_meta, no_such_key, no_such_version};
 use crate::model::{ContentHeaders, Nanos, ObjectHead, Segment};
 
 /// A body durably on the volume, not yet visible as an object.
@@ -47,22 +47,26 @@ pub fn body_etag(upload: &Upload) -> String {
 }
 
 impl Store {
-    /// Streams a request body to a new blob, computing its digests on the way.
-    pub async fn write_body<S, E>(&self, body: S, digest: BodyDigest) -> S3Result<Upload>
+    /// Streams a request body (`size` bytes, when known) to a new blob, computing its digests on
+    /// the way.
+    pub async fn write_body<S, E>(&self, body: S, digest: BodyDigest, size: Option<u64>) -> S3Result<Upload>
     where
-        S: Stream<Item = Result<Bytes, E>> + Send,
+        S: Stream<Item = Result<Bytes, E>> + Send + 'static,
         E: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
-        let written = self.blobs.write(body, digest).await.map_err(from_write)?;
-        let holders = self.replicate(&written.id, written.size).await?;
+        let landed = self.land(body, digest, size).await?;
+        let holders = self
+            .replicate(&landed.id, landed.size, landed.crc, &landed.at)
+            .await?;
         Ok(Upload {
             segment: Segment {
-                blob: written.id,
-                size: written.size,
+                blob: landed.id,
+                size: landed.size,
                 seal: None,
                 holders,
+                crc: Some(landed.crc),
             },
-            digests: written.observer.finish(),
+            digests: landed.observer.finish(),
         })
     }
 

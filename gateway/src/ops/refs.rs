@@ -1,40 +1,137 @@
-//! Blob reference counts, and the frees that follow the last reference. A blob may back several
-//! records (a copy shares its source's blob), so it is freed only when the last record that
-//! points at it is gone; and then not at once but through each holder's free queue, after a
+//! Blob records: how many records point at a blob and which gateways hold it. A blob may back
+//! several records (a copy shares its source's blob), so it is freed only when the last record
+//! that points at it is gone; and then not at once but through each holder's free queue, after a
 //! grace period, so a GET that started before the delete streams the old bytes to the end.
+//!
+//! The blob record is the truth about holders, and `G<node, blob>` indexes it by holder, so a
+//! node's blobs are one range scan (drain, repair, scrub).
 
 use std::time::SystemTime;
 
 use crate::blob::BlobId;
 use crate::cluster::NodeId;
-use crate::meta::{MetaResult, MetaTxn, keys};
-use crate::model;
+use crate::meta::{MetaError, MetaResult, MetaTxn, keys};
+use crate::model::{self, BlobRecord};
 
-async fn count(txn: &mut dyn MetaTxn, blob: &BlobId) -> MetaResult<u64> {
-    let raw = txn.get(&keys::blob_ref(blob.as_str())).await?;
-    Ok(raw
-        .and_then(|r| std::str::from_utf8(&r).ok()?.parse().ok())
-        .unwrap_or(0))
+/// The blob's record; a record from before holders were kept in it has none.
+pub async fn load(txn: &mut dyn MetaTxn, blob: &BlobId) -> MetaResult<Option<BlobRecord>> {
+    let key = keys::blob_ref(blob.as_str());
+    match txn.get(&key).await? {
+        Some(raw) => BlobRecord::decode(&key, &raw).map(Some),
+        None => Ok(None),
+    }
 }
 
-/// Records a new reference to a blob.
-pub async fn add(txn: &mut dyn MetaTxn, blob: &BlobId) -> MetaResult<()> {
-    let n = count(txn, blob).await?;
-    txn.put(&keys::blob_ref(blob.as_str()), (n + 1).to_string().as_bytes())
+/// Writes the record and its holder index; `before` is what the index said until now.
+pub async fn store(
+    txn: &mut dyn MetaTxn,
+    blob: &BlobId,
+    record: &BlobRecord,
+    before: &[NodeId],
+) -> MetaResult<()> {
+    for gone in before.iter().filter(|h| !record.holders.contains(h)) {
+        txn.delete(&keys::held(gone.as_str(), blob.as_str())).await?;
+    }
+    for new in record.holders.iter().filter(|h| !before.contains(h)) {
+        txn.put(&keys::held(new.as_str(), blob.as_str()), b"").await?;
+    }
+    txn.put(&keys::blob_ref(blob.as_str()), &model::encode(record))
         .await
 }
 
-/// Drops a reference to a blob held by `holders`; when it was the last, queues its free on each
-/// holder and returns true.
+/// The legacy holder when `holders` names none (a reference from before holders were kept).
+pub async fn resolve(txn: &mut dyn MetaTxn, holders: &[NodeId]) -> MetaResult<Vec<NodeId>> {
+    if !holders.is_empty() {
+        return Ok(holders.to_vec());
+    }
+    let key = keys::setting(crate::cluster::membership::LEGACY_HOLDER);
+    match txn.get(&key).await? {
+        Some(raw) => Ok(vec![model::decode::<NodeId>(&key, &raw)?]),
+        None => Ok(Vec::new()), // no gateway ever started: nothing can hold it
+    }
+}
+
+/// Refuses new copies on a gateway being drained: read in the committing transaction, so a drain
+/// and a write that placed a copy before it was known cannot both succeed.
+async fn refuse_draining(txn: &mut dyn MetaTxn, holders: &[NodeId]) -> MetaResult<()> {
+    for h in holders {
+        if txn.get(&keys::drain(h.as_str())).await?.is_some() {
+            return Err(MetaError::Unavailable(format!(
+                "a copy of the new blob is on gateway {h}, which is being drained; the client retries"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// A reference about to be recorded: the blob, its holders as the writer placed them, and what
+/// the stored bytes are.
+pub struct NewRef<'a> {
+    pub blob: &'a BlobId,
+    pub holders: &'a [NodeId],
+    pub stored_size: u64,
+    pub crc: Option<u64>,
+}
+
+/// Records a new reference to a blob.
+pub async fn add(txn: &mut dyn MetaTxn, new: NewRef<'_>) -> MetaResult<()> {
+    match load(txn, new.blob).await? {
+        Some(mut record) if !record.holders.is_empty() => {
+            record.refs += 1;
+            let before = record.holders.clone();
+            store(txn, new.blob, &record, &before).await
+        }
+        // A count from an earlier release: it learns its holders from this reference.
+        Some(legacy) => {
+            let record = BlobRecord {
+                refs: legacy.refs + 1,
+                holders: resolve(txn, new.holders).await?,
+                size: new.stored_size,
+                crc: new.crc,
+            };
+            store(txn, new.blob, &record, &[]).await
+        }
+        None => {
+            let holders = resolve(txn, new.holders).await?;
+            refuse_draining(txn, &holders).await?;
+            let record = BlobRecord {
+                refs: 1,
+                holders,
+                size: new.stored_size,
+                crc: new.crc,
+            };
+            store(txn, new.blob, &record, &[]).await
+        }
+    }
+}
+
+/// Drops a reference to a blob (whose references name `holders`); when it was the last, queues
+/// its free on each holder the blob record names and returns true.
 pub async fn release(txn: &mut dyn MetaTxn, blob: &BlobId, holders: &[NodeId]) -> MetaResult<bool> {
-    let n = count(txn, blob).await?;
-    if n <= 1 {
+    let Some(mut record) = load(txn, blob).await? else {
+        return Ok(false);
+    };
+    let holders = if record.holders.is_empty() {
+        resolve(txn, holders).await?
+    } else {
+        record.holders.clone()
+    };
+    if record.refs <= 1 {
         txn.delete(&keys::blob_ref(blob.as_str())).await?;
-        queue_frees(txn, blob, holders).await?;
+        for h in &holders {
+            txn.delete(&keys::held(h.as_str(), blob.as_str())).await?;
+        }
+        queue_frees(txn, blob, &holders).await?;
         Ok(true)
     } else {
-        txn.put(&keys::blob_ref(blob.as_str()), (n - 1).to_string().as_bytes())
-            .await?;
+        record.refs -= 1;
+        if record.holders.is_empty() {
+            record.holders = holders;
+            store(txn, blob, &record, &[]).await?;
+        } else {
+            let before = record.holders.clone();
+            store(txn, blob, &record, &before).await?;
+        }
         Ok(false)
     }
 }
@@ -42,19 +139,9 @@ pub async fn release(txn: &mut dyn MetaTxn, blob: &BlobId, holders: &[NodeId]) -
 /// Queues the free of `blob` on each of `holders` (none named: the legacy holder). Queued by the
 /// wall clock, not the store's clock: the grace period protects reads, which run in real time.
 pub async fn queue_frees(txn: &mut dyn MetaTxn, blob: &BlobId, holders: &[NodeId]) -> MetaResult<()> {
-    let legacy;
-    let holders = if holders.is_empty() {
-        let key = keys::setting(crate::cluster::membership::LEGACY_HOLDER);
-        let Some(raw) = txn.get(&key).await? else {
-            return Ok(()); // no gateway ever started: nothing can hold it
-        };
-        legacy = [model::decode::<NodeId>(&key, &raw)?];
-        &legacy[..]
-    } else {
-        holders
-    };
+    let holders = resolve(txn, holders).await?;
     let now = queue_time(SystemTime::now());
-    for node in holders {
+    for node in &holders {
         txn.put(&keys::free_queued(node.as_str(), now, blob.as_str()), b"")
             .await?;
         txn.put(
@@ -73,16 +160,20 @@ pub(super) fn queue_time(t: SystemTime) -> u64 {
         .unwrap_or(0)
 }
 
-/// Whether `blob` must stay on `node`'s volume: a committed record points at it, or a free of it
-/// is queued there (and an in-flight read may still stream it until the free is due).
+/// Whether `node` holds `blob` for a record: the blob record names it (or, from an earlier
+/// release, names nobody, and the references then decide).
+pub async fn is_held_by(txn: &mut dyn MetaTxn, blob: &BlobId, node: &NodeId) -> MetaResult<bool> {
+    Ok(load(txn, blob)
+        .await?
+        .is_some_and(|r| r.holders.is_empty() || r.holders.contains(node)))
+}
+
+/// Whether `blob` must stay on `node`'s volume: a committed record points at it there, or a free
+/// of it is queued there (and an in-flight read may still stream it until the free is due).
 pub async fn is_kept(txn: &mut dyn MetaTxn, blob: &BlobId, node: &NodeId) -> MetaResult<bool> {
-    Ok(txn.get(&keys::blob_ref(blob.as_str())).await?.is_some()
+    Ok(is_held_by(txn, blob, node).await?
         || txn
             .get(&keys::free_pending(node.as_str(), blob.as_str()))
             .await?
             .is_some())
-}
-
-pub async fn is_referenced(txn: &mut dyn MetaTxn, blob: &BlobId) -> MetaResult<bool> {
-    Ok(txn.get(&keys::blob_ref(blob.as_str())).await?.is_some())
 }

@@ -1,31 +1,42 @@
-//! Extra copies of a new blob on other gateways (`--blob-copies`): once this gateway has the
-//! blob durably, it streams it to the next live gateways in the blob's placement order, and the
-//! write is acknowledged only when every copy is durable.
+//! Extra copies of a new blob on other gateways (`--blob-copies`): once the blob is durable on
+//! its first holder, it is streamed from there to the next live gateways with room in the blob's
+//! placement order (checked on arrival against its CRC), and the write is acknowledged only when
+//! every copy is durable.
 
 use futures::future::join_all;
 use s3s::{S3Error, S3ErrorCode, S3Result};
 
 use super::Store;
+use super::landing::room_of;
 use crate::blob::BlobId;
 use crate::cluster::{NodeId, placement};
 
 impl Store {
-    /// Places the copies of `blob` (`size` bytes on this volume) that the store's copy count asks
-    /// for beyond this gateway's; returns every holder, this gateway first.
-    pub async fn replicate(&self, blob: &BlobId, size: u64) -> S3Result<Vec<NodeId>> {
-        let me = self.cluster.me().clone();
-        let mut holders = vec![me];
+    /// Places the copies of `blob` (`size` bytes as stored, CRC `crc`, first on `first`) that
+    /// the store's copy count asks for; returns every holder, the first one first.
+    pub async fn replicate(
+        &self,
+        blob: &BlobId,
+        size: u64,
+        crc: u64,
+        first: &NodeId,
+    ) -> S3Result<Vec<NodeId>> {
+        let mut holders = vec![first.clone()];
         let wanted = self.cluster.copies;
         if wanted <= 1 {
             return Ok(holders);
         }
         let mut failed = Vec::new();
-        self.place_copies(blob, size, &mut holders, &mut failed).await;
+        self.place_copies(blob, size, crc, &mut holders, &mut failed)
+            .await;
         // This gateway's view of the others may be behind (one joined, one restarted at another
         // address, one went down since the last heartbeat): re-read it once and try the rest.
         if holders.len() < wanted {
             match self.cluster.membership.refresh(&*self.meta).await {
-                Ok(()) => self.place_copies(blob, size, &mut holders, &mut failed).await,
+                Ok(()) => {
+                    self.place_copies(blob, size, crc, &mut holders, &mut failed)
+                        .await
+                }
                 Err(e) => tracing::warn!(error = %e, "could not re-read the store's gateways"),
             }
         }
@@ -43,37 +54,42 @@ impl Store {
         Ok(holders)
     }
 
-    /// Pushes copies of `blob` to live gateways in its placement order, skipping those that
-    /// already hold it and those that failed (by URL: a restarted gateway may be tried again at
-    /// its new address), until `holders` has the copy count or no candidate is left.
+    /// Pushes copies of `blob` to live gateways with room in its placement order, skipping those
+    /// that already hold it and those that failed (by URL: a restarted gateway may be tried again
+    /// at its new address), until `holders` has the copy count or no candidate is left.
     async fn place_copies(
         &self,
         blob: &BlobId,
         size: u64,
+        crc: u64,
         holders: &mut Vec<NodeId>,
         failed: &mut Vec<String>,
     ) {
         let wanted = self.cluster.copies;
-        let live = self.cluster.membership.live_peers();
+        let high_water = self.cluster.high_water;
+        let candidates: Vec<_> = self
+            .cluster
+            .membership
+            .placeable_peers()
+            .into_iter()
+            .filter(|n| room_of(n).fits(size, high_water))
+            .collect();
         // Collected first: `holders` and `failed` grow below.
-        let fresh: Vec<_> = placement::rank(blob, size, live)
+        let fresh: Vec<_> = placement::rank(blob, size, candidates)
             .into_iter()
             .filter(|n| !holders.contains(&n.id) && !failed.contains(&n.peer_url))
             .collect();
+        let source = holders[0].clone();
         let mut candidates = fresh.into_iter();
         while holders.len() < wanted {
             let round: Vec<_> = candidates.by_ref().take(wanted - holders.len()).collect();
             if round.is_empty() {
                 return;
             }
-            let pushes = round.iter().map(|node| async move {
-                let body = self.blobs.read(blob, 0..size).await.map_err(|e| e.to_string())?;
-                self.cluster
-                    .peers
-                    .write(&node.peer_url, blob, size, body)
-                    .await
-                    .map_err(|e| e.to_string())
-            });
+            let source = &source;
+            let pushes = round
+                .iter()
+                .map(|node| async move { self.copy_blob(blob, size, Some(crc), source, node).await });
             for (node, result) in round.iter().zip(join_all(pushes).await) {
                 match result {
                     Ok(()) => holders.push(node.id.clone()),

@@ -11,7 +11,7 @@ use s3s::S3Result;
 
 use super::{Store, Upload};
 use crate::checksum::BodyDigest;
-use crate::errors::{from_kms, from_write, internal};
+use crate::errors::{from_kms, internal};
 use crate::kms::KeyRef;
 use crate::model::{ObjectHead, Segment, ServerSide};
 use crate::sse::{self, CHUNK, CustomerKey, Seal, Sealer, TAG, WrappedKey};
@@ -166,10 +166,11 @@ impl Store {
         body: S,
         digest: BodyDigest,
         sealing: Sealing<'_>,
+        size: Option<u64>,
     ) -> S3Result<Upload>
     where
         S: Stream<Item = Result<Bytes, E>> + Send + 'static,
-        E: Into<BoxError>,
+        E: Into<BoxError> + 'static,
     {
         let (seal, sealer) = match sealing {
             Sealing::Customer(key) => {
@@ -193,22 +194,23 @@ impl Store {
         };
         let digest = Arc::new(Mutex::new(digest));
         let sealed = seal_stream(body, sealer, digest.clone());
-        let written = self
-            .blobs
-            .write(sealed, |_: &[u8]| {})
-            .await
-            .map_err(from_write)?;
+        let landed = self
+            .land(sealed, |_: &[u8]| {}, size.map(crate::sse::sealed_size))
+            .await?;
         let digest = Arc::try_unwrap(digest)
             .ok()
             .and_then(|m| m.into_inner().ok())
             .ok_or_else(|| internal("sse", "digest still shared"))?;
         let digests = digest.finish();
-        let holders = self.replicate(&written.id, written.size).await?;
+        let holders = self
+            .replicate(&landed.id, landed.size, landed.crc, &landed.at)
+            .await?;
         let segment = Segment {
-            blob: written.id,
+            blob: landed.id,
             size: digests.size,
             seal: Some(seal),
             holders,
+            crc: Some(landed.crc),
         };
         Ok(Upload { segment, digests })
     }

@@ -9,10 +9,11 @@ use futures::{StreamExt as _, TryStreamExt as _, stream};
 use s3s::S3Result;
 use sync_wrapper::SyncStream;
 
-use super::{PlainStream, Store};
+use super::{PlainStream, Store, read_only, refs};
 use crate::blob::BlobId;
 use crate::cluster::NodeId;
 use crate::cluster::membership::Source;
+use crate::errors::from_meta;
 use crate::errors::internal;
 use crate::model::{ObjectHead, Segment};
 
@@ -38,7 +39,9 @@ fn plan(segments: &[Segment], range: Range<u64>) -> Vec<(Segment, Range<u64>)> {
 impl Store {
     /// Streams `range` of one blob (as stored: sealed bytes for a sealed blob) from the best of
     /// its holders that answers. When none does, the view of the gateways may be stale (a holder
-    /// restarted at another address): it is re-read once and the holders tried again.
+    /// restarted at another address): it is re-read once and the holders tried again; and the
+    /// holders a reference names may be stale (a drain or repair moved a copy): the blob record,
+    /// which has the truth, is read and its holders tried.
     pub async fn open_blob(
         &self,
         blob: &BlobId,
@@ -58,10 +61,33 @@ impl Store {
             return Err(failed);
         }
         let fresh = self.cluster.membership.read_order(holders);
-        if fresh == tried {
+        let failed = if fresh == tried {
+            failed
+        } else {
+            match self.open_from(blob, &fresh, &range).await {
+                Ok(stream) => return Ok(stream),
+                Err(e) => e,
+            }
+        };
+        let record = read_only(&*self.meta, blob, |txn, blob| {
+            Box::pin(async move { refs::load(txn, blob).await.map_err(from_meta) })
+        })
+        .await
+        .map_err(|e| io::Error::other(e.to_string()))?;
+        let Some(record) = record.filter(|r| !r.holders.is_empty() && r.holders != holders) else {
+            return Err(failed);
+        };
+        let truth: Vec<Source> = self
+            .cluster
+            .membership
+            .read_order(&record.holders)
+            .into_iter()
+            .filter(|s| !fresh.contains(s))
+            .collect();
+        if truth.is_empty() {
             return Err(failed);
         }
-        self.open_from(blob, &fresh, &range).await
+        self.open_from(blob, &truth, &range).await
     }
 
     async fn open_from(
@@ -128,6 +154,7 @@ mod tests {
             size,
             seal: None,
             holders: Vec::new(),
+            crc: None,
         }
     }
 

@@ -2,15 +2,17 @@
 //! last chunk is held back until every checksum matched, so a damaged blob ends the response
 //! short (the client sees an incomplete body and retries) and never completes it with wrong
 //! bytes. Ranges cannot be checked this way and are served as read. Sealed objects need no
-//! checksum pass: opening each chunk authenticates it.
+//! checksum pass: opening each chunk authenticates it. Before the response ends short, every copy
+//! of the object's blobs is checked against its recorded CRC and the damaged ones quarantined,
+//! so the next read of the object takes a good copy.
 
 use bytes::Bytes;
-use futures::{StreamExt as _, TryStreamExt as _, stream};
+use futures::{StreamExt as _, stream};
 use s3s::S3Result;
 
 use super::{PlainStream, Store};
 use crate::checksum::{ChecksumKind, SpanCheck};
-use crate::model::ObjectHead;
+use crate::model::{ObjectHead, Segment};
 use crate::sse::CustomerKey;
 
 /// What the recorded checksums cover: the whole object, or each part of a composite one. None
@@ -41,14 +43,30 @@ struct Verifying {
     check: Option<SpanCheck>,
     held: Option<Bytes>,
     label: String,
+    /// Whose copies to check when the bytes turn out wrong.
+    copies: Option<(Store, Vec<Segment>)>,
 }
 
-fn verified(inner: PlainStream, check: SpanCheck, label: String) -> PlainStream {
+impl Verifying {
+    async fn check_copies(&mut self) {
+        if let Some((store, segments)) = self.copies.take() {
+            store.check_copies(&segments).await;
+        }
+    }
+}
+
+fn verified(
+    inner: PlainStream,
+    check: SpanCheck,
+    label: String,
+    copies: (Store, Vec<Segment>),
+) -> PlainStream {
     let state = Verifying {
         inner,
         check: Some(check),
         held: None,
         label,
+        copies: Some(copies),
     };
     Box::pin(sync_wrapper::SyncStream::new(stream::unfold(
         state,
@@ -67,6 +85,7 @@ fn verified(inner: PlainStream, check: SpanCheck, label: String) -> PlainStream 
                         // A sealed chunk that fails to open is damage found before any checksum.
                         if is_damage(&e) {
                             tracing::error!(object = %st.label, error = %e, "damaged object: response cut short");
+                            st.check_copies().await;
                         }
                         st.check = None;
                         return Some((Err(e), st));
@@ -79,6 +98,7 @@ fn verified(inner: PlainStream, check: SpanCheck, label: String) -> PlainStream 
                 }
             };
             tracing::error!(object = %st.label, error = %failure, "damaged object: response cut short");
+            st.check_copies().await;
             st.check = None;
             Some((Err(std::io::Error::other(failure)), st))
         },
@@ -96,18 +116,30 @@ impl Store {
     ) -> S3Result<PlainStream> {
         let plain = self.read_plain(head, 0..head.size, sse_key).await?;
         let label = format!("{bucket}/{key}");
+        let copies = (self.clone(), head.segments.clone());
         if !head.segments.is_empty() && head.segments.iter().all(|s| s.seal.is_some()) {
             // Every chunk of a sealed object is authenticated as it is opened (GCM), which
             // catches any damage a checksum would, first: a second pass over the plaintext would
-            // only cost time. Damage still ends the response short, and is logged.
-            return Ok(Box::pin(plain.inspect_err(move |e| {
-                if is_damage(e) {
-                    tracing::error!(object = %label, error = %e, "damaged object: response cut short");
+            // only cost time. Damage still ends the response short, is logged, and has the
+            // copies checked.
+            let copies = std::sync::Arc::new(tokio::sync::Mutex::new(Some(copies)));
+            return Ok(Box::pin(sync_wrapper::SyncStream::new(plain.then(move |item| {
+                let (copies, label) = (copies.clone(), label.clone());
+                async move {
+                    if let Err(e) = &item
+                        && is_damage(e)
+                    {
+                        tracing::error!(object = %label, error = %e, "damaged object: response cut short");
+                        if let Some((store, segments)) = copies.lock().await.take() {
+                            store.check_copies(&segments).await;
+                        }
+                    }
+                    item
                 }
-            })));
+            }))));
         }
         Ok(match spans_of(head) {
-            Some(check) => verified(plain, check, label),
+            Some(check) => verified(plain, check, label, copies),
             None => plain,
         })
     }

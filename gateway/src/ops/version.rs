@@ -174,7 +174,13 @@ pub async fn publish(
     .await
     .map_err(from_meta)?;
     for seg in &new.segments {
-        refs::add(txn, &seg.blob).await.map_err(from_meta)?;
+        let new = refs::NewRef {
+            blob: &seg.blob,
+            holders: &seg.holders,
+            stored_size: seg.stored_size(),
+            crc: seg.crc,
+        };
+        refs::add(txn, new).await.map_err(from_meta)?;
     }
     let mut freed = Vec::new();
     if bucket.versioning != Some(VersioningState::Enabled)

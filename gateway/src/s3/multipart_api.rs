@@ -268,8 +268,9 @@ impl Gateway {
         )?;
         let key = upload_key(&upload, key)?;
         let digest = BodyDigest::with_extra(upload.checksum_algorithm, checksum.verified_algorithm());
+        let size = super::object_api::exact_length(&body);
         let body = self
-            .write_sealed(body, digest, &part_target(&upload, key))
+            .write_sealed(body, digest, &part_target(&upload, key), size)
             .await?;
         let verified = check_content_md5(md5, &body.digests.md5)
             .and_then(|()| checksum.verify(&body.digests, trailing.as_ref().and_then(|t| t.take()).as_ref()));
@@ -355,10 +356,11 @@ impl Gateway {
         )?;
         let key = upload_key(&upload, key)?;
         let range = copy_range(range_header.as_deref(), source.size)?;
+        let size = range.end - range.start;
         let stream = self.store.read_plain(&source, range, source_key.as_ref()).await?;
         let digest = BodyDigest::new(upload.checksum_algorithm);
         let body = self
-            .write_sealed(stream, digest, &part_target(&upload, key))
+            .write_sealed(stream, digest, &part_target(&upload, key), Some(size))
             .await?;
         let part = self
             .store

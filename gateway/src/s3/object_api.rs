@@ -213,7 +213,8 @@ impl Gateway {
             StreamingBlob::wrap(futures::stream::empty::<Result<bytes::Bytes, std::io::Error>>())
         });
         let digest = BodyDigest::new(checksum.algorithm);
-        let upload = self.write_sealed(body, digest, &target).await?;
+        let size = exact_length(&body);
+        let upload = self.write_sealed(body, digest, &target, size).await?;
         let verified = check_content_md5(md5, &upload.digests.md5).and_then(|()| {
             checksum.verify(&upload.digests, trailing.as_ref().and_then(|t| t.take()).as_ref())
         });
@@ -459,7 +460,9 @@ impl Gateway {
         req.src_conditions.check_source(source)?;
         let plain = self.store.read_plain(source, 0..source.size, source_key).await?;
         let digest = BodyDigest::new(source.checksum.algorithm);
-        let upload = self.write_sealed(plain, digest, target).await?;
+        let upload = self
+            .write_sealed(plain, digest, target, Some(source.size))
+            .await?;
         let (headers, user_metadata) = req
             .replace
             .take()
@@ -706,4 +709,13 @@ impl Gateway {
         }
         Ok(S3Response::new(out))
     }
+}
+
+/// The exact length of a request body, when the request states it (every S3 write does, in
+/// Content-Length or, for aws-chunked bodies, x-amz-decoded-content-length).
+pub(super) fn exact_length(body: &StreamingBlob) -> Option<u64> {
+    use s3s::stream::ByteStream as _;
+    body.remaining_length()
+        .exact()
+        .and_then(|n| u64::try_from(n).ok())
 }

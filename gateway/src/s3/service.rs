@@ -60,20 +60,21 @@ impl Gateway {
         super::encryption_request::target(requested, bucket, self.default_sse, &*self.store.keys).await
     }
 
-    /// Streams a body to a new blob, sealed as `target` says.
+    /// Streams a body (`size` bytes, when known) to a new blob, sealed as `target` says.
     pub(super) async fn write_sealed<S, E>(
         &self,
         body: S,
         digest: crate::checksum::BodyDigest,
         target: &super::encryption_request::Target,
+        size: Option<u64>,
     ) -> S3Result<crate::ops::Upload>
     where
         S: futures::Stream<Item = Result<bytes::Bytes, E>> + Send + 'static,
-        E: Into<Box<dyn std::error::Error + Send + Sync>>,
+        E: Into<Box<dyn std::error::Error + Send + Sync>> + 'static,
     {
         match target.sealing() {
-            Some(sealing) => self.store.write_sealed_body(body, digest, sealing).await,
-            None => self.store.write_body(body, digest).await,
+            Some(sealing) => self.store.write_sealed_body(body, digest, sealing, size).await,
+            None => self.store.write_body(body, digest, size).await,
         }
     }
 

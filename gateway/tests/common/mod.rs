@@ -2,6 +2,8 @@
 //! by `aws-sdk-s3` (default configuration) and raw SigV4 requests.
 #![allow(dead_code)] // each test binary uses its own subset
 
+pub mod local_store;
+
 use std::path::Path;
 
 use aws_sdk_s3::Client;

@@ -91,6 +91,20 @@ pub fn rollback_found_commit(e: &Error) -> bool {
     }
 }
 
+/// Whether a status check found no trace of the transaction started at `start_ts` on its
+/// primary (TiKV's `TxnNotFound`: no lock, no commit record, no rollback). tikv-client 0.4
+/// returns it as a key error, in whatever nesting its request plan produced.
+pub fn txn_not_found(e: &Error, start_ts: u64) -> bool {
+    match e {
+        Error::TxnNotFound(t) => t.start_ts == start_ts,
+        Error::KeyError(k) => k.txn_not_found.as_ref().is_some_and(|t| t.start_ts == start_ts),
+        Error::ExtractedErrors(all) | Error::MultipleKeyErrors(all) => {
+            all.iter().any(|e| txn_not_found(e, start_ts))
+        }
+        _ => false,
+    }
+}
+
 /// Bounded retries with exponential backoff and jitter.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RetryPolicy {
@@ -177,6 +191,24 @@ mod tests {
             |k| k.abort = "Error(Txn(Other))".into()
         )));
         assert!(!rollback_found_commit(&region_error()));
+    }
+
+    #[test]
+    fn a_transaction_unknown_to_its_primary_is_recognised_in_any_nesting() {
+        let not_found = |start_ts| {
+            key_error(|k| {
+                let t = k.txn_not_found.insert(Default::default());
+                t.start_ts = start_ts;
+            })
+        };
+        // As tikv-client 0.4's status check returns it.
+        assert!(txn_not_found(&Error::MultipleKeyErrors(vec![not_found(42)]), 42));
+        assert!(txn_not_found(&Error::ExtractedErrors(vec![not_found(42)]), 42));
+        assert!(!txn_not_found(&not_found(41), 42), "another transaction's");
+        assert!(!txn_not_found(
+            &Error::MultipleKeyErrors(vec![region_error()]),
+            42
+        ));
     }
 
     #[test]

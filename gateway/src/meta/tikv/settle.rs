@@ -17,7 +17,8 @@
 //! with no lock of it left, a rollback changes nothing that committed and TiKV answers it with
 //! `Committed`, which is how the outcome is learnt. If the resolver cannot finish, nothing is
 //! rolled back: the outcome stays unknown (503 to the client) and TiKV's lock resolution settles
-//! the keys later, by the same rule.
+//! the keys later, by the same rule. One exception: a primary that holds no trace of the
+//! transaction (it never prewrote) means it did not commit, and the rollback settles it.
 
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -92,6 +93,15 @@ pub async fn settle(client: &TransactionClient, txn: &mut Transaction, keys: &Tx
         };
         match tokio::time::timeout(RESOLVE_TIMEOUT, resolve).await {
             Ok(Ok(live)) if live.is_empty() => {}
+            // The primary holds no lock and no record of the transaction: its prewrite never
+            // landed (a conflict, or its store unreachable, while other regions took theirs), so
+            // it did not commit, and nothing will commit it now (only this commit would have).
+            // The resolver should then check again asking TiKV to leave a rollback record, but
+            // tikv-client 0.4 misses the error in the shape its own request plan returns and
+            // fails; so would every reader meeting one of the transaction's other locks, until
+            // GC reached them hours later. The rollback below settles it: it rolls back every
+            // key, and its record on the primary fences a prewrite still in flight.
+            Ok(Err(e)) if retry::txn_not_found(&e, start.version()) => {}
             Ok(Ok(live)) => {
                 tracing::warn!(
                     locks = live.len(),

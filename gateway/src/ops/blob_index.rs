@@ -1,0 +1,164 @@
+//! Every blob reference in the store, walked: what fills the holder index for blob records that
+//! earlier releases wrote (a bare count, no holders), once per store and without a manual step,
+//! and what names the objects of a blob with no good copy left.
+
+use s3s::S3Result;
+
+use super::{Store, read_only, refs, transact};
+use crate::blob::BlobId;
+use crate::cluster::NodeId;
+use crate::errors::from_meta;
+use crate::meta::keys;
+use crate::model::{self, BlobRecord, ObjectHead, PartRecord};
+
+/// Records read per transaction.
+const PAGE: usize = 256;
+/// Set once every blob record names its holders.
+const INDEXED: &str = "blob-holders-indexed";
+
+/// One reference: who uses the blob, and what the reference says about it.
+pub struct Reference {
+    pub label: String,
+    pub blob: BlobId,
+    pub holders: Vec<NodeId>,
+    pub stored_size: u64,
+    pub crc: Option<u64>,
+}
+
+fn references_in(key: &[u8], value: &[u8]) -> Vec<Reference> {
+    if key.first() == Some(&b'P') {
+        let Ok(part) = model::decode::<PartRecord>(key, value) else {
+            return Vec::new();
+        };
+        let stored_size = model::stored_size(part.size, part.seal.is_some());
+        return vec![Reference {
+            label: format!("a part ({}) of an unfinished multipart upload", part.number),
+            blob: part.blob,
+            holders: part.holders,
+            stored_size,
+            crc: part.crc,
+        }];
+    }
+    let Ok(version) = model::decode::<ObjectHead>(key, value) else {
+        return Vec::new();
+    };
+    let object = keys::space_of_scoped(key)
+        .and_then(|space| {
+            let (name, _) = keys::version_parts(&space, key)?;
+            let bucket = space.as_str().split('#').next().unwrap_or_default().to_owned();
+            Some(match &version.version_id {
+                Some(id) => format!("{bucket}/{name} (version {id})"),
+                None => format!("{bucket}/{name}"),
+            })
+        })
+        .unwrap_or_else(|| "an object".to_owned());
+    version
+        .segments
+        .iter()
+        .map(|seg| Reference {
+            label: object.clone(),
+            blob: seg.blob.clone(),
+            holders: seg.holders.clone(),
+            stored_size: seg.stored_size(),
+            crc: seg.crc,
+        })
+        .collect()
+}
+
+/// Where a walk over every reference is: the table and the next key.
+pub struct Walk {
+    tables: Vec<(Vec<u8>, Vec<u8>)>,
+}
+
+impl Walk {
+    /// A walk over versions, then parts.
+    pub fn new() -> Self {
+        Self {
+            tables: vec![keys::all_parts(), keys::all_versions()],
+        }
+    }
+}
+
+impl Store {
+    /// The next page of references of a walk (maybe none); `None` when it is over.
+    pub(super) async fn next_references(&self, walk: &mut Walk) -> S3Result<Option<Vec<Reference>>> {
+        while let Some((from, end)) = walk.tables.last().cloned() {
+            let page = read_only(&*self.meta, &(&from, &end), |txn, (from, end)| {
+                Box::pin(async move { txn.scan(from, end, PAGE).await.map_err(from_meta) })
+            })
+            .await?;
+            match page.last() {
+                Some((last, _)) if page.len() == PAGE => {
+                    if let Some(t) = walk.tables.last_mut() {
+                        t.0 = keys::successor(last);
+                    }
+                }
+                _ => {
+                    walk.tables.pop();
+                }
+            }
+            if !page.is_empty() {
+                return Ok(Some(page.iter().flat_map(|(k, v)| references_in(k, v)).collect()));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Whether every blob record names its holders (the holder index is complete).
+    pub async fn holders_indexed(&self) -> S3Result<bool> {
+        read_only(&*self.meta, &(), |txn, ()| {
+            Box::pin(async move {
+                Ok(txn
+                    .get(&keys::setting(INDEXED))
+                    .await
+                    .map_err(from_meta)?
+                    .is_some())
+            })
+        })
+        .await
+    }
+
+    /// Gives every blob record from an earlier release its holders (from its references), once
+    /// per store; resumable, and harmless to run on several gateways at once.
+    pub async fn index_holders(&self) -> S3Result<u64> {
+        if self.holders_indexed().await? {
+            return Ok(0);
+        }
+        let mut upgraded = 0u64;
+        let mut walk = Walk::new();
+        while let Some(page) = self.next_references(&mut walk).await? {
+            for r in page {
+                let done = transact(&*self.meta, &r, |txn, r| {
+                    Box::pin(async move {
+                        let Some(record) = refs::load(txn, &r.blob).await.map_err(from_meta)? else {
+                            return Ok(false);
+                        };
+                        if !record.holders.is_empty() {
+                            return Ok(false);
+                        }
+                        let upgraded = BlobRecord {
+                            refs: record.refs,
+                            holders: refs::resolve(txn, &r.holders).await.map_err(from_meta)?,
+                            size: r.stored_size,
+                            crc: r.crc,
+                        };
+                        refs::store(txn, &r.blob, &upgraded, &[])
+                            .await
+                            .map_err(from_meta)?;
+                        Ok(true)
+                    })
+                })
+                .await?;
+                upgraded += u64::from(done);
+            }
+        }
+        transact(&*self.meta, &(), |txn, ()| {
+            Box::pin(async move { txn.put(&keys::setting(INDEXED), b"1").await.map_err(from_meta) })
+        })
+        .await?;
+        if upgraded > 0 {
+            tracing::info!(upgraded, "blob records now name their holders");
+        }
+        Ok(upgraded)
+    }
+}
