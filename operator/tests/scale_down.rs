@@ -7,7 +7,8 @@
 //! the StatefulSet goes down to two only once the gateway reports `demo-2` drained, and the
 //! objects `demo-2` held are still there. Then the store runs without `demo-2` (the process is
 //! restarted with `--gateways 2`, as the pod would be gone): once its heartbeat is stale, the
-//! operator deletes its volume claim and forgets it, and the other claims stay.
+//! operator deletes its volume claim and forgets it, and the other claims stay. The operator runs
+//! as its ServiceAccount bound to `config/rbac/`, so the verbs a scale-down needs are checked too.
 
 mod common;
 
@@ -16,6 +17,7 @@ use std::sync::{Arc, Mutex};
 
 use aws_sdk_s3::primitives::ByteStream;
 use common::cluster::{self, eventually};
+use common::rbac::OperatorAccount;
 use e2e::{Gateway, GatewayOptions};
 use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::PersistentVolumeClaim;
@@ -117,14 +119,15 @@ async fn scaling_down_drains_before_the_statefulset_goes_down_and_removes_the_ga
     let mut gateways = start_gateways(&bin, data.path(), 3, None);
     let (key, secret) = (gateways.access_key.clone(), gateways.secret_key.clone());
     let admin = admin_client(&gateways, &key, &secret);
-    let ids: Vec<String> = admin
-        .list_nodes()
-        .await
-        .expect("nodes")
-        .into_iter()
-        .map(|n| n.id)
-        .collect();
-    assert_eq!(ids, ["demo-0", "demo-1", "demo-2"], "node ids are the pod names");
+    // The harness waits for the first gateway; the others register as they come up.
+    eventually("three gateways registered under the pod names", || {
+        let admin = admin.clone();
+        async move {
+            let ids: Vec<String> = admin.list_nodes().await.ok()?.into_iter().map(|n| n.id).collect();
+            (ids == ["demo-0", "demo-1", "demo-2"]).then_some(())
+        }
+    })
+    .await;
 
     // Objects written through the third gateway: their bytes are on demo-2's volume.
     let third = gateways.client_with(|b| b.endpoint_url(format!("http://127.0.0.1:{}", gateways.port + 2)));
@@ -145,7 +148,8 @@ async fn scaling_down_drains_before_the_statefulset_goes_down_and_removes_the_ga
 
     let namespace = cluster::namespace(&client, "scale-down").await;
     cluster::admin_secret_for(&client, &namespace, STORE, &gateways).await;
-    let operator = cluster::run_operator(&client, &namespace, &gateways.endpoint()).await;
+    let account = OperatorAccount::bind(&client, &namespace).await;
+    let operator = cluster::run_operator(&account.client, &namespace, &gateways.endpoint()).await;
     let stores: Api<ObjectStore> = Api::namespaced(client.clone(), &namespace);
     let sets: Api<StatefulSet> = Api::namespaced(client.clone(), &namespace);
     let claims: Api<PersistentVolumeClaim> = Api::namespaced(client.clone(), &namespace);
@@ -184,6 +188,8 @@ async fn scaling_down_drains_before_the_statefulset_goes_down_and_removes_the_ga
                         demo_2.is_drained(),
                         "lowered before demo-2 was drained: {demo_2:?}"
                     );
+                    let moved = demo_2.drain.as_ref().map_or(0, |d| d.blobs_moved);
+                    assert!(moved > 0, "demo-2 held the blobs written through it: {demo_2:?}");
                     Some(())
                 }
                 _ => None,
@@ -212,7 +218,7 @@ async fn scaling_down_drains_before_the_statefulset_goes_down_and_removes_the_ga
     gateways.terminate();
     let gateways = start_gateways(&bin, data.path(), 2, Some((&key, &secret)));
     let admin = admin_client(&gateways, &key, &secret);
-    let operator = cluster::run_operator(&client, &namespace, &gateways.endpoint()).await;
+    let operator = cluster::run_operator(&account.client, &namespace, &gateways.endpoint()).await;
     eventually("demo-2's claim deleted and its registration forgotten", || {
         let (stores, claims, admin) = (stores.clone(), claims.clone(), admin.clone());
         async move {
@@ -249,4 +255,5 @@ async fn scaling_down_drains_before_the_statefulset_goes_down_and_removes_the_ga
 
     operator.stop().await;
     cluster::delete_namespace(&client, &namespace).await;
+    account.unbind(&client).await;
 }
