@@ -8,6 +8,9 @@ use k8s_openapi::jiff::Timestamp;
 pub const READY: &str = "Ready";
 /// Bucket only: the application credentials Secret is up to date.
 pub const CREDENTIALS_READY: &str = "CredentialsReady";
+/// ObjectStore only: gateways a scale-down removes are being drained (see
+/// `resources::scale_down`); the StatefulSet is lowered once this is `False`.
+pub const DRAINING: &str = "Draining";
 
 /// Why a condition is what it is, when all is well or in progress (CamelCase, also the Event
 /// reason). Failures use the name of the [`crate::controller::Error`] variant instead.
@@ -16,6 +19,12 @@ pub mod reason {
     pub const GATEWAYS_READY: &str = "GatewaysReady";
     pub const GATEWAYS_NOT_READY: &str = "GatewaysNotReady";
     pub const DELETING: &str = "Deleting";
+    /// `Draining=True`: leaving gateways still hold blobs.
+    pub const DRAIN_IN_PROGRESS: &str = "DrainInProgress";
+    /// `Draining=False`: leaving gateways are drained and wait to be removed once they stop.
+    pub const DRAINED: &str = "Drained";
+    /// `Draining=False`: no gateway is leaving.
+    pub const NO_DRAIN: &str = "NoDrain";
 }
 
 /// A condition as the reconciler wants it, before timestamps.

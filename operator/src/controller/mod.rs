@@ -11,6 +11,7 @@ pub mod finalizer;
 pub mod lifecycle;
 pub mod objectstore;
 pub mod policy;
+pub mod scale_down;
 pub mod store;
 
 mod error;

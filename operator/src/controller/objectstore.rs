@@ -1,6 +1,8 @@
 //! ObjectStore reconciler: settles the master key (never regenerated over a store that had one,
-//! see `resources::master_key`), applies the gateways' StatefulSet, Services, ConfigMap, admin
-//! Secret and PodDisruptionBudget, then asks the S3 endpoint whether it is ready.
+//! see `resources::master_key`), applies the gateways' StatefulSet (at the size a scale-down
+//! allows, see `resources::scale_down`), Services, ConfigMap, admin Secret and
+//! PodDisruptionBudget, carries out the scale-down's drains, then asks the S3 endpoint whether it
+//! is ready.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,17 +17,19 @@ use kube::runtime::{reflector, watcher};
 use kube::{Resource, ResourceExt};
 use tracing::instrument;
 
-use super::{Context, Error, apply, error_policy, events, measured};
+use super::{Context, Error, apply, error_policy, events, measured, scale_down};
 use crate::conditions::{self, Desired, reason};
 use crate::crd::{ObjectStore, ObjectStoreStatus};
 use crate::resources::master_key;
 use crate::resources::object_store::{self as desired, AdminCredentials, AdminSecretData, admin_secret_name};
-use crate::resources::store_tls::ServingTls;
 use crate::store_client::{Credentials, StoreClient};
 
 pub const KIND: &str = "ObjectStore";
 /// While gateways are starting, look again this soon.
 pub const NOT_READY_RECHECK: Duration = Duration::from_secs(10);
+/// While gateways drain or wait to be removed, look again this soon (the `Draining` condition
+/// reports progress, and the StatefulSet is lowered as soon as the drain is done).
+pub const DRAIN_RECHECK: Duration = Duration::from_secs(5);
 
 pub fn controller(
     ctx: Arc<Context>,
@@ -70,45 +74,59 @@ async fn reconcile_store(store: &ObjectStore, ctx: &Context) -> Result<Action, E
         return Ok(Action::await_change());
     }
     let applied = apply_owned(store, ctx).await;
-    let keys = applied
-        .as_ref()
-        .ok()
-        .map(|a| (a.master_key_fingerprint.clone(), a.master_key_staged.clone()));
-    let (condition, ready_replicas, action) = match &applied {
-        Ok(Applied {
-            credentials,
-            stateful_set,
-            tls,
-            ..
-        }) => {
-            let ready_replicas = stateful_set
+    let (conditions, reported, action) = match &applied {
+        Ok(applied) => {
+            let ready_replicas = applied
+                .stateful_set
                 .status
                 .as_ref()
                 .and_then(|s| s.ready_replicas)
                 .unwrap_or(0);
-            let ca_pem = tls.as_ref().and_then(|t| t.ca_pem.as_deref());
-            let probe = probe(store, ctx, credentials, ca_pem).await;
-            let (condition, recheck) = readiness(store.spec.replicas, ready_replicas, probe);
-            (condition, Some(ready_replicas), Action::requeue(recheck))
+            let probe = match &applied.client {
+                Ok(client) => client.ready().await.map_err(|e| e.to_string()),
+                Err(e) => Err(e.to_string()),
+            };
+            let (ready, mut recheck) = readiness(store.spec.replicas, ready_replicas, probe);
+            if applied.scaling.settling {
+                recheck = recheck.min(DRAIN_RECHECK);
+            }
+            let mut conditions = vec![ready];
+            conditions.extend(applied.scaling.condition.clone());
+            let reported = Reported {
+                ready_replicas,
+                master_key_fingerprint: applied.master_key_fingerprint.clone(),
+                master_key_staged: applied.master_key_staged.clone(),
+                leaving_gateways: applied.scaling.leaving.clone(),
+            };
+            (conditions, Some(reported), Action::requeue(recheck))
         }
         Err(e) => (
-            Desired::not_ready(e.reason(), e.to_string()),
+            vec![Desired::not_ready(e.reason(), e.to_string())],
             None,
             Action::await_change(),
         ),
     };
-    report(store, ctx, condition, ready_replicas, keys).await?;
+    report(store, ctx, &conditions, reported).await?;
     applied.map(|_| action)
 }
 
 /// What applying a store's objects gave.
 struct Applied {
-    credentials: AdminCredentials,
+    /// A client for the store's gateways, or why there is none.
+    client: Result<StoreClient, Error>,
     /// As stored (its status counts ready gateways).
     stateful_set: StatefulSet,
     master_key_fingerprint: String,
     master_key_staged: Option<String>,
-    tls: Option<ServingTls>,
+    scaling: scale_down::Outcome,
+}
+
+/// What a reconcile that applied the store's objects writes into its status besides conditions.
+struct Reported {
+    ready_replicas: i32,
+    master_key_fingerprint: String,
+    master_key_staged: Option<String>,
+    leaving_gateways: Vec<String>,
 }
 
 /// Applies everything the store owns, once its master key is settled.
@@ -120,17 +138,10 @@ async fn apply_owned(store: &ObjectStore, ctx: &Context) -> Result<Applied, Erro
     let status = store.status.as_ref();
     let recorded = status.and_then(|s| s.master_key_fingerprint.as_deref());
     let staged = status.and_then(|s| s.master_key_staged.as_deref());
-    // Only a rotation under way needs to know how far the gateways' rollout got.
-    let rolled_out = match staged {
-        Some(_) => {
-            let sets: Api<StatefulSet> =
-                Api::namespaced(ctx.client.clone(), &store.namespace().unwrap_or_default());
-            sets.get_opt(&store.name_any())
-                .await?
-                .is_some_and(|sts| master_key::rolled_out(&sts))
-        }
-        None => false,
-    };
+    let sets: Api<StatefulSet> = Api::namespaced(ctx.client.clone(), &store.namespace().unwrap_or_default());
+    // A rotation needs to know how far the gateways' rollout got, a scale-down how many run.
+    let existing_set = sets.get_opt(&store.name_any()).await?;
+    let rolled_out = staged.is_some() && existing_set.as_ref().is_some_and(master_key::rolled_out);
     let tls = super::store::serving_tls(ctx, store).await?;
     let key = master_key::plan(
         existing_key.as_ref(),
@@ -140,7 +151,7 @@ async fn apply_owned(store: &ObjectStore, ctx: &Context) -> Result<Applied, Erro
         master_key::generate(),
     )
     .map_err(|refusal| Error::master_key(&refusal, &key_secret_name))?;
-    let owned = desired::owned(
+    let mut owned = desired::owned(
         store,
         &ctx.config.gateway_image,
         existing.as_ref(),
@@ -183,24 +194,31 @@ async fn apply_owned(store: &ObjectStore, ctx: &Context) -> Result<Applied, Erro
     apply::apply(&ctx.client, &owned.service).await?;
     apply::apply(&ctx.client, &owned.headless_service).await?;
     apply::apply(&ctx.client, &owned.pod_disruption_budget).await?;
+    let ca_pem = tls.as_ref().and_then(|t| t.ca_pem.as_deref());
+    let client = store_client(store, ctx, &credentials, ca_pem);
+    let current = existing_set.as_ref().map(|s| s.spec.replicas.unwrap_or(1));
+    let scaling = scale_down::plan(store, current, client.as_ref()).await;
+    // Not `spec.replicas`: leaving gateways keep running until they are drained.
+    owned.stateful_set.spec.replicas = Some(scaling.plan.replicas);
     let stateful_set = apply::apply(&ctx.client, &owned.stateful_set).await?;
+    let scaling = scale_down::carry_out(ctx, store, client.as_ref(), scaling).await;
     Ok(Applied {
-        credentials,
+        client,
         stateful_set,
         master_key_fingerprint: key.fingerprint(),
         master_key_staged: key.staged(),
-        tls,
+        scaling,
     })
 }
 
-/// `GET /_stowage/ready` on the store's endpoint (or the override), verified with the store's CA
-/// when it has TLS.
-async fn probe(
+/// A client for the store's endpoint (or the override), verified with the store's CA when it has
+/// TLS.
+fn store_client(
     store: &ObjectStore,
     ctx: &Context,
     credentials: &AdminCredentials,
     ca_pem: Option<&str>,
-) -> Result<(), String> {
+) -> Result<StoreClient, Error> {
     let url = ctx
         .config
         .store_endpoint_override
@@ -210,10 +228,7 @@ async fn probe(
         access_key_id: credentials.access_key_id.clone(),
         secret_access_key: credentials.secret_access_key.clone(),
     };
-    let client = StoreClient::new(&url, &store.spec.region, credentials)
-        .and_then(|c| c.trusting(ca_pem))
-        .map_err(|e| e.to_string())?;
-    client.ready().await.map_err(|e| e.to_string())
+    Ok(StoreClient::new(&url, &store.spec.region, credentials)?.trusting(ca_pem)?)
 }
 
 /// Ready when the S3 endpoint answers its readiness check; otherwise look again soon.
@@ -237,44 +252,62 @@ pub fn readiness(replicas: i32, ready_replicas: i32, probe: Result<(), String>) 
 async fn report(
     store: &ObjectStore,
     ctx: &Context,
-    condition: Desired,
-    ready_replicas: Option<i32>,
-    // The master key's fingerprint and the one being staged, when the key was settled.
-    master_keys: Option<(String, Option<String>)>,
+    conditions: &[Desired],
+    // What applying gave; `None` keeps what the status says.
+    reported: Option<Reported>,
 ) -> Result<(), Error> {
     let current = store.status.as_ref();
     let existing = current.map_or(&[][..], |s| &s.conditions[..]);
-    if conditions::transitions(existing, &condition) {
-        match condition.reason {
-            reason::GATEWAYS_READY | reason::GATEWAYS_NOT_READY => {
-                events::normal(&ctx.recorder, store, condition.reason, condition.message.clone()).await
+    for condition in conditions {
+        if announced(existing, condition) {
+            match condition.reason {
+                reason::GATEWAYS_READY
+                | reason::GATEWAYS_NOT_READY
+                | reason::DRAIN_IN_PROGRESS
+                | reason::DRAINED
+                | reason::NO_DRAIN => {
+                    events::normal(&ctx.recorder, store, condition.reason, condition.message.clone()).await
+                }
+                _ => events::warning(&ctx.recorder, store, condition.reason, condition.message.clone()).await,
             }
-            _ => events::warning(&ctx.recorder, store, condition.reason, condition.message.clone()).await,
         }
     }
     let status = ObjectStoreStatus {
-        conditions: conditions::merge(
-            existing,
-            &[condition],
-            store.metadata.generation,
-            Timestamp::now(),
-        ),
+        conditions: conditions::merge(existing, conditions, store.metadata.generation, Timestamp::now()),
         observed_generation: store.metadata.generation,
-        ready_replicas: ready_replicas.or(current.and_then(|s| s.ready_replicas)),
+        ready_replicas: reported
+            .as_ref()
+            .map(|r| r.ready_replicas)
+            .or(current.and_then(|s| s.ready_replicas)),
         endpoint: Some(desired::endpoint(store)),
         admin_secret: Some(admin_secret_name(&store.name_any())),
         // Recorded once gateways were given the key; kept while it is refused.
-        master_key_fingerprint: match &master_keys {
-            Some((fingerprint, _)) => Some(fingerprint.clone()),
+        master_key_fingerprint: match &reported {
+            Some(r) => Some(r.master_key_fingerprint.clone()),
             None => current.and_then(|s| s.master_key_fingerprint.clone()),
         },
-        master_key_staged: match master_keys {
-            Some((_, staged)) => staged,
+        master_key_staged: match &reported {
+            Some(r) => r.master_key_staged.clone(),
             None => current.and_then(|s| s.master_key_staged.clone()),
+        },
+        leaving_gateways: match reported {
+            Some(r) => r.leaving_gateways,
+            None => current.map(|s| s.leaving_gateways.clone()).unwrap_or_default(),
         },
     };
     let api: Api<ObjectStore> = Api::namespaced(ctx.client.clone(), &store.namespace().unwrap_or_default());
     apply::status(&api, store, current, &status).await
+}
+
+/// Whether a condition is worth an Event: its status or reason changed. A store that never
+/// scaled down gets `Draining=False` quietly.
+fn announced(
+    existing: &[k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition],
+    condition: &Desired,
+) -> bool {
+    let first = !existing.iter().any(|c| c.type_ == condition.type_);
+    let quiet = first && condition.type_ == conditions::DRAINING && condition.reason == reason::NO_DRAIN;
+    conditions::transitions(existing, condition) && !quiet
 }
 
 #[cfg(test)]

@@ -44,7 +44,9 @@ pub const MAX_BLOB_COPIES: i32 = 3;
     .field_path(".blobCopies"))]
 #[serde(rename_all = "camelCase")]
 pub struct ObjectStoreSpec {
-    /// Number of gateways. More than one needs the `tikv` metadata backend.
+    /// Number of gateways. More than one needs the `tikv` metadata backend. Lowering it drains
+    /// the leaving gateways (the highest ordinals) before the StatefulSet goes down: see the
+    /// `Draining` condition. At least 1: scaling to zero would leave the bytes nowhere.
     #[serde(default = "default_replicas")]
     #[schemars(range(min = 1, max = MAX_REPLICAS))]
     pub replicas: i32,
@@ -321,4 +323,10 @@ pub struct ObjectStoreStatus {
     /// as an extra key; they seal with it once every one of them has it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub master_key_staged: Option<String>,
+
+    /// Gateways the operator asked to drain for a scale-down, until they are removed (or their
+    /// drain is cancelled because `replicas` went up again). A drain someone else asked for is
+    /// not listed, and the operator never cancels it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub leaving_gateways: Vec<String>,
 }

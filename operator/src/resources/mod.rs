@@ -1,5 +1,6 @@
 //! Desired state as pure functions of the resources' specs: the Kubernetes objects an ObjectStore
-//! owns, the S3 calls a Bucket needs, a bucket's policy document and its lifecycle configuration.
+//! owns, the S3 calls a Bucket needs, a bucket's policy document and its lifecycle configuration,
+//! the steps of a scale-down.
 //! Nothing here talks to a cluster or a store, so every field is tested without one.
 
 pub mod bucket;
@@ -7,6 +8,7 @@ pub mod lifecycle;
 pub mod master_key;
 pub mod object_store;
 pub mod policy;
+pub mod scale_down;
 pub mod store_tls;
 
 use std::collections::BTreeMap;

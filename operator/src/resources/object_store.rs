@@ -6,7 +6,9 @@
 use std::collections::BTreeMap;
 
 use k8s_openapi::ByteString;
-use k8s_openapi::api::apps::v1::{StatefulSet, StatefulSetSpec};
+use k8s_openapi::api::apps::v1::{
+    StatefulSet, StatefulSetPersistentVolumeClaimRetentionPolicy, StatefulSetSpec,
+};
 use k8s_openapi::api::core::v1::{
     Capabilities, ConfigMap, ConfigMapEnvSource, Container, ContainerPort, EnvFromSource, EnvVar,
     EnvVarSource, HTTPGetAction, KeyToPath, ObjectFieldSelector, PersistentVolumeClaim,
@@ -719,6 +721,13 @@ pub fn stateful_set(
                 }),
             },
             volume_claim_templates: Some(vec![volume_claim_template(store)]),
+            // A volume may hold the only copy of a blob: the StatefulSet controller never deletes
+            // one. The operator deletes a leaving gateway's claim itself, once that gateway is
+            // drained and gone (`super::scale_down`).
+            persistent_volume_claim_retention_policy: Some(StatefulSetPersistentVolumeClaimRetentionPolicy {
+                when_deleted: Some("Retain".to_owned()),
+                when_scaled: Some("Retain".to_owned()),
+            }),
             ..StatefulSetSpec::default()
         },
         ..StatefulSet::default()
@@ -1182,6 +1191,7 @@ mod tests {
                             ],
                         },
                     },
+                    "persistentVolumeClaimRetentionPolicy": {"whenDeleted": "Retain", "whenScaled": "Retain"},
                     "volumeClaimTemplates": [{
                         "apiVersion": "v1",
                         "kind": "PersistentVolumeClaim",

@@ -1,6 +1,7 @@
 //! The gateway's admin API (docs/admin-api.md): users and access keys under
 //! `/_stowage/admin/v1/`, JSON bodies, SigV4 with the root credentials. The operator uses it to
-//! issue each Bucket's application key, scoped to that bucket.
+//! issue each Bucket's application key, scoped to that bucket, and to drain and forget the
+//! gateways a scale-down removes (`nodes`, see `resources::scale_down`).
 
 use bytes::Bytes;
 use http::Method;
@@ -76,6 +77,68 @@ struct CreateUser<'a> {
 struct CreateKey<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     scope: Option<&'a KeyScope>,
+}
+
+/// A gateway of the store as the admin API reports it (`GET nodes`); its id is its pod name.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NodeView {
+    pub id: String,
+    #[serde(default)]
+    pub peer_url: String,
+    /// Its heartbeat is recent: the gateway (pod) is running.
+    pub live: bool,
+    #[serde(default)]
+    pub capacity: u64,
+    #[serde(default)]
+    pub free: u64,
+    #[serde(default)]
+    pub heartbeat: Option<String>,
+    /// Set from the drain request until the node is undrained or forgotten.
+    #[serde(default)]
+    pub drain: Option<DrainView>,
+}
+
+/// How far a gateway's drain got.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DrainView {
+    pub state: DrainState,
+    #[serde(default)]
+    pub requested: Option<String>,
+    #[serde(default)]
+    pub blobs_left: u64,
+    #[serde(default)]
+    pub bytes_left: u64,
+    #[serde(default)]
+    pub blobs_moved: u64,
+    #[serde(default)]
+    pub bytes_moved: u64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DrainState {
+    Draining,
+    Drained,
+    /// A state this operator does not know (a newer gateway): never taken for drained.
+    #[serde(other)]
+    Unknown,
+}
+
+impl NodeView {
+    /// The gateway's own word that it holds no referenced blob and none can be placed on it any
+    /// more: the only state in which its volume may go.
+    pub fn is_drained(&self) -> bool {
+        self.drain
+            .as_ref()
+            .is_some_and(|d| d.state == DrainState::Drained && d.blobs_left == 0)
+    }
+}
+
+#[derive(Deserialize)]
+struct Nodes {
+    nodes: Vec<NodeView>,
 }
 
 /// Admin API paths carry user names; encode everything but unreserved characters.
@@ -191,6 +254,50 @@ impl StoreClient {
         }
         match admin_error(&response) {
             e if e.code() == Some("NoSuchEntity") => Ok(()),
+            e => Err(e),
+        }
+    }
+
+    /// Every gateway registered in the store.
+    pub async fn list_nodes(&self) -> Result<Vec<NodeView>, StoreError> {
+        let response = self.admin(Method::GET, "/nodes", None).await?;
+        if !response.status.is_success() {
+            return Err(admin_error(&response));
+        }
+        Ok(parse_json::<Nodes>("nodes", &response)?.nodes)
+    }
+
+    /// Starts moving every blob `id` holds to other gateways (idempotent, resumable).
+    pub async fn drain_node(&self, id: &str) -> Result<NodeView, StoreError> {
+        self.node_action(id, "drain").await
+    }
+
+    /// Cancels `id`'s drain (idempotent): blobs may be placed on it again.
+    pub async fn undrain_node(&self, id: &str) -> Result<NodeView, StoreError> {
+        self.node_action(id, "undrain").await
+    }
+
+    async fn node_action(&self, id: &str, action: &str) -> Result<NodeView, StoreError> {
+        let path = format!("/nodes/{}/{action}", segment(id));
+        let response = self.admin(Method::POST, &path, None).await?;
+        if !response.status.is_success() {
+            return Err(admin_error(&response));
+        }
+        parse_json(action, &response)
+    }
+
+    /// Forgets `id` (its registration and drain record). The gateway refuses with
+    /// `NodeNotDrained` while it holds a referenced blob and `NodeStillLive` while it runs; a
+    /// node already forgotten is the goal.
+    pub async fn forget_node(&self, id: &str) -> Result<(), StoreError> {
+        let response = self
+            .admin(Method::DELETE, &format!("/nodes/{}", segment(id)), None)
+            .await?;
+        if response.status.is_success() {
+            return Ok(());
+        }
+        match admin_error(&response) {
+            e if e.code() == Some("NoSuchNode") => Ok(()),
             e => Err(e),
         }
     }

@@ -550,3 +550,98 @@ async fn an_unscoped_key_is_asked_for_with_an_empty_object() {
         ["POST /_stowage/admin/v1/users/store.team-a.photos/keys"]
     );
 }
+
+const DRAINING_NODE: &str = r#"{"id":"photos-2","peerUrl":"http://photos-2.photos-headless.team-a.svc:9000",
+    "live":true,"capacity":1000,"free":600,"heartbeat":"2025-01-01T00:00:00Z",
+    "drain":{"state":"draining","requested":"2025-01-01T00:00:00Z","blobsLeft":12,"bytesLeft":3456,
+    "blobsMoved":3,"bytesMoved":1024}}"#;
+
+#[tokio::test]
+async fn node_calls_follow_the_admin_api_contract() {
+    use super::admin::{DrainState, DrainView, NodeView};
+    let store = FakeStore::start(|c| match (c.method.as_str(), c.target.as_str()) {
+        ("GET", "/_stowage/admin/v1/nodes") => (
+            200,
+            format!(r#"{{"nodes":[{{"id":"photos-0","live":true,"drain":null}},{DRAINING_NODE}]}}"#),
+        ),
+        ("POST", _) => (200, DRAINING_NODE.into()),
+        _ => (204, String::new()),
+    })
+    .await;
+    let client = client(&store.url);
+
+    let nodes = client.list_nodes().await.expect("nodes");
+    client.drain_node("photos-2").await.expect("drain");
+    let undrained = client.undrain_node("photos-2").await.expect("undrain");
+    client.forget_node("photos-2").await.expect("forget");
+
+    assert_eq!(nodes.len(), 2);
+    assert_eq!(
+        (nodes[0].id.as_str(), nodes[0].live, &nodes[0].drain),
+        ("photos-0", true, &None)
+    );
+    assert_eq!(
+        nodes[1],
+        NodeView {
+            id: "photos-2".into(),
+            peer_url: "http://photos-2.photos-headless.team-a.svc:9000".into(),
+            live: true,
+            capacity: 1000,
+            free: 600,
+            heartbeat: Some("2025-01-01T00:00:00Z".into()),
+            drain: Some(DrainView {
+                state: DrainState::Draining,
+                requested: Some("2025-01-01T00:00:00Z".into()),
+                blobs_left: 12,
+                bytes_left: 3456,
+                blobs_moved: 3,
+                bytes_moved: 1024,
+            }),
+        }
+    );
+    assert_eq!(undrained, nodes[1]);
+    assert_eq!(
+        store.lines(),
+        [
+            "GET /_stowage/admin/v1/nodes",
+            "POST /_stowage/admin/v1/nodes/photos-2/drain",
+            "POST /_stowage/admin/v1/nodes/photos-2/undrain",
+            "DELETE /_stowage/admin/v1/nodes/photos-2",
+        ]
+    );
+    store.calls().iter().for_each(assert_signed);
+}
+
+#[tokio::test]
+async fn only_a_drained_node_without_blobs_left_counts_as_drained() {
+    use super::admin::NodeView;
+    let node = |drain: &str| -> NodeView {
+        serde_json::from_str(&format!(r#"{{"id":"photos-2","live":false,"drain":{drain}}}"#)).expect("node")
+    };
+    assert!(node(r#"{"state":"drained","blobsLeft":0}"#).is_drained());
+    assert!(!node(r#"{"state":"drained","blobsLeft":1}"#).is_drained());
+    assert!(!node(r#"{"state":"draining","blobsLeft":0}"#).is_drained());
+    assert!(
+        !node(r#"{"state":"paused","blobsLeft":0}"#).is_drained(),
+        "an unknown state is not drained"
+    );
+    assert!(!node("null").is_drained());
+}
+
+#[tokio::test]
+async fn forgetting_a_forgotten_node_is_the_goal_but_a_refusal_is_an_error() {
+    let store = FakeStore::start(|c| match c.target.as_str() {
+        "/_stowage/admin/v1/nodes/photos-1" => (409, s3_error("NodeNotDrained")),
+        _ => (404, s3_error("NoSuchNode")),
+    })
+    .await;
+    let client = client(&store.url);
+    client.forget_node("photos-2").await.expect("already forgotten");
+    let err = client.forget_node("photos-1").await.expect_err("refused");
+    assert_eq!(err.code(), Some("NodeNotDrained"));
+    let err = client
+        .drain_node("photos-2")
+        .await
+        .expect_err("an unknown node cannot be drained");
+    assert_eq!(err.code(), Some("NoSuchNode"));
+}

@@ -1,11 +1,12 @@
 //! What the operator's integration tests share: where the repository is, and (in `cluster`) the
-//! real API server the cluster tests run against.
+//! real API server the cluster tests run against (and, in `rbac`, the operator's own account on it).
 
 // Each test binary compiles this module and uses a different part of it.
 #![allow(dead_code)]
 
 pub mod cluster;
 pub mod go_template;
+pub mod rbac;
 
 use std::path::{Path, PathBuf};
 

@@ -16,6 +16,21 @@ fn sts_path() -> String {
     "/apis/apps/v1/namespaces/team-a/statefulsets/photos".into()
 }
 
+/// The store's StatefulSet as the API server has it, at `replicas`.
+fn existing_sts(replicas: i32) -> Value {
+    json!({
+        "apiVersion": "apps/v1",
+        "kind": "StatefulSet",
+        "metadata": {"name": "photos", "namespace": "team-a"},
+        "spec": {"replicas": replicas, "selector": {}, "serviceName": "photos-headless", "template": {}},
+        "status": {"replicas": replicas, "readyReplicas": replicas},
+    })
+}
+
+fn get_sts(replicas: i32) -> Expect {
+    Expect::get(sts_path()).respond(existing_sts(replicas))
+}
+
 /// The applies of everything a store owns, in order; the StatefulSet comes back with one ready
 /// replica.
 fn owned_applies() -> Vec<Expect> {
@@ -50,6 +65,7 @@ async fn a_new_store_gets_its_objects_and_turns_ready_when_the_endpoint_answers(
     let mut script = vec![
         Expect::get(core_path("secrets", "photos-admin")).not_found(),
         Expect::get(core_path("secrets", "photos-master-key")).not_found(),
+        Expect::get(sts_path()).not_found(),
         Expect::patch(core_path("secrets", "photos-master-key")),
         event(),
         event(),
@@ -73,7 +89,7 @@ async fn a_new_store_gets_its_objects_and_turns_ready_when_the_endpoint_answers(
     let seen = verifier.await.expect("script");
 
     assert_eq!(action, Action::requeue(RESYNC));
-    let key_secret = &seen[2];
+    let key_secret = &seen[3];
     assert!(key_secret.is_apply(), "{key_secret:?}");
     assert_eq!(str_of(&key_secret.body, "/metadata/name"), "photos-master-key");
     assert_eq!(
@@ -83,14 +99,14 @@ async fn a_new_store_gets_its_objects_and_turns_ready_when_the_endpoint_answers(
     );
     let written_key = str_of(&key_secret.body, "/data/master.key").to_owned();
     assert_eq!(
-        (reason(&seen[3]), event_type(&seen[3])),
+        (reason(&seen[4]), event_type(&seen[4])),
         ("MasterKeyCreated", "Normal")
     );
-    assert_eq!(reason(&seen[4]), "AdminCredentialsCreated");
-    for apply in &seen[5..11] {
+    assert_eq!(reason(&seen[5]), "AdminCredentialsCreated");
+    for apply in &seen[6..12] {
         assert!(apply.is_apply(), "{apply:?}");
     }
-    let secret = &seen[5].body;
+    let secret = &seen[6].body;
     assert_eq!(str_of(secret, "/metadata/name"), "photos-admin");
     let data = secret["data"].as_object().expect("data");
     assert_eq!(
@@ -103,16 +119,20 @@ async fn a_new_store_gets_its_objects_and_turns_ready_when_the_endpoint_answers(
         "the master key is not in the admin Secret: deleting that one rotates root credentials only"
     );
     assert_eq!(
-        str_of(&seen[10].body, "/spec/template/spec/containers/0/image"),
+        str_of(&seen[11].body, "/spec/template/spec/containers/0/image"),
         "img:1"
     );
-    assert_eq!(gateway.lines(), ["GET /_stowage/ready"]);
+    assert_eq!(
+        gateway.lines(),
+        ["GET /_stowage/ready"],
+        "no gateway to ask about before the StatefulSet exists"
+    );
 
     assert_eq!(
-        (reason(&seen[11]), event_type(&seen[11])),
+        (reason(&seen[12]), event_type(&seen[12])),
         ("GatewaysReady", "Normal")
     );
-    let status = &seen[12];
+    let status = &seen[13];
     assert!(status.is_apply());
     assert_eq!(status.body["apiVersion"], "stowage.dev/v1alpha1");
     assert_eq!(status.body["kind"], "ObjectStore");
@@ -156,17 +176,20 @@ async fn an_unchanged_store_is_applied_again_but_its_status_is_not_rewritten() {
         admin_secret: Some("photos-admin".into()),
         master_key_fingerprint: Some(crate::resources::master_key::fingerprint(PHOTOS_MASTER_KEY)),
         master_key_staged: None,
+        leaving_gateways: vec![],
     });
     let (client, server) = api_server::client();
-    let mut script = vec![get_admin_secret(), get_master_key_secret()];
+    let mut script = vec![get_admin_secret(), get_master_key_secret(), get_sts(1)];
     script.extend(owned_applies());
     let verifier = server.run(script);
 
     reconcile(store.into(), context(client, Some(&gateway.url)))
         .await
         .expect("reconciled");
-    let seen = verifier.await.expect("script: no event, no status write");
-    let data = &seen[2].body["data"];
+    let seen = verifier
+        .await
+        .expect("script: no event, no status write (a gateway without the nodes API changes nothing)");
+    let data = &seen[3].body["data"];
     assert_eq!(
         data["STOWAGE_ROOT_ACCESS_KEY_ID"], "QUtST09U",
         "base64 of AKROOT: kept, not regenerated"
@@ -177,7 +200,7 @@ async fn an_unchanged_store_is_applied_again_but_its_status_is_not_rewritten() {
 async fn a_store_whose_endpoint_does_not_answer_is_not_ready_and_rechecked_soon() {
     let down = unreachable_url().await;
     let (client, server) = api_server::client();
-    let mut script = vec![get_admin_secret(), get_master_key_secret()];
+    let mut script = vec![get_admin_secret(), get_master_key_secret(), get_sts(1)];
     script.extend(owned_applies());
     script.extend([
         event(),
@@ -196,10 +219,10 @@ async fn a_store_whose_endpoint_does_not_answer_is_not_ready_and_rechecked_soon(
     assert_eq!(action, Action::requeue(NOT_READY_RECHECK));
     assert_eq!(NOT_READY_RECHECK, Duration::from_secs(10));
     assert_eq!(
-        (reason(&seen[8]), event_type(&seen[8])),
+        (reason(&seen[9]), event_type(&seen[9])),
         ("GatewaysNotReady", "Normal")
     );
-    let ready = seen[9].ready();
+    let ready = seen[10].ready();
     assert_eq!(ready["status"], "False");
     assert_eq!(ready["reason"], "GatewaysNotReady");
     let message = ready["message"].as_str().expect("message");
@@ -215,6 +238,7 @@ async fn a_refused_apply_is_an_error_with_a_condition_and_a_warning() {
     let verifier = server.run(vec![
         get_admin_secret(),
         get_master_key_secret(),
+        Expect::get(sts_path()).not_found(),
         Expect::patch(core_path("secrets", "photos-admin")).fail(403, "Forbidden"),
         event(),
         status_patch(
@@ -231,11 +255,11 @@ async fn a_refused_apply_is_an_error_with_a_condition_and_a_warning() {
 
     assert!(matches!(err, Error::KubernetesError(_)), "{err}");
     assert_eq!(
-        (reason(&seen[3]), event_type(&seen[3])),
+        (reason(&seen[4]), event_type(&seen[4])),
         ("KubernetesError", "Warning")
     );
-    assert_eq!(seen[4].ready()["reason"], "KubernetesError");
-    assert_eq!(seen[4].status()["readyReplicas"], Value::Null);
+    assert_eq!(seen[5].ready()["reason"], "KubernetesError");
+    assert_eq!(seen[5].status()["readyReplicas"], Value::Null);
     let metrics = ctx.metrics.render();
     assert!(
         metrics.contains(
@@ -275,6 +299,7 @@ async fn a_lost_master_key_is_not_regenerated_and_nothing_is_applied() {
     let verifier = server.run(vec![
         get_admin_secret(),
         Expect::get(core_path("secrets", "photos-master-key")).not_found(),
+        Expect::get(sts_path()).not_found(),
         event(),
         status_patch(
             stowage_path("objectstores", Some("photos/status")),
@@ -291,10 +316,10 @@ async fn a_lost_master_key_is_not_regenerated_and_nothing_is_applied() {
 
     assert!(matches!(err, Error::MasterKeyMissing(_)), "{err}");
     assert_eq!(
-        (reason(&seen[2]), event_type(&seen[2])),
+        (reason(&seen[3]), event_type(&seen[3])),
         ("MasterKeyMissing", "Warning")
     );
-    let ready = seen[3].ready();
+    let ready = seen[4].ready();
     assert_eq!(
         (&ready["status"], &ready["reason"]),
         (&json!("False"), &json!("MasterKeyMissing"))
@@ -305,7 +330,7 @@ async fn a_lost_master_key_is_not_regenerated_and_nothing_is_applied() {
         "{message}"
     );
     assert_eq!(
-        seen[3].status()["masterKeyFingerprint"],
+        seen[4].status()["masterKeyFingerprint"],
         crate::resources::master_key::fingerprint(PHOTOS_MASTER_KEY),
         "the fingerprint is kept while the key is refused"
     );
@@ -327,6 +352,7 @@ async fn a_different_master_key_is_refused() {
     let verifier = server.run(vec![
         get_admin_secret(),
         Expect::get(core_path("secrets", "photos-master-key")).respond(other),
+        Expect::get(sts_path()).not_found(),
         event(),
         status_patch(
             stowage_path("objectstores", Some("photos/status")),
@@ -340,7 +366,249 @@ async fn a_different_master_key_is_refused() {
     let seen = verifier.await.expect("script");
 
     assert!(matches!(err, Error::MasterKeyMismatch(_)), "{err}");
-    assert_eq!(seen[3].ready()["reason"], "MasterKeyMismatch");
-    let message = seen[3].ready()["message"].as_str().expect("message");
+    assert_eq!(seen[4].ready()["reason"], "MasterKeyMismatch");
+    let message = seen[4].ready()["message"].as_str().expect("message");
     assert!(message.contains("previous.key"), "{message}");
+}
+
+/// A TiKV store of `replicas` gateways whose status records a master key (and, as the operator
+/// wrote it, `leaving`).
+fn scaled_store(replicas: i32, leaving: &[&str]) -> crate::crd::ObjectStore {
+    let mut store = store_with_key();
+    store.spec.replicas = replicas;
+    store.spec.meta =
+        serde_json::from_value(json!({"backend": "tikv", "tikv": {"pdEndpoints": ["pd:2379"]}}))
+            .expect("meta");
+    if let Some(status) = store.status.as_mut() {
+        status.conditions = vec![ready_condition()];
+        status.leaving_gateways = leaving.iter().map(|s| (*s).to_owned()).collect();
+    }
+    store
+}
+
+/// The store's applies up to the PodDisruptionBudget; the StatefulSet comes next.
+fn applies_before_sts() -> Vec<Expect> {
+    let mut applies = owned_applies();
+    applies.pop();
+    applies
+}
+
+/// A gateway that answers readiness and the nodes API with `nodes` (a JSON array) and
+/// `drained` (a node view) for any node call.
+async fn gateway_with_nodes(nodes: &'static str, node: &'static str) -> FakeStore {
+    FakeStore::start(move |c| match (c.method.as_str(), c.target.as_str()) {
+        ("GET", "/_stowage/ready") => (200, "ready".into()),
+        ("GET", "/_stowage/admin/v1/nodes") => (200, format!(r#"{{"nodes":{nodes}}}"#)),
+        ("DELETE", _) => (204, String::new()),
+        _ => (200, node.into()),
+    })
+    .await
+}
+
+fn sts_replicas(seen: &api_server::Seen) -> i64 {
+    seen.body["spec"]["replicas"].as_i64().expect("replicas")
+}
+
+#[tokio::test]
+async fn lowering_replicas_drains_the_leaving_gateway_and_keeps_the_statefulset() {
+    let gateway = gateway_with_nodes(
+        r#"[{"id":"photos-0","live":true},{"id":"photos-1","live":true},{"id":"photos-2","live":true}]"#,
+        r#"{"id":"photos-2","live":true,"capacity":2048,"free":1024,"drain":{"state":"draining","blobsLeft":4,"bytesLeft":4096}}"#,
+    )
+    .await;
+    let store = scaled_store(2, &[]);
+    let (client, server) = api_server::client();
+    let mut script = vec![get_admin_secret(), get_master_key_secret(), get_sts(3)];
+    script.extend(applies_before_sts());
+    script.extend([
+        Expect::patch(sts_path()),
+        event(),
+        event(),
+        status_patch(stowage_path("objectstores", Some("photos/status")), &store),
+    ]);
+    let verifier = server.run(script);
+
+    let action = reconcile(store.into(), context(client, Some(&gateway.url)))
+        .await
+        .expect("reconciled");
+    let seen = verifier.await.expect("script");
+
+    assert_eq!(
+        sts_replicas(&seen[8]),
+        3,
+        "the StatefulSet keeps its size while photos-2 drains"
+    );
+    assert_eq!(
+        gateway.lines(),
+        [
+            "GET /_stowage/admin/v1/nodes",
+            "POST /_stowage/admin/v1/nodes/photos-2/drain",
+            "GET /_stowage/ready",
+        ]
+    );
+    assert_eq!(
+        (reason(&seen[9]), event_type(&seen[9])),
+        ("DrainStarted", "Normal")
+    );
+    assert_eq!(reason(&seen[10]), "DrainInProgress");
+    let draining = seen[11].condition("Draining");
+    assert_eq!(
+        (&draining["status"], &draining["reason"], &draining["message"]),
+        (
+            &json!("True"),
+            &json!("DrainInProgress"),
+            &json!(
+                "draining photos-2: drain requested; the StatefulSet keeps 3 gateways until they are drained"
+            )
+        )
+    );
+    assert_eq!(seen[11].status()["leavingGateways"], json!(["photos-2"]));
+    assert_eq!(
+        action,
+        Action::requeue(crate::controller::objectstore::DRAIN_RECHECK)
+    );
+}
+
+#[tokio::test]
+async fn once_drained_the_statefulset_goes_down_and_a_stopped_gateway_loses_claim_then_registration() {
+    let gateway = gateway_with_nodes(
+        r#"[{"id":"photos-0","live":true},{"id":"photos-1","live":true},
+            {"id":"photos-2","live":false,"drain":{"state":"drained","blobsLeft":0,"bytesLeft":0}}]"#,
+        "{}",
+    )
+    .await;
+    let store = scaled_store(2, &["photos-2"]);
+    let claim = json!({
+        "apiVersion": "v1", "kind": "PersistentVolumeClaim",
+        "metadata": {
+            "name": "data-photos-2", "namespace": "team-a", "uid": "uid-claim-2",
+            "labels": crate::resources::common_labels("photos", "gateway"),
+        },
+    });
+    let claim_path = core_path("persistentvolumeclaims", "data-photos-2");
+    let (client, server) = api_server::client();
+    let mut script = vec![get_admin_secret(), get_master_key_secret(), get_sts(3)];
+    script.extend(applies_before_sts());
+    script.extend([
+        Expect::patch(sts_path()),
+        event(),
+        Expect::get(claim_path.clone()).respond(claim.clone()),
+        Expect::delete(claim_path).respond(claim),
+        event(),
+        event(),
+        status_patch(stowage_path("objectstores", Some("photos/status")), &store),
+    ]);
+    let verifier = server.run(script);
+
+    reconcile(store.into(), context(client, Some(&gateway.url)))
+        .await
+        .expect("reconciled");
+    let seen = verifier.await.expect("script");
+
+    assert_eq!(sts_replicas(&seen[8]), 2);
+    assert_eq!(reason(&seen[9]), "ScaledDown");
+    assert_eq!(
+        seen[11].body["preconditions"]["uid"], "uid-claim-2",
+        "the claim deleted is the one whose labels were checked"
+    );
+    assert_eq!(reason(&seen[12]), "GatewayRemoved");
+    assert_eq!(
+        gateway.lines(),
+        [
+            "GET /_stowage/admin/v1/nodes",
+            "DELETE /_stowage/admin/v1/nodes/photos-2",
+            "GET /_stowage/ready",
+        ],
+        "the registration goes after the claim: it is what says the claim may go"
+    );
+    assert_eq!(reason(&seen[13]), "Drained");
+    assert_eq!(seen[14].condition("Draining")["status"], "False");
+    assert_eq!(seen[14].status()["leavingGateways"], Value::Null, "forgotten");
+}
+
+#[tokio::test]
+async fn a_claim_without_the_stores_labels_is_never_deleted() {
+    let gateway = gateway_with_nodes(
+        r#"[{"id":"photos-0","live":true},
+            {"id":"photos-1","live":false,"drain":{"state":"drained","blobsLeft":0}}]"#,
+        "{}",
+    )
+    .await;
+    let store = scaled_store(1, &["photos-1"]);
+    let claim_path = core_path("persistentvolumeclaims", "data-photos-1");
+    let (client, server) = api_server::client();
+    let mut script = vec![get_admin_secret(), get_master_key_secret(), get_sts(1)];
+    script.extend(applies_before_sts());
+    script.extend([
+        Expect::patch(sts_path()),
+        Expect::get(claim_path).respond(json!({
+            "apiVersion": "v1", "kind": "PersistentVolumeClaim",
+            "metadata": {"name": "data-photos-1", "namespace": "team-a", "uid": "someone-elses"},
+        })),
+        event(),
+        event(),
+        status_patch(stowage_path("objectstores", Some("photos/status")), &store),
+    ]);
+    let verifier = server.run(script);
+
+    reconcile(store.into(), context(client, Some(&gateway.url)))
+        .await
+        .expect("reconciled");
+    let seen = verifier.await.expect("script: no DELETE of the claim");
+
+    assert_eq!(reason(&seen[10]), "GatewayRemoved");
+    let note = seen[10].body["note"].as_str().expect("note");
+    assert!(note.contains("left its volume claim data-photos-1"), "{note}");
+    assert_eq!(
+        gateway.lines()[1],
+        "DELETE /_stowage/admin/v1/nodes/photos-1",
+        "the drained registration is forgotten all the same"
+    );
+}
+
+#[tokio::test]
+async fn without_the_nodes_api_a_pending_scale_down_keeps_the_statefulset_and_says_why() {
+    let gateway = FakeStore::start(|c| match c.target.as_str() {
+        "/_stowage/ready" => (200, "ready".into()),
+        _ => (503, crate::fixtures::fake_store::s3_error("SlowDown")),
+    })
+    .await;
+    let store = scaled_store(2, &[]);
+    let (client, server) = api_server::client();
+    let mut script = vec![get_admin_secret(), get_master_key_secret(), get_sts(3)];
+    script.extend(applies_before_sts());
+    script.extend([
+        Expect::patch(sts_path()),
+        event(),
+        status_patch(stowage_path("objectstores", Some("photos/status")), &store),
+    ]);
+    let verifier = server.run(script);
+
+    let action = reconcile(store.into(), context(client, Some(&gateway.url)))
+        .await
+        .expect("not an error of the reconcile: the store is otherwise fine");
+    let seen = verifier.await.expect("script");
+
+    assert_eq!(sts_replicas(&seen[8]), 3);
+    assert_eq!(
+        (reason(&seen[9]), event_type(&seen[9])),
+        ("StoreUnreachable", "Warning")
+    );
+    let draining = seen[10].condition("Draining");
+    assert_eq!(
+        (&draining["status"], &draining["reason"]),
+        (&json!("True"), &json!("StoreUnreachable"))
+    );
+    let message = draining["message"].as_str().expect("message");
+    assert!(
+        message
+            .starts_with("cannot drain photos-2 for the scale-down from 3 to 2: store answered 503 SlowDown")
+            && message.ends_with("the StatefulSet stays at 3"),
+        "{message}"
+    );
+    assert_eq!(seen[10].ready()["status"], "True", "readiness is another matter");
+    assert_eq!(
+        action,
+        Action::requeue(crate::controller::objectstore::DRAIN_RECHECK)
+    );
 }
