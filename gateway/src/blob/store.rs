@@ -620,7 +620,10 @@ mod tests {
 
     #[test]
     fn room_keeps_the_high_water_mark() {
-        let room = Room { capacity: 100, free: 20 };
+        let room = Room {
+            capacity: 100,
+            free: 20,
+        };
         assert!(room.fits(15, 0.95), "80 used + 15 = 95: at the mark");
         assert!(!room.fits(16, 0.95), "past the mark");
         assert!(!room.fits(21, 1.0), "more than is free");
@@ -631,14 +634,15 @@ mod tests {
     async fn a_quota_counts_what_is_written_and_freed() {
         let dir = tempfile::tempdir().unwrap();
         let store = BlobStore::open(dir.path()).unwrap().with_quota(1000).unwrap();
-        let w = store
-            .write(body(&[&[7u8; 300]]), |_: &[u8]| {})
-            .await
-            .unwrap();
+        let w = store.write(body(&[&[7u8; 300]]), |_: &[u8]| {}).await.unwrap();
         assert_eq!(store.room().free, 700);
         let over = store.write(body(&[&[7u8; 800]]), |_: &[u8]| {}).await;
         assert!(matches!(over, Err(WriteError::Io(e)) if e.kind() == io::ErrorKind::QuotaExceeded));
-        assert_eq!(fs::read_dir(store.tmp_dir()).unwrap().count(), 0, "nothing half-written");
+        assert_eq!(
+            fs::read_dir(store.tmp_dir()).unwrap().count(),
+            0,
+            "nothing half-written"
+        );
         store.delete(&w.id).await.unwrap();
         assert_eq!(store.room().free, 1000);
         let reopened = BlobStore::open(dir.path()).unwrap().with_quota(1000).unwrap();
@@ -649,7 +653,10 @@ mod tests {
     async fn a_copys_crc_is_computed_as_written_and_checked_on_reread() {
         let dir = tempfile::tempdir().unwrap();
         let store = BlobStore::open(dir.path()).unwrap();
-        let w = store.write(body(&[b"hello ", b"world"]), |_: &[u8]| {}).await.unwrap();
+        let w = store
+            .write(body(&[b"hello ", b"world"]), |_: &[u8]| {})
+            .await
+            .unwrap();
         let mut digest = crc_fast::Digest::new(crc_fast::CrcAlgorithm::Crc64Nvme);
         digest.update(b"hello world");
         let crc = digest.finalize();
@@ -659,11 +666,23 @@ mod tests {
         let mut bytes = fs::read(store.path(&w.id)).unwrap();
         bytes[3] ^= 1;
         fs::write(store.path(&w.id), bytes).unwrap();
-        assert_eq!(check_copy(&store, &w.id, 11, crc).await.unwrap(), Verdict::Damaged);
-        assert!(store.has(&w.id), "a damaged copy stays until a good one replaces it");
-        assert!(dir.path().join("quarantine").join(w.id.as_str()).exists(), "and is kept aside");
+        assert_eq!(
+            check_copy(&store, &w.id, 11, crc).await.unwrap(),
+            Verdict::Damaged
+        );
+        assert!(
+            store.has(&w.id),
+            "a damaged copy stays until a good one replaces it"
+        );
+        assert!(
+            dir.path().join("quarantine").join(w.id.as_str()).exists(),
+            "and is kept aside"
+        );
         store.delete(&w.id).await.unwrap();
-        assert_eq!(check_copy(&store, &w.id, 11, crc).await.unwrap(), Verdict::Missing);
+        assert_eq!(
+            check_copy(&store, &w.id, 11, crc).await.unwrap(),
+            Verdict::Missing
+        );
     }
 
     #[test]

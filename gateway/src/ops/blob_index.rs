@@ -191,7 +191,9 @@ mod tests {
                 }];
                 version::publish(txn, record, "k", None, head, Nanos(2)).await?;
                 // Back to the old form: a bare count and no holder index.
-                txn.put(&keys::blob_ref(blob.as_str()), b"1").await.map_err(from_meta)?;
+                txn.put(&keys::blob_ref(blob.as_str()), b"1")
+                    .await
+                    .map_err(from_meta)?;
                 let (start, end) = keys::all_held("test-0");
                 for (k, _) in txn.scan(&start, &end, 10).await.map_err(from_meta)? {
                     txn.delete(&k).await.map_err(from_meta)?;
@@ -219,7 +221,10 @@ mod tests {
         let (record, held) = read_only(&*meta, &(&blob, &me), |txn, (blob, me)| {
             Box::pin(async move {
                 let record = refs::load(txn, blob).await.map_err(from_meta)?;
-                let held = txn.get(&keys::held(me.as_str(), blob.as_str())).await.map_err(from_meta)?;
+                let held = txn
+                    .get(&keys::held(me.as_str(), blob.as_str()))
+                    .await
+                    .map_err(from_meta)?;
                 Ok((record, held))
             })
         })
