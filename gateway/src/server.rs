@@ -512,12 +512,17 @@ async fn upkeep_forever(store: Store, scrub_interval: Duration, scrub_rate: u64)
         tokio::time::sleep(Duration::from_secs(10)).await;
     }
     if store.cluster.membership.volume_replaced() {
+        let began = std::time::Instant::now();
         match store.repair_pass(None).await {
             Ok(r) => {
+                let seconds = began.elapsed().as_secs_f64();
                 tracing::info!(
                     missing = r.missing,
                     repaired = r.repaired,
+                    bytes = r.repaired_bytes,
                     lost = r.lost,
+                    seconds,
+                    mb_per_s = r.repaired_bytes as f64 / 1e6 / seconds.max(1e-9),
                     "replaced volume repaired"
                 );
                 store.cluster.membership.repaired();

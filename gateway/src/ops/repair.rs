@@ -26,6 +26,8 @@ pub struct RepairReport {
     pub damaged: u64,
     pub missing: u64,
     pub repaired: u64,
+    /// Bytes of the copies repaired.
+    pub repaired_bytes: u64,
     pub lost: u64,
 }
 
@@ -77,6 +79,7 @@ impl Store {
                 }
                 if self.fetch_copy(&blob, &record).await {
                     report.repaired += 1;
+                    report.repaired_bytes += record.size;
                     self.clear_lost(&blob).await?;
                 } else {
                     report.lost += 1;
