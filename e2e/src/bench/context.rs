@@ -11,6 +11,8 @@ pub struct BenchSettings {
     pub small_size: usize,
     pub small_concurrency: Vec<usize>,
     pub large_count: usize,
+    /// MiB of 1 MiB objects the `drain` scenario moves.
+    pub drain_mib: usize,
     /// Bytes per large object.
     pub large_size: usize,
     pub list_keys: usize,
@@ -38,6 +40,7 @@ impl Default for BenchSettings {
             small_size: 4 * 1024,
             small_concurrency: vec![1, 16, 64],
             large_count: 3,
+            drain_mib: 1024,
             large_size: 64 * 1024 * 1024,
             list_keys: 10_000,
             list_concurrency: 64,

@@ -7,6 +7,7 @@
 pub mod at_rest;
 pub mod bucket;
 pub mod context;
+pub mod drain;
 pub mod driver;
 pub mod large;
 pub mod lifecycle;

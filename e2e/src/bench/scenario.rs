@@ -3,8 +3,8 @@
 use serde::Serialize;
 
 use super::{
-    BenchContext, ScenarioReport, at_rest, large, lifecycle, list, metadata_ops, multipart, peers, policy,
-    small, sse, versions,
+    BenchContext, ScenarioReport, at_rest, drain, large, lifecycle, list, metadata_ops, multipart, peers,
+    policy, small, sse, versions,
 };
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, clap::ValueEnum)]
@@ -34,6 +34,9 @@ pub enum Scenario {
     /// Large and small objects with SSE-S3 (`--endpoint`) against in the clear (needs
     /// `--plain-endpoint`, a gateway started with `--sse-s3-default=false`).
     Atrest,
+    /// Large objects moved off `--endpoint`'s gateway by a drain under GET load through
+    /// `--peer-endpoint` (Stowage admin API needed).
+    Drain,
 }
 
 impl Scenario {
@@ -47,12 +50,13 @@ impl Scenario {
     ];
 
     /// Scenarios that need a specially configured server, run only when asked for by name.
-    pub const ON_REQUEST: [Scenario; 5] = [
+    pub const ON_REQUEST: [Scenario; 6] = [
         Scenario::Policy,
         Scenario::Lifecycle,
         Scenario::Sse,
         Scenario::Peers,
         Scenario::Atrest,
+        Scenario::Drain,
     ];
 
     pub fn name(self) -> &'static str {
@@ -68,6 +72,7 @@ impl Scenario {
             Scenario::Sse => "sse",
             Scenario::Peers => "peers",
             Scenario::Atrest => "atrest",
+            Scenario::Drain => "drain",
         }
     }
 
@@ -84,6 +89,7 @@ impl Scenario {
             Scenario::Sse => sse::run(ctx).await,
             Scenario::Peers => peers::run(ctx).await,
             Scenario::Atrest => at_rest::run(ctx).await,
+            Scenario::Drain => drain::run(ctx).await,
         }
     }
 }

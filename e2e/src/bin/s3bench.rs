@@ -56,6 +56,9 @@ struct Args {
     /// Objects PUT and GET in `large`.
     #[arg(long, default_value_t = 3)]
     large_count: usize,
+    /// MiB of 1 MiB objects the `drain` scenario puts on `--endpoint` and drains.
+    #[arg(long, default_value_t = 1024)]
+    drain_mib: usize,
     /// Object size in MiB in `large`.
     #[arg(long, default_value_t = 64)]
     large_size: usize,
@@ -163,6 +166,7 @@ async fn main() -> anyhow::Result<()> {
             small_size: args.small_size,
             small_concurrency: args.small_concurrency.clone(),
             large_count: args.large_count,
+            drain_mib: args.drain_mib,
             large_size: args
                 .large_size
                 .checked_mul(MIB)

@@ -349,6 +349,15 @@ pub fn space_of_scoped(raw: &[u8]) -> Option<Space> {
         .map(|s| Space(s.to_owned()))
 }
 
+/// Both of `node`'s free tables (queued by time, pending by blob): what forgetting it removes.
+pub fn all_frees_of(node: &str) -> [(Vec<u8>, Vec<u8>); 2] {
+    [FREE_QUEUE, FREE_PENDING].map(|tag| {
+        let start = scoped(tag, node, 0);
+        let end = prefix_end(&start);
+        (start, end)
+    })
+}
+
 /// `node` holds `blob`: the index that finds every blob of a node (drain, repair, scrub).
 pub fn held(node: &str, blob: &str) -> Vec<u8> {
     let mut k = scoped(HELD, node, blob.len());

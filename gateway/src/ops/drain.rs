@@ -13,6 +13,7 @@
 
 use std::time::SystemTime;
 
+use futures::StreamExt as _;
 use s3s::{S3Error, S3ErrorCode, S3Result};
 
 use super::landing::room_of;
@@ -25,6 +26,8 @@ use crate::model::{self, DrainRecord, Nanos};
 
 /// Blobs moved between progress updates.
 const BATCH: usize = 32;
+/// Blobs being moved at once.
+const MOVES_AT_ONCE: usize = 4;
 
 pub fn no_such_node(id: &str) -> S3Error {
     custom(
@@ -235,8 +238,18 @@ impl Store {
             if todo.is_empty() {
                 break;
             }
-            for blob in todo {
-                match self.move_off(&blob, &node).await {
+            // A few moves at once: each waits on a copy's fsync and a commit, not on the disk.
+            let node_ref = &node;
+            let moves: Vec<(BlobId, S3Result<Moved>)> = futures::stream::iter(todo)
+                .map(|blob| async move {
+                    let moved = self.move_off(&blob, node_ref).await;
+                    (blob, moved)
+                })
+                .buffer_unordered(MOVES_AT_ONCE)
+                .collect()
+                .await;
+            for (blob, moved) in moves {
+                match moved {
                     Ok(Moved::Bytes(n)) => {
                         progress.blobs_moved += 1;
                         progress.bytes_moved += n;
@@ -469,6 +482,25 @@ impl Store {
             })
         })
         .await?;
+        // Its free queue frees nothing any more: the volume is gone with it.
+        for (start, end) in keys::all_frees_of(node.as_str()) {
+            loop {
+                let range = (start.clone(), end.clone());
+                let removed = transact(&*self.meta, &range, |txn, (start, end)| {
+                    Box::pin(async move {
+                        let rows = txn.scan(start, end, 512).await.map_err(from_meta)?;
+                        for (k, _) in &rows {
+                            txn.delete(k).await.map_err(from_meta)?;
+                        }
+                        Ok(rows.len())
+                    })
+                })
+                .await?;
+                if removed < 512 {
+                    break;
+                }
+            }
+        }
         tracing::info!(node = %node, "gateway forgotten");
         self.cluster
             .membership

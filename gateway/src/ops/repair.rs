@@ -8,6 +8,7 @@
 
 use std::time::SystemTime;
 
+use futures::StreamExt as _;
 use s3s::S3Result;
 
 use super::{Store, read_only, refs, transact};
@@ -19,6 +20,8 @@ use crate::model::{self, BlobRecord, LostBlob, Nanos, Segment};
 
 /// Index entries read per transaction.
 const PAGE: usize = 256;
+/// Copies fetched at once.
+const FETCHES_AT_ONCE: usize = 4;
 
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct RepairReport {
@@ -47,6 +50,7 @@ impl Store {
             let Some((last, _)) = page.last() else { break };
             from = keys::successor(last);
             let full = page.len() == PAGE;
+            let mut to_fix = Vec::new();
             for blob in page
                 .iter()
                 .filter_map(|(k, _)| keys::held_blob(me.as_str(), k).and_then(BlobId::parse))
@@ -77,7 +81,19 @@ impl Store {
                     Verdict::Damaged => report.damaged += 1,
                     Verdict::Missing => report.missing += 1,
                 }
-                if self.fetch_copy(&blob, &record).await {
+                to_fix.push((blob, record));
+            }
+            // A few fetches at once: each waits on a peer's read and this volume's fsync.
+            let fixed: Vec<(BlobId, BlobRecord, bool)> = futures::stream::iter(to_fix)
+                .map(|(blob, record)| async move {
+                    let fixed = self.fetch_copy(&blob, &record).await;
+                    (blob, record, fixed)
+                })
+                .buffer_unordered(FETCHES_AT_ONCE)
+                .collect()
+                .await;
+            for (blob, record, fixed) in fixed {
+                if fixed {
                     report.repaired += 1;
                     report.repaired_bytes += record.size;
                     self.clear_lost(&blob).await?;
@@ -265,6 +281,13 @@ impl Store {
     }
 
     async fn clear_lost(&self, blob: &BlobId) -> S3Result<()> {
+        let reported = read_only(&*self.meta, blob, |txn, blob| {
+            Box::pin(async move { txn.get(&keys::lost(blob.as_str())).await.map_err(from_meta) })
+        })
+        .await?;
+        if reported.is_none() {
+            return Ok(());
+        }
         transact(&*self.meta, blob, |txn, blob| {
             Box::pin(async move { txn.delete(&keys::lost(blob.as_str())).await.map_err(from_meta) })
         })
