@@ -411,8 +411,8 @@ async fn an_outcome_that_cannot_be_learnt_is_left_to_lock_resolution() {
         .await
         .expect("ListObjectVersions after healing");
     assert_eq!(listed.versions().len(), 1, "{:?}", listed.versions());
-    // The transaction also read the holder's drain mark and wrote the holder index, which no S3
-    // call reads: any later reader (a drain, a repair pass) resolves them the same way.
+    // The transaction also wrote the holder index, which no S3 call reads: any later reader (a
+    // drain, a repair pass) resolves it the same way.
     rig.read_victim_keys().await;
 
     rig.assert_victim_committed();

@@ -5,11 +5,12 @@
 //!
 //! The drain is done by the draining gateway itself while it is up (its copies are local); when
 //! it is down, by the first live gateway by id, from the other copies. It is resumable: the work
-//! left is the node's holder index. A node is *drained* once a pass found nothing left there.
-//! That stays true: every transaction that records a copy on a node reads the node's drain mark
-//! and refuses a draining one, and a read joins the transaction's conflict checks on both
-//! backends (fjall checks its read set; on TiKV every read key is locked), so a transaction that
-//! read "not draining" either committed before the mark, and the pass sees its copy, or fails.
+//! left is the node's holder index. A node is *drained* once a pass found nothing left there, and
+//! that stays true: every transaction that records a copy on a node peeks at the node's drain
+//! mark and refuses a draining one. A transaction that peeked before the mark was set may still
+//! commit for as long as a transaction can live (`MetaStore::longest_commit`: nothing on the
+//! embedded store, whose commits conflict with writes to what they read; minutes on TiKV), so
+//! only a pass that began that long after the drain was asked for can declare it drained.
 
 use std::time::SystemTime;
 
@@ -218,6 +219,7 @@ impl Store {
 
     async fn drain_node(&self, record: DrainRecord) -> S3Result<u64> {
         let node = record.node.clone();
+        let pass_began = SystemTime::now();
         let (blobs_left, bytes_left) = self.held_totals(&node).await?;
         let mut progress = Progress {
             blobs_left,
@@ -267,9 +269,13 @@ impl Store {
                 return Ok(progress.blobs_moved); // undrained meanwhile
             }
         }
-        // Nothing is left (the module comment says why it stays so), provided the store's old
-        // blob records all name their holders.
-        if stuck == 0 && self.holders_indexed().await? {
+        // Nothing is left; it stays so once no transaction that peeked before the drain mark can
+        // still commit (the module comment), and when the store's old blob records all name their
+        // holders.
+        let requested = SystemTime::UNIX_EPOCH
+            + std::time::Duration::from_nanos(u64::try_from(record.requested.0).unwrap_or(0));
+        let settled = pass_began >= requested + self.meta.longest_commit();
+        if stuck == 0 && settled && self.holders_indexed().await? {
             progress.drained = true;
             progress.blobs_left = 0;
             progress.bytes_left = 0;
@@ -420,17 +426,7 @@ impl Store {
                 if let Some(t) = target
                     && !record.holders.contains(t)
                 {
-                    if txn
-                        .get(&keys::drain(t.as_str()))
-                        .await
-                        .map_err(from_meta)?
-                        .is_some()
-                    {
-                        return Err(S3Error::with_message(
-                            S3ErrorCode::ServiceUnavailable,
-                            format!("{t} began draining during the move"),
-                        ));
-                    }
+                    refs::refuse_draining(txn, std::slice::from_ref(t)).await.map_err(from_meta)?;
                     record.holders.push(t.clone());
                 }
                 refs::store(txn, blob, &record, &before)

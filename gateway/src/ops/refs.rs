@@ -51,11 +51,13 @@ pub async fn resolve(txn: &mut dyn MetaTxn, holders: &[NodeId]) -> MetaResult<Ve
     }
 }
 
-/// Refuses new copies on a gateway being drained: read in the committing transaction, so a drain
-/// and a write that placed a copy before it was known cannot both succeed.
-async fn refuse_draining(txn: &mut dyn MetaTxn, holders: &[NodeId]) -> MetaResult<()> {
+/// Refuses new copies on a gateway being drained, in the committing transaction: a write that
+/// placed a copy before the drain was known fails instead of adding to it. A peek, so writers do
+/// not conflict with one another through the mark (on TiKV a claimed read is a lock); the drain
+/// allows for writers that peeked before the mark ([`crate::meta::MetaStore::longest_commit`]).
+pub async fn refuse_draining(txn: &mut dyn MetaTxn, holders: &[NodeId]) -> MetaResult<()> {
     for h in holders {
-        if txn.get(&keys::drain(h.as_str())).await?.is_some() {
+        if txn.peek(&keys::drain(h.as_str())).await?.is_some() {
             return Err(MetaError::Unavailable(format!(
                 "a copy of the new blob is on gateway {h}, which is being drained; the client retries"
             )));
