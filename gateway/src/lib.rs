@@ -15,6 +15,7 @@ pub mod errors;
 pub mod http_server;
 pub mod kms;
 pub mod lifecycle;
+pub mod md5_thread;
 pub mod meta;
 pub mod metrics;
 pub mod model;

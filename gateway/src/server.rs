@@ -337,7 +337,8 @@ pub async fn start_gateway(
         Arc::new(SystemClock),
         args.region.clone(),
         shared.keys.clone(),
-    );
+    )
+    .with_min_part_size(args.min_part_size);
     let metrics = Arc::new(Metrics::default());
     let app = app(
         args,

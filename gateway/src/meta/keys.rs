@@ -24,6 +24,7 @@
 //! | `F` | node, queued at (u64 BE nanos), blob  | a blob the node is to free    |
 //! | `H` | node, blob                            | the same entry, by blob       |
 //! | `Z` | space                                 | a deleted bucket's space      |
+//! | `G` | manifest id, chunk (u32 BE)           | segments and parts of a head  |
 //!
 //! A bucket's objects, versions, uploads and tokens live in its *space* ([`Space`]): the bucket
 //! name and the incarnation the bucket was created with. A write that raced a DeleteBucket (on
@@ -47,6 +48,7 @@ const FREE_PENDING: u8 = b'H';
 const KMS_KEY: u8 = b'M';
 const KMS_ALIAS: u8 = b'A';
 const DEAD_SPACE: u8 = b'Z';
+const MANIFEST: u8 = b'G';
 
 /// Where a bucket's records live: its name, and the incarnation it was created with. Bucket
 /// names never hold `#`, so `name#incarnation` is no other bucket's name; buckets created before
@@ -124,6 +126,16 @@ pub fn object(space: &Space, key: &str) -> Vec<u8> {
 pub fn object_key_of<'a>(space: &Space, raw: &'a [u8]) -> Option<&'a str> {
     let prefix_len = 1 + space.0.len() + TERMINATOR.len();
     raw.get(prefix_len..).and_then(|k| std::str::from_utf8(k).ok())
+}
+
+/// One chunk of the manifest `id` (an object's segments and parts kept beside its head,
+/// `ops::manifest`); a manifest's chunks are one range, in order. Manifest ids are unique store
+/// wide, so the key needs no space: the version record that names it is in one.
+pub fn manifest_chunk(id: &str, chunk: u32) -> Vec<u8> {
+    let mut k = with_tag(MANIFEST, id.len() + 2 + 4);
+    push_escaped(&mut k, id.as_bytes());
+    k.extend_from_slice(&chunk.to_be_bytes());
+    k
 }
 
 /// A version of `key`. Versions order newest first: `order` is inverted by the caller's id scheme.

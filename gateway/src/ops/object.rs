@@ -1,6 +1,7 @@
 //! Objects: write a body to a blob, publish it with one metadata commit, read it back, delete it.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use bytes::Bytes;
 use futures::Stream;
@@ -11,7 +12,8 @@ use super::version::{self, Deleted, VersionRef};
 use super::{Store, bucket, read_only, refs, transact};
 use crate::blob::BlobId;
 use crate::checksum::{BodyDigest, BodyDigests};
-use crate::errors::{from_meta, from_write, no_such_key, no_such_version};
+use crate::errors::{from_meta, from_write, internal, no_such_key, no_such_version};
+use crate::md5_thread::{self, Md5Thread};
 use crate::model::{ContentHeaders, Nanos, ObjectHead, Segment};
 
 /// A body durably on the volume, not yet visible as an object.
@@ -46,6 +48,14 @@ pub fn body_etag(upload: &Upload) -> String {
     }
 }
 
+/// The MD5 of a body written through [`md5_thread::tee`], once the write consumed it.
+pub(super) async fn finish_md5(md5: Arc<tokio::sync::Mutex<Md5Thread>>) -> S3Result<[u8; 16]> {
+    let lane = Arc::try_unwrap(md5)
+        .map_err(|_| internal("md5", "the body stream is still alive"))?
+        .into_inner();
+    lane.finish().await.map_err(|e| internal("md5", e))
+}
+
 impl Store {
     /// Streams a request body to a new blob, computing its digests on the way.
     pub async fn write_body<S, E>(&self, body: S, digest: BodyDigest) -> S3Result<Upload>
@@ -53,7 +63,15 @@ impl Store {
         S: Stream<Item = Result<Bytes, E>> + Send,
         E: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
-        let written = self.blobs.write(body, digest).await.map_err(from_write)?;
+        // MD5 on a thread of its own, beside the checksums and the writes (`md5_thread`).
+        let md5 = Arc::new(tokio::sync::Mutex::new(Md5Thread::new()));
+        let body = md5_thread::tee(body, md5.clone());
+        let written = self
+            .blobs
+            .write(body, digest.without_md5())
+            .await
+            .map_err(from_write)?;
+        let md5 = finish_md5(md5).await?;
         let holders = self.replicate(&written.id, written.size).await?;
         Ok(Upload {
             segment: Segment {
@@ -62,7 +80,7 @@ impl Store {
                 seal: None,
                 holders,
             },
-            digests: written.observer.finish(),
+            digests: written.observer.finish_with_md5(md5),
         })
     }
 
@@ -121,6 +139,7 @@ impl Store {
             tags: new.tags,
             sse: new.sse,
             encryption: new.encryption,
+            manifest: None,
         };
         let args = (bucket, key, &head, conditions, now);
         let _turn = self.locks.lock(&[(bucket, key)]).await;
@@ -159,9 +178,11 @@ impl Store {
             |txn, (bucket, key, version)| {
                 Box::pin(async move {
                     let space = bucket::space_of(txn, bucket).await?;
+                    // As stored: the segments of an object of many parts are read by the GET
+                    // that needs them, only those its range touches (`Store::segments_for`).
                     let found = match version {
-                        None => version::current(txn, &space, key).await?,
-                        Some(v) => version::load(txn, &space, key, v).await?,
+                        None => version::current_head(txn, &space, key).await?,
+                        Some(v) => version::load_head(txn, &space, key, v).await?,
                     };
                     if let Some(head) = found {
                         return Ok(head);

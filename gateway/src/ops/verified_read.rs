@@ -94,6 +94,14 @@ impl Store {
         head: &ObjectHead,
         sse_key: Option<&CustomerKey>,
     ) -> S3Result<PlainStream> {
+        // A whole read needs every segment, and the parts of a composite checksum.
+        let loaded;
+        let head = if head.segments_loaded() {
+            head
+        } else {
+            loaded = self.with_segments(head.clone_without_segments()).await?;
+            &loaded
+        };
         let plain = self.read_plain(head, 0..head.size, sse_key).await?;
         let label = format!("{bucket}/{key}");
         if !head.segments.is_empty() && head.segments.iter().all(|s| s.seal.is_some()) {

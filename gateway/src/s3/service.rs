@@ -69,7 +69,7 @@ impl Gateway {
     ) -> S3Result<crate::ops::Upload>
     where
         S: futures::Stream<Item = Result<bytes::Bytes, E>> + Send + 'static,
-        E: Into<Box<dyn std::error::Error + Send + Sync>>,
+        E: Into<Box<dyn std::error::Error + Send + Sync>> + 'static,
     {
         match target.sealing() {
             Some(sealing) => self.store.write_sealed_body(body, digest, sealing).await,

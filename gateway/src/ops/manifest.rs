@@ -1,0 +1,174 @@
+//! Segment manifests: the segments and parts of an object of many parts, kept beside its head.
+//!
+//! A head is read by every GET, HEAD and listing page; inline, the segments of a 10,000-part
+//! object made it a megabyte of JSON to decode each time. A version with more than [`INLINE`]
+//! segments stores them (and its part summaries, one per segment) in chunks of [`CHUNK`] under
+//! `keys::manifest_chunk(id, n)`, and its head keeps a [`Manifest`]: the id, the counts and where
+//! each chunk's bytes end, so a range reads only the chunks it touches.
+//!
+//! Lifetime: the version record (`V`) that names a manifest owns it; the current-head copy (`O`)
+//! shares it. Manifests are written once, by [`spill`] when a version is published, and deleted
+//! by [`delete`] when that version goes. Heads without a manifest (every record written before
+//! manifests existed) keep their segments inline and are read as they always were.
+
+use std::ops::Range;
+
+use serde::{Deserialize, Serialize};
+
+use s3s::S3Result;
+
+use crate::errors::{from_meta, no_such_key};
+use crate::meta::{MetaTxn, keys};
+use crate::model::{self, Manifest, ObjectHead, PartSummary, Segment};
+
+/// Segments a head keeps inline: an object of a few parts gains nothing from a second read.
+pub const INLINE: usize = 32;
+/// Segments (and parts) per chunk: a range near the end of a 10,000-part object reads one chunk
+/// of this many entries (a few tens of KiB), and a whole read ceil(10,000 / CHUNK) in one scan.
+pub const CHUNK: usize = 128;
+
+#[derive(Serialize)]
+struct ChunkOut<'a> {
+    segments: &'a [Segment],
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    parts: &'a [PartSummary],
+}
+
+#[derive(Deserialize)]
+struct ChunkIn {
+    segments: Vec<Segment>,
+    #[serde(default)]
+    parts: Vec<PartSummary>,
+}
+
+/// Moves the segments and parts of a version about to be stored into a new manifest when there
+/// are more than [`INLINE`]; the head keeps them in memory (callers answer from it) and
+/// `model::encode_head` leaves them out. A manifest the head named before (a copy, a rename, a
+/// promoted version) is never shared: the new version gets its own.
+pub async fn spill(txn: &mut dyn MetaTxn, head: &mut ObjectHead) -> S3Result<()> {
+    head.manifest = None;
+    if head.segments.len() <= INLINE && head.parts.len() <= INLINE {
+        return Ok(());
+    }
+    let id = uuid::Uuid::now_v7().simple().to_string();
+    let chunks = head.segments.len().max(head.parts.len()).div_ceil(CHUNK);
+    let mut ends = Vec::with_capacity(chunks);
+    let mut offset = 0u64;
+    for n in 0..chunks {
+        let span = n * CHUNK..(n + 1) * CHUNK;
+        let segments = slice(&head.segments, &span);
+        let parts = slice(&head.parts, &span);
+        offset += segments.iter().map(|s| s.size).sum::<u64>();
+        ends.push(offset);
+        let chunk = ChunkOut { segments, parts };
+        txn.put(&keys::manifest_chunk(&id, chunk_index(n)), &model::encode(&chunk))
+            .await
+            .map_err(from_meta)?;
+    }
+    head.manifest = Some(Manifest {
+        id,
+        segments: u32::try_from(head.segments.len()).unwrap_or(u32::MAX),
+        parts: u32::try_from(head.parts.len()).unwrap_or(u32::MAX),
+        ends,
+    });
+    Ok(())
+}
+
+fn slice<'a, T>(all: &'a [T], span: &Range<usize>) -> &'a [T] {
+    &all[span.start.min(all.len())..span.end.min(all.len())]
+}
+
+fn chunk_index(n: usize) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
+}
+
+/// Fills a head's segments and parts from its manifest, if it has one and they are not loaded.
+pub async fn load(txn: &mut dyn MetaTxn, head: &mut ObjectHead) -> S3Result<()> {
+    if head.segments_loaded() {
+        return Ok(());
+    }
+    let Some(manifest) = head.manifest.clone() else {
+        return Ok(());
+    };
+    let (segments, parts) = read_chunks(txn, &manifest, 0..manifest.ends.len()).await?;
+    if segments.len() != manifest.segments as usize || parts.len() != manifest.parts as usize {
+        return Err(missing(&manifest));
+    }
+    head.segments = segments;
+    head.parts = parts;
+    Ok(())
+}
+
+/// The segments of `head` that `range` of the object touches, and the object offset where the
+/// first of them starts: from the head when inline, else from the chunks the range touches.
+pub async fn segments_for(
+    txn: &mut dyn MetaTxn,
+    head: &ObjectHead,
+    range: &Range<u64>,
+) -> S3Result<(u64, Vec<Segment>)> {
+    let manifest = match &head.manifest {
+        Some(m) if !head.segments_loaded() => m,
+        _ => return Ok((0, head.segments.clone())),
+    };
+    let first = manifest.ends.partition_point(|end| *end <= range.start);
+    let last = manifest
+        .ends
+        .partition_point(|end| *end < range.end)
+        .max(first)
+        .min(manifest.ends.len().saturating_sub(1));
+    let base = first.checked_sub(1).map_or(0, |p| manifest.ends[p]);
+    let (segments, _) = read_chunks(txn, manifest, first..last + 1).await?;
+    Ok((base, segments))
+}
+
+/// The parts of `head` (inline or from its manifest), without its segments.
+pub async fn parts_of(txn: &mut dyn MetaTxn, head: &ObjectHead) -> S3Result<Vec<PartSummary>> {
+    match &head.manifest {
+        Some(m) if !head.segments_loaded() => {
+            let (_, parts) = read_chunks(txn, m, 0..m.ends.len()).await?;
+            Ok(parts)
+        }
+        _ => Ok(head.parts.clone()),
+    }
+}
+
+/// Chunks `chunks` of `manifest`, in one range scan.
+async fn read_chunks(
+    txn: &mut dyn MetaTxn,
+    manifest: &Manifest,
+    chunks: Range<usize>,
+) -> S3Result<(Vec<Segment>, Vec<PartSummary>)> {
+    let want = chunks.len();
+    let start = keys::manifest_chunk(&manifest.id, chunk_index(chunks.start));
+    let end = keys::manifest_chunk(&manifest.id, chunk_index(chunks.end));
+    let found = txn.scan(&start, &end, want).await.map_err(from_meta)?;
+    if found.len() != want {
+        return Err(missing(manifest));
+    }
+    let (mut segments, mut parts) = (Vec::new(), Vec::new());
+    for (k, v) in found {
+        let chunk: ChunkIn = model::decode(&k, &v).map_err(from_meta)?;
+        segments.extend(chunk.segments);
+        parts.extend(chunk.parts);
+    }
+    Ok((segments, parts))
+}
+
+/// A manifest without its chunks: its version was removed after the head was read (a read
+/// racing a delete), which the reader sees as the object gone.
+fn missing(manifest: &Manifest) -> s3s::S3Error {
+    tracing::debug!(manifest = %manifest.id, "manifest chunks gone: the version was removed");
+    no_such_key()
+}
+
+/// Deletes the chunks of the manifest a removed version owned.
+pub async fn delete(txn: &mut dyn MetaTxn, head: &ObjectHead) -> S3Result<()> {
+    if let Some(manifest) = &head.manifest {
+        for n in 0..manifest.ends.len() {
+            txn.delete(&keys::manifest_chunk(&manifest.id, chunk_index(n)))
+                .await
+                .map_err(from_meta)?;
+        }
+    }
+    Ok(())
+}
