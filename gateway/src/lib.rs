@@ -12,6 +12,7 @@ pub mod cluster;
 pub mod config;
 pub mod credentials;
 pub mod errors;
+pub mod head_prefix;
 pub mod http_server;
 pub mod kms;
 pub mod lifecycle;

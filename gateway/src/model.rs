@@ -1,7 +1,8 @@
 //! The typed records kept in the metadata store, and their (de)serialization.
 //!
 //! Records are JSON: small, self-describing, and new fields arrive with `#[serde(default)]`
-//! without a migration.
+//! without a migration. Object heads lead with a small binary prefix of what listings show
+//! (`head_prefix`), which every decoder skips.
 
 use std::collections::BTreeMap;
 
@@ -372,13 +373,24 @@ pub fn encode<T: Serialize>(record: &T) -> Vec<u8> {
     serde_json::to_vec(record).unwrap_or_default()
 }
 
-/// An object head as stored: a head whose segments and parts live in its manifest is written
-/// without them, whether or not they were loaded.
+/// An object head as stored: its listing prefix (`head_prefix`), then its JSON; a head whose
+/// segments and parts live in its manifest is written without them, whether or not they were
+/// loaded.
 pub fn encode_head(head: &ObjectHead) -> Vec<u8> {
-    if head.manifest.is_none() || (head.segments.is_empty() && head.parts.is_empty()) {
-        return encode(head);
+    let json = if head.manifest.is_none() || (head.segments.is_empty() && head.parts.is_empty()) {
+        encode(head)
+    } else {
+        encode(&head.clone_without_segments())
+    };
+    crate::head_prefix::encode(head, &json)
+}
+
+/// What a listing shows of a stored head: from its prefix, or its JSON if it has none.
+pub fn decode_listed(key: &[u8], raw: &[u8]) -> Result<ListedHead, MetaError> {
+    match crate::head_prefix::listed(raw) {
+        Some(listed) => Ok(listed),
+        None => decode(key, raw),
     }
-    encode(&head.clone_without_segments())
 }
 
 impl ObjectHead {
@@ -419,8 +431,9 @@ impl ObjectHead {
     }
 }
 
+/// Decodes a record (an object head's listing prefix, if any, is skipped).
 pub fn decode<T: DeserializeOwned>(key: &[u8], raw: &[u8]) -> Result<T, MetaError> {
-    serde_json::from_slice(raw)
+    serde_json::from_slice(crate::head_prefix::strip(raw))
         .map_err(|e| MetaError::Backend(format!("corrupt record at {}: {e}", String::from_utf8_lossy(key))))
 }
 

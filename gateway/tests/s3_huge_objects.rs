@@ -242,7 +242,7 @@ async fn rewrite_in_the_old_format(store: &EmbeddedStore, key: &str) {
     let mut txn = store.begin().await.unwrap();
     let head_key = keys::object(&space, key);
     let raw = txn.get(&head_key).await.unwrap().unwrap();
-    let mut head: Value = serde_json::from_slice(&raw).unwrap();
+    let mut head: Value = serde_json::from_slice(gateway::head_prefix::strip(&raw)).unwrap();
     let manifest = head
         .as_object_mut()
         .unwrap()

@@ -110,7 +110,7 @@ impl Store {
                             }
                             None => {
                                 cursor = keys::successor(raw);
-                                let head: ListedHead = model::decode(raw, value).map_err(from_meta)?;
+                                let head: ListedHead = model::decode_listed(raw, value).map_err(from_meta)?;
                                 // A key whose current version is a delete marker has no object.
                                 if !head.delete_marker {
                                     entries.push(ListEntry::Object(key.to_owned(), head));
