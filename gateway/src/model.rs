@@ -211,17 +211,15 @@ pub struct ObjectHead {
 }
 
 /// Where an object's segments and parts are kept when they are not inline in its head: chunks
-/// of `ops::manifest::CHUNK` entries under `keys::manifest_chunk(space, id, n)`. The V record
-/// that names a manifest owns it (the current-head copy shares it); it goes with that record.
+/// of `ops::manifest::CHUNK` entries under `keys::manifest_chunk(id, end, n)`. The V record that
+/// names a manifest owns it (the current-head copy shares it); it goes with that record.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Manifest {
     /// Unique per manifest, never reused (32 hex digits).
     pub id: String,
     pub segments: u32,
     pub parts: u32,
-    /// The object offset where each chunk's bytes end: a range is served from the chunks it
-    /// touches without reading the others.
-    pub ends: Vec<u64>,
+    pub chunks: u32,
 }
 
 /// What a listing shows of an object: read from its head without the rest of it (segments,

@@ -16,7 +16,7 @@ use serde_json::Value;
 const B: &str = "huge";
 /// Bytes per part: small, so an object of hundreds of parts is quick to build.
 const PART: usize = 1000;
-/// More parts than a head keeps inline (32) and than one manifest chunk holds (128).
+/// More parts than a head keeps inline (32), in several manifest chunks (32 parts each).
 const PARTS: usize = 300;
 
 fn part_bytes(n: usize) -> Vec<u8> {
@@ -95,9 +95,12 @@ async fn assert_reads_as_many_parts(c: &Client, key: &str, parts: usize) {
     let expected = whole(parts);
     assert_eq!(get(c, B, key).await, expected, "whole GET");
     let size = expected.len();
-    // Near the end, and across the boundary of the first two manifest chunks (128 parts each).
+    // Near the end, and across the boundary of manifest chunks (32 parts each).
     assert_eq!(range(c, key, size - 10, size - 1).await, expected[size - 10..]);
-    let boundary = 128 * PART;
+    let boundary = 64 * PART;
+    // Across many chunks: more than one scan's worth.
+    let (from, to) = (5 * PART + 3, size.min(250 * PART) - 7);
+    assert_eq!(range(c, key, from, to).await, expected[from..=to]);
     if size > boundary + 5 {
         assert_eq!(
             range(c, key, boundary - 5, boundary + 4).await,
@@ -180,7 +183,7 @@ async fn an_object_of_many_parts_is_stored_with_a_small_head_and_reads_every_way
     );
     assert_eq!(head.manifest.as_ref().map(|m| m.parts), Some(PARTS as u32));
     assert!(raw.len() < 4096, "the head is small: {} bytes", raw.len());
-    assert_eq!(manifest_chunks(&store).await, PARTS.div_ceil(128));
+    assert_eq!(manifest_chunks(&store).await, PARTS.div_ceil(32));
 }
 
 #[tokio::test]
@@ -248,16 +251,9 @@ async fn rewrite_in_the_old_format(store: &EmbeddedStore, key: &str) {
         .unwrap()
         .remove("manifest")
         .expect("a manifest");
-    let (id, chunks) = (
-        manifest["id"].as_str().unwrap().to_owned(),
-        manifest["ends"].as_array().unwrap().len() as u32,
-    );
+    let prefix = keys::manifest_prefix(manifest["id"].as_str().unwrap());
     let found = txn
-        .scan(
-            &keys::manifest_chunk(&id, 0),
-            &keys::manifest_chunk(&id, chunks),
-            usize::MAX,
-        )
+        .scan(&prefix, &keys::prefix_end(&prefix), usize::MAX)
         .await
         .unwrap();
     let (mut segments, mut parts) = (Vec::new(), Vec::new());

@@ -24,7 +24,7 @@
 //! | `F` | node, queued at (u64 BE nanos), blob  | a blob the node is to free    |
 //! | `H` | node, blob                            | the same entry, by blob       |
 //! | `Z` | space                                 | a deleted bucket's space      |
-//! | `G` | manifest id, chunk (u32 BE)           | segments and parts of a head  |
+//! | `G` | manifest id, end (u64 BE), chunk      | segments and parts of a head  |
 //!
 //! A bucket's objects, versions, uploads and tokens live in its *space* ([`Space`]): the bucket
 //! name and the incarnation the bucket was created with. A write that raced a DeleteBucket (on
@@ -129,12 +129,21 @@ pub fn object_key_of<'a>(space: &Space, raw: &'a [u8]) -> Option<&'a str> {
 }
 
 /// One chunk of the manifest `id` (an object's segments and parts kept beside its head,
-/// `ops::manifest`); a manifest's chunks are one range, in order. Manifest ids are unique store
-/// wide, so the key needs no space: the version record that names it is in one.
-pub fn manifest_chunk(id: &str, chunk: u32) -> Vec<u8> {
-    let mut k = with_tag(MANIFEST, id.len() + 2 + 4);
+/// `ops::manifest`), keyed by the object offset where its bytes end (then its index, which keeps
+/// chunks of no bytes apart): the chunk holding offset `x` is the first at or after
+/// `manifest_chunk(id, x + 1, 0)`, one seek. Manifest ids are unique store wide, so the key needs
+/// no space: the version record that names it is in one.
+pub fn manifest_chunk(id: &str, end: u64, index: u32) -> Vec<u8> {
+    let mut k = manifest_prefix(id);
+    k.extend_from_slice(&end.to_be_bytes());
+    k.extend_from_slice(&index.to_be_bytes());
+    k
+}
+
+/// Every chunk of the manifest `id`, in object order.
+pub fn manifest_prefix(id: &str) -> Vec<u8> {
+    let mut k = with_tag(MANIFEST, id.len() + 2 + 12);
     push_escaped(&mut k, id.as_bytes());
-    k.extend_from_slice(&chunk.to_be_bytes());
     k
 }
 

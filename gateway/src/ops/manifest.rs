@@ -3,8 +3,9 @@
 //! A head is read by every GET, HEAD and listing page; inline, the segments of a 10,000-part
 //! object made it a megabyte of JSON to decode each time. A version with more than [`INLINE`]
 //! segments stores them (and its part summaries, one per segment) in chunks of [`CHUNK`] under
-//! `keys::manifest_chunk(id, n)`, and its head keeps a [`Manifest`]: the id, the counts and where
-//! each chunk's bytes end, so a range reads only the chunks it touches.
+//! `keys::manifest_chunk(id, end, n)`, keyed by the object offset where each chunk's bytes end,
+//! and its head keeps a [`Manifest`]: the id and the counts. A range seeks to the chunk holding
+//! its first byte and reads only the chunks it touches.
 //!
 //! Lifetime: the version record (`V`) that names a manifest owns it; the current-head copy (`O`)
 //! shares it. Manifests are written once, by [`spill`] when a version is published, and deleted
@@ -24,8 +25,10 @@ use crate::model::{self, Manifest, ObjectHead, PartSummary, Segment};
 /// Segments a head keeps inline: an object of a few parts gains nothing from a second read.
 pub const INLINE: usize = 32;
 /// Segments (and parts) per chunk: a range near the end of a 10,000-part object reads one chunk
-/// of this many entries (a few tens of KiB), and a whole read ceil(10,000 / CHUNK) in one scan.
-pub const CHUNK: usize = 128;
+/// of this many entries (about 10 KiB), and a whole read ceil(10,000 / CHUNK) in one scan.
+pub const CHUNK: usize = 32;
+/// Chunks read per scan while a range is being gathered (most ranges end in the first).
+const RANGE_SCAN: usize = 4;
 
 #[derive(Serialize)]
 struct ChunkOut<'a> {
@@ -52,24 +55,25 @@ pub async fn spill(txn: &mut dyn MetaTxn, head: &mut ObjectHead) -> S3Result<()>
     }
     let id = uuid::Uuid::now_v7().simple().to_string();
     let chunks = head.segments.len().max(head.parts.len()).div_ceil(CHUNK);
-    let mut ends = Vec::with_capacity(chunks);
-    let mut offset = 0u64;
+    let mut end = 0u64;
     for n in 0..chunks {
         let span = n * CHUNK..(n + 1) * CHUNK;
         let segments = slice(&head.segments, &span);
         let parts = slice(&head.parts, &span);
-        offset += segments.iter().map(|s| s.size).sum::<u64>();
-        ends.push(offset);
+        end += segments.iter().map(|s| s.size).sum::<u64>();
         let chunk = ChunkOut { segments, parts };
-        txn.put(&keys::manifest_chunk(&id, chunk_index(n)), &model::encode(&chunk))
-            .await
-            .map_err(from_meta)?;
+        txn.put(
+            &keys::manifest_chunk(&id, end, chunk_index(n)),
+            &model::encode(&chunk),
+        )
+        .await
+        .map_err(from_meta)?;
     }
     head.manifest = Some(Manifest {
         id,
         segments: u32::try_from(head.segments.len()).unwrap_or(u32::MAX),
         parts: u32::try_from(head.parts.len()).unwrap_or(u32::MAX),
-        ends,
+        chunks: chunk_index(chunks),
     });
     Ok(())
 }
@@ -90,7 +94,7 @@ pub async fn load(txn: &mut dyn MetaTxn, head: &mut ObjectHead) -> S3Result<()> 
     let Some(manifest) = head.manifest.clone() else {
         return Ok(());
     };
-    let (segments, parts) = read_chunks(txn, &manifest, 0..manifest.ends.len()).await?;
+    let (segments, parts) = read_all(txn, &manifest).await?;
     if segments.len() != manifest.segments as usize || parts.len() != manifest.parts as usize {
         return Err(missing(&manifest));
     }
@@ -100,7 +104,8 @@ pub async fn load(txn: &mut dyn MetaTxn, head: &mut ObjectHead) -> S3Result<()> 
 }
 
 /// The segments of `head` that `range` of the object touches, and the object offset where the
-/// first of them starts: from the head when inline, else from the chunks the range touches.
+/// first of them starts: from the head when inline, else from the chunks the range touches
+/// (one seek to the chunk holding its first byte).
 pub async fn segments_for(
     txn: &mut dyn MetaTxn,
     head: &ObjectHead,
@@ -110,39 +115,48 @@ pub async fn segments_for(
         Some(m) if !head.segments_loaded() => m,
         _ => return Ok((0, head.segments.clone())),
     };
-    let first = manifest.ends.partition_point(|end| *end <= range.start);
-    let last = manifest
-        .ends
-        .partition_point(|end| *end < range.end)
-        .max(first)
-        .min(manifest.ends.len().saturating_sub(1));
-    let base = first.checked_sub(1).map_or(0, |p| manifest.ends[p]);
-    let (segments, _) = read_chunks(txn, manifest, first..last + 1).await?;
-    Ok((base, segments))
-}
-
-/// The parts of `head` (inline or from its manifest), without its segments.
-pub async fn parts_of(txn: &mut dyn MetaTxn, head: &ObjectHead) -> S3Result<Vec<PartSummary>> {
-    match &head.manifest {
-        Some(m) if !head.segments_loaded() => {
-            let (_, parts) = read_chunks(txn, m, 0..m.ends.len()).await?;
-            Ok(parts)
+    if range.start >= head.size {
+        return Ok((range.start, Vec::new()));
+    }
+    let end = keys::prefix_end(&keys::manifest_prefix(&manifest.id));
+    let mut cursor = keys::manifest_chunk(&manifest.id, range.start + 1, 0);
+    let mut base = None;
+    let mut segments = Vec::new();
+    loop {
+        let found = txn.scan(&cursor, &end, RANGE_SCAN).await.map_err(from_meta)?;
+        let exhausted = found.len() < RANGE_SCAN;
+        for (k, v) in found {
+            let chunk: ChunkIn = model::decode(&k, &v).map_err(from_meta)?;
+            let chunk_end = chunk_end_of(&k).ok_or_else(|| missing(manifest))?;
+            let bytes: u64 = chunk.segments.iter().map(|s| s.size).sum();
+            base.get_or_insert(chunk_end - bytes);
+            segments.extend(chunk.segments);
+            if chunk_end >= range.end {
+                return Ok((base.unwrap_or(0), segments));
+            }
+            cursor = keys::successor(&k);
         }
-        _ => Ok(head.parts.clone()),
+        if exhausted {
+            // The object's bytes end before the range does: its chunks are gone.
+            return Err(missing(manifest));
+        }
     }
 }
 
-/// Chunks `chunks` of `manifest`, in one range scan.
-async fn read_chunks(
-    txn: &mut dyn MetaTxn,
-    manifest: &Manifest,
-    chunks: Range<usize>,
-) -> S3Result<(Vec<Segment>, Vec<PartSummary>)> {
-    let want = chunks.len();
-    let start = keys::manifest_chunk(&manifest.id, chunk_index(chunks.start));
-    let end = keys::manifest_chunk(&manifest.id, chunk_index(chunks.end));
-    let found = txn.scan(&start, &end, want).await.map_err(from_meta)?;
-    if found.len() != want {
+/// The object offset where a chunk's bytes end, from its key.
+fn chunk_end_of(key: &[u8]) -> Option<u64> {
+    let tail = key.len().checked_sub(12)?;
+    Some(u64::from_be_bytes(key.get(tail..tail + 8)?.try_into().ok()?))
+}
+
+/// Every chunk of `manifest`, in one range scan.
+async fn read_all(txn: &mut dyn MetaTxn, manifest: &Manifest) -> S3Result<(Vec<Segment>, Vec<PartSummary>)> {
+    let prefix = keys::manifest_prefix(&manifest.id);
+    let found = txn
+        .scan(&prefix, &keys::prefix_end(&prefix), manifest.chunks as usize)
+        .await
+        .map_err(from_meta)?;
+    if found.len() != manifest.chunks as usize {
         return Err(missing(manifest));
     }
     let (mut segments, mut parts) = (Vec::new(), Vec::new());
@@ -163,12 +177,16 @@ fn missing(manifest: &Manifest) -> s3s::S3Error {
 
 /// Deletes the chunks of the manifest a removed version owned.
 pub async fn delete(txn: &mut dyn MetaTxn, head: &ObjectHead) -> S3Result<()> {
-    if let Some(manifest) = &head.manifest {
-        for n in 0..manifest.ends.len() {
-            txn.delete(&keys::manifest_chunk(&manifest.id, chunk_index(n)))
-                .await
-                .map_err(from_meta)?;
-        }
+    let Some(manifest) = &head.manifest else {
+        return Ok(());
+    };
+    let prefix = keys::manifest_prefix(&manifest.id);
+    let found = txn
+        .scan(&prefix, &keys::prefix_end(&prefix), manifest.chunks as usize)
+        .await
+        .map_err(from_meta)?;
+    for (k, _) in found {
+        txn.delete(&k).await.map_err(from_meta)?;
     }
     Ok(())
 }
