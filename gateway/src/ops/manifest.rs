@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 
 use s3s::S3Result;
 
-use crate::errors::{from_meta, no_such_key};
+use crate::errors::from_meta;
 use crate::meta::{MetaTxn, keys};
 use crate::model::{self, Manifest, ObjectHead, PartSummary, Segment};
 
@@ -168,11 +168,17 @@ async fn read_all(txn: &mut dyn MetaTxn, manifest: &Manifest) -> S3Result<(Vec<S
     Ok((segments, parts))
 }
 
-/// A manifest without its chunks: its version was removed after the head was read (a read
-/// racing a delete), which the reader sees as the object gone.
+/// A manifest without its chunks: the version was removed (deleted, or replaced in a bucket that
+/// keeps one version) after the head was read, in another transaction. The read answers
+/// `500 InternalError`, which clients retry: the retry reads the key as it is now (the new
+/// object, or `404`). Blobs outlive such races by the free grace period; manifests go with their
+/// version, so a read that lost one starts over rather than serving a key that no longer is.
 fn missing(manifest: &Manifest) -> s3s::S3Error {
     tracing::debug!(manifest = %manifest.id, "manifest chunks gone: the version was removed");
-    no_such_key()
+    s3s::S3Error::with_message(
+        s3s::S3ErrorCode::InternalError,
+        "The object changed while it was being read; please retry.",
+    )
 }
 
 /// Deletes the chunks of the manifest a removed version owned.
