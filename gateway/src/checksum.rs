@@ -231,7 +231,9 @@ impl Hasher {
 /// upload that stores CRC64NVME).
 pub struct BodyDigest {
     size: u64,
-    md5: Md5,
+    /// `None` when the MD5 is computed elsewhere (`md5_thread`) and given to
+    /// [`BodyDigest::finish_with_md5`].
+    md5: Option<Md5>,
     hashers: Vec<(ChecksumAlgorithm, Hasher)>,
 }
 
@@ -271,20 +273,33 @@ impl BodyDigest {
         }
         Self {
             size: 0,
-            md5: Md5::new(),
+            md5: Some(Md5::new()),
             hashers,
         }
     }
 
+    /// This digest without its MD5, which the caller computes on its own (`md5_thread`).
+    pub fn without_md5(self) -> Self {
+        Self { md5: None, ..self }
+    }
+
     pub fn update(&mut self, data: &[u8]) {
         self.size += data.len() as u64;
-        self.md5.update(data);
+        if let Some(md5) = &mut self.md5 {
+            md5.update(data);
+        }
         for (_, h) in &mut self.hashers {
             h.update(data);
         }
     }
 
-    pub fn finish(self) -> BodyDigests {
+    pub fn finish(mut self) -> BodyDigests {
+        let md5 = self.md5.take().unwrap_or_default().finalize().into();
+        self.finish_with_md5(md5)
+    }
+
+    /// [`BodyDigest::finish`] of a digest whose MD5 was computed elsewhere.
+    pub fn finish_with_md5(self, md5: [u8; 16]) -> BodyDigests {
         let mut sums = self
             .hashers
             .into_iter()
@@ -295,7 +310,7 @@ impl BodyDigest {
             .unwrap_or_else(|| Checksum::full_object(ChecksumAlgorithm::Crc64Nvme, String::new()));
         BodyDigests {
             size: self.size,
-            md5: self.md5.finalize().into(),
+            md5,
             checksum,
             extra: sums.next(),
         }

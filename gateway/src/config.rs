@@ -139,6 +139,11 @@ pub struct ServeArgs {
     #[arg(long, env = "STOWAGE_BODY_TIMEOUT", default_value_t = 60)]
     pub body_timeout: u64,
 
+    /// Smallest size in bytes of a multipart upload's parts but the last (S3's is 5 MiB). Lower
+    /// only for benchmarks and tests that build objects of thousands of parts.
+    #[arg(long, env = "STOWAGE_MIN_PART_SIZE", default_value_t = crate::ops::multipart::MIN_PART_SIZE, hide = true)]
+    pub min_part_size: u64,
+
     /// Log format: `text` or `json`.
     #[arg(long, env = "STOWAGE_LOG_FORMAT", default_value = "text")]
     pub log_format: String,

@@ -1,7 +1,8 @@
 //! The typed records kept in the metadata store, and their (de)serialization.
 //!
 //! Records are JSON: small, self-describing, and new fields arrive with `#[serde(default)]`
-//! without a migration.
+//! without a migration. Object heads lead with a small binary prefix of what listings show
+//! (`head_prefix`), which every decoder skips.
 
 use std::collections::BTreeMap;
 
@@ -219,6 +220,36 @@ pub struct ObjectHead {
     /// for objects written with the store's default off.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub encryption: Option<ServerSide>,
+    /// An object of many segments keeps them (and its parts) beside the head, in chunks
+    /// (`ops::manifest`), so the head stays small; `segments` and `parts` are then empty as
+    /// stored, filled when read for the bytes. Absent: both are inline (every record written
+    /// before manifests, and objects of few segments).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub manifest: Option<Manifest>,
+}
+
+/// Where an object's segments and parts are kept when they are not inline in its head: chunks
+/// of `ops::manifest::CHUNK` entries under `keys::manifest_chunk(id, end, n)`. The V record that
+/// names a manifest owns it (the current-head copy shares it); it goes with that record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Manifest {
+    /// Unique per manifest, never reused (32 hex digits).
+    pub id: String,
+    pub segments: u32,
+    pub parts: u32,
+    pub chunks: u32,
+}
+
+/// What a listing shows of an object: read from its head without the rest of it (segments,
+/// metadata, tags), so a page costs the same whatever the objects hold.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct ListedHead {
+    pub size: u64,
+    pub etag: String,
+    pub modified: Nanos,
+    pub checksum: Checksum,
+    #[serde(default)]
+    pub delete_marker: bool,
 }
 
 /// 16 bytes, hex encoded: the inverted creation time in nanoseconds, then random bits so two
@@ -347,6 +378,7 @@ impl ObjectHead {
             tags: Vec::new(),
             sse: None,
             encryption: None,
+            manifest: None,
         }
     }
 
@@ -423,8 +455,67 @@ pub fn encode<T: Serialize>(record: &T) -> Vec<u8> {
     serde_json::to_vec(record).unwrap_or_default()
 }
 
+/// An object head as stored: its listing prefix (`head_prefix`), then its JSON; a head whose
+/// segments and parts live in its manifest is written without them, whether or not they were
+/// loaded.
+pub fn encode_head(head: &ObjectHead) -> Vec<u8> {
+    let json = if head.manifest.is_none() || (head.segments.is_empty() && head.parts.is_empty()) {
+        encode(head)
+    } else {
+        encode(&head.clone_without_segments())
+    };
+    crate::head_prefix::encode(head, &json)
+}
+
+/// What a listing shows of a stored head: from its prefix, or its JSON if it has none.
+pub fn decode_listed(key: &[u8], raw: &[u8]) -> Result<ListedHead, MetaError> {
+    match crate::head_prefix::listed(raw) {
+        Some(listed) => Ok(listed),
+        None => decode(key, raw),
+    }
+}
+
+impl ObjectHead {
+    /// Every field but `segments` and `parts` (left empty): no copy of a long segment list.
+    pub fn clone_without_segments(&self) -> ObjectHead {
+        ObjectHead {
+            size: self.size,
+            etag: self.etag.clone(),
+            modified: self.modified,
+            headers: self.headers.clone(),
+            user_metadata: self.user_metadata.clone(),
+            checksum: self.checksum.clone(),
+            segments: Vec::new(),
+            version_id: self.version_id.clone(),
+            parts: Vec::new(),
+            delete_marker: self.delete_marker,
+            order: self.order.clone(),
+            null_order: self.null_order.clone(),
+            tags: self.tags.clone(),
+            sse: self.sse.clone(),
+            encryption: self.encryption.clone(),
+            manifest: self.manifest.clone(),
+        }
+    }
+
+    /// How many parts the object was completed from (0 for a single PUT), loaded or not.
+    pub fn part_count(&self) -> usize {
+        self.manifest
+            .as_ref()
+            .map_or(self.parts.len(), |m| m.parts as usize)
+    }
+
+    /// Whether `segments` and `parts` are all there: inline, or loaded from the manifest.
+    pub fn segments_loaded(&self) -> bool {
+        self.manifest.as_ref().is_none_or(|m| {
+            self.segments.len() == m.segments as usize && self.parts.len() == m.parts as usize
+        })
+    }
+}
+
+/// Decodes a record (an object head's listing prefix, if any, is skipped).
 pub fn decode<T: DeserializeOwned>(key: &[u8], raw: &[u8]) -> Result<T, MetaError> {
-    serde_json::from_slice(raw)
+    serde_json::from_slice(crate::head_prefix::strip(raw))
         .map_err(|e| MetaError::Backend(format!("corrupt record at {}: {e}", String::from_utf8_lossy(key))))
 }
 

@@ -342,7 +342,8 @@ pub async fn start_gateway(
         Arc::new(SystemClock),
         args.region.clone(),
         shared.keys.clone(),
-    );
+    )
+    .with_min_part_size(args.min_part_size);
     let metrics = Arc::new(Metrics::with_volume(&store.cluster.volume_metrics));
     let app = app(
         args,

@@ -64,7 +64,10 @@ async fn wait_longer(what: &str, extra: Duration, mut check: impl AsyncFnMut() -
     let limit = Duration::from_secs(40) + extra;
     let deadline = std::time::Instant::now() + limit;
     while !check().await {
-        assert!(std::time::Instant::now() < deadline, "{what}: not within {limit:?}");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{what}: not within {limit:?}"
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }

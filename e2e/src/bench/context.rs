@@ -31,6 +31,14 @@ pub struct BenchSettings {
     /// Versions written to one key in `versions`, and GETs timed per key.
     pub versions_count: usize,
     pub versions_gets: usize,
+    /// Where `limits` measures the disk's write rate: a directory on the gateway's data volume.
+    pub limits_dir: std::path::PathBuf,
+    /// MiB written by the disk test of `limits`.
+    pub limits_disk_mib: usize,
+    /// Parts of the object of `hugeparts`, their size in bytes, and timed requests per kind.
+    pub hugeparts_parts: usize,
+    pub hugeparts_part_size: usize,
+    pub hugeparts_reps: usize,
 }
 
 impl Default for BenchSettings {
@@ -52,6 +60,11 @@ impl Default for BenchSettings {
             lifecycle_objects: 100_000,
             versions_count: 10_000,
             versions_gets: 1000,
+            limits_dir: std::path::PathBuf::from("."),
+            limits_disk_mib: 1024,
+            hugeparts_parts: 10_000,
+            hugeparts_part_size: 1024,
+            hugeparts_reps: 100,
         }
     }
 }

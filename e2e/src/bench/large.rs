@@ -1,8 +1,13 @@
 //! `large`: large objects PUT from one in-memory buffer, then GET with the body streamed and
 //! discarded; throughput dominates. One request at a time, so MB/s is per stream.
+//!
+//! PUT is measured twice: `PUT` as the SDK sends it by default (the payload's SHA-256 signed,
+//! and its default CRC32 checksum), and `PUT-U` with `UNSIGNED-PAYLOAD` and no checksum, which
+//! leaves the server only its own digests (MD5 for the ETag, the CRC64NVME it stores) to compute.
 
 use anyhow::{anyhow, ensure};
 use aws_sdk_s3::Client;
+use aws_sdk_s3::config::RequestChecksumCalculation;
 use aws_sdk_s3::error::DisplayErrorContext;
 use aws_sdk_s3::primitives::ByteStream;
 use bytes::Bytes;
@@ -25,6 +30,19 @@ pub async fn run(ctx: &BenchContext) -> anyhow::Result<ScenarioReport> {
         ),
     );
     let prefix = ctx.scenario_prefix("large");
+    let unsigned_prefix = format!("{prefix}unsigned/");
+    let unsigned = put_objects_as(
+        &ctx.client,
+        &ctx.bucket,
+        &unsigned_prefix,
+        settings.large_count,
+        size,
+        Payload::Unsigned,
+    )
+    .await?;
+    report
+        .measurements
+        .push(Measurement::from_run("PUT-U", 1, Some(size_u64), &unsigned));
     let put = put_objects(&ctx.client, &ctx.bucket, &prefix, settings.large_count, size).await?;
     report
         .measurements
@@ -36,6 +54,15 @@ pub async fn run(ctx: &BenchContext) -> anyhow::Result<ScenarioReport> {
     Ok(report)
 }
 
+/// How a PUT's payload is sent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Payload {
+    /// As the SDK sends it by default: the payload hash signed, its default checksum attached.
+    SdkDefault,
+    /// `UNSIGNED-PAYLOAD`, no checksum.
+    Unsigned,
+}
+
 /// PUTs `count` objects of `size` bytes under `prefix` (keys `<prefix>0000`, ...), one at a time,
 /// from one buffer.
 pub async fn put_objects(
@@ -45,22 +72,46 @@ pub async fn put_objects(
     count: usize,
     size: usize,
 ) -> anyhow::Result<Run> {
+    put_objects_as(client, bucket, prefix, count, size, Payload::SdkDefault).await
+}
+
+/// [`put_objects`], sending the payload as `payload` says.
+pub async fn put_objects_as(
+    client: &Client,
+    bucket: &str,
+    prefix: &str,
+    count: usize,
+    size: usize,
+    payload: Payload,
+) -> anyhow::Result<Run> {
     let size_u64 = u64::try_from(size)?;
+    let client = match payload {
+        Payload::SdkDefault => client.clone(),
+        Payload::Unsigned => Client::from_conf(
+            client
+                .config()
+                .to_builder()
+                .request_checksum_calculation(RequestChecksumCalculation::WhenRequired)
+                .build(),
+        ),
+    };
     // One buffer for every PUT: cloning `Bytes` shares it.
     let body = Bytes::from(pattern(size));
-    let (client, bucket, prefix) = (client.clone(), bucket.to_owned(), prefix.to_owned());
+    let (bucket, prefix) = (bucket.to_owned(), prefix.to_owned());
     closed_loop(count, 1, move |i| {
         let (client, bucket, body) = (client.clone(), bucket.clone(), body.clone());
         let key = format!("{prefix}{i:04}");
         async move {
-            client
+            let put = client
                 .put_object()
                 .bucket(bucket)
                 .key(&key)
-                .body(ByteStream::from(body))
-                .send()
-                .await
-                .map_err(|e| anyhow!("PUT {key}: {}", DisplayErrorContext(e)))?;
+                .body(ByteStream::from(body));
+            let sent = match payload {
+                Payload::SdkDefault => put.send().await,
+                Payload::Unsigned => put.customize().disable_payload_signing().send().await,
+            };
+            sent.map_err(|e| anyhow!("PUT {key}: {}", DisplayErrorContext(e)))?;
             Ok(size_u64)
         }
     })

@@ -1,5 +1,6 @@
 //! `list`: create many keys at high concurrency, then time listing all of them with
-//! ListObjectsV2 in pages of 1,000 (S3's maximum page).
+//! ListObjectsV2 in pages of 1,000 (S3's maximum page): plainly (`LIST`), with `fetch-owner`
+//! (`LIST-O`), and with the delimiter `/` that folds them into their 100 directories (`LIST-D`).
 
 use std::time::{Duration, Instant};
 
@@ -13,6 +14,16 @@ use super::report::{Measurement, ScenarioReport};
 
 /// Keys per ListObjectsV2 page.
 const PAGE_SIZE: i32 = 1000;
+/// Directories the keys are spread over (`<prefix><dir>/<n>`), what `LIST-D` folds them into.
+const DIRS: usize = 100;
+
+/// How a listing is asked for.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Listing {
+    Plain,
+    FetchOwner,
+    Delimited,
+}
 
 pub async fn run(ctx: &BenchContext) -> anyhow::Result<ScenarioReport> {
     let settings = &ctx.settings;
@@ -29,7 +40,7 @@ pub async fn run(ctx: &BenchContext) -> anyhow::Result<ScenarioReport> {
     let (client, bucket, key_prefix) = (ctx.client.clone(), ctx.bucket.clone(), prefix.clone());
     let create = closed_loop(keys, settings.list_concurrency, move |i| {
         let (client, bucket) = (client.clone(), bucket.clone());
-        let key = format!("{key_prefix}{i:08}");
+        let key = format!("{key_prefix}{:02}/{i:08}", i % DIRS);
         async move {
             client
                 .put_object()
@@ -50,24 +61,42 @@ pub async fn run(ctx: &BenchContext) -> anyhow::Result<ScenarioReport> {
         &create,
     ));
 
-    let (listing, listed) = list_all(ctx, &prefix).await?;
-    ensure!(
-        listed == keys,
-        "listed {listed} keys under {prefix}, expected {keys}"
-    );
-    report
-        .measurements
-        .push(Measurement::from_run("LIST", 1, None, &listing));
-    let secs = listing.elapsed.as_secs_f64();
-    #[allow(clippy::cast_precision_loss)] // key counts far below 2^52
-    let keys_per_sec = if secs > 0.0 { listed as f64 / secs } else { 0.0 };
-    report.figure("list all keys", secs, "s");
-    report.figure("keys listed per second", keys_per_sec, "keys/s");
+    for (label, how) in [
+        ("LIST", Listing::Plain),
+        ("LIST-O", Listing::FetchOwner),
+        ("LIST-D", Listing::Delimited),
+    ] {
+        let (listing, listed) = list_all(ctx, &prefix, how).await?;
+        let expected = if how == Listing::Delimited {
+            keys.min(DIRS)
+        } else {
+            keys
+        };
+        ensure!(
+            listed == expected,
+            "{label}: listed {listed} entries under {prefix}, expected {expected}"
+        );
+        report
+            .measurements
+            .push(Measurement::from_run(label, 1, None, &listing));
+        let secs = listing.elapsed.as_secs_f64();
+        match how {
+            Listing::Plain => {
+                #[allow(clippy::cast_precision_loss)] // key counts far below 2^52
+                let keys_per_sec = if secs > 0.0 { listed as f64 / secs } else { 0.0 };
+                report.figure("list all keys", secs, "s");
+                report.figure("keys listed per second", keys_per_sec, "keys/s");
+            }
+            Listing::FetchOwner => report.figure("list all keys with owners", secs, "s"),
+            Listing::Delimited => report.figure("list all keys folded by '/'", secs, "s"),
+        }
+    }
     Ok(report)
 }
 
-/// Lists every key under `prefix`, one page after another; each page is one timed operation.
-async fn list_all(ctx: &BenchContext, prefix: &str) -> anyhow::Result<(Run, usize)> {
+/// Lists every key (or common prefix) under `prefix`, one page after another; each page is one
+/// timed operation.
+async fn list_all(ctx: &BenchContext, prefix: &str, how: Listing) -> anyhow::Result<(Run, usize)> {
     let mut pages: Vec<Duration> = Vec::new();
     let mut listed = 0usize;
     let mut token: Option<String> = None;
@@ -80,12 +109,14 @@ async fn list_all(ctx: &BenchContext, prefix: &str) -> anyhow::Result<(Run, usiz
             .bucket(&ctx.bucket)
             .prefix(prefix)
             .max_keys(PAGE_SIZE)
+            .set_fetch_owner((how == Listing::FetchOwner).then_some(true))
+            .set_delimiter((how == Listing::Delimited).then(|| "/".to_owned()))
             .set_continuation_token(token.take())
             .send()
             .await
             .map_err(|e| anyhow!("list {prefix}: {}", DisplayErrorContext(e)))?;
         pages.push(page_started.elapsed());
-        listed += page.contents().len();
+        listed += page.contents().len() + page.common_prefixes().len();
         match page.next_continuation_token() {
             Some(next) if page.is_truncated() == Some(true) => token = Some(next.to_owned()),
             _ => break,

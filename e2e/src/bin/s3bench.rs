@@ -93,6 +93,22 @@ struct Args {
     /// GETs timed per key in `versions`.
     #[arg(long, default_value_t = 1000)]
     versions_gets: usize,
+    /// A directory on the gateway's data volume, where `limits` measures the disk's write rate
+    /// (the gateway's `--data-dir`).
+    #[arg(long, default_value = ".")]
+    limits_dir: std::path::PathBuf,
+    /// MiB written by the disk test of `limits`.
+    #[arg(long, default_value_t = 1024)]
+    limits_disk_mib: usize,
+    /// Parts of the object of `hugeparts`.
+    #[arg(long, default_value_t = 10_000)]
+    hugeparts_parts: usize,
+    /// Bytes per part in `hugeparts` (the gateway must accept parts this small).
+    #[arg(long, default_value_t = 1024)]
+    hugeparts_part_size: usize,
+    /// Timed requests of each kind in `hugeparts`.
+    #[arg(long, default_value_t = 100)]
+    hugeparts_reps: usize,
     /// Key prefix of this run (default: s3bench/<unix millis>/).
     #[arg(long)]
     prefix: Option<String>,
@@ -190,6 +206,11 @@ async fn main() -> anyhow::Result<()> {
             lifecycle_objects: args.lifecycle_objects,
             versions_count: args.versions_count,
             versions_gets: args.versions_gets,
+            limits_dir: args.limits_dir.clone(),
+            limits_disk_mib: args.limits_disk_mib.max(1),
+            hugeparts_parts: args.hugeparts_parts,
+            hugeparts_part_size: args.hugeparts_part_size,
+            hugeparts_reps: args.hugeparts_reps,
         },
     };
 

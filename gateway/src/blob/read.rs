@@ -3,7 +3,6 @@
 use std::fs::File;
 use std::io;
 use std::ops::Range;
-use std::os::unix::fs::FileExt;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -73,9 +72,33 @@ impl BlobStore {
     }
 }
 
+/// Reads `len` bytes at `offset` into a fresh buffer, without first zeroing it: the read is the
+/// only pass over the bytes in user space before they are sent (or opened in place).
 fn read_at(file: &File, offset: u64, len: u64) -> io::Result<Bytes> {
-    let mut buf = BytesMut::zeroed(len as usize);
-    file.read_exact_at(&mut buf, offset)?;
+    use std::os::fd::AsRawFd;
+    let len = usize::try_from(len).map_err(io::Error::other)?;
+    let mut buf = BytesMut::with_capacity(len);
+    while buf.len() < len {
+        let filled = buf.len();
+        let spare = &mut buf.spare_capacity_mut()[..len - filled];
+        let at = libc::off_t::try_from(offset + filled as u64).map_err(io::Error::other)?;
+        // SAFETY: pread writes at most `spare.len()` bytes into the buffer's spare capacity,
+        // which is valid for writes for that long; the descriptor is open for the call.
+        let n = unsafe { libc::pread(file.as_raw_fd(), spare.as_mut_ptr().cast(), spare.len(), at) };
+        match n {
+            n if n > 0 => {
+                // SAFETY: pread initialised the first `n` bytes of the spare capacity.
+                unsafe { buf.set_len(filled + n as usize) };
+            }
+            0 => return Err(io::ErrorKind::UnexpectedEof.into()),
+            _ => {
+                let e = io::Error::last_os_error();
+                if e.kind() != io::ErrorKind::Interrupted {
+                    return Err(e);
+                }
+            }
+        }
+    }
     Ok(buf.freeze())
 }
 

@@ -24,6 +24,7 @@
 //! | `F` | node, queued at (u64 BE nanos), blob  | a blob the node is to free    |
 //! | `H` | node, blob                            | the same entry, by blob       |
 //! | `Z` | space                                 | a deleted bucket's space      |
+//! | `S` | manifest id, end (u64 BE), chunk      | segments and parts of a head  |
 //! | `G` | node, blob                            | a blob the node holds (index) |
 //! | `D` | node id                               | the node's drain              |
 //! | `X` | blob id                               | a blob with no good copy left |
@@ -50,6 +51,7 @@ const FREE_PENDING: u8 = b'H';
 const KMS_KEY: u8 = b'M';
 const KMS_ALIAS: u8 = b'A';
 const DEAD_SPACE: u8 = b'Z';
+const MANIFEST: u8 = b'S';
 const HELD: u8 = b'G';
 const DRAIN: u8 = b'D';
 const LOST: u8 = b'X';
@@ -130,6 +132,37 @@ pub fn object(space: &Space, key: &str) -> Vec<u8> {
 pub fn object_key_of<'a>(space: &Space, raw: &'a [u8]) -> Option<&'a str> {
     let prefix_len = 1 + space.0.len() + TERMINATOR.len();
     raw.get(prefix_len..).and_then(|k| std::str::from_utf8(k).ok())
+}
+
+/// One chunk of the manifest `id` (an object's segments and parts kept beside its head,
+/// `ops::manifest`), keyed by the object offset where its bytes end (then its index, which keeps
+/// chunks of no bytes apart): the chunk holding offset `x` is the first at or after
+/// `manifest_chunk(id, x + 1, 0)`, one seek. Manifest ids are unique store wide, so the key needs
+/// no space: the version record that names it is in one.
+pub fn manifest_chunk(id: &str, end: u64, index: u32) -> Vec<u8> {
+    let mut k = manifest_prefix(id);
+    k.extend_from_slice(&end.to_be_bytes());
+    k.extend_from_slice(&index.to_be_bytes());
+    k
+}
+
+/// Every chunk of every manifest.
+pub fn all_manifests() -> (Vec<u8>, Vec<u8>) {
+    (vec![MANIFEST], vec![MANIFEST + 1])
+}
+
+/// The manifest id of a `manifest_chunk` key.
+pub fn manifest_of(raw: &[u8]) -> Option<&str> {
+    let rest = raw.strip_prefix(&[MANIFEST])?;
+    let end = rest.windows(2).position(|w| w == TERMINATOR)?;
+    std::str::from_utf8(&rest[..end]).ok()
+}
+
+/// Every chunk of the manifest `id`, in object order.
+pub fn manifest_prefix(id: &str) -> Vec<u8> {
+    let mut k = with_tag(MANIFEST, id.len() + 2 + 12);
+    push_escaped(&mut k, id.as_bytes());
+    k
 }
 
 /// A version of `key`. Versions order newest first: `order` is inverted by the caller's id scheme.

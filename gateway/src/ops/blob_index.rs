@@ -9,7 +9,10 @@ use crate::blob::BlobId;
 use crate::cluster::NodeId;
 use crate::errors::from_meta;
 use crate::meta::keys;
-use crate::model::{self, BlobRecord, ObjectHead, PartRecord};
+use std::collections::HashMap;
+
+use super::manifest;
+use crate::model::{self, BlobRecord, ObjectHead, PartRecord, Segment};
 
 /// Records read per transaction.
 const PAGE: usize = 256;
@@ -25,57 +28,89 @@ pub struct Reference {
     pub crc: Option<u64>,
 }
 
-fn references_in(key: &[u8], value: &[u8]) -> Vec<Reference> {
-    if key.first() == Some(&b'P') {
-        let Ok(part) = model::decode::<PartRecord>(key, value) else {
-            return Vec::new();
-        };
-        let stored_size = model::stored_size(part.size, part.seal.is_some());
-        return vec![Reference {
-            label: format!("a part ({}) of an unfinished multipart upload", part.number),
-            blob: part.blob,
-            holders: part.holders,
-            stored_size,
-            crc: part.crc,
-        }];
+fn reference(label: &str, seg: &Segment) -> Reference {
+    Reference {
+        label: label.to_owned(),
+        blob: seg.blob.clone(),
+        holders: seg.holders.clone(),
+        stored_size: seg.stored_size(),
+        crc: seg.crc,
     }
-    let Ok(version) = model::decode::<ObjectHead>(key, value) else {
-        return Vec::new();
-    };
-    let object = keys::space_of_scoped(key)
-        .and_then(|space| {
-            let (name, _) = keys::version_parts(&space, key)?;
-            let bucket = space.as_str().split('#').next().unwrap_or_default().to_owned();
-            Some(match &version.version_id {
-                Some(id) => format!("{bucket}/{name} (version {id})"),
-                None => format!("{bucket}/{name}"),
-            })
-        })
-        .unwrap_or_else(|| "an object".to_owned());
-    version
-        .segments
-        .iter()
-        .map(|seg| Reference {
-            label: object.clone(),
-            blob: seg.blob.clone(),
-            holders: seg.holders.clone(),
-            stored_size: seg.stored_size(),
-            crc: seg.crc,
-        })
-        .collect()
+}
+
+/// The references one record holds; the labels of objects whose segments are in a manifest are
+/// remembered in `manifests` (versions are walked before manifests).
+fn references_in(key: &[u8], value: &[u8], manifests: &mut HashMap<String, String>) -> Vec<Reference> {
+    match key.first() {
+        Some(b'P') => {
+            let Ok(part) = model::decode::<PartRecord>(key, value) else {
+                return Vec::new();
+            };
+            let stored_size = model::stored_size(part.size, part.seal.is_some());
+            vec![Reference {
+                label: format!("a part ({}) of an unfinished multipart upload", part.number),
+                blob: part.blob,
+                holders: part.holders,
+                stored_size,
+                crc: part.crc,
+            }]
+        }
+        Some(b'V') => {
+            let Ok(version) = model::decode::<ObjectHead>(key, value) else {
+                return Vec::new();
+            };
+            let object = keys::space_of_scoped(key)
+                .and_then(|space| {
+                    let (name, _) = keys::version_parts(&space, key)?;
+                    let bucket = space.as_str().split('#').next().unwrap_or_default().to_owned();
+                    Some(match &version.version_id {
+                        Some(id) => format!("{bucket}/{name} (version {id})"),
+                        None => format!("{bucket}/{name}"),
+                    })
+                })
+                .unwrap_or_else(|| "an object".to_owned());
+            if let Some(manifest) = &version.manifest {
+                manifests.insert(manifest.id.clone(), object.clone());
+            }
+            version
+                .segments
+                .iter()
+                .map(|seg| reference(&object, seg))
+                .collect()
+        }
+        _ => {
+            let label = keys::manifest_of(key)
+                .and_then(|id| manifests.get(id).cloned())
+                .unwrap_or_else(|| "an object of many parts".to_owned());
+            manifest::chunk_segments(key, value)
+                .unwrap_or_default()
+                .iter()
+                .map(|seg| reference(&label, seg))
+                .collect()
+        }
+    }
 }
 
 /// Where a walk over every reference is: the table and the next key.
 pub struct Walk {
     tables: Vec<(Vec<u8>, Vec<u8>)>,
+    /// The object of each manifest met so far.
+    manifests: HashMap<String, String>,
 }
 
 impl Walk {
-    /// A walk over versions, then parts.
+    /// A walk over versions, then parts, then the manifests of objects of many parts.
     pub fn new() -> Self {
         Self {
-            tables: vec![keys::all_parts(), keys::all_versions()],
+            tables: vec![keys::all_manifests(), keys::all_parts(), keys::all_versions()],
+            manifests: HashMap::new(),
         }
+    }
+}
+
+impl Default for Walk {
+    fn default() -> Self {
+        Self::new()
     }
 }
 
@@ -98,7 +133,12 @@ impl Store {
                 }
             }
             if !page.is_empty() {
-                return Ok(Some(page.iter().flat_map(|(k, v)| references_in(k, v)).collect()));
+                let manifests = &mut walk.manifests;
+                return Ok(Some(
+                    page.iter()
+                        .flat_map(|(k, v)| references_in(k, v, manifests))
+                        .collect(),
+                ));
             }
         }
         Ok(None)

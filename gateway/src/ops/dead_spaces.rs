@@ -10,7 +10,7 @@
 
 use s3s::S3Result;
 
-use super::{Store, multipart, read_only, refs, transact};
+use super::{Store, manifest, multipart, read_only, refs, transact};
 use crate::blob::BlobId;
 use crate::errors::from_meta;
 use crate::meta::MetaTxn;
@@ -82,7 +82,9 @@ async fn sweep_batch(txn: &mut dyn MetaTxn, space: &Space) -> S3Result<(u64, Vec
         for (k, v) in batch {
             match table {
                 Table::Versions => {
-                    let version: ObjectHead = model::decode(&k, &v).map_err(from_meta)?;
+                    let mut version: ObjectHead = model::decode(&k, &v).map_err(from_meta)?;
+                    manifest::load(txn, &mut version).await?;
+                    manifest::delete(txn, &version).await?;
                     for seg in &version.segments {
                         if refs::release(txn, &seg.blob, &seg.holders)
                             .await

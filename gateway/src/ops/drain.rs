@@ -426,7 +426,9 @@ impl Store {
                 if let Some(t) = target
                     && !record.holders.contains(t)
                 {
-                    refs::refuse_draining(txn, std::slice::from_ref(t)).await.map_err(from_meta)?;
+                    refs::refuse_draining(txn, std::slice::from_ref(t))
+                        .await
+                        .map_err(from_meta)?;
                     record.holders.push(t.clone());
                 }
                 refs::store(txn, blob, &record, &before)

@@ -12,6 +12,7 @@ mod frees;
 mod key_locks;
 mod landing;
 pub mod list;
+pub mod manifest;
 pub mod multipart;
 mod object;
 pub mod precondition;
@@ -56,6 +57,8 @@ pub struct Store {
     /// Wraps and opens the data keys of SSE-S3 and SSE-KMS blobs.
     pub keys: Arc<dyn KeyService>,
     locks: Arc<KeyLocks>,
+    /// The smallest part but the last a completion accepts (`multipart::MIN_PART_SIZE`).
+    min_part_size: u64,
 }
 
 impl Store {
@@ -75,6 +78,15 @@ impl Store {
             region,
             keys,
             locks: Arc::default(),
+            min_part_size: multipart::MIN_PART_SIZE,
+        }
+    }
+
+    /// Accepts parts down to `bytes` (benchmarks and tests of objects with thousands of parts).
+    pub fn with_min_part_size(self, bytes: u64) -> Self {
+        Self {
+            min_part_size: bytes,
+            ..self
         }
     }
 }

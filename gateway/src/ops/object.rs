@@ -1,6 +1,7 @@
 //! Objects: write a body to a blob, publish it with one metadata commit, read it back, delete it.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use bytes::Bytes;
 use futures::Stream;
@@ -11,7 +12,8 @@ use super::version::{self, Deleted, VersionRef};
 use super::{Store, bucket, read_only, refs, transact};
 use crate::blob::BlobId;
 use crate::checksum::{BodyDigest, BodyDigests};
-use crate::errors::{from_meta, no_such_key, no_such_version};
+use crate::errors::{from_meta, internal, no_such_key, no_such_version};
+use crate::md5_thread::{self, Md5Thread};
 use crate::model::{ContentHeaders, Nanos, ObjectHead, Segment};
 
 /// A body durably on the volume, not yet visible as an object.
@@ -46,15 +48,27 @@ pub fn body_etag(upload: &Upload) -> String {
     }
 }
 
+/// The MD5 of a body written through [`md5_thread::tee`], once the write consumed it.
+pub(super) async fn finish_md5(md5: Arc<tokio::sync::Mutex<Md5Thread>>) -> S3Result<[u8; 16]> {
+    let lane = Arc::try_unwrap(md5)
+        .map_err(|_| internal("md5", "the body stream is still alive"))?
+        .into_inner();
+    lane.finish().await.map_err(|e| internal("md5", e))
+}
+
 impl Store {
     /// Streams a request body (`size` bytes, when known) to a new blob, computing its digests on
     /// the way.
     pub async fn write_body<S, E>(&self, body: S, digest: BodyDigest, size: Option<u64>) -> S3Result<Upload>
     where
         S: Stream<Item = Result<Bytes, E>> + Send + 'static,
-        E: Into<Box<dyn std::error::Error + Send + Sync>>,
+        E: Into<Box<dyn std::error::Error + Send + Sync>> + 'static,
     {
-        let landed = self.land(body, digest, size).await?;
+        // MD5 on a thread of its own, beside the checksums and the writes (`md5_thread`).
+        let md5 = Arc::new(tokio::sync::Mutex::new(Md5Thread::new()));
+        let body = md5_thread::tee(body, md5.clone());
+        let landed = self.land(body, digest.without_md5(), size).await?;
+        let md5 = finish_md5(md5).await?;
         let holders = self
             .replicate(&landed.id, landed.size, landed.crc, &landed.at)
             .await?;
@@ -66,7 +80,7 @@ impl Store {
                 holders,
                 crc: Some(landed.crc),
             },
-            digests: landed.observer.finish(),
+            digests: landed.observer.finish_with_md5(md5),
         })
     }
 
@@ -125,6 +139,7 @@ impl Store {
             tags: new.tags,
             sse: new.sse,
             encryption: new.encryption,
+            manifest: None,
         };
         let args = (bucket, key, &head, conditions, now);
         let _turn = self.locks.lock(&[(bucket, key)]).await;
@@ -163,9 +178,11 @@ impl Store {
             |txn, (bucket, key, version)| {
                 Box::pin(async move {
                     let space = bucket::space_of(txn, bucket).await?;
+                    // As stored: the segments of an object of many parts are read by the GET
+                    // that needs them, only those its range touches (`Store::segments_for`).
                     let found = match version {
-                        None => version::current(txn, &space, key).await?,
-                        Some(v) => version::load(txn, &space, key, v).await?,
+                        None => version::current_head(txn, &space, key).await?,
+                        Some(v) => version::load_head(txn, &space, key, v).await?,
                     };
                     if let Some(head) = found {
                         return Ok(head);

@@ -177,6 +177,15 @@ impl Store {
         false
     }
 
+    /// [`Store::check_copies`] of every segment of an object (those of an object of many parts
+    /// are read from its manifest).
+    pub(super) async fn check_object_copies(&self, head: &crate::model::ObjectHead) {
+        match self.segments_for(head, &(0..head.size)).await {
+            Ok((_, segments)) => self.check_copies(&segments).await,
+            Err(e) => tracing::warn!(error = ?e, "could not read an object's segments to check its copies"),
+        }
+    }
+
     /// Checks every copy of the blobs of `segments` (a read saw bytes that did not match what
     /// was written) and writes a good copy over each damaged or missing one, so the next read
     /// gets the object's bytes from whichever copy it takes; a blob with no good copy left is

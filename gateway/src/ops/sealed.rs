@@ -13,6 +13,7 @@ use super::{Store, Upload};
 use crate::checksum::BodyDigest;
 use crate::errors::{from_kms, internal};
 use crate::kms::KeyRef;
+use crate::md5_thread::{self, Md5Thread};
 use crate::model::{ObjectHead, Segment, ServerSide};
 use crate::sse::{self, CHUNK, CustomerKey, Seal, Sealer, TAG, WrappedKey};
 
@@ -192,7 +193,10 @@ impl Store {
                 (Seal::wrapped(wrapped), sealer)
             }
         };
-        let digest = Arc::new(Mutex::new(digest));
+        // MD5 on a thread of its own, beside the checksums, sealing and writes (`md5_thread`).
+        let md5 = Arc::new(tokio::sync::Mutex::new(Md5Thread::new()));
+        let body = md5_thread::tee(body, md5.clone());
+        let digest = Arc::new(Mutex::new(digest.without_md5()));
         let sealed = seal_stream(body, sealer, digest.clone());
         let landed = self
             .land(sealed, |_: &[u8]| {}, size.map(crate::sse::sealed_size))
@@ -201,7 +205,7 @@ impl Store {
             .ok()
             .and_then(|m| m.into_inner().ok())
             .ok_or_else(|| internal("sse", "digest still shared"))?;
-        let digests = digest.finish();
+        let digests = digest.finish_with_md5(super::object::finish_md5(md5).await?);
         let holders = self
             .replicate(&landed.id, landed.size, landed.crc, &landed.at)
             .await?;
@@ -223,12 +227,14 @@ impl Store {
         range: Range<u64>,
         key: Option<&CustomerKey>,
     ) -> S3Result<PlainStream> {
-        if head.segments.iter().all(|s| s.seal.is_none()) {
-            return self.open_object(head, range).await;
+        let (base, segments) = self.segments_for(head, &range).await?;
+        let range = range.start - base..range.end - base;
+        if segments.iter().all(|s| s.seal.is_none()) {
+            return self.open_segments(&segments, range).await;
         }
         let mut pieces = Vec::new();
         let mut start = 0u64;
-        for seg in &head.segments {
+        for seg in &segments {
             let end = start + seg.size;
             let (lo, hi) = (range.start.max(start), range.end.min(end));
             if lo < hi || (seg.size == 0 && range.is_empty() && lo == start) {

@@ -9,7 +9,7 @@ use futures::{StreamExt as _, TryStreamExt as _, stream};
 use s3s::S3Result;
 use sync_wrapper::SyncStream;
 
-use super::{PlainStream, Store, read_only, refs};
+use super::{PlainStream, Store, manifest, read_only, refs};
 use crate::blob::BlobId;
 use crate::cluster::NodeId;
 use crate::cluster::membership::Source;
@@ -122,10 +122,50 @@ impl Store {
         Err(last)
     }
 
+    /// The segments of `head` that `range` touches, and the object offset where the first one
+    /// starts: the head's own when inline or loaded, else read from its manifest (only the
+    /// chunks the range touches).
+    pub async fn segments_for(&self, head: &ObjectHead, range: &Range<u64>) -> S3Result<(u64, Vec<Segment>)> {
+        if head.segments_loaded() {
+            return Ok((0, head.segments.clone()));
+        }
+        read_only(&*self.meta, &(head, range), |txn, (head, range)| {
+            Box::pin(async move { manifest::segments_for(txn, head, range).await })
+        })
+        .await
+    }
+
+    /// `head` with its segments and parts loaded (a whole-object read, `partNumber`, the parts
+    /// of GetObjectAttributes).
+    pub async fn with_segments(&self, head: ObjectHead) -> S3Result<ObjectHead> {
+        if head.segments_loaded() {
+            return Ok(head);
+        }
+        read_only(&*self.meta, &head, |txn, head| {
+            Box::pin(async move {
+                let mut full = head.clone_without_segments();
+                manifest::load(txn, &mut full).await?;
+                Ok(full)
+            })
+        })
+        .await
+    }
+
     /// Streams `range` of an object made of plain (unsealed) segments. The first blob is opened
     /// before this returns, so an unreadable object is an error rather than a response cut short.
     pub async fn open_object(&self, head: &ObjectHead, range: Range<u64>) -> S3Result<PlainStream> {
-        let mut pieces = plan(&head.segments, range).into_iter();
+        let (base, segments) = self.segments_for(head, &range).await?;
+        self.open_segments(&segments, range.start - base..range.end - base)
+            .await
+    }
+
+    /// [`Store::open_object`] over `segments`, `range` counted from the first one's start.
+    pub(super) async fn open_segments(
+        &self,
+        segments: &[Segment],
+        range: Range<u64>,
+    ) -> S3Result<PlainStream> {
+        let mut pieces = plan(segments, range).into_iter();
         let Some((first, first_range)) = pieces.next() else {
             return Ok(Box::pin(stream::empty()));
         };

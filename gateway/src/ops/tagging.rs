@@ -24,10 +24,11 @@ impl Store {
             |txn, (bucket, key, version, tags)| {
                 Box::pin(async move {
                     let space = bucket::load(txn, bucket).await?.space();
-                    let current = version::current(txn, &space, key).await?;
+                    // Tags change only the head: segments kept in a manifest stay there.
+                    let current = version::current_head(txn, &space, key).await?;
                     let target = match version {
                         None => version::live(current.clone()),
-                        Some(v) => version::load(txn, &space, key, v).await?,
+                        Some(v) => version::load_head(txn, &space, key, v).await?,
                     };
                     let Some(mut target) = target.filter(|t| !t.delete_marker) else {
                         return Err(if version.is_some() {
@@ -39,13 +40,15 @@ impl Store {
                     target.tags = tags.clone();
                     target.null_order = None;
                     let vkey = keys::version(&space, key, target.order.as_bytes());
-                    txn.put(&vkey, &model::encode(&target)).await.map_err(from_meta)?;
+                    txn.put(&vkey, &model::encode_head(&target))
+                        .await
+                        .map_err(from_meta)?;
                     if let Some(current) = current.filter(|c| c.order == target.order) {
                         let updated = model::ObjectHead {
                             null_order: current.null_order,
                             ..target.clone()
                         };
-                        txn.put(&keys::object(&space, key), &model::encode(&updated))
+                        txn.put(&keys::object(&space, key), &model::encode_head(&updated))
                             .await
                             .map_err(from_meta)?;
                     }

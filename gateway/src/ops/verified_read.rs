@@ -12,7 +12,7 @@ use s3s::S3Result;
 
 use super::{PlainStream, Store};
 use crate::checksum::{ChecksumKind, SpanCheck};
-use crate::model::{ObjectHead, Segment};
+use crate::model::ObjectHead;
 use crate::sse::CustomerKey;
 
 /// What the recorded checksums cover: the whole object, or each part of a composite one. None
@@ -44,23 +44,18 @@ struct Verifying {
     held: Option<Bytes>,
     label: String,
     /// Whose copies to check when the bytes turn out wrong.
-    copies: Option<(Store, Vec<Segment>)>,
+    copies: Option<(Store, ObjectHead)>,
 }
 
 impl Verifying {
     async fn check_copies(&mut self) {
-        if let Some((store, segments)) = self.copies.take() {
-            store.check_copies(&segments).await;
+        if let Some((store, head)) = self.copies.take() {
+            store.check_object_copies(&head).await;
         }
     }
 }
 
-fn verified(
-    inner: PlainStream,
-    check: SpanCheck,
-    label: String,
-    copies: (Store, Vec<Segment>),
-) -> PlainStream {
+fn verified(inner: PlainStream, check: SpanCheck, label: String, copies: (Store, ObjectHead)) -> PlainStream {
     let state = Verifying {
         inner,
         check: Some(check),
@@ -114,9 +109,17 @@ impl Store {
         head: &ObjectHead,
         sse_key: Option<&CustomerKey>,
     ) -> S3Result<PlainStream> {
+        // A whole read needs every segment, and the parts of a composite checksum.
+        let loaded;
+        let head = if head.segments_loaded() {
+            head
+        } else {
+            loaded = self.with_segments(head.clone_without_segments()).await?;
+            &loaded
+        };
         let plain = self.read_plain(head, 0..head.size, sse_key).await?;
         let label = format!("{bucket}/{key}");
-        let copies = (self.clone(), head.segments.clone());
+        let copies = (self.clone(), head.clone());
         if !head.segments.is_empty() && head.segments.iter().all(|s| s.seal.is_some()) {
             // Every chunk of a sealed object is authenticated as it is opened (GCM), which
             // catches any damage a checksum would, first: a second pass over the plaintext would
@@ -130,8 +133,8 @@ impl Store {
                         && is_damage(e)
                     {
                         tracing::error!(object = %label, error = %e, "damaged object: response cut short");
-                        if let Some((store, segments)) = copies.lock().await.take() {
-                            store.check_copies(&segments).await;
+                        if let Some((store, head)) = copies.lock().await.take() {
+                            store.check_object_copies(&head).await;
                         }
                     }
                     item

@@ -9,7 +9,7 @@
 
 use s3s::{S3Error, S3ErrorCode, S3Result};
 
-use super::refs;
+use super::{manifest, refs};
 use crate::blob::BlobId;
 use crate::errors::from_meta;
 use crate::meta::MetaTxn;
@@ -54,11 +54,28 @@ fn id_of(head: &ObjectHead) -> String {
     head.version_id.clone().unwrap_or_else(|| "null".to_owned())
 }
 
-/// The key's current record (possibly a delete marker).
+/// The key's current record (possibly a delete marker), with its segments and parts.
 pub async fn current(txn: &mut dyn MetaTxn, space: &Space, key: &str) -> S3Result<Option<ObjectHead>> {
+    let head = current_head(txn, space, key).await?;
+    loaded(txn, head).await
+}
+
+/// The key's current record as stored: an object of many parts without its segments and parts
+/// (`manifest`), for reads that load only what they serve.
+pub async fn current_head(txn: &mut dyn MetaTxn, space: &Space, key: &str) -> S3Result<Option<ObjectHead>> {
     let k = keys::object(space, key);
     match txn.get(&k).await.map_err(from_meta)? {
         Some(raw) => Ok(Some(model::decode(&k, &raw).map_err(from_meta)?)),
+        None => Ok(None),
+    }
+}
+
+async fn loaded(txn: &mut dyn MetaTxn, head: Option<ObjectHead>) -> S3Result<Option<ObjectHead>> {
+    match head {
+        Some(mut head) => {
+            manifest::load(txn, &mut head).await?;
+            Ok(Some(head))
+        }
         None => Ok(None),
     }
 }
@@ -69,6 +86,16 @@ pub fn live(head: Option<ObjectHead>) -> Option<ObjectHead> {
 }
 
 async fn at(
+    txn: &mut dyn MetaTxn,
+    space: &Space,
+    key: &str,
+    order: &VersionOrder,
+) -> S3Result<Option<ObjectHead>> {
+    let head = at_head(txn, space, key, order).await?;
+    loaded(txn, head).await
+}
+
+async fn at_head(
     txn: &mut dyn MetaTxn,
     space: &Space,
     key: &str,
@@ -93,7 +120,7 @@ async fn resolve(
     })
 }
 
-/// One named version of a key, if it exists.
+/// One named version of a key, if it exists, with its segments and parts.
 pub async fn load(
     txn: &mut dyn MetaTxn,
     space: &Space,
@@ -102,6 +129,19 @@ pub async fn load(
 ) -> S3Result<Option<ObjectHead>> {
     match resolve(txn, space, key, v).await? {
         Some(order) => at(txn, space, key, &order).await,
+        None => Ok(None),
+    }
+}
+
+/// [`load`] as stored (see [`current_head`]).
+pub async fn load_head(
+    txn: &mut dyn MetaTxn,
+    space: &Space,
+    key: &str,
+    v: &VersionRef,
+) -> S3Result<Option<ObjectHead>> {
+    match resolve(txn, space, key, v).await? {
+        Some(order) => at_head(txn, space, key, &order).await,
         None => Ok(None),
     }
 }
@@ -128,13 +168,22 @@ async fn drop_version(
             freed.push(seg.blob.clone());
         }
     }
+    manifest::delete(txn, &version).await?;
     Ok((Some(version), freed))
 }
 
 async fn put_current(txn: &mut dyn MetaTxn, space: &Space, key: &str, head: &ObjectHead) -> S3Result<()> {
-    txn.put(&keys::object(space, key), &model::encode(head))
+    txn.put(&keys::object(space, key), &model::encode_head(head))
         .await
         .map_err(from_meta)
+}
+
+/// Whether a new version's blob references are to be counted now, or were counted already and
+/// pass to it (the parts of a completed upload: their records' references become the object's).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NewRefs {
+    Add,
+    Held,
 }
 
 /// Writes `new` as the newest version of `key`, as the bucket's versioning state says: a new
@@ -146,8 +195,21 @@ pub async fn publish(
     bucket: &BucketRecord,
     key: &str,
     old: Option<&ObjectHead>,
+    new: ObjectHead,
+    now: Nanos,
+) -> S3Result<(ObjectHead, Vec<BlobId>)> {
+    publish_with(txn, bucket, key, old, new, now, NewRefs::Add).await
+}
+
+/// [`publish`], saying whether the new version's blob references are already counted.
+pub async fn publish_with(
+    txn: &mut dyn MetaTxn,
+    bucket: &BucketRecord,
+    key: &str,
+    old: Option<&ObjectHead>,
     mut new: ObjectHead,
     now: Nanos,
+    new_refs: NewRefs,
 ) -> S3Result<(ObjectHead, Vec<BlobId>)> {
     new.order = match old {
         Some(old) => VersionOrder::new(now).newer_than(&old.order),
@@ -166,21 +228,24 @@ pub async fn publish(
         }
     };
     let space = bucket.space();
+    manifest::spill(txn, &mut new).await?;
     // References first: the new version may share blobs with the one it replaces.
     txn.put(
         &keys::version(&space, key, new.order.as_bytes()),
-        &model::encode(&new),
+        &model::encode_head(&new),
     )
     .await
     .map_err(from_meta)?;
-    for seg in &new.segments {
-        let new = refs::NewRef {
-            blob: &seg.blob,
-            holders: &seg.holders,
-            stored_size: seg.stored_size(),
-            crc: seg.crc,
-        };
-        refs::add(txn, new).await.map_err(from_meta)?;
+    if new_refs == NewRefs::Add {
+        for seg in &new.segments {
+            let added = refs::NewRef {
+                blob: &seg.blob,
+                holders: &seg.holders,
+                stored_size: seg.stored_size(),
+                crc: seg.crc,
+            };
+            refs::add(txn, added).await.map_err(from_meta)?;
+        }
     }
     let mut freed = Vec::new();
     if bucket.versioning != Some(VersioningState::Enabled)

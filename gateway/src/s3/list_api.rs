@@ -75,8 +75,8 @@ fn render_listing(page: &ListPage, names: &Names, owner: Option<&str>) -> (Vec<O
         match entry {
             ListEntry::Object(key, head) => contents.push(Object {
                 key: Some(names.name(key)),
-                e_tag: Some(etag(head)),
-                last_modified: Some(timestamp(head)),
+                e_tag: Some(ETag::Strong(head.etag.clone())),
+                last_modified: Some(Timestamp::from(head.modified.to_time())),
                 size: Some(head.size as i64),
                 storage_class: Some(ObjectStorageClass::from_static(ObjectStorageClass::STANDARD)),
                 owner: owner.map(owner_dto),
@@ -117,11 +117,8 @@ impl Gateway {
             max_keys: max,
         };
         let page = self.store.list_objects(&input.bucket, &query).await?;
-        let owner = match input.fetch_owner {
-            Some(true) => Some(self.store.bucket(&input.bucket).await?.owner),
-            _ => None,
-        };
-        let (contents, prefixes) = render_listing(&page, &names, owner.as_deref());
+        let owner = (input.fetch_owner == Some(true)).then_some(page.owner.as_str());
+        let (contents, prefixes) = render_listing(&page, &names, owner);
         Ok(S3Response::new(ListObjectsV2Output {
             name: Some(input.bucket),
             prefix: Some(names.name(&prefix)),
@@ -157,8 +154,7 @@ impl Gateway {
             max_keys: max,
         };
         let page = self.store.list_objects(&input.bucket, &query).await?;
-        let owner = self.store.bucket(&input.bucket).await?.owner;
-        let (contents, prefixes) = render_listing(&page, &names, Some(&owner));
+        let (contents, prefixes) = render_listing(&page, &names, Some(&page.owner));
         // AWS returns NextMarker only with a delimiter; without one, clients resume after the
         // last key.
         let next_marker = match (&page.resume, &input.delimiter) {

@@ -138,6 +138,11 @@ macro_rules! read_target {
             input.sse_customer_key_md5.as_deref(),
         )?;
         unlock(head.sse.as_ref(), sse_key.as_ref())?;
+        // `partNumber` needs the parts; a head of many keeps them in its manifest.
+        let head = match input.part_number {
+            Some(_) => $gateway.store.with_segments(head).await?,
+            None => head,
+        };
         let selection = select(&head, input.range.as_ref(), input.part_number)?;
         (head, sse_key, selection)
     }};
@@ -656,6 +661,10 @@ impl Gateway {
         )?;
         unlock(head.sse.as_ref(), sse_key.as_ref())?;
         let wants = |a: &str| asked.contains(&a);
+        let head = match wants(ObjectAttributes::OBJECT_PARTS) {
+            true => self.store.with_segments(head).await?,
+            false => head,
+        };
         let mut out = GetObjectAttributesOutput {
             version_id: head.version_id.clone(),
             last_modified: Some(timestamp(&head)),

@@ -99,7 +99,7 @@ macro_rules! set_object_fields {
         $out.content_language = h.content_language;
         $out.cache_control = h.cache_control;
         $out.expires = h.expires.map(|n| s3s::dto::Timestamp::from(n.to_time()));
-        $out.parts_count = $part_number.map(|_| head.parts.len().max(1) as i32);
+        $out.parts_count = $part_number.map(|_| head.part_count().max(1) as i32);
         $out.version_id = head.version_id.clone().or($version_id);
     }};
 }

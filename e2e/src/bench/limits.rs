@@ -1,0 +1,129 @@
+//! `limits`: what this machine allows, measured in the same run as the scenarios it bounds.
+//!
+//! - the sequential write rate of the data directory's filesystem, as
+//!   `dd if=/dev/zero of=FILE bs=1M count=N conv=fdatasync` measures it (the time includes the
+//!   final `fdatasync`, so the page cache does not flatter it);
+//! - the single-core rate of each digest a PUT may compute: MD5 (the ETag), SHA-256 (a signed
+//!   payload), CRC32, CRC32C and CRC64NVME (checksums), with the same crates the gateway uses.
+//!
+//! A large PUT can go no faster than the lower of the disk rate and the MD5 rate (MD5 cannot be
+//! split across cores), which is what `large` is compared against.
+
+use std::fs::File;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use crc_fast::{CrcAlgorithm, Digest as CrcDigest};
+use md5::{Digest as _, Md5};
+use sha2::Sha256;
+
+use super::BenchContext;
+use super::report::ScenarioReport;
+
+/// Bytes per `write` of the disk test: dd's `bs=1M`.
+const DISK_BLOCK: usize = 1024 * 1024;
+/// Bytes hashed per digest: enough for a stable rate, small enough to take well under a second
+/// for the slowest (MD5).
+const HASH_BYTES: usize = 256 * 1024 * 1024;
+/// Bytes per `update`: the size a PUT's batches hand to the hashers.
+const HASH_BLOCK: usize = 1024 * 1024;
+/// Decimal megabyte, as throughput is quoted everywhere in the report.
+const MB: f64 = 1_000_000.0;
+
+pub async fn run(ctx: &BenchContext) -> anyhow::Result<ScenarioReport> {
+    let settings = &ctx.settings;
+    let dir = settings.limits_dir.clone();
+    let disk_bytes = settings.limits_disk_mib * DISK_BLOCK;
+    let mut report = ScenarioReport::new(
+        "limits",
+        format!(
+            "this machine: {} MiB written to {} with fdatasync (dd bs=1M conv=fdatasync), \
+             {} MiB hashed per digest on one core",
+            settings.limits_disk_mib,
+            dir.display(),
+            HASH_BYTES >> 20
+        ),
+    );
+    let disk = tokio::task::spawn_blocking(move || disk_write_rate(&dir, disk_bytes)).await??;
+    report.figure("disk write (fdatasync)", disk, "MB/s");
+    let rates = tokio::task::spawn_blocking(hash_rates).await?;
+    for (name, rate) in &rates {
+        report.figure(&format!("{name} one core"), *rate, "MB/s");
+    }
+    let md5 = rates
+        .iter()
+        .find(|(name, _)| *name == "MD5")
+        .map_or(0.0, |(_, rate)| *rate);
+    report.figure("large PUT limit: min(disk, MD5)", disk.min(md5), "MB/s");
+    Ok(report)
+}
+
+/// `dd bs=1M count=N conv=fdatasync` into a temporary file in `dir`, removed afterwards.
+fn disk_write_rate(dir: &Path, bytes: usize) -> anyhow::Result<f64> {
+    let path: PathBuf = dir.join(format!(".s3bench-dd-{}", std::process::id()));
+    let result = (|| {
+        let mut file = File::create(&path).with_context(|| format!("create {}", path.display()))?;
+        // Not zeros: a filesystem that compresses or dedups would flatter them.
+        let block: Vec<u8> = (0..DISK_BLOCK).map(|i| (i * 31 % 251) as u8).collect();
+        let started = Instant::now();
+        for _ in 0..bytes / DISK_BLOCK {
+            file.write_all(&block)?;
+        }
+        file.sync_data()?;
+        Ok(rate(bytes, started.elapsed()))
+    })();
+    let _ = std::fs::remove_file(&path);
+    result
+}
+
+/// Single-core MB/s of every digest a PUT may compute.
+fn hash_rates() -> Vec<(&'static str, f64)> {
+    let block: Vec<u8> = (0..HASH_BLOCK).map(|i| (i * 7 % 253) as u8).collect();
+    let blocks = HASH_BYTES / HASH_BLOCK;
+    let timed = |update: &mut dyn FnMut(&[u8])| {
+        let started = Instant::now();
+        for _ in 0..blocks {
+            update(&block);
+        }
+        rate(HASH_BYTES, started.elapsed())
+    };
+    let mut md5 = Md5::new();
+    let mut sha256 = Sha256::new();
+    let mut crcs = [
+        ("CRC32", CrcDigest::new(CrcAlgorithm::Crc32IsoHdlc)),
+        ("CRC32C", CrcDigest::new(CrcAlgorithm::Crc32Iscsi)),
+        ("CRC64NVME", CrcDigest::new(CrcAlgorithm::Crc64Nvme)),
+    ];
+    let mut rates = vec![
+        ("MD5", timed(&mut |b| md5.update(b))),
+        ("SHA-256", timed(&mut |b| sha256.update(b))),
+    ];
+    for (name, crc) in &mut crcs {
+        rates.push((*name, timed(&mut |b| crc.update(b))));
+    }
+    // Keep the digests observable so none of the loops can be optimised away.
+    std::hint::black_box((md5.finalize(), sha256.finalize(), crcs.map(|(_, c)| c.finalize())));
+    rates
+}
+
+fn rate(bytes: usize, elapsed: Duration) -> f64 {
+    #[allow(clippy::cast_precision_loss)] // sizes far below 2^52
+    let bytes = bytes as f64;
+    let secs = elapsed.as_secs_f64();
+    if secs > 0.0 { bytes / secs / MB } else { 0.0 }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn disk_rate_is_measured_and_leaves_no_file() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mbps = disk_write_rate(dir.path(), 4 * DISK_BLOCK).expect("disk rate");
+        assert!(mbps > 0.0);
+        assert_eq!(std::fs::read_dir(dir.path()).expect("read dir").count(), 0);
+    }
+}
