@@ -318,11 +318,13 @@ async fn a_replaced_volume_is_refilled_from_the_other_copies() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn an_object_without_a_surviving_copy_is_reported_and_still_listed() {
-    let mut store = LocalStore::start(2, &["--free-grace", "0"]).await;
+    let mut store = LocalStore::start(2, &["--free-grace", "0", "--min-part-size", "1"]).await;
     let c0 = store.client(0);
     create_bucket(&c0, B).await;
     put_objects(&store.client(1), "gone-", 3, 1000).await;
     put_objects(&c0, "kept-", 3, 1000).await;
+    // An object of many parts keeps its segments beside its head (a manifest): named all the same.
+    multipart_of(&store.client(1), "gone-many", 40).await;
 
     store.stop(1).await;
     let volume = store.volume(1);
@@ -334,7 +336,7 @@ async fn an_object_without_a_surviving_copy_is_reported_and_still_listed() {
     wait_for("the lost objects are reported", async || {
         admin(&store, 0, &["lost"]).expect("lost")["lost"]
             .as_array()
-            .is_some_and(|l| l.len() == 3)
+            .is_some_and(|l| l.len() == 3 + 40)
     })
     .await;
     let lost = admin(&store, 0, &["lost"]).unwrap();
@@ -351,19 +353,65 @@ async fn an_object_without_a_surviving_copy_is_reported_and_still_listed() {
         })
         .collect();
     objects.sort();
+    objects.dedup();
     assert_eq!(
         objects,
-        ["volumes/gone-000", "volumes/gone-001", "volumes/gone-002"]
+        [
+            "volumes/gone-000",
+            "volumes/gone-001",
+            "volumes/gone-002",
+            "volumes/gone-many"
+        ]
     );
     let listed = c0.list_objects_v2().bucket(B).send().await.unwrap();
-    assert_eq!(listed.contents().len(), 6, "lost objects stay listed");
+    assert_eq!(listed.contents().len(), 7, "lost objects stay listed");
     assert!(
         c0.get_object().bucket(B).key("gone-000").send().await.is_err(),
         "and are not served"
     );
     assert_eq!(get(&c0, B, "kept-000").await, data(1000, 0));
     let metrics = reqwest_metrics(&store.endpoint(1)).await;
-    assert!(metrics.contains("stowage_volume_lost_blobs 3"), "{metrics}");
+    assert!(metrics.contains("stowage_volume_lost_blobs 43"), "{metrics}");
+}
+
+/// A multipart object of `parts` parts of 1 KiB, uploaded through `c`.
+async fn multipart_of(c: &Client, key: &str, parts: i32) {
+    use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
+    let up = c
+        .create_multipart_upload()
+        .bucket(B)
+        .key(key)
+        .send()
+        .await
+        .expect("create");
+    let id = up.upload_id().expect("upload id");
+    let mut done = Vec::new();
+    for n in 1..=parts {
+        let part = c
+            .upload_part()
+            .bucket(B)
+            .key(key)
+            .upload_id(id)
+            .part_number(n)
+            .body(data(1024, n as u8).into())
+            .send()
+            .await
+            .expect("part");
+        done.push(
+            CompletedPart::builder()
+                .part_number(n)
+                .set_e_tag(part.e_tag)
+                .build(),
+        );
+    }
+    c.complete_multipart_upload()
+        .bucket(B)
+        .key(key)
+        .upload_id(id)
+        .multipart_upload(CompletedMultipartUpload::builder().set_parts(Some(done)).build())
+        .send()
+        .await
+        .expect("complete");
 }
 
 async fn reqwest_metrics(endpoint: &str) -> String {
