@@ -138,10 +138,15 @@ fn filesystem_room(path: &Path) -> Room {
         if libc::statvfs(c_path.as_ptr(), &mut st) != 0 {
             return none;
         }
+        // As `df` counts: what is used plus what an unprivileged writer may still use. Blocks
+        // reserved for root (or held back by the host) are neither, and counting them as used
+        // would put a half-empty volume past its high-water mark.
         let frsize = st.f_frsize as u64;
+        let used = (st.f_blocks as u64).saturating_sub(st.f_bfree as u64) * frsize;
+        let free = st.f_bavail as u64 * frsize;
         Room {
-            capacity: st.f_blocks as u64 * frsize,
-            free: st.f_bavail as u64 * frsize,
+            capacity: used + free,
+            free,
         }
     }
 }
