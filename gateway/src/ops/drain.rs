@@ -66,7 +66,10 @@ impl Store {
 
     /// Starts draining `node` (a no-op when it is already draining).
     pub async fn start_drain(&self, node: &NodeId) -> S3Result<DrainRecord> {
-        let record = transact(&*self.meta, node, |txn, node| {
+        // What is left, so the answer shows it before the first pass has counted.
+        let (blobs_left, bytes_left) = self.held_totals(node).await?;
+        let args = (node, blobs_left, bytes_left);
+        let record = transact(&*self.meta, &args, |txn, (node, blobs_left, bytes_left)| {
             Box::pin(async move {
                 if txn
                     .get(&keys::node(node.as_str()))
@@ -81,11 +84,11 @@ impl Store {
                     return model::decode(&key, &raw).map_err(from_meta);
                 }
                 let record = DrainRecord {
-                    node: node.clone(),
+                    node: (*node).clone(),
                     requested: wall_now(),
                     drained: false,
-                    blobs_left: 0,
-                    bytes_left: 0,
+                    blobs_left: *blobs_left,
+                    bytes_left: *bytes_left,
                     blobs_moved: 0,
                     bytes_moved: 0,
                 };
