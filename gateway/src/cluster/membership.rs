@@ -104,18 +104,22 @@ impl Membership {
         Ok(membership)
     }
 
-    /// Publishes this gateway's record with a fresh heartbeat, then re-reads everyone's.
-    pub async fn heartbeat(&self, meta: &dyn MetaStore) -> MetaResult<()> {
+    /// This gateway's record as of now: its volume's room read this moment.
+    pub fn my_record(&self) -> NodeRecord {
         let room = self.blobs.room();
-        let (capacity, free) = (room.capacity, room.free);
-        let record = NodeRecord {
+        NodeRecord {
             id: self.me.clone(),
             peer_url: self.peer_url.clone(),
-            capacity,
-            free,
+            capacity: room.capacity,
+            free: room.free,
             heartbeat: now(),
             volume: self.volume_token.clone(),
-        };
+        }
+    }
+
+    /// Publishes this gateway's record with a fresh heartbeat, then re-reads everyone's.
+    pub async fn heartbeat(&self, meta: &dyn MetaStore) -> MetaResult<()> {
+        let record = self.my_record();
         let key = keys::node(self.me.as_str());
         let value = model::encode(&record);
         transact(meta, &(key, value), |txn, (key, value)| {
@@ -218,18 +222,6 @@ impl Membership {
 
     pub fn peer_url(&self, id: &NodeId) -> Option<String> {
         self.with_view(|v| v.nodes.get(id).map(|r| r.peer_url.clone()))
-    }
-
-    /// The other gateways whose heartbeat is recent.
-    pub fn live_peers(&self) -> Vec<NodeRecord> {
-        let now = now();
-        self.with_view(|v| {
-            v.nodes
-                .values()
-                .filter(|r| r.id != self.me && self.is_live_record(r, now))
-                .cloned()
-                .collect()
-        })
     }
 
     /// Where to read a blob from, best first: this gateway's volume, then live holders, then

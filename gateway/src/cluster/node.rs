@@ -134,6 +134,16 @@ pub struct NodeRecord {
     pub volume: String,
 }
 
+impl NodeRecord {
+    /// Its room as its last heartbeat published it.
+    pub fn room(&self) -> crate::blob::Room {
+        crate::blob::Room {
+            capacity: self.capacity,
+            free: self.free,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -184,18 +184,30 @@ impl PeerClient {
         let req = req
             .body(BodyExt::boxed(StreamBody::new(frames)))
             .map_err(|e| PeerError::Protocol(e.to_string()))?;
+        let resp = self.send_for(req, size, StatusCode::CREATED).await?;
+        resp.headers()
+            .get(CRC_HEADER)
+            .and_then(|v| v.to_str().ok()?.parse().ok())
+            .ok_or_else(|| PeerError::Protocol("a copy's CRC is missing".into()))
+    }
+
+    /// Sends a request that moves or reads `size` bytes of a blob on the peer: it may take as
+    /// long as that takes at the slowest rate a copy may have, and must answer `expected`.
+    async fn send_for(
+        &self,
+        req: Request<PeerBody>,
+        size: u64,
+        expected: StatusCode,
+    ) -> Result<http::Response<hyper::body::Incoming>, PeerError> {
         let limit = RESPONSE_TIMEOUT + Duration::from_secs(size / MIN_COPY_RATE);
         let resp = tokio::time::timeout(limit, self.http.request(req))
             .await
             .map_err(|_| PeerError::Timeout)?
             .map_err(|e| PeerError::Unreachable(e.to_string()))?;
-        if resp.status() != StatusCode::CREATED {
+        if resp.status() != expected {
             return Err(PeerError::Status(resp.status()));
         }
-        resp.headers()
-            .get(CRC_HEADER)
-            .and_then(|v| v.to_str().ok()?.parse().ok())
-            .ok_or_else(|| PeerError::Protocol("a copy's CRC is missing".into()))
+        Ok(resp)
     }
 
     /// Has the gateway at `base_url` check its copy of `blob` against `size` and `crc`.
@@ -212,14 +224,7 @@ impl PeerClient {
             .header(SIZE_HEADER, size)
             .body(Empty::new().map_err(|never| match never {}).boxed())
             .map_err(|e| PeerError::Protocol(e.to_string()))?;
-        let limit = RESPONSE_TIMEOUT + Duration::from_secs(size / MIN_COPY_RATE);
-        let resp = tokio::time::timeout(limit, self.http.request(req))
-            .await
-            .map_err(|_| PeerError::Timeout)?
-            .map_err(|e| PeerError::Unreachable(e.to_string()))?;
-        if resp.status() != StatusCode::OK {
-            return Err(PeerError::Status(resp.status()));
-        }
+        let resp = self.send_for(req, size, StatusCode::OK).await?;
         resp.headers()
             .get(VERDICT_HEADER)
             .and_then(|v| Verdict::parse(v.to_str().ok()?))

@@ -17,12 +17,11 @@ use std::time::SystemTime;
 use futures::StreamExt as _;
 use s3s::{S3Error, S3ErrorCode, S3Result};
 
-use super::landing::room_of;
 use super::{Store, read_only, refs, transact};
 use crate::blob::BlobId;
 use crate::cluster::{NodeId, NodeRecord, placement};
 use crate::errors::{custom, from_meta};
-use crate::meta::keys;
+use crate::meta::{MetaTxn, keys};
 use crate::model::{self, DrainRecord, Nanos};
 
 /// Blobs moved between progress updates.
@@ -40,6 +39,14 @@ pub fn no_such_node(id: &str) -> S3Error {
 
 fn wall_now() -> Nanos {
     Nanos::from_time(SystemTime::now().into())
+}
+
+/// Refuses a node the store has never registered.
+async fn require_node(txn: &mut dyn MetaTxn, node: &NodeId) -> S3Result<()> {
+    match txn.get(&keys::node(node.as_str())).await.map_err(from_meta)? {
+        Some(_) => Ok(()),
+        None => Err(no_such_node(node.as_str())),
+    }
 }
 
 /// What moving one blob off a node came to.
@@ -71,14 +78,7 @@ impl Store {
         let args = (node, blobs_left, bytes_left);
         let record = transact(&*self.meta, &args, |txn, (node, blobs_left, bytes_left)| {
             Box::pin(async move {
-                if txn
-                    .get(&keys::node(node.as_str()))
-                    .await
-                    .map_err(from_meta)?
-                    .is_none()
-                {
-                    return Err(no_such_node(node.as_str()));
-                }
+                require_node(txn, node).await?;
                 let key = keys::drain(node.as_str());
                 if let Some(raw) = txn.get(&key).await.map_err(from_meta)? {
                     return model::decode(&key, &raw).map_err(from_meta);
@@ -110,14 +110,7 @@ impl Store {
     pub async fn stop_drain(&self, node: &NodeId) -> S3Result<()> {
         transact(&*self.meta, node, |txn, node| {
             Box::pin(async move {
-                if txn
-                    .get(&keys::node(node.as_str()))
-                    .await
-                    .map_err(from_meta)?
-                    .is_none()
-                {
-                    return Err(no_such_node(node.as_str()));
-                }
+                require_node(txn, node).await?;
                 txn.delete(&keys::drain(node.as_str())).await.map_err(from_meta)
             })
         })
@@ -304,13 +297,6 @@ impl Store {
                 record.drained = p.drained;
                 record.blobs_moved += p.blobs_moved - p.blobs_saved;
                 record.bytes_moved += p.bytes_moved - p.bytes_saved;
-                self.cluster.volume_metrics.drain_progress(
-                    node.as_str(),
-                    p.blobs_left,
-                    p.bytes_left,
-                    p.blobs_moved - p.blobs_saved,
-                    p.bytes_moved - p.bytes_saved,
-                );
                 txn.put(&key, &model::encode(&record)).await.map_err(from_meta)?;
                 Ok(true)
             })
@@ -318,6 +304,13 @@ impl Store {
         .await
         .inspect(|saved| {
             if *saved {
+                self.cluster.volume_metrics.drain_progress(
+                    node.as_str(),
+                    p.blobs_left,
+                    p.bytes_left,
+                    p.blobs_moved - p.blobs_saved,
+                    p.bytes_moved - p.bytes_saved,
+                );
                 p.blobs_saved = p.blobs_moved;
                 p.bytes_saved = p.bytes_moved;
             }
@@ -332,17 +325,9 @@ impl Store {
         let me = self.cluster.me();
         let mut candidates = membership.placeable_peers();
         if !membership.is_draining(me) {
-            let room = self.blobs.room();
-            candidates.push(NodeRecord {
-                id: me.clone(),
-                peer_url: String::new(),
-                capacity: room.capacity,
-                free: room.free,
-                heartbeat: Nanos(0),
-                volume: String::new(),
-            });
+            candidates.push(membership.my_record());
         }
-        candidates.retain(|n| !holders.contains(&n.id) && room_of(n).fits(size, high_water));
+        candidates.retain(|n| !holders.contains(&n.id) && n.room().fits(size, high_water));
         placement::rank(blob, size, candidates).into_iter().next()
     }
 
@@ -470,14 +455,7 @@ impl Store {
         }
         transact(&*self.meta, node, |txn, node| {
             Box::pin(async move {
-                if txn
-                    .get(&keys::node(node.as_str()))
-                    .await
-                    .map_err(from_meta)?
-                    .is_none()
-                {
-                    return Err(no_such_node(node.as_str()));
-                }
+                require_node(txn, node).await?;
                 txn.delete(&keys::node(node.as_str())).await.map_err(from_meta)?;
                 txn.delete(&keys::drain(node.as_str())).await.map_err(from_meta)
             })

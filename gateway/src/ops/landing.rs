@@ -51,7 +51,7 @@ impl Store {
         let with_room: Vec<NodeRecord> = membership
             .placeable_peers()
             .into_iter()
-            .filter(|n| room_of(n).fits(size, high_water))
+            .filter(|n| n.room().fits(size, high_water))
             .collect();
         match placement::rank(id, size, with_room).into_iter().next() {
             Some(node) => Ok(Some(node)),
@@ -195,13 +195,5 @@ impl Store {
 fn record<O>(tap: &Mutex<Tap<O>>, failure: WriteError) {
     if let Ok(mut t) = tap.lock() {
         t.failure.get_or_insert(failure);
-    }
-}
-
-/// A peer's room as its last heartbeat published it.
-pub fn room_of(node: &NodeRecord) -> crate::blob::Room {
-    crate::blob::Room {
-        capacity: node.capacity,
-        free: node.free,
     }
 }

@@ -13,7 +13,7 @@ use s3s::S3Result;
 
 use super::{Store, read_only, refs, transact};
 use crate::blob::{BlobId, Verdict, check_copy, check_copy_paced};
-use crate::cluster::{NodeId, NodeRecord};
+use crate::cluster::NodeId;
 use crate::errors::from_meta;
 use crate::meta::keys;
 use crate::model::{self, BlobRecord, LostBlob, Nanos, Segment};
@@ -140,14 +140,7 @@ impl Store {
     ) -> bool {
         let me = self.cluster.me();
         let target = if target == me {
-            NodeRecord {
-                id: me.clone(),
-                peer_url: String::new(),
-                capacity: 0,
-                free: 0,
-                heartbeat: Nanos(0),
-                volume: String::new(),
-            }
+            self.cluster.membership.my_record()
         } else {
             match self
                 .cluster

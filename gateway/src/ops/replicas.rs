@@ -7,7 +7,6 @@ use futures::future::join_all;
 use s3s::{S3Error, S3ErrorCode, S3Result};
 
 use super::Store;
-use super::landing::room_of;
 use crate::blob::BlobId;
 use crate::cluster::{NodeId, placement};
 
@@ -72,7 +71,7 @@ impl Store {
             .membership
             .placeable_peers()
             .into_iter()
-            .filter(|n| room_of(n).fits(size, high_water))
+            .filter(|n| n.room().fits(size, high_water))
             .collect();
         // Collected first: `holders` and `failed` grow below.
         let fresh: Vec<_> = placement::rank(blob, size, candidates)
