@@ -37,10 +37,12 @@ struct Tap<O> {
 
 impl Store {
     /// The gateway a new blob of `size` stored bytes (when known) goes to: `None` for this one.
-    fn home_for(&self, id: &BlobId, size: Option<u64>) -> S3Result<Option<NodeRecord>> {
+    /// This gateway's view of the others may be behind (one just joined, one just freed room):
+    /// before refusing, it is re-read once, as copies do.
+    async fn home_for(&self, id: &BlobId, size: Option<u64>) -> S3Result<Option<NodeRecord>> {
         let membership = &self.cluster.membership;
-        let high_water = self.cluster.high_water;
-        if !membership.is_draining(self.cluster.me()) && self.blobs.room().fits(size.unwrap_or(0), high_water)
+        if !membership.is_draining(self.cluster.me())
+            && self.blobs.room().fits(size.unwrap_or(0), self.cluster.high_water)
         {
             return Ok(None);
         }
@@ -48,15 +50,26 @@ impl Store {
         let Some(size) = size else {
             return Err(no_room());
         };
-        let with_room: Vec<NodeRecord> = membership
+        if let Some(node) = self.peer_with_room(id, size) {
+            return Ok(Some(node));
+        }
+        if let Err(e) = membership.refresh(&*self.meta).await {
+            tracing::warn!(error = %e, "could not re-read the store's gateways");
+        }
+        self.peer_with_room(id, size).map(Some).ok_or_else(no_room)
+    }
+
+    /// The live gateway with room for `size` bytes that placement ranks first for `id`.
+    fn peer_with_room(&self, id: &BlobId, size: u64) -> Option<NodeRecord> {
+        let high_water = self.cluster.high_water;
+        let with_room: Vec<NodeRecord> = self
+            .cluster
+            .membership
             .placeable_peers()
             .into_iter()
             .filter(|n| n.room().fits(size, high_water))
             .collect();
-        match placement::rank(id, size, with_room).into_iter().next() {
-            Some(node) => Ok(Some(node)),
-            None => Err(no_room()),
-        }
+        placement::rank(id, size, with_room).into_iter().next()
     }
 
     /// Writes a new blob where there is room, showing every byte to `observer`.
@@ -67,7 +80,7 @@ impl Store {
         O: Observer,
     {
         let id = BlobId::generate();
-        match self.home_for(&id, size)? {
+        match self.home_for(&id, size).await? {
             None => {
                 let written = self
                     .blobs
