@@ -144,6 +144,11 @@ pub struct ServeArgs {
     #[arg(long, env = "STOWAGE_MIN_PART_SIZE", default_value_t = crate::ops::multipart::MIN_PART_SIZE, hide = true)]
     pub min_part_size: u64,
 
+    /// Whole objects of at most this many bytes as stored are kept in the metadata store, not
+    /// on a volume: a small PUT then makes no file of its own. 0 keeps every object on volumes.
+    #[arg(long, env = "STOWAGE_INLINE_MAX_SIZE", default_value_t = crate::ops::inline::DEFAULT_MAX)]
+    pub inline_max_size: u64,
+
     /// Log format: `text` or `json`.
     #[arg(long, env = "STOWAGE_LOG_FORMAT", default_value = "text")]
     pub log_format: String,

@@ -148,6 +148,14 @@ pub struct Segment {
     /// CRC64NVME of the blob as stored (absent in records from before it was kept).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub crc: Option<u64>,
+    /// A small object's blob kept in the metadata store (`ops::inline`), not on a volume: it has
+    /// no holders.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub inline: bool,
+    /// An inline blob's bytes as stored, when this segment carries them: one about to be
+    /// published, or read together with its head. Never part of the record.
+    #[serde(skip)]
+    pub bytes: Option<bytes::Bytes>,
 }
 
 impl Segment {
@@ -400,6 +408,10 @@ pub struct BlobRecord {
     /// CRC64NVME of the bytes as stored; absent for blobs written before it was kept.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub crc: Option<u64>,
+    /// The bytes are in the metadata store (`keys::inline_blob`), on no volume (`holders` is
+    /// empty).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub inline: bool,
 }
 
 impl BlobRecord {
@@ -412,6 +424,7 @@ impl BlobRecord {
                 holders: Vec::new(),
                 size: 0,
                 crc: None,
+                inline: false,
             });
         }
         decode(key, raw)
@@ -541,6 +554,7 @@ mod tests {
             holders: vec![NodeId::parse("gw-0").unwrap(), NodeId::parse("gw-1").unwrap()],
             size: 10,
             crc: Some(42),
+            inline: false,
         };
         assert_eq!(BlobRecord::decode(b"R", &encode(&record)).unwrap(), record);
         assert!(BlobRecord::decode(b"R", b"{broken").is_err());

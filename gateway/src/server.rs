@@ -343,7 +343,8 @@ pub async fn start_gateway(
         args.region.clone(),
         shared.keys.clone(),
     )
-    .with_min_part_size(args.min_part_size);
+    .with_min_part_size(args.min_part_size)
+    .with_inline_max(args.inline_max_size);
     let metrics = Arc::new(Metrics::with_volume(&store.cluster.volume_metrics));
     let app = app(
         args,

@@ -324,7 +324,7 @@ async fn sse_c_objects_read_through_another_gateway() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn deletes_and_overwrites_free_the_bytes_on_their_holder_even_one_that_was_down() {
-    let mut store = LocalStore::start(3, &["--free-grace", "0"]).await;
+    let mut store = LocalStore::start(3, &["--free-grace", "0", "--inline-max-size", "0"]).await;
     create_bucket(&store.client(0), B).await;
 
     put(&store.client(0), B, "a", data(1000, 1)).await;
@@ -482,6 +482,8 @@ async fn the_peer_endpoint_refuses_unsigned_expired_forged_and_s3_requests() {
             "--peer-secret-file",
             &secret_arg,
             "--sse-s3-default=false",
+            "--inline-max-size",
+            "0",
         ],
     )
     .await;

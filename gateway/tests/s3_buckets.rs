@@ -288,8 +288,10 @@ async fn a_bucket_deleted_under_16_writers_comes_back_empty() {
                         assert_eq!(s3_error(e).0, "NoSuchBucket", "writer {w}");
                         return n;
                     }
-                    // Deleted again, so the bucket empties now and then and the delete can win.
+                    // Deleted again, and a pause, so the bucket empties now and then and the
+                    // delete can win.
                     let _ = client.delete_object().bucket("contested").key(&key).send().await;
+                    tokio::time::sleep(std::time::Duration::from_millis(10)).await;
                 }
                 unreachable!()
             })

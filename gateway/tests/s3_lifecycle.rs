@@ -391,7 +391,8 @@ async fn stale_multipart_uploads_are_aborted_with_their_parts() {
         .send()
         .await
         .unwrap();
-    put(&c, B, "kept", b"x".to_vec()).await;
+    // Larger than objects kept inline: its blob file is what must remain.
+    put(&c, B, "kept", vec![b'x'; 20_000]).await;
     configure(
         &c,
         vec![

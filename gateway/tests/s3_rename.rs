@@ -167,7 +167,7 @@ async fn failed_source_preconditions_rename_nothing() {
 
 #[tokio::test]
 async fn destination_preconditions_guard_the_overwrite() {
-    let (gw, c) = with_bucket(B).await;
+    let (gw, c) = with_bucket_args(B, &ON_VOLUMES).await;
     put(&c, B, "src", b"new".to_vec()).await;
     let dst = put(&c, B, "dst", b"old".to_vec()).await;
     let r = || {

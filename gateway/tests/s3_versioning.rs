@@ -173,7 +173,7 @@ async fn deleting_without_a_version_adds_a_delete_marker() {
 
 #[tokio::test]
 async fn deleting_a_version_removes_exactly_that_version_and_its_bytes() {
-    let (gw, c) = with_bucket(B).await;
+    let (gw, c) = with_bucket_args(B, &ON_VOLUMES).await;
     set_versioning(&c, BucketVersioningStatus::Enabled).await;
     let v1 = put_v(&c, "k", "one").await.unwrap();
     let v2 = put_v(&c, "k", "two").await.unwrap();

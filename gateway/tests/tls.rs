@@ -386,7 +386,8 @@ async fn peers_whose_certificate_cannot_be_verified_are_not_read() {
     // issue the certificate B presents: A must refuse B rather than read from it unverified.
     let ca = TestCa::new("stowage test CA");
     let dir = tempfile::tempdir().expect("temp dir");
-    let gw = start_tls(&ca, &dir, &["--gateways", "2"]);
+    // On volumes: an inline object's bytes are in the shared metadata store, which A reads.
+    let gw = start_tls(&ca, &dir, &["--gateways", "2", "--inline-max-size", "0"]);
     let a = gw.client();
     let b_endpoint = format!("https://127.0.0.1:{}", gw.port + 1);
     let b = s3_client(

@@ -235,7 +235,7 @@ async fn a_drained_gateway_holds_no_blob_and_every_object_reads_back() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_drain_is_cancelled_by_undrain_and_new_blobs_avoid_a_draining_gateway() {
-    let store = LocalStore::start(2, &["--free-grace", "0"]).await;
+    let store = LocalStore::start(2, &["--free-grace", "0", "--inline-max-size", "0"]).await;
     let c1 = store.client(1);
     create_bucket(&c1, B).await;
     let node1 = store.gateway(1).node_id.to_string();
@@ -322,7 +322,19 @@ async fn a_replaced_volume_is_refilled_from_the_other_copies() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn an_object_without_a_surviving_copy_is_reported_and_still_listed() {
-    let mut store = LocalStore::start(2, &["--free-grace", "0", "--min-part-size", "1"]).await;
+    // Small objects on volumes too: kept inline, they would survive the wiped volume.
+    let mut store = LocalStore::start(
+        2,
+        &[
+            "--free-grace",
+            "0",
+            "--min-part-size",
+            "1",
+            "--inline-max-size",
+            "0",
+        ],
+    )
+    .await;
     let c0 = store.client(0);
     create_bucket(&c0, B).await;
     put_objects(&store.client(1), "gone-", 3, 1000).await;

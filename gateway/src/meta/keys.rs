@@ -28,6 +28,7 @@
 //! | `G` | node, blob                            | a blob the node holds (index) |
 //! | `D` | node id                               | the node's drain              |
 //! | `X` | blob id                               | a blob with no good copy left |
+//! | `E` | blob id                               | an inline blob's stored bytes |
 //!
 //! A bucket's objects, versions, uploads and tokens live in its *space* ([`Space`]): the bucket
 //! name and the incarnation the bucket was created with. A write that raced a DeleteBucket (on
@@ -55,6 +56,7 @@ const MANIFEST: u8 = b'S';
 const HELD: u8 = b'G';
 const DRAIN: u8 = b'D';
 const LOST: u8 = b'X';
+const INLINE_BLOB: u8 = b'E';
 
 /// Where a bucket's records live: its name, and the incarnation it was created with. Bucket
 /// names never hold `#`, so `name#incarnation` is no other bucket's name; buckets created before
@@ -230,6 +232,13 @@ pub fn parts_prefix(upload_id: &str) -> Vec<u8> {
 
 pub fn blob_ref(blob_id: &str) -> Vec<u8> {
     let mut k = with_tag(BLOB_REF, blob_id.len());
+    k.extend_from_slice(blob_id.as_bytes());
+    k
+}
+
+/// The bytes of a blob kept in the metadata store (a small object's), as stored.
+pub fn inline_blob(blob_id: &str) -> Vec<u8> {
+    let mut k = with_tag(INLINE_BLOB, blob_id.len());
     k.extend_from_slice(blob_id.as_bytes());
     k
 }

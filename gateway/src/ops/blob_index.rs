@@ -1,6 +1,7 @@
-//! Every blob reference in the store, walked: what fills the holder index for blob records that
-//! earlier releases wrote (a bare count, no holders), once per store and without a manual step,
-//! and what names the objects of a blob with no good copy left.
+//! Every reference to a blob on a volume, walked: what fills the holder index for blob records
+//! that earlier releases wrote (a bare count, no holders), once per store and without a manual
+//! step, and what names the objects of a blob with no good copy left. Inline blobs (`ops::inline`)
+//! are on no volume: they have no holders to index and no copy to lose.
 
 use s3s::S3Result;
 
@@ -75,6 +76,7 @@ fn references_in(key: &[u8], value: &[u8], manifests: &mut HashMap<String, Strin
             version
                 .segments
                 .iter()
+                .filter(|seg| !seg.inline)
                 .map(|seg| reference(&object, seg))
                 .collect()
         }
@@ -85,6 +87,7 @@ fn references_in(key: &[u8], value: &[u8], manifests: &mut HashMap<String, Strin
             manifest::chunk_segments(key, value)
                 .unwrap_or_default()
                 .iter()
+                .filter(|seg| !seg.inline)
                 .map(|seg| reference(&label, seg))
                 .collect()
         }
@@ -173,7 +176,7 @@ impl Store {
                         let Some(record) = refs::load(txn, &r.blob).await.map_err(from_meta)? else {
                             return Ok(false);
                         };
-                        if !record.holders.is_empty() {
+                        if !record.holders.is_empty() || record.inline {
                             return Ok(false);
                         }
                         let upgraded = BlobRecord {
@@ -181,6 +184,7 @@ impl Store {
                             holders: refs::resolve(txn, &r.holders).await.map_err(from_meta)?,
                             size: r.stored_size,
                             crc: r.crc,
+                            inline: false,
                         };
                         refs::store(txn, &r.blob, &upgraded, &[])
                             .await
@@ -228,6 +232,8 @@ mod tests {
                     seal: None,
                     holders: Vec::new(),
                     crc: None,
+                    inline: false,
+                    bytes: None,
                 }];
                 version::publish(txn, record, "k", None, head, Nanos(2)).await?;
                 // Back to the old form: a bare count and no holder index.

@@ -144,6 +144,8 @@ mod tests {
                     seal: None,
                     holders: vec![me.clone()],
                     crc: None,
+                    inline: false,
+                    bytes: None,
                 }];
                 version::publish(txn, record, "raced", None, head, Nanos(2)).await?;
                 let dead = DeadSpace { deleted: Nanos(3) };

@@ -10,6 +10,7 @@ use futures::{Stream, StreamExt as _, stream};
 use s3s::{S3Error, S3ErrorCode, S3Result};
 
 use super::Store;
+use super::inline::{self, BodyOf, Gathered};
 use crate::blob::{BlobId, Observer, WriteError};
 use crate::cluster::{NodeId, NodeRecord, peer_client::PeerError, placement};
 use crate::errors::{from_write, no_room};
@@ -25,6 +26,9 @@ pub struct Landed<O> {
     pub crc: u64,
     pub observer: O,
     pub at: NodeId,
+    /// The stored bytes of a body kept inline (`ops::inline`); `at` is then this gateway, which
+    /// holds nothing.
+    pub inline: Option<Bytes>,
 }
 
 /// What a body streaming to a peer has shown so far.
@@ -72,14 +76,58 @@ impl Store {
         placement::rank(id, size, with_room).into_iter().next()
     }
 
-    /// Writes a new blob where there is room, showing every byte to `observer`.
-    pub(super) async fn land<S, E, O>(&self, body: S, observer: O, size: Option<u64>) -> S3Result<Landed<O>>
+    /// Writes a new blob where there is room, showing every byte to `observer`; a whole object's
+    /// body small enough is kept for the metadata store instead (`ops::inline`).
+    pub(super) async fn land<S, E, O>(
+        &self,
+        body: S,
+        mut observer: O,
+        size: Option<u64>,
+        of: BodyOf,
+    ) -> S3Result<Landed<O>>
     where
         S: Stream<Item = Result<Bytes, E>> + Send + 'static,
         E: Into<BoxError>,
         O: Observer,
     {
         let id = BlobId::generate();
+        let fits_inline = size.is_some_and(|s| s <= self.inline_max);
+        if of == BodyOf::Object && fits_inline {
+            match inline::gather(body, self.inline_max, self.blobs.body_deadline())
+                .await
+                .map_err(from_write)?
+            {
+                Gathered::Whole(bytes) => {
+                    observer.observe(&bytes);
+                    let mut crc = crc_fast::Digest::new(crc_fast::CrcAlgorithm::Crc64Nvme);
+                    crc.update(&bytes);
+                    return Ok(Landed {
+                        id,
+                        size: bytes.len() as u64,
+                        crc: crc.finalize(),
+                        observer,
+                        at: self.cluster.me().clone(),
+                        inline: Some(bytes),
+                    });
+                }
+                Gathered::Larger(body) => return self.land_blob(id, body, observer, size).await,
+            }
+        }
+        self.land_blob(id, body, observer, size).await
+    }
+
+    async fn land_blob<S, E, O>(
+        &self,
+        id: BlobId,
+        body: S,
+        observer: O,
+        size: Option<u64>,
+    ) -> S3Result<Landed<O>>
+    where
+        S: Stream<Item = Result<Bytes, E>> + Send + 'static,
+        E: Into<BoxError>,
+        O: Observer,
+    {
         match self.home_for(&id, size).await? {
             None => {
                 let written = self
@@ -93,6 +141,7 @@ impl Store {
                     crc: written.crc,
                     observer: written.observer,
                     at: self.cluster.me().clone(),
+                    inline: None,
                 })
             }
             Some(node) => {
@@ -177,6 +226,7 @@ impl Store {
                     crc,
                     observer: tap.observer,
                     at: node.id,
+                    inline: None,
                 })
             }
             Ok(_) => {

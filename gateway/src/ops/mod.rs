@@ -9,6 +9,7 @@ mod dead_spaces;
 pub mod drain;
 pub mod expire;
 mod frees;
+pub mod inline;
 mod key_locks;
 mod landing;
 pub mod list;
@@ -38,6 +39,7 @@ use crate::meta::MetaStore;
 use key_locks::KeyLocks;
 
 pub use copy::{Copied, CopyRequest, copy_of_delete_marker};
+pub use inline::BodyOf;
 pub use list::{ListEntry, ListPage, ListQuery};
 pub use object::{NewObject, Upload};
 pub use rename::{RenameOutcome, RenameRequest, RenameSource};
@@ -59,6 +61,8 @@ pub struct Store {
     locks: Arc<KeyLocks>,
     /// The smallest part but the last a completion accepts (`multipart::MIN_PART_SIZE`).
     min_part_size: u64,
+    /// The largest body kept in the metadata store, as stored (`inline`).
+    inline_max: u64,
 }
 
 impl Store {
@@ -79,6 +83,15 @@ impl Store {
             keys,
             locks: Arc::default(),
             min_part_size: multipart::MIN_PART_SIZE,
+            inline_max: inline::DEFAULT_MAX,
+        }
+    }
+
+    /// Keeps whole-object bodies of up to `bytes` as stored in the metadata store (0: none).
+    pub fn with_inline_max(self, bytes: u64) -> Self {
+        Self {
+            inline_max: bytes,
+            ..self
         }
     }
 

@@ -359,6 +359,7 @@ impl Store {
                     holders: &part.holders,
                     stored_size: model::stored_size(part.size, part.seal.is_some()),
                     crc: part.crc,
+                    inline: None,
                 };
                 refs::add(txn, new).await.map_err(from_meta)?;
                 match old {
@@ -446,6 +447,8 @@ impl Store {
                                 seal: p.seal.clone(),
                                 holders: p.holders.clone(),
                                 crc: p.crc,
+                                inline: false,
+                                bytes: None,
                             })
                             .collect(),
                         version_id: None,

@@ -7,6 +7,8 @@ use bytes::Bytes;
 use futures::Stream;
 use s3s::S3Result;
 
+use super::inline::{self, BodyOf};
+use super::landing::Landed;
 use super::precondition::{DeleteConditions, WriteConditions};
 use super::version::{self, Deleted, VersionRef};
 use super::{Store, bucket, read_only, refs, transact};
@@ -59,7 +61,13 @@ pub(super) async fn finish_md5(md5: Arc<tokio::sync::Mutex<Md5Thread>>) -> S3Res
 impl Store {
     /// Streams a request body (`size` bytes, when known) to a new blob, computing its digests on
     /// the way.
-    pub async fn write_body<S, E>(&self, body: S, digest: BodyDigest, size: Option<u64>) -> S3Result<Upload>
+    pub async fn write_body<S, E>(
+        &self,
+        body: S,
+        digest: BodyDigest,
+        size: Option<u64>,
+        of: BodyOf,
+    ) -> S3Result<Upload>
     where
         S: Stream<Item = Result<Bytes, E>> + Send + 'static,
         E: Into<Box<dyn std::error::Error + Send + Sync>> + 'static,
@@ -67,27 +75,47 @@ impl Store {
         // MD5 on a thread of its own, beside the checksums and the writes (`md5_thread`).
         let md5 = Arc::new(tokio::sync::Mutex::new(Md5Thread::new()));
         let body = md5_thread::tee(body, md5.clone());
-        let landed = self.land(body, digest.without_md5(), size).await?;
+        let landed = self.land(body, digest.without_md5(), size, of).await?;
         let md5 = finish_md5(md5).await?;
-        let holders = self
-            .replicate(&landed.id, landed.size, landed.crc, &landed.at)
-            .await?;
+        let mut segment = self.segment_of(&landed, None).await?;
+        segment.size = landed.size;
         Ok(Upload {
-            segment: Segment {
-                blob: landed.id,
-                size: landed.size,
-                seal: None,
-                holders,
-                crc: Some(landed.crc),
-            },
+            segment,
             digests: landed.observer.finish_with_md5(md5),
         })
     }
 
-    /// Drops a body that will never be published.
+    /// The segment of a landed blob (its plaintext size is the caller's to set): copies placed
+    /// on other gateways as the store keeps them, unless it is inline.
+    pub(super) async fn segment_of<O>(
+        &self,
+        landed: &Landed<O>,
+        seal: Option<crate::sse::Seal>,
+    ) -> S3Result<Segment> {
+        let holders = match landed.inline {
+            Some(_) => Vec::new(),
+            None => {
+                self.replicate(&landed.id, landed.size, landed.crc, &landed.at)
+                    .await?
+            }
+        };
+        Ok(Segment {
+            blob: landed.id.clone(),
+            size: landed.size,
+            seal,
+            holders,
+            crc: Some(landed.crc),
+            inline: landed.inline.is_some(),
+            bytes: landed.inline.clone(),
+        })
+    }
+
+    /// Drops a body that will never be published (an inline one was never stored).
     pub async fn discard(&self, upload: &Upload) {
-        self.discard_blob(&upload.segment.blob, &upload.segment.holders)
-            .await;
+        if !upload.segment.inline {
+            self.discard_blob(&upload.segment.blob, &upload.segment.holders)
+                .await;
+        }
     }
 
     /// Drops a body after its publishing transaction failed, when the failure certainly means
@@ -172,6 +200,27 @@ impl Store {
         key: &str,
         version: Option<&VersionRef>,
     ) -> S3Result<ObjectHead> {
+        self.load_object(bucket, key, version, false).await
+    }
+
+    /// [`Store::head_object`] for a GET: a small object's bytes kept inline are read with its
+    /// head, from the same snapshot.
+    pub async fn object_to_read(
+        &self,
+        bucket: &str,
+        key: &str,
+        version: Option<&VersionRef>,
+    ) -> S3Result<ObjectHead> {
+        self.load_object(bucket, key, version, true).await
+    }
+
+    async fn load_object(
+        &self,
+        bucket: &str,
+        key: &str,
+        version: Option<&VersionRef>,
+        with_bytes: bool,
+    ) -> S3Result<ObjectHead> {
         read_only(
             &*self.meta,
             &(bucket, key, version),
@@ -184,7 +233,10 @@ impl Store {
                         None => version::current_head(txn, &space, key).await?,
                         Some(v) => version::load_head(txn, &space, key, v).await?,
                     };
-                    if let Some(head) = found {
+                    if let Some(mut head) = found {
+                        if with_bytes {
+                            inline::attach(txn, &mut head).await?;
+                        }
                         return Ok(head);
                     }
                     Err(match version {

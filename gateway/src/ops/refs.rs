@@ -73,10 +73,27 @@ pub struct NewRef<'a> {
     pub holders: &'a [NodeId],
     pub stored_size: u64,
     pub crc: Option<u64>,
+    /// An inline blob (`ops::inline`), with its bytes when it is new.
+    pub inline: Option<Option<&'a bytes::Bytes>>,
+}
+
+impl<'a> NewRef<'a> {
+    pub fn of(seg: &'a crate::model::Segment) -> Self {
+        Self {
+            blob: &seg.blob,
+            holders: &seg.holders,
+            stored_size: seg.stored_size(),
+            crc: seg.crc,
+            inline: seg.inline.then_some(seg.bytes.as_ref()),
+        }
+    }
 }
 
 /// Records a new reference to a blob.
 pub async fn add(txn: &mut dyn MetaTxn, new: NewRef<'_>) -> MetaResult<()> {
+    if let Some(bytes) = new.inline {
+        return add_inline(txn, &new, bytes).await;
+    }
     match load(txn, new.blob).await? {
         Some(mut record) if !record.holders.is_empty() => {
             record.refs += 1;
@@ -90,6 +107,7 @@ pub async fn add(txn: &mut dyn MetaTxn, new: NewRef<'_>) -> MetaResult<()> {
                 holders: resolve(txn, new.holders).await?,
                 size: new.stored_size,
                 crc: new.crc,
+                inline: false,
             };
             store(txn, new.blob, &record, &[]).await
         }
@@ -101,18 +119,58 @@ pub async fn add(txn: &mut dyn MetaTxn, new: NewRef<'_>) -> MetaResult<()> {
                 holders,
                 size: new.stored_size,
                 crc: new.crc,
+                inline: false,
             };
             store(txn, new.blob, &record, &[]).await
         }
     }
 }
 
+/// A reference to an inline blob: its record counts references as any blob's does, and the
+/// first one stores the bytes, in the transaction that publishes them.
+async fn add_inline(txn: &mut dyn MetaTxn, new: &NewRef<'_>, bytes: Option<&bytes::Bytes>) -> MetaResult<()> {
+    let record = match load(txn, new.blob).await? {
+        Some(mut record) => {
+            record.refs += 1;
+            record
+        }
+        None => {
+            // Only a new body carries its bytes; a copy, which read its source in this
+            // transaction, finds the record the source holds.
+            let bytes =
+                bytes.ok_or_else(|| MetaError::Backend(format!("inline blob {} has no record", new.blob)))?;
+            txn.put(&keys::inline_blob(new.blob.as_str()), bytes).await?;
+            BlobRecord {
+                refs: 1,
+                holders: Vec::new(),
+                size: new.stored_size,
+                crc: new.crc,
+                inline: true,
+            }
+        }
+    };
+    txn.put(&keys::blob_ref(new.blob.as_str()), &model::encode(&record))
+        .await
+}
+
 /// Drops a reference to a blob (whose references name `holders`); when it was the last, queues
-/// its free on each holder the blob record names and returns true.
+/// its free on each holder the blob record names and returns true. The last reference to an
+/// inline blob takes its bytes with it, in this transaction: there is nothing to free.
 pub async fn release(txn: &mut dyn MetaTxn, blob: &BlobId, holders: &[NodeId]) -> MetaResult<bool> {
     let Some(mut record) = load(txn, blob).await? else {
         return Ok(false);
     };
+    if record.inline {
+        if record.refs <= 1 {
+            txn.delete(&keys::blob_ref(blob.as_str())).await?;
+            txn.delete(&keys::inline_blob(blob.as_str())).await?;
+        } else {
+            record.refs -= 1;
+            txn.put(&keys::blob_ref(blob.as_str()), &model::encode(&record))
+                .await?;
+        }
+        return Ok(false);
+    }
     let holders = if record.holders.is_empty() {
         resolve(txn, holders).await?
     } else {
@@ -167,7 +225,7 @@ pub(super) fn queue_time(t: SystemTime) -> u64 {
 pub async fn is_held_by(txn: &mut dyn MetaTxn, blob: &BlobId, node: &NodeId) -> MetaResult<bool> {
     Ok(load(txn, blob)
         .await?
-        .is_some_and(|r| r.holders.is_empty() || r.holders.contains(node)))
+        .is_some_and(|r| !r.inline && (r.holders.is_empty() || r.holders.contains(node))))
 }
 
 /// Whether `blob` must stay on `node`'s volume: a committed record points at it there, or a free

@@ -186,7 +186,7 @@ impl Store {
     pub(super) async fn check_copies(&self, segments: &[Segment]) {
         let me = self.cluster.me().clone();
         let mut lost = Vec::new();
-        for seg in segments {
+        for seg in segments.iter().filter(|s| !s.inline) {
             let Ok(Some(record)) = self.blob_record(&seg.blob).await else {
                 continue;
             };

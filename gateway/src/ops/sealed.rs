@@ -168,6 +168,7 @@ impl Store {
         digest: BodyDigest,
         sealing: Sealing<'_>,
         size: Option<u64>,
+        of: super::BodyOf,
     ) -> S3Result<Upload>
     where
         S: Stream<Item = Result<Bytes, E>> + Send + 'static,
@@ -199,23 +200,15 @@ impl Store {
         let digest = Arc::new(Mutex::new(digest.without_md5()));
         let sealed = seal_stream(body, sealer, digest.clone());
         let landed = self
-            .land(sealed, |_: &[u8]| {}, size.map(crate::sse::sealed_size))
+            .land(sealed, |_: &[u8]| {}, size.map(crate::sse::sealed_size), of)
             .await?;
         let digest = Arc::try_unwrap(digest)
             .ok()
             .and_then(|m| m.into_inner().ok())
             .ok_or_else(|| internal("sse", "digest still shared"))?;
         let digests = digest.finish_with_md5(super::object::finish_md5(md5).await?);
-        let holders = self
-            .replicate(&landed.id, landed.size, landed.crc, &landed.at)
-            .await?;
-        let segment = Segment {
-            blob: landed.id,
-            size: digests.size,
-            seal: Some(seal),
-            holders,
-            crc: Some(landed.crc),
-        };
+        let mut segment = self.segment_of(&landed, Some(seal)).await?;
+        segment.size = digests.size;
         Ok(Upload { segment, digests })
     }
 
@@ -305,12 +298,10 @@ impl Store {
         sealer: Option<Sealer>,
     ) -> Result<PlainStream, BoxError> {
         let Some(sealer) = sealer else {
-            return Ok(Box::pin(self.open_blob(&seg.blob, &seg.holders, local).await?));
+            return Ok(self.open_stored(seg, local).await?);
         };
         let span = sse::span(local.clone(), seg.size);
-        let sealed = self
-            .open_blob(&seg.blob, &seg.holders, span.blob_range.clone())
-            .await?;
+        let sealed = self.open_stored(seg, span.blob_range.clone()).await?;
         Ok(open_stream(
             sealed,
             sealer,

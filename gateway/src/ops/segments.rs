@@ -170,14 +170,14 @@ impl Store {
             return Ok(Box::pin(stream::empty()));
         };
         let first = self
-            .open_blob(&first.blob, &first.holders, first_range)
+            .open_stored(&first, first_range)
             .await
             .map_err(|e| internal("blob read", e))?;
         let store = self.clone();
         let rest = stream::iter(pieces)
             .then(move |(seg, range)| {
                 let store = store.clone();
-                async move { store.open_blob(&seg.blob, &seg.holders, range).await }
+                async move { store.open_stored(&seg, range).await }
             })
             .try_flatten();
         Ok(Box::pin(SyncStream::new(first.chain(rest))))
@@ -195,6 +195,8 @@ mod tests {
             seal: None,
             holders: Vec::new(),
             crc: None,
+            inline: false,
+            bytes: None,
         }
     }
 

@@ -238,13 +238,7 @@ pub async fn publish_with(
     .map_err(from_meta)?;
     if new_refs == NewRefs::Add {
         for seg in &new.segments {
-            let added = refs::NewRef {
-                blob: &seg.blob,
-                holders: &seg.holders,
-                stored_size: seg.stored_size(),
-                crc: seg.crc,
-            };
-            refs::add(txn, added).await.map_err(from_meta)?;
+            refs::add(txn, refs::NewRef::of(seg)).await.map_err(from_meta)?;
         }
     }
     let mut freed = Vec::new();

@@ -17,11 +17,11 @@ use super::service::Gateway;
 use super::sse_request::unlock;
 use crate::checksum::{BodyDigest, ChecksumAlgorithm, ChecksumKind};
 use crate::model::{Nanos, ObjectHead, UploadRecord};
-use crate::ops::copy_of_delete_marker;
 use crate::ops::multipart::{
     CompletedPart as Completed, Completion, MAX_PART_NUMBER, NewUpload, UploadEntry, UploadQuery,
 };
 use crate::ops::version::VersionRef;
+use crate::ops::{BodyOf, copy_of_delete_marker};
 use crate::sse::CustomerKey;
 use crate::tls::Transport;
 
@@ -270,7 +270,7 @@ impl Gateway {
         let digest = BodyDigest::with_extra(upload.checksum_algorithm, checksum.verified_algorithm());
         let size = super::object_api::exact_length(&body);
         let body = self
-            .write_sealed(body, digest, &part_target(&upload, key), size)
+            .write_sealed(body, digest, &part_target(&upload, key), size, BodyOf::Part)
             .await?;
         let verified = check_content_md5(md5, &body.digests.md5)
             .and_then(|()| checksum.verify(&body.digests, trailing.as_ref().and_then(|t| t.take()).as_ref()));
@@ -360,7 +360,13 @@ impl Gateway {
         let stream = self.store.read_plain(&source, range, source_key.as_ref()).await?;
         let digest = BodyDigest::new(upload.checksum_algorithm);
         let body = self
-            .write_sealed(stream, digest, &part_target(&upload, key), Some(size))
+            .write_sealed(
+                stream,
+                digest,
+                &part_target(&upload, key),
+                Some(size),
+                BodyOf::Part,
+            )
             .await?;
         let part = self
             .store

@@ -19,7 +19,7 @@ use crate::checksum::BodyDigest;
 use crate::model::ObjectHead;
 use crate::ops::precondition::{ReadConditions, ReadOutcome, precondition_failed};
 use crate::ops::version::VersionRef;
-use crate::ops::{CopyRequest, NewObject};
+use crate::ops::{BodyOf, CopyRequest, NewObject};
 use crate::tls::Transport;
 
 /// The attributes GetObjectAttributes knows, by their wire names.
@@ -117,10 +117,10 @@ fn tag_count(head: &ObjectHead) -> Option<i32> {
 /// unlocks it and the bytes selected. A macro because s3s gives the two inputs the same fields
 /// but no common type.
 macro_rules! read_target {
-    ($gateway:expr, $input:expr, $transport:expr) => {{
+    ($gateway:expr, $input:expr, $transport:expr, $bytes:expr) => {{
         let input = &$input;
         let head = $gateway
-            .readable(&input.bucket, &input.key, input.version_id.as_deref())
+            .readable(&input.bucket, &input.key, input.version_id.as_deref(), $bytes)
             .await?;
         evaluate(
             &read_conditions(
@@ -166,10 +166,20 @@ impl Gateway {
         )
     }
 
-    /// The record a GET/HEAD reads: the current object or the named version, never a marker.
-    async fn readable(&self, bucket: &str, key: &str, version_id: Option<&str>) -> S3Result<ObjectHead> {
+    /// The record a GET/HEAD reads: the current object or the named version, never a marker;
+    /// for a GET (`with_bytes`), with a small object's bytes kept inline.
+    async fn readable(
+        &self,
+        bucket: &str,
+        key: &str,
+        version_id: Option<&str>,
+        with_bytes: bool,
+    ) -> S3Result<ObjectHead> {
         let version = version_ref(version_id)?;
-        let head = self.store.head_object(bucket, key, version.as_ref()).await?;
+        let head = match with_bytes {
+            true => self.store.object_to_read(bucket, key, version.as_ref()).await?,
+            false => self.store.head_object(bucket, key, version.as_ref()).await?,
+        };
         if head.delete_marker {
             return Err(read_of_marker(&head, version.is_some()));
         }
@@ -219,7 +229,9 @@ impl Gateway {
         });
         let digest = BodyDigest::new(checksum.algorithm);
         let size = exact_length(&body);
-        let upload = self.write_sealed(body, digest, &target, size).await?;
+        let upload = self
+            .write_sealed(body, digest, &target, size, BodyOf::Object)
+            .await?;
         let verified = check_content_md5(md5, &upload.digests.md5).and_then(|()| {
             checksum.verify(&upload.digests, trailing.as_ref().and_then(|t| t.take()).as_ref())
         });
@@ -258,7 +270,7 @@ impl Gateway {
     ) -> S3Result<S3Response<GetObjectOutput>> {
         let transport = Transport::of(&req.extensions);
         let input = req.input;
-        let (head, sse_key, selection) = read_target!(self, input, transport);
+        let (head, sse_key, selection) = read_target!(self, input, transport, true);
         let whole = selection.is_whole(&head);
         let body = match whole {
             true => {
@@ -294,7 +306,7 @@ impl Gateway {
     ) -> S3Result<S3Response<HeadObjectOutput>> {
         let transport = Transport::of(&req.extensions);
         let input = req.input;
-        let (head, _, selection) = read_target!(self, input, transport);
+        let (head, _, selection) = read_target!(self, input, transport, false);
         let whole = selection.is_whole(&head);
         let mut out = HeadObjectOutput::default();
         set_object_fields!(out, &head, selection, input.part_number, input.version_id);
@@ -466,7 +478,7 @@ impl Gateway {
         let plain = self.store.read_plain(source, 0..source.size, source_key).await?;
         let digest = BodyDigest::new(source.checksum.algorithm);
         let upload = self
-            .write_sealed(plain, digest, target, Some(source.size))
+            .write_sealed(plain, digest, target, Some(source.size), BodyOf::Object)
             .await?;
         let (headers, user_metadata) = req
             .replace
@@ -591,7 +603,9 @@ impl Gateway {
         req: S3Request<GetObjectTaggingInput>,
     ) -> S3Result<S3Response<GetObjectTaggingOutput>> {
         let i = &req.input;
-        let head = self.readable(&i.bucket, &i.key, i.version_id.as_deref()).await?;
+        let head = self
+            .readable(&i.bucket, &i.key, i.version_id.as_deref(), false)
+            .await?;
         Ok(S3Response::new(GetObjectTaggingOutput {
             tag_set: tags::to_dto(&head.tags),
             version_id: head.version_id,
@@ -616,7 +630,8 @@ impl Gateway {
         req: S3Request<GetObjectAclInput>,
     ) -> S3Result<S3Response<GetObjectAclOutput>> {
         let i = &req.input;
-        self.readable(&i.bucket, &i.key, i.version_id.as_deref()).await?;
+        self.readable(&i.bucket, &i.key, i.version_id.as_deref(), false)
+            .await?;
         let owner = self.store.bucket(&i.bucket).await?.owner;
         let (owner, grants) = owner_acl(&owner);
         Ok(S3Response::new(GetObjectAclOutput {
@@ -633,7 +648,8 @@ impl Gateway {
         req: S3Request<PutObjectAclInput>,
     ) -> S3Result<S3Response<PutObjectAclOutput>> {
         let i = &req.input;
-        self.readable(&i.bucket, &i.key, i.version_id.as_deref()).await?;
+        self.readable(&i.bucket, &i.key, i.version_id.as_deref(), false)
+            .await?;
         let owner = self.store.bucket(&i.bucket).await?.owner;
         let request = AclRequest {
             policy: i.access_control_policy.as_ref(),
@@ -651,7 +667,7 @@ impl Gateway {
         let input = req.input;
         let asked = requested_attributes(&input.object_attributes)?;
         let head = self
-            .readable(&input.bucket, &input.key, input.version_id.as_deref())
+            .readable(&input.bucket, &input.key, input.version_id.as_deref(), false)
             .await?;
         let sse_key = self.sse_key(
             transport,

@@ -67,14 +67,19 @@ impl Gateway {
         digest: crate::checksum::BodyDigest,
         target: &super::encryption_request::Target,
         size: Option<u64>,
+        of: crate::ops::BodyOf,
     ) -> S3Result<crate::ops::Upload>
     where
         S: futures::Stream<Item = Result<bytes::Bytes, E>> + Send + 'static,
         E: Into<Box<dyn std::error::Error + Send + Sync>> + 'static,
     {
         match target.sealing() {
-            Some(sealing) => self.store.write_sealed_body(body, digest, sealing, size).await,
-            None => self.store.write_body(body, digest, size).await,
+            Some(sealing) => {
+                self.store
+                    .write_sealed_body(body, digest, sealing, size, of)
+                    .await
+            }
+            None => self.store.write_body(body, digest, size, of).await,
         }
     }
 

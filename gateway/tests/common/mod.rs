@@ -77,11 +77,20 @@ pub async fn create_bucket(client: &Client, name: &str) {
 
 /// A started gateway, its SDK client and one empty bucket.
 pub async fn with_bucket(bucket: &str) -> (Gateway, Client) {
-    let gw = start();
+    with_bucket_args(bucket, &[]).await
+}
+
+/// [`with_bucket`] on a gateway started with extra arguments.
+pub async fn with_bucket_args(bucket: &str, args: &[&str]) -> (Gateway, Client) {
+    let gw = start_with_args(args);
     let client = gw.client();
     create_bucket(&client, bucket).await;
     (gw, client)
 }
+
+/// Keeps every object's bytes on the volume, small ones included: for tests that count the
+/// blob files writes leave and deletes free (small objects are otherwise kept inline).
+pub const ON_VOLUMES: [&str; 2] = ["--inline-max-size", "0"];
 
 pub async fn put(client: &Client, bucket: &str, key: &str, body: impl Into<Vec<u8>>) -> String {
     client
