@@ -621,3 +621,29 @@ async fn a_node_id_in_use_by_a_live_gateway_is_refused() {
     );
     assert!(chain.contains("in use by a live gateway"), "{chain}");
 }
+
+/// An object of many small parts, every other one on each gateway: a GET reads this volume's
+/// parts in batches and the other's from its peer, in order, sealed or in the clear, whole and
+/// in a range that crosses batches.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_object_of_many_small_parts_on_two_gateways_reads_whole_through_each() {
+    for sse in ["--sse-s3-default=true", "--sse-s3-default=false"] {
+        let store = LocalStore::start(2, &["--free-grace", "0", "--min-part-size", "1", sse]).await;
+        let c = [store.client(0), store.client(1)];
+        create_bucket(&c[0], B).await;
+        let parts: Vec<(&Client, Vec<u8>)> = (0..150)
+            .map(|n| (&c[n % 2], data(1000 + n, n as u8)))
+            .collect();
+        let body: Vec<u8> = parts.iter().flat_map(|(_, p)| p.clone()).collect();
+        multipart(&c[0], "many", &parts).await;
+        assert!(store.blobs_on(0) >= 75 && store.blobs_on(1) >= 75, "{sse}");
+        for client in &c {
+            assert_eq!(get(client, B, "many").await, body, "{sse}");
+            assert_eq!(
+                get_range(client, "many", "bytes=60000-140000").await,
+                &body[60000..=140000],
+                "{sse}"
+            );
+        }
+    }
+}

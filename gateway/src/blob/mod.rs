@@ -6,5 +6,5 @@ mod store;
 pub mod sweeper;
 
 pub use check::{Verdict, check_copy, check_copy_paced};
-pub use read::BlobStream;
+pub use read::{BlobStream, READ_CHUNK};
 pub use store::{BlobId, BlobStore, Observer, Room, WriteError, Written};

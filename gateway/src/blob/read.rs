@@ -17,7 +17,7 @@ use super::{BlobId, BlobStore};
 /// at most `READ_AHEAD + 1` of them whatever the object size. A whole number (16) of sealed
 /// chunks (`crate::sse`), so a sealed blob read from its first chunk arrives chunk-aligned and is
 /// opened where it was read, never copied into another buffer.
-const READ_CHUNK: u64 = 16 * (crate::sse::CHUNK + crate::sse::TAG);
+pub const READ_CHUNK: u64 = 16 * (crate::sse::CHUNK + crate::sse::TAG);
 const READ_AHEAD: usize = 2;
 
 /// A blob's bytes as they arrive (from this volume or from a peer), with bounded read-ahead.
@@ -48,6 +48,19 @@ impl BlobStore {
     /// waits for a slow reader: a stalled client holds its read-ahead, not a thread.
     pub async fn read(&self, id: &BlobId, range: Range<u64>) -> io::Result<BlobStream> {
         let path = self.path(id);
+        if range.end.saturating_sub(range.start) <= READ_CHUNK {
+            // One read: opened and read in one trip to the blocking pool, with no task to feed
+            // it (an object of 10,000 small parts is 10,000 of these).
+            let chunk = tokio::task::spawn_blocking(move || {
+                let file = File::open(path)?;
+                read_at(&file, range.start, range.end.saturating_sub(range.start))
+            })
+            .await
+            .map_err(io::Error::other)??;
+            let (tx, stream) = BlobStream::channel();
+            let _ = tx.try_send(Ok(chunk));
+            return Ok(stream);
+        }
         let file = tokio::task::spawn_blocking(move || File::open(path))
             .await
             .map_err(io::Error::other)??;
@@ -69,6 +82,26 @@ impl BlobStore {
             }
         });
         Ok(stream)
+    }
+}
+
+impl BlobStore {
+    /// Reads small ranges of many blobs in one trip to the blocking pool (the parts of an
+    /// object of many small parts), each answered on its own.
+    pub async fn read_small_many(&self, wanted: Vec<(BlobId, Range<u64>)>) -> Vec<io::Result<Bytes>> {
+        let store = self.clone();
+        let n = wanted.len();
+        tokio::task::spawn_blocking(move || {
+            wanted
+                .into_iter()
+                .map(|(id, range)| {
+                    let file = File::open(store.path(&id))?;
+                    read_at(&file, range.start, range.end.saturating_sub(range.start))
+                })
+                .collect()
+        })
+        .await
+        .unwrap_or_else(|e| (0..n).map(|_| Err(io::Error::other(e.to_string()))).collect())
     }
 }
 

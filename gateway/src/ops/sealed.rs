@@ -272,6 +272,34 @@ impl Store {
         // The first blob is opened before this returns, as for plain objects: an unreadable
         // object is an error rather than a response cut short, and a blob freed by an overwrite
         // racing this read is already open.
+        let ahead = super::segments::opened_ahead(planned.iter().map(|(seg, local, sealer)| {
+            let read = stored_range(seg, local, sealer.is_some());
+            read.end - read.start
+        }));
+        if ahead == super::segments::SMALL_PIECES_AHEAD && planned.len() > 1 {
+            let store = self.clone();
+            let fetched = super::segments::in_batches(planned, move |batch: Vec<Planned>| {
+                let store = store.clone();
+                async move {
+                    let reads = batch
+                        .iter()
+                        .map(|(seg, local, sealer)| (seg.clone(), stored_range(seg, local, sealer.is_some())))
+                        .collect();
+                    let stored = store.fetch_small(reads).await?;
+                    let opened = batch
+                        .into_iter()
+                        .zip(stored)
+                        .map(|((seg, local, sealer), bytes)| {
+                            let stored: PlainStream = Box::pin(stream::iter([Ok(bytes)]));
+                            opened(&seg, local, sealer, stored)
+                        });
+                    Ok(stream::iter(opened).flatten())
+                }
+            })
+            .await
+            .map_err(|e| internal("blob read", e))?;
+            return Ok(Box::pin(sync_wrapper::SyncStream::new(fetched)));
+        }
         let mut planned = planned.into_iter();
         let first = match planned.next() {
             Some((seg, local, sealer)) => self
@@ -282,10 +310,11 @@ impl Store {
         };
         let store = self.clone();
         let rest = stream::iter(planned)
-            .then(move |(seg, local, sealer)| {
+            .map(move |(seg, local, sealer)| {
                 let store = store.clone();
                 async move { store.read_segment(&seg, local, sealer).await }
             })
+            .buffered(ahead)
             .map(|r| r.map_err(std::io::Error::other))
             .try_flatten();
         Ok(Box::pin(sync_wrapper::SyncStream::new(first.chain(rest))))
@@ -297,20 +326,38 @@ impl Store {
         local: Range<u64>,
         sealer: Option<Sealer>,
     ) -> Result<PlainStream, BoxError> {
-        let Some(sealer) = sealer else {
-            return Ok(self.open_stored(seg, local).await?);
-        };
-        let span = sse::span(local.clone(), seg.size);
-        let sealed = self.open_stored(seg, span.blob_range.clone()).await?;
-        Ok(open_stream(
-            sealed,
-            sealer,
-            span.chunks,
-            sse::last_chunk(seg.size),
-            span.skip,
-            span.take,
-        ))
+        let stored = self
+            .open_stored(seg, stored_range(seg, &local, sealer.is_some()))
+            .await?;
+        Ok(opened(seg, local, sealer, stored))
     }
+}
+
+/// A segment about to be read: its plaintext range, and what opens it when sealed.
+type Planned = (Segment, Range<u64>, Option<Sealer>);
+
+/// The range of a segment's stored bytes that its plaintext range `local` needs.
+fn stored_range(seg: &Segment, local: &Range<u64>, sealed: bool) -> Range<u64> {
+    match sealed {
+        true => sse::span(local.clone(), seg.size).blob_range,
+        false => local.clone(),
+    }
+}
+
+/// The plaintext `local` of a segment, from the stored bytes [`stored_range`] named.
+fn opened(seg: &Segment, local: Range<u64>, sealer: Option<Sealer>, stored: PlainStream) -> PlainStream {
+    let Some(sealer) = sealer else {
+        return stored;
+    };
+    let span = sse::span(local, seg.size);
+    open_stream(
+        stored,
+        sealer,
+        span.chunks,
+        sse::last_chunk(seg.size),
+        span.skip,
+        span.take,
+    )
 }
 
 #[cfg(test)]

@@ -5,6 +5,7 @@
 use std::io;
 use std::ops::Range;
 
+use bytes::Bytes;
 use futures::{StreamExt as _, TryStreamExt as _, stream};
 use s3s::S3Result;
 use sync_wrapper::SyncStream;
@@ -34,6 +35,25 @@ fn plan(segments: &[Segment], range: Range<u64>) -> Vec<(Segment, Range<u64>)> {
         }
     }
     out
+}
+
+/// Blobs opened ahead of the one streaming: an object of many small parts would otherwise wait
+/// a trip to the disk (or a peer) per part; each opened blob holds at most one read of its own.
+/// Larger blobs are opened one at a time, so a GET's memory stays a few reads whatever the
+/// object.
+pub(super) const SMALL_PIECES_AHEAD: usize = 16;
+
+/// Small pieces read per trip to the blocking pool: a thread hop per 1 KiB part, not the disk,
+/// was what a GET of 10,000 such parts spent its time on.
+const SMALL_BATCH: usize = 64;
+
+/// How many of a read's pieces (their lengths as read) to open at once.
+pub(super) fn opened_ahead(mut lengths: impl Iterator<Item = u64>) -> usize {
+    if lengths.all(|len| len <= crate::blob::READ_CHUNK) {
+        SMALL_PIECES_AHEAD
+    } else {
+        1
+    }
 }
 
 impl Store {
@@ -159,13 +179,66 @@ impl Store {
             .await
     }
 
+    /// The stored bytes of small `pieces` (blob and range), in order: those on this volume read
+    /// in one trip to the blocking pool, the rest (inline, on peers, or not where the reference
+    /// says) opened one by one as any blob is.
+    pub(super) async fn fetch_small(&self, pieces: Vec<(Segment, Range<u64>)>) -> io::Result<Vec<Bytes>> {
+        let membership = &self.cluster.membership;
+        let local: Vec<usize> = (0..pieces.len())
+            .filter(|&i| {
+                let (seg, range) = &pieces[i];
+                !seg.inline
+                    && !range.is_empty()
+                    && matches!(membership.read_order(&seg.holders).first(), Some(Source::Local))
+            })
+            .collect();
+        let wanted = local
+            .iter()
+            .map(|&i| (pieces[i].0.blob.clone(), pieces[i].1.clone()))
+            .collect();
+        let mut found: Vec<Option<Bytes>> = vec![None; pieces.len()];
+        for (i, read) in local.into_iter().zip(self.blobs.read_small_many(wanted).await) {
+            found[i] = read.ok();
+        }
+        let mut out = Vec::with_capacity(pieces.len());
+        for ((seg, range), read) in pieces.into_iter().zip(found) {
+            let bytes = match read {
+                Some(bytes) => bytes,
+                None => {
+                    let chunks: Vec<Bytes> = self.open_stored(&seg, range).await?.try_collect().await?;
+                    match chunks.len() {
+                        1 => chunks.into_iter().next().unwrap_or_default(),
+                        _ => Bytes::from(chunks.concat()),
+                    }
+                }
+            };
+            out.push(bytes);
+        }
+        Ok(out)
+    }
+
     /// [`Store::open_object`] over `segments`, `range` counted from the first one's start.
     pub(super) async fn open_segments(
         &self,
         segments: &[Segment],
         range: Range<u64>,
     ) -> S3Result<PlainStream> {
-        let mut pieces = plan(segments, range).into_iter();
+        let pieces = plan(segments, range);
+        let ahead = opened_ahead(pieces.iter().map(|(_, r)| r.end - r.start));
+        if ahead == SMALL_PIECES_AHEAD && pieces.len() > 1 {
+            let store = self.clone();
+            let fetched = in_batches(pieces, move |batch| {
+                let store = store.clone();
+                async move {
+                    let bytes = store.fetch_small(batch).await?;
+                    Ok(stream::iter(bytes.into_iter().map(Ok)))
+                }
+            })
+            .await
+            .map_err(|e| internal("blob read", e))?;
+            return Ok(Box::pin(SyncStream::new(fetched)));
+        }
+        let mut pieces = pieces.into_iter();
         let Some((first, first_range)) = pieces.next() else {
             return Ok(Box::pin(stream::empty()));
         };
@@ -175,13 +248,41 @@ impl Store {
             .map_err(|e| internal("blob read", e))?;
         let store = self.clone();
         let rest = stream::iter(pieces)
-            .then(move |(seg, range)| {
+            .map(move |(seg, range)| {
                 let store = store.clone();
                 async move { store.open_stored(&seg, range).await }
             })
+            .buffered(ahead)
             .try_flatten();
         Ok(Box::pin(SyncStream::new(first.chain(rest))))
     }
+}
+
+/// `items` in batches of [`SMALL_BATCH`], each turned into a stream by `fetch`: the first batch
+/// before this returns (an unreadable object is an error, not a response cut short), the next
+/// one fetched while the one before streams.
+pub(super) async fn in_batches<T, F, Fut, S>(
+    items: Vec<T>,
+    fetch: F,
+) -> io::Result<impl futures::Stream<Item = io::Result<Bytes>> + Send + use<T, F, Fut, S>>
+where
+    T: Send + 'static,
+    F: Fn(Vec<T>) -> Fut + Send + 'static,
+    Fut: Future<Output = io::Result<S>> + Send,
+    S: futures::Stream<Item = io::Result<Bytes>> + Send,
+{
+    let mut batches = Vec::new();
+    let mut items = items.into_iter().peekable();
+    while items.peek().is_some() {
+        batches.push(items.by_ref().take(SMALL_BATCH).collect::<Vec<T>>());
+    }
+    let mut batches = batches.into_iter();
+    let first = match batches.next() {
+        Some(batch) => Some(fetch(batch).await?),
+        None => None,
+    };
+    let rest = stream::iter(batches).map(fetch).buffered(2).try_flatten();
+    Ok(stream::iter(first).flatten().chain(rest))
 }
 
 #[cfg(test)]
