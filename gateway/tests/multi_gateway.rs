@@ -631,9 +631,7 @@ async fn an_object_of_many_small_parts_on_two_gateways_reads_whole_through_each(
         let store = LocalStore::start(2, &["--free-grace", "0", "--min-part-size", "1", sse]).await;
         let c = [store.client(0), store.client(1)];
         create_bucket(&c[0], B).await;
-        let parts: Vec<(&Client, Vec<u8>)> = (0..150)
-            .map(|n| (&c[n % 2], data(1000 + n, n as u8)))
-            .collect();
+        let parts: Vec<(&Client, Vec<u8>)> = (0..150).map(|n| (&c[n % 2], data(1000 + n, n as u8))).collect();
         let body: Vec<u8> = parts.iter().flat_map(|(_, p)| p.clone()).collect();
         multipart(&c[0], "many", &parts).await;
         assert!(store.blobs_on(0) >= 75 && store.blobs_on(1) >= 75, "{sse}");

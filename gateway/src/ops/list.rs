@@ -87,9 +87,14 @@ impl Store {
                     let limit = probe.map_or(want, |p| p.min(want));
                     let batch = txn.scan(&cursor, &end, limit).await.map_err(from_meta)?;
                     let exhausted = batch.len() < limit;
+                    // The last key taken: the cursor moves past it once, not at every key.
+                    let mut taken: Option<&[u8]> = None;
                     for (raw, value) in &batch {
                         if entries.len() == q.max_keys {
                             truncated = true;
+                            if let Some(last) = taken {
+                                cursor = keys::successor(last);
+                            }
                             break 'pages;
                         }
                         let Some(key) = keys::object_key_of(&space, raw) else {
@@ -109,7 +114,7 @@ impl Store {
                                 continue 'pages;
                             }
                             None => {
-                                cursor = keys::successor(raw);
+                                taken = Some(raw);
                                 let head: ListedHead = model::decode_listed(raw, value).map_err(from_meta)?;
                                 // A key whose current version is a delete marker has no object.
                                 if !head.delete_marker {
@@ -117,6 +122,9 @@ impl Store {
                                 }
                             }
                         }
+                    }
+                    if let Some(last) = taken {
+                        cursor = keys::successor(last);
                     }
                     if exhausted {
                         break;

@@ -69,8 +69,10 @@ impl Names {
 }
 
 fn render_listing(page: &ListPage, names: &Names, owner: Option<&str>) -> (Vec<Object>, Vec<CommonPrefix>) {
-    let mut contents = Vec::new();
+    let mut contents = Vec::with_capacity(page.entries.len());
     let mut prefixes = Vec::new();
+    // One owner per page (its canonical id is a hash), cloned into each entry.
+    let owner = owner.map(owner_dto);
     for entry in &page.entries {
         match entry {
             ListEntry::Object(key, head) => contents.push(Object {
@@ -79,11 +81,11 @@ fn render_listing(page: &ListPage, names: &Names, owner: Option<&str>) -> (Vec<O
                 last_modified: Some(Timestamp::from(head.modified.to_time())),
                 size: Some(head.size as i64),
                 storage_class: Some(ObjectStorageClass::from_static(ObjectStorageClass::STANDARD)),
-                owner: owner.map(owner_dto),
-                checksum_algorithm: Some(vec![ChecksumAlgorithm::from(
-                    head.checksum.algorithm.as_str().to_owned(),
+                owner: owner.clone(),
+                checksum_algorithm: Some(vec![ChecksumAlgorithm::from_static(
+                    head.checksum.algorithm.as_str(),
                 )]),
-                checksum_type: Some(ChecksumType::from(head.checksum.kind.as_str().to_owned())),
+                checksum_type: Some(ChecksumType::from_static(head.checksum.kind.as_str())),
                 restore_status: None,
             }),
             ListEntry::Prefix(p) => prefixes.push(CommonPrefix {
@@ -203,7 +205,7 @@ impl Gateway {
             max_keys: max,
         };
         let page = self.store.list_versions(&input.bucket, &query).await?;
-        let owner = self.store.bucket(&input.bucket).await?.owner;
+        let owner = owner_dto(&self.store.bucket(&input.bucket).await?.owner);
         let mut versions = Vec::new();
         let mut markers = Vec::new();
         let mut prefixes = Vec::new();
@@ -219,7 +221,7 @@ impl Gateway {
                             version_id: Some(shown_id(head).to_owned()),
                             is_latest: Some(*is_latest),
                             last_modified: Some(timestamp(head)),
-                            owner: Some(owner_dto(&owner)),
+                            owner: Some(owner.clone()),
                         });
                     } else {
                         versions.push(ObjectVersion {
@@ -232,11 +234,11 @@ impl Gateway {
                             storage_class: Some(ObjectVersionStorageClass::from_static(
                                 ObjectVersionStorageClass::STANDARD,
                             )),
-                            owner: Some(owner_dto(&owner)),
-                            checksum_algorithm: Some(vec![ChecksumAlgorithm::from(
-                                head.checksum.algorithm.as_str().to_owned(),
+                            owner: Some(owner.clone()),
+                            checksum_algorithm: Some(vec![ChecksumAlgorithm::from_static(
+                                head.checksum.algorithm.as_str(),
                             )]),
-                            checksum_type: Some(ChecksumType::from(head.checksum.kind.as_str().to_owned())),
+                            checksum_type: Some(ChecksumType::from_static(head.checksum.kind.as_str())),
                             restore_status: None,
                         });
                     }
