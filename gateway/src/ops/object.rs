@@ -77,19 +77,19 @@ impl Store {
         let body = md5_thread::tee(body, md5.clone());
         let landed = self.land(body, digest.without_md5(), size, of).await?;
         let md5 = finish_md5(md5).await?;
-        let mut segment = self.segment_of(&landed, None).await?;
-        segment.size = landed.size;
+        let segment = self.segment_of(&landed, landed.size, None).await?;
         Ok(Upload {
             segment,
             digests: landed.observer.finish_with_md5(md5),
         })
     }
 
-    /// The segment of a landed blob (its plaintext size is the caller's to set): copies placed
-    /// on other gateways as the store keeps them, unless it is inline.
+    /// The segment of a landed blob of `size` plaintext bytes, with copies placed on other
+    /// gateways as the store keeps them (none of an inline blob).
     pub(super) async fn segment_of<O>(
         &self,
         landed: &Landed<O>,
+        size: u64,
         seal: Option<crate::sse::Seal>,
     ) -> S3Result<Segment> {
         let holders = match landed.inline {
@@ -101,7 +101,7 @@ impl Store {
         };
         Ok(Segment {
             blob: landed.id.clone(),
-            size: landed.size,
+            size,
             seal,
             holders,
             crc: Some(landed.crc),

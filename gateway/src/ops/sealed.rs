@@ -207,8 +207,7 @@ impl Store {
             .and_then(|m| m.into_inner().ok())
             .ok_or_else(|| internal("sse", "digest still shared"))?;
         let digests = digest.finish_with_md5(super::object::finish_md5(md5).await?);
-        let mut segment = self.segment_of(&landed, Some(seal)).await?;
-        segment.size = digests.size;
+        let segment = self.segment_of(&landed, digests.size, Some(seal)).await?;
         Ok(Upload { segment, digests })
     }
 
