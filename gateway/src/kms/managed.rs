@@ -179,8 +179,12 @@ impl ManagedKeys {
             Box::pin(async move {
                 let made_by_store =
                     record.id == SSE_S3_KEY_ID || record.alias.as_deref() == Some(DEFAULT_ALIAS);
+                // The SSE-S3 key answers only to its own name (not to its id, which clients
+                // could send): asked by id, a racer would never see the key another made, and
+                // would replace its material under the data keys already wrapped with it.
                 let existing = match &record.alias {
                     Some(a) => find(txn, &KeyRef::Alias(a.clone())).await?,
+                    None if record.id == SSE_S3_KEY_ID => find(txn, &KeyRef::StoreSse).await?,
                     None => find(txn, &KeyRef::Id(record.id.clone())).await?,
                 };
                 match existing {
@@ -546,6 +550,35 @@ mod tests {
                     .await,
                 Err(KmsError::NotFound(_))
             ));
+        }
+    }
+
+    /// Many first writes at once all make the store's SSE-S3 key: one material is kept, and
+    /// every data key wrapped meanwhile opens with it, read afresh (as after a restart).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn racing_first_uses_of_the_sse_s3_key_keep_one_material() {
+        let dir = tempfile::tempdir().unwrap();
+        for meta in backends(dir.path()).await {
+            let tasks: Vec<_> = (0..32)
+                .map(|_| {
+                    let keys = service(meta.clone(), master(1, &[]));
+                    tokio::spawn(async move { keys.generate_data_key(&KeyRef::StoreSse, b"").await })
+                })
+                .collect();
+            let mut wrapped = Vec::new();
+            for t in tasks {
+                // A racer that lost every attempt fails (its write is refused), never wraps
+                // under a material that is not kept.
+                if let Ok((data, w)) = t.await.unwrap() {
+                    wrapped.push((data, w));
+                }
+            }
+            assert!(!wrapped.is_empty());
+            let fresh = service(meta.clone(), master(1, &[]));
+            for (data, w) in &wrapped {
+                let opened = fresh.unwrap_data_keys(&[w], b"").await;
+                assert_eq!(opened.expect("opens with the kept material")[0].0, data.0);
+            }
         }
     }
 
