@@ -271,11 +271,11 @@ impl Store {
         // The first blob is opened before this returns, as for plain objects: an unreadable
         // object is an error rather than a response cut short, and a blob freed by an overwrite
         // racing this read is already open.
-        let ahead = super::segments::opened_ahead(planned.iter().map(|(seg, local, sealer)| {
+        let small = planned.iter().map(|(seg, local, sealer)| {
             let read = stored_range(seg, local, sealer.is_some());
             read.end - read.start
-        }));
-        if ahead == super::segments::SMALL_PIECES_AHEAD && planned.len() > 1 {
+        });
+        if super::segments::in_small_pieces(planned.len(), small) {
             let store = self.clone();
             let fetched = super::segments::in_batches(planned, move |batch: Vec<Planned>| {
                 let store = store.clone();
@@ -309,11 +309,10 @@ impl Store {
         };
         let store = self.clone();
         let rest = stream::iter(planned)
-            .map(move |(seg, local, sealer)| {
+            .then(move |(seg, local, sealer)| {
                 let store = store.clone();
                 async move { store.read_segment(&seg, local, sealer).await }
             })
-            .buffered(ahead)
             .map(|r| r.map_err(std::io::Error::other))
             .try_flatten();
         Ok(Box::pin(sync_wrapper::SyncStream::new(first.chain(rest))))

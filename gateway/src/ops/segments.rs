@@ -37,23 +37,16 @@ fn plan(segments: &[Segment], range: Range<u64>) -> Vec<(Segment, Range<u64>)> {
     out
 }
 
-/// Blobs opened ahead of the one streaming: an object of many small parts would otherwise wait
-/// a trip to the disk (or a peer) per part; each opened blob holds at most one read of its own.
-/// Larger blobs are opened one at a time, so a GET's memory stays a few reads whatever the
-/// object.
-pub(super) const SMALL_PIECES_AHEAD: usize = 16;
-
 /// Small pieces read per trip to the blocking pool: a thread hop per 1 KiB part, not the disk,
-/// was what a GET of 10,000 such parts spent its time on.
+/// was what a GET of 10,000 such parts spent its time on. A batch is read whole before it is
+/// sent, so it is read only when every piece is small: a GET's memory stays two batches of
+/// small pieces, or a few reads of one large blob.
 const SMALL_BATCH: usize = 64;
 
-/// How many of a read's pieces (their lengths as read) to open at once.
-pub(super) fn opened_ahead(mut lengths: impl Iterator<Item = u64>) -> usize {
-    if lengths.all(|len| len <= crate::blob::READ_CHUNK) {
-        SMALL_PIECES_AHEAD
-    } else {
-        1
-    }
+/// Whether a read of several pieces (their lengths as read) goes in batches: each piece is
+/// small enough to be one read.
+pub(super) fn in_small_pieces(count: usize, mut lengths: impl Iterator<Item = u64>) -> bool {
+    count > 1 && lengths.all(|len| len <= crate::blob::READ_CHUNK)
 }
 
 impl Store {
@@ -224,8 +217,7 @@ impl Store {
         range: Range<u64>,
     ) -> S3Result<PlainStream> {
         let pieces = plan(segments, range);
-        let ahead = opened_ahead(pieces.iter().map(|(_, r)| r.end - r.start));
-        if ahead == SMALL_PIECES_AHEAD && pieces.len() > 1 {
+        if in_small_pieces(pieces.len(), pieces.iter().map(|(_, r)| r.end - r.start)) {
             let store = self.clone();
             let fetched = in_batches(pieces, move |batch| {
                 let store = store.clone();
@@ -248,11 +240,10 @@ impl Store {
             .map_err(|e| internal("blob read", e))?;
         let store = self.clone();
         let rest = stream::iter(pieces)
-            .map(move |(seg, range)| {
+            .then(move |(seg, range)| {
                 let store = store.clone();
                 async move { store.open_stored(&seg, range).await }
             })
-            .buffered(ahead)
             .try_flatten();
         Ok(Box::pin(SyncStream::new(first.chain(rest))))
     }
