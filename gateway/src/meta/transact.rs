@@ -17,7 +17,7 @@ where
     E: From<MetaError>,
     F: for<'t> Fn(&'t mut dyn MetaTxn, &'t A) -> BoxFuture<'t, Result<T, E>>,
 {
-    for _ in 0..ATTEMPTS {
+    for attempt in 0..ATTEMPTS {
         let mut txn = meta.begin().await?;
         let value = match f(&mut *txn, args).await {
             Ok(v) => v,
@@ -28,9 +28,18 @@ where
         };
         match txn.commit().await {
             Ok(()) => return Ok(value),
-            Err(MetaError::Conflict) => continue,
+            // Racers that all retried at once would meet again (a burst of first writes all
+            // making the store's SSE-S3 key): a jittered wait spreads them.
+            Err(MetaError::Conflict) => backoff(attempt).await,
             Err(e) => return Err(e.into()),
         }
     }
     Err(MetaError::Conflict.into())
+}
+
+async fn backoff(attempt: usize) {
+    use rand::Rng as _;
+    let base_us = 200u64 << attempt.min(6);
+    let jitter = rand::rng().random_range(0..=base_us);
+    tokio::time::sleep(std::time::Duration::from_micros(base_us + jitter)).await;
 }
