@@ -6,10 +6,10 @@
 mod common;
 
 use aws_sdk_s3::primitives::ByteStream;
-use aws_sdk_s3::types::{BucketVersioningStatus, ChecksumAlgorithm, ChecksumMode, VersioningConfiguration};
+use aws_sdk_s3::types::{ChecksumAlgorithm, ChecksumMode};
 use base64::Engine as _;
 use common::local_store::{LocalStore, data};
-use common::{assert_s3_error, create_bucket, get, put};
+use common::{assert_s3_error, create_bucket, enable_versioning, get, get_range, put};
 use gateway::meta::{MetaStore, keys};
 
 const B: &str = "small";
@@ -33,18 +33,6 @@ async fn inline_entries(meta: &dyn MetaStore) -> (usize, usize) {
         .filter(|(k, v)| gateway::model::BlobRecord::decode(k, v).unwrap().inline)
         .count();
     (bytes, records)
-}
-
-async fn get_range(c: &aws_sdk_s3::Client, key: &str, range: &str) -> Vec<u8> {
-    let out = c
-        .get_object()
-        .bucket(B)
-        .key(key)
-        .range(range)
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("range {range} of {key}: {e:?}"));
-    out.body.collect().await.unwrap().into_bytes().to_vec()
 }
 
 /// Bodies up to the limit as stored make no file and read back whole, in ranges and with their
@@ -82,8 +70,8 @@ async fn bodies_up_to_the_limit_make_no_file_and_read_back_exactly() {
             "{key}"
         );
         if len > 10 {
-            assert_eq!(get_range(&c, &key, "bytes=3-9").await, &body[3..=9]);
-            assert_eq!(get_range(&c, &key, "bytes=-5").await, &body[len - 5..]);
+            assert_eq!(get_range(&c, B, &key, "bytes=3-9").await, &body[3..=9]);
+            assert_eq!(get_range(&c, B, &key, "bytes=-5").await, &body[len - 5..]);
         }
         let head = c.head_object().bucket(B).key(&key).send().await.unwrap();
         assert_eq!(head.e_tag(), put.e_tag());
@@ -197,16 +185,7 @@ async fn copies_renames_and_versions_share_the_bytes_until_the_last_reference_go
     assert_eq!(get(&c, FLAT, "renamed").await, b"one");
 
     create_bucket(&c, B).await;
-    c.put_bucket_versioning()
-        .bucket(B)
-        .versioning_configuration(
-            VersioningConfiguration::builder()
-                .status(BucketVersioningStatus::Enabled)
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
+    enable_versioning(&c, B).await;
     put(&c, B, "v", b"first".to_vec()).await;
     put(&c, B, "v", b"second".to_vec()).await;
     c.delete_object().bucket(B).key("v").send().await.unwrap();

@@ -14,24 +14,12 @@ use aws_sdk_s3::types::{
     BucketVersioningStatus, CompletedMultipartUpload, CompletedPart, VersioningConfiguration,
 };
 use common::local_store::{LocalStore, data, eventually};
-use common::{blob_files_in, create_bucket, get, put};
+use common::{blob_files_in, create_bucket, get, get_range, multipart, put};
 use gateway::cluster::PeerKey;
 use gateway::server::start_gateway;
 
 const B: &str = "shared";
 const MIB: usize = 1024 * 1024;
-
-async fn get_range(c: &Client, key: &str, range: &str) -> Vec<u8> {
-    let out = c
-        .get_object()
-        .bucket(B)
-        .key(key)
-        .range(range)
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("range {range} of {key}: {e:?}"));
-    out.body.collect().await.expect("body").into_bytes().to_vec()
-}
 
 async fn get_part(c: &Client, key: &str, part: i32) -> Vec<u8> {
     let out = c
@@ -43,48 +31,6 @@ async fn get_part(c: &Client, key: &str, part: i32) -> Vec<u8> {
         .await
         .unwrap_or_else(|e| panic!("part {part} of {key}: {e:?}"));
     out.body.collect().await.expect("body").into_bytes().to_vec()
-}
-
-async fn multipart(c: &Client, key: &str, parts: &[(&Client, Vec<u8>)]) -> String {
-    let upload = c
-        .create_multipart_upload()
-        .bucket(B)
-        .key(key)
-        .send()
-        .await
-        .expect("create upload");
-    let id = upload.upload_id().expect("upload id");
-    let mut done = Vec::new();
-    for (n, (via, body)) in parts.iter().enumerate() {
-        let n = n as i32 + 1;
-        let part = via
-            .upload_part()
-            .bucket(B)
-            .key(key)
-            .upload_id(id)
-            .part_number(n)
-            .body(ByteStream::from(body.clone()))
-            .send()
-            .await
-            .expect("upload part");
-        done.push(
-            CompletedPart::builder()
-                .part_number(n)
-                .e_tag(part.e_tag().expect("part etag"))
-                .build(),
-        );
-    }
-    c.complete_multipart_upload()
-        .bucket(B)
-        .key(key)
-        .upload_id(id)
-        .multipart_upload(CompletedMultipartUpload::builder().set_parts(Some(done)).build())
-        .send()
-        .await
-        .expect("complete")
-        .e_tag()
-        .expect("etag")
-        .to_owned()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -101,10 +47,13 @@ async fn every_gateway_reads_what_any_gateway_wrote() {
             let head = c.head_object().bucket(B).key(&key).send().await.expect("head");
             assert_eq!(head.content_length(), Some(body.len() as i64));
             assert_eq!(
-                get_range(&c, &key, "bytes=1000-1048575").await,
+                get_range(&c, B, &key, "bytes=1000-1048575").await,
                 &body[1000..1_048_576]
             );
-            assert_eq!(get_range(&c, &key, "bytes=-10").await, &body[body.len() - 10..]);
+            assert_eq!(
+                get_range(&c, B, &key, "bytes=-10").await,
+                &body[body.len() - 10..]
+            );
             assert_eq!(get_part(&c, &key, 1).await, body);
         }
     }
@@ -140,7 +89,7 @@ async fn an_sse_s3_object_is_opened_by_a_gateway_that_does_not_hold_it() {
     let chunk = 64 * 1024;
     let across = format!("bytes={}-{}", chunk - 5, 3 * chunk + 5);
     assert_eq!(
-        get_range(&reader, "sealed", &across).await,
+        get_range(&reader, B, "sealed", &across).await,
         &body[chunk - 5..=3 * chunk + 5]
     );
     assert_eq!(
@@ -161,7 +110,7 @@ async fn multipart_parts_written_through_different_gateways_read_anywhere() {
         (&c[2], data(MIB + 17, 3)),
     ];
     let whole: Vec<u8> = parts.iter().flat_map(|(_, b)| b.clone()).collect();
-    multipart(&c[1], "mp", &parts).await;
+    multipart(&c[1], B, "mp", &parts).await;
     for reader in &c {
         assert_eq!(get(reader, B, "mp").await, whole);
     }
@@ -169,7 +118,7 @@ async fn multipart_parts_written_through_different_gateways_read_anywhere() {
     assert_eq!(get_part(&c[1], "mp", 3).await, parts[2].1);
     let across = format!("bytes={}-{}", 5 * MIB - 100, 10 * MIB + 99);
     assert_eq!(
-        get_range(&c[2], "mp", &across).await,
+        get_range(&c[2], B, "mp", &across).await,
         &whole[5 * MIB - 100..10 * MIB + 100]
     );
 }
@@ -384,7 +333,7 @@ async fn reads_racing_overwrites_get_every_old_byte(gateways: usize) {
     ];
     let old: Vec<u8> = parts.iter().flat_map(|(_, b)| b.clone()).collect();
     for round in 0..2 {
-        multipart(&writer, "race", &parts).await;
+        multipart(&writer, B, "race", &parts).await;
         let out = reader
             .get_object()
             .bucket(B)
@@ -633,12 +582,12 @@ async fn an_object_of_many_small_parts_on_two_gateways_reads_whole_through_each(
         create_bucket(&c[0], B).await;
         let parts: Vec<(&Client, Vec<u8>)> = (0..150).map(|n| (&c[n % 2], data(1000 + n, n as u8))).collect();
         let body: Vec<u8> = parts.iter().flat_map(|(_, p)| p.clone()).collect();
-        multipart(&c[0], "many", &parts).await;
+        multipart(&c[0], B, "many", &parts).await;
         assert!(store.blobs_on(0) >= 75 && store.blobs_on(1) >= 75, "{sse}");
         for client in &c {
             assert_eq!(get(client, B, "many").await, body, "{sse}");
             assert_eq!(
-                get_range(client, "many", "bytes=60000-140000").await,
+                get_range(client, B, "many", "bytes=60000-140000").await,
                 &body[60000..=140000],
                 "{sse}"
             );

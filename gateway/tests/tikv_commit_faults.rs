@@ -329,21 +329,27 @@ async fn a_lost_answer_to_a_copy_in_a_versioned_bucket_keeps_the_shared_blob_cou
     assert_eq!(get(&rig.client, B, "victim-copy").await, b"shared bytes");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_commit_lost_before_the_primary_committed_rolls_everything_back() {
+/// A PUT whose commit `fault` stops before anything committed (the `lost` request never
+/// reached the store): 503, the whole transaction rolled back, no lock left, and the key free, so
+/// a new write of it goes through at once.
+async fn assert_refused_put_is_rolled_back(fault: CommitFault, lost: &'static str) {
     let rig = rig(two_regions()).await;
-    rig.inject("victim", CommitFault::LoseRequest, false);
+    rig.inject("victim", fault, false);
 
     let answered = rig.put("victim", b"the bytes").await;
     assert_eq!(answered.map_err(|e| e.1), Err(503));
-    assert!(rig.tikv.lost().contains(&"KvCommit"), "{:?}", rig.tikv.lost());
+    assert!(rig.tikv.lost().contains(&lost), "{:?}", rig.tikv.lost());
 
     rig.assert_victim_rolled_back();
     rig.assert_no_locks();
     rig.assert_object_absent("victim").await;
-    // The key is free: a new write of it goes through at once.
     rig.put("victim", b"again").await.expect("a later put");
     rig.assert_object_whole("victim", b"again", 1).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_commit_lost_before_the_primary_committed_rolls_everything_back() {
+    assert_refused_put_is_rolled_back(CommitFault::LoseRequest, "KvCommit").await;
 }
 
 /// A store unreachable for the primary's prewrite while the other region took its share: the
@@ -352,18 +358,7 @@ async fn a_commit_lost_before_the_primary_committed_rolls_everything_back() {
 /// secondaries stay locked, unreadable, until GC reaches them hours later.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_transaction_whose_primary_never_prewrote_is_rolled_back_whole() {
-    let rig = rig(two_regions()).await;
-    rig.inject("victim", CommitFault::LosePrimaryPrewrite, false);
-
-    let answered = rig.put("victim", b"the bytes").await;
-    assert_eq!(answered.map_err(|e| e.1), Err(503));
-    assert!(rig.tikv.lost().contains(&"KvPrewrite"), "{:?}", rig.tikv.lost());
-
-    rig.assert_victim_rolled_back();
-    rig.assert_no_locks();
-    rig.assert_object_absent("victim").await;
-    rig.put("victim", b"again").await.expect("a later put");
-    rig.assert_object_whole("victim", b"again", 1).await;
+    assert_refused_put_is_rolled_back(CommitFault::LosePrimaryPrewrite, "KvPrewrite").await;
 }
 
 /// The primary committed, the answer was lost, and the cluster cannot be asked how the

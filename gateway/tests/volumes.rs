@@ -391,43 +391,9 @@ async fn an_object_without_a_surviving_copy_is_reported_and_still_listed() {
 }
 
 /// A multipart object of `parts` parts of 1 KiB, uploaded through `c`.
-async fn multipart_of(c: &Client, key: &str, parts: i32) {
-    use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
-    let up = c
-        .create_multipart_upload()
-        .bucket(B)
-        .key(key)
-        .send()
-        .await
-        .expect("create");
-    let id = up.upload_id().expect("upload id");
-    let mut done = Vec::new();
-    for n in 1..=parts {
-        let part = c
-            .upload_part()
-            .bucket(B)
-            .key(key)
-            .upload_id(id)
-            .part_number(n)
-            .body(data(1024, n as u8).into())
-            .send()
-            .await
-            .expect("part");
-        done.push(
-            CompletedPart::builder()
-                .part_number(n)
-                .set_e_tag(part.e_tag)
-                .build(),
-        );
-    }
-    c.complete_multipart_upload()
-        .bucket(B)
-        .key(key)
-        .upload_id(id)
-        .multipart_upload(CompletedMultipartUpload::builder().set_parts(Some(done)).build())
-        .send()
-        .await
-        .expect("complete");
+async fn multipart_of(c: &Client, key: &str, parts: u8) {
+    let parts: Vec<(&Client, Vec<u8>)> = (1..=parts).map(|n| (c, data(1024, n))).collect();
+    common::multipart(c, B, key, &parts).await;
 }
 
 async fn reqwest_metrics(endpoint: &str) -> String {

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context as _, anyhow, bail};
+use anyhow::{Context as _, bail};
 use aws_sdk_s3::Client;
 use http::Method;
 
@@ -36,25 +36,7 @@ async fn get_load(
     until_stopped(LOAD, stop, move |i| {
         let (client, bucket) = (client.clone(), bucket.clone());
         let key = format!("{prefix}{:04}", (i * 7919) % count);
-        async move {
-            let object = client
-                .get_object()
-                .bucket(bucket)
-                .key(&key)
-                .send()
-                .await
-                .map_err(|e| anyhow!("GET {key}: {e}"))?;
-            let mut body = object.body;
-            let mut received = 0u64;
-            while let Some(chunk) = body
-                .try_next()
-                .await
-                .map_err(|e| anyhow!("GET {key} body: {e}"))?
-            {
-                received += chunk.len() as u64;
-            }
-            Ok(received)
-        }
+        async move { super::large::get_streamed(&client, &bucket, &key).await }
     })
     .await
 }

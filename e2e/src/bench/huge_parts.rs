@@ -5,16 +5,10 @@
 //! Parts are small so the scenario measures metadata, not bytes; run it against a gateway that
 //! accepts them (Stowage: `gateway serve --min-part-size 1`).
 
-use std::sync::Arc;
-use std::time::Instant;
-
 use anyhow::{anyhow, ensure};
 use aws_sdk_s3::Client;
 use aws_sdk_s3::error::DisplayErrorContext;
 use aws_sdk_s3::primitives::ByteStream;
-use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
-use bytes::Bytes;
-use tokio::task::JoinSet;
 
 use super::BenchContext;
 use super::driver::{Run, closed_loop};
@@ -46,9 +40,10 @@ pub async fn run(ctx: &BenchContext) -> anyhow::Result<ScenarioReport> {
     let prefix = ctx.scenario_prefix("hugeparts");
     let (huge, single) = (format!("{prefix}huge/object"), format!("{prefix}single/object"));
 
-    let (upload, complete) = upload_parts(ctx, &huge, parts, part_size).await?;
-    report.figure("parts upload", upload, "s");
-    report.figure("CompleteMultipartUpload", complete * 1e3, "ms");
+    let (upload, complete) =
+        super::multipart::upload_in_parts(ctx, &huge, total, part_size, UPLOAD_CONCURRENCY).await?;
+    report.figure("parts upload", upload.as_secs_f64(), "s");
+    report.figure("CompleteMultipartUpload", complete.as_secs_f64() * 1e3, "ms");
     ctx.client
         .put_object()
         .bucket(&ctx.bucket)
@@ -153,79 +148,4 @@ where
 {
     let (client, bucket, key) = (ctx.client.clone(), ctx.bucket.clone(), key.to_owned());
     closed_loop(reps, 1, move |_| op(client.clone(), bucket.clone(), key.clone())).await
-}
-
-/// Uploads `parts` parts of `part_size` bytes and completes them; returns the seconds the parts
-/// took and the seconds the completion took.
-async fn upload_parts(
-    ctx: &BenchContext,
-    key: &str,
-    parts: usize,
-    part_size: usize,
-) -> anyhow::Result<(f64, f64)> {
-    let upload_id = ctx
-        .client
-        .create_multipart_upload()
-        .bucket(&ctx.bucket)
-        .key(key)
-        .send()
-        .await
-        .map_err(|e| anyhow!("CreateMultipartUpload: {}", DisplayErrorContext(e)))?
-        .upload_id
-        .ok_or_else(|| anyhow!("no upload id"))?;
-    let body = Bytes::from(pattern(part_size));
-    let semaphore = Arc::new(tokio::sync::Semaphore::new(UPLOAD_CONCURRENCY));
-    let started = Instant::now();
-    let mut tasks = JoinSet::new();
-    for n in 1..=parts {
-        let (client, bucket, key, id, body) = (
-            ctx.client.clone(),
-            ctx.bucket.clone(),
-            key.to_owned(),
-            upload_id.clone(),
-            body.clone(),
-        );
-        let permit = semaphore.clone().acquire_owned().await?;
-        tasks.spawn(async move {
-            let _permit = permit;
-            let number = i32::try_from(n)?;
-            let out = client
-                .upload_part()
-                .bucket(bucket)
-                .key(key)
-                .upload_id(id)
-                .part_number(number)
-                .body(ByteStream::from(body))
-                .send()
-                .await
-                .map_err(|e| anyhow!("UploadPart {n}: {}", DisplayErrorContext(e)))?;
-            Ok::<_, anyhow::Error>(
-                CompletedPart::builder()
-                    .part_number(number)
-                    .set_e_tag(out.e_tag)
-                    .build(),
-            )
-        });
-    }
-    let mut completed = Vec::with_capacity(parts);
-    while let Some(done) = tasks.join_next().await {
-        completed.push(done??);
-    }
-    completed.sort_by_key(|p| p.part_number);
-    let uploaded = started.elapsed().as_secs_f64();
-    let complete_started = Instant::now();
-    ctx.client
-        .complete_multipart_upload()
-        .bucket(&ctx.bucket)
-        .key(key)
-        .upload_id(&upload_id)
-        .multipart_upload(
-            CompletedMultipartUpload::builder()
-                .set_parts(Some(completed))
-                .build(),
-        )
-        .send()
-        .await
-        .map_err(|e| anyhow!("CompleteMultipartUpload: {}", DisplayErrorContext(e)))?;
-    Ok((uploaded, complete_started.elapsed().as_secs_f64()))
 }

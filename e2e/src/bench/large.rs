@@ -132,22 +132,7 @@ pub async fn get_objects(
         let (client, bucket) = (client.clone(), bucket.clone());
         let key = format!("{prefix}{i:04}");
         async move {
-            let object = client
-                .get_object()
-                .bucket(bucket)
-                .key(&key)
-                .send()
-                .await
-                .map_err(|e| anyhow!("GET {key}: {}", DisplayErrorContext(e)))?;
-            let mut body = object.body;
-            let mut received = 0u64;
-            while let Some(chunk) = body
-                .try_next()
-                .await
-                .map_err(|e| anyhow!("GET {key} body: {e}"))?
-            {
-                received += chunk.len() as u64;
-            }
+            let received = get_streamed(&client, &bucket, &key).await?;
             ensure!(
                 received == size_u64,
                 "GET {key}: {received} bytes, expected {size_u64}"
@@ -156,4 +141,25 @@ pub async fn get_objects(
         }
     })
     .await
+}
+
+/// GETs an object, streaming its body and discarding it; returns the bytes received.
+pub async fn get_streamed(client: &Client, bucket: &str, key: &str) -> anyhow::Result<u64> {
+    let object = client
+        .get_object()
+        .bucket(bucket)
+        .key(key)
+        .send()
+        .await
+        .map_err(|e| anyhow!("GET {key}: {}", DisplayErrorContext(e)))?;
+    let mut body = object.body;
+    let mut received = 0u64;
+    while let Some(chunk) = body
+        .try_next()
+        .await
+        .map_err(|e| anyhow!("GET {key} body: {e}"))?
+    {
+        received += chunk.len() as u64;
+    }
+    Ok(received)
 }

@@ -3,7 +3,7 @@
 //! completes in milliseconds).
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::anyhow;
 use aws_sdk_s3::error::DisplayErrorContext;
@@ -29,18 +29,40 @@ pub async fn run(ctx: &BenchContext) -> anyhow::Result<ScenarioReport> {
         ),
     );
     let key = format!("{}object", ctx.scenario_prefix("multipart"));
+    let (uploaded, complete) = upload_in_parts(ctx, &key, total, part_size, concurrency).await?;
+    let whole = uploaded + complete;
+    report.figure(
+        "upload MB/s (parts + complete)",
+        total as f64 / whole.as_secs_f64() / 1e6,
+        "MB/s",
+    );
+    report.figure("parts upload", uploaded.as_secs_f64(), "s");
+    report.figure("CompleteMultipartUpload", complete.as_secs_f64() * 1e3, "ms");
+    Ok(report)
+}
+
+/// Uploads `total` bytes under `key` as parts of `part_size`, `concurrency` at a time, from one
+/// part-sized buffer (the client's memory stays flat), then completes them. Returns how long the
+/// upload took, from its creation to its last part, and how long the completion took.
+pub(super) async fn upload_in_parts(
+    ctx: &BenchContext,
+    key: &str,
+    total: usize,
+    part_size: usize,
+    concurrency: usize,
+) -> anyhow::Result<(Duration, Duration)> {
+    let parts = total.div_ceil(part_size);
     let started = Instant::now();
     let upload_id = ctx
         .client
         .create_multipart_upload()
         .bucket(&ctx.bucket)
-        .key(&key)
+        .key(key)
         .send()
         .await
         .map_err(|e| anyhow!("CreateMultipartUpload: {}", DisplayErrorContext(e)))?
         .upload_id
         .ok_or_else(|| anyhow!("no upload id"))?;
-    // One part-sized buffer shared by every part: the client's memory stays flat.
     let body = Bytes::from(pattern(part_size));
     let semaphore = Arc::new(tokio::sync::Semaphore::new(concurrency));
     let mut tasks = JoinSet::new();
@@ -49,26 +71,27 @@ pub async fn run(ctx: &BenchContext) -> anyhow::Result<ScenarioReport> {
         let (client, bucket, key, id, body) = (
             ctx.client.clone(),
             ctx.bucket.clone(),
-            key.clone(),
+            key.to_owned(),
             upload_id.clone(),
             body.slice(..len),
         );
         let permit = semaphore.clone().acquire_owned().await?;
         tasks.spawn(async move {
             let _permit = permit;
+            let number = i32::try_from(n)?;
             let out = client
                 .upload_part()
                 .bucket(bucket)
                 .key(key)
                 .upload_id(id)
-                .part_number(n as i32)
+                .part_number(number)
                 .body(ByteStream::from(body))
                 .send()
                 .await
                 .map_err(|e| anyhow!("UploadPart {n}: {}", DisplayErrorContext(e)))?;
             Ok::<_, anyhow::Error>(
                 CompletedPart::builder()
-                    .part_number(n as i32)
+                    .part_number(number)
                     .set_e_tag(out.e_tag)
                     .build(),
             )
@@ -84,7 +107,7 @@ pub async fn run(ctx: &BenchContext) -> anyhow::Result<ScenarioReport> {
     ctx.client
         .complete_multipart_upload()
         .bucket(&ctx.bucket)
-        .key(&key)
+        .key(key)
         .upload_id(&upload_id)
         .multipart_upload(
             CompletedMultipartUpload::builder()
@@ -94,14 +117,5 @@ pub async fn run(ctx: &BenchContext) -> anyhow::Result<ScenarioReport> {
         .send()
         .await
         .map_err(|e| anyhow!("CompleteMultipartUpload: {}", DisplayErrorContext(e)))?;
-    let complete = complete_started.elapsed();
-    let whole = started.elapsed();
-    report.figure(
-        "upload MB/s (parts + complete)",
-        total as f64 / whole.as_secs_f64() / 1e6,
-        "MB/s",
-    );
-    report.figure("parts upload", uploaded.as_secs_f64(), "s");
-    report.figure("CompleteMultipartUpload", complete.as_secs_f64() * 1e3, "ms");
-    Ok(report)
+    Ok((uploaded, complete_started.elapsed()))
 }

@@ -51,12 +51,9 @@ impl BlobStore {
         if range.end.saturating_sub(range.start) <= READ_CHUNK {
             // One read: opened and read in one trip to the blocking pool, with no task to feed
             // it (an object of 10,000 small parts is 10,000 of these).
-            let chunk = tokio::task::spawn_blocking(move || {
-                let file = File::open(path)?;
-                read_at(&file, range.start, range.end.saturating_sub(range.start))
-            })
-            .await
-            .map_err(io::Error::other)??;
+            let chunk = tokio::task::spawn_blocking(move || read_range(&path, range))
+                .await
+                .map_err(io::Error::other)??;
             let (tx, stream) = BlobStream::channel();
             let _ = tx.try_send(Ok(chunk));
             return Ok(stream);
@@ -94,15 +91,18 @@ impl BlobStore {
         tokio::task::spawn_blocking(move || {
             wanted
                 .into_iter()
-                .map(|(id, range)| {
-                    let file = File::open(store.path(&id))?;
-                    read_at(&file, range.start, range.end.saturating_sub(range.start))
-                })
+                .map(|(id, range)| read_range(&store.path(&id), range))
                 .collect()
         })
         .await
         .unwrap_or_else(|e| (0..n).map(|_| Err(io::Error::other(e.to_string()))).collect())
     }
+}
+
+/// Opens a blob file and reads `range` of it, in one call.
+fn read_range(path: &std::path::Path, range: Range<u64>) -> io::Result<Bytes> {
+    let file = File::open(path)?;
+    read_at(&file, range.start, range.end.saturating_sub(range.start))
 }
 
 /// Reads `len` bytes at `offset` into a fresh buffer, without first zeroing it: the read is the

@@ -149,8 +149,7 @@ async fn add_inline(txn: &mut dyn MetaTxn, new: &NewRef<'_>, bytes: Option<&byte
             }
         }
     };
-    txn.put(&keys::blob_ref(new.blob.as_str()), &model::encode(&record))
-        .await
+    store(txn, new.blob, &record, &[]).await
 }
 
 /// Drops a reference to a blob (whose references name `holders`); when it was the last, queues
@@ -166,8 +165,7 @@ pub async fn release(txn: &mut dyn MetaTxn, blob: &BlobId, holders: &[NodeId]) -
             txn.delete(&keys::inline_blob(blob.as_str())).await?;
         } else {
             record.refs -= 1;
-            txn.put(&keys::blob_ref(blob.as_str()), &model::encode(&record))
-                .await?;
+            store(txn, blob, &record, &[]).await?;
         }
         return Ok(false);
     }

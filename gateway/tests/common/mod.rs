@@ -105,6 +105,79 @@ pub async fn put(client: &Client, bucket: &str, key: &str, body: impl Into<Vec<u
         .expect("PutObject returns an ETag")
 }
 
+/// The bytes of `range` (a `Range` header value) of an object.
+pub async fn get_range(client: &Client, bucket: &str, key: &str, range: &str) -> Vec<u8> {
+    let out = client
+        .get_object()
+        .bucket(bucket)
+        .key(key)
+        .range(range)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("range {range} of {key}: {e:?}"));
+    out.body.collect().await.expect("body").into_bytes().to_vec()
+}
+
+pub async fn enable_versioning(client: &Client, bucket: &str) {
+    client
+        .put_bucket_versioning()
+        .bucket(bucket)
+        .versioning_configuration(
+            aws_sdk_s3::types::VersioningConfiguration::builder()
+                .status(aws_sdk_s3::types::BucketVersioningStatus::Enabled)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("enable versioning on {bucket}: {e:?}"));
+}
+
+/// Uploads `parts` (each through the client paired with it) as one multipart object, completed
+/// through `client`; returns its ETag.
+pub async fn multipart(client: &Client, bucket: &str, key: &str, parts: &[(&Client, Vec<u8>)]) -> String {
+    use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
+    let upload = client
+        .create_multipart_upload()
+        .bucket(bucket)
+        .key(key)
+        .send()
+        .await
+        .expect("create upload");
+    let id = upload.upload_id().expect("upload id");
+    let mut done = Vec::new();
+    for (n, (via, body)) in parts.iter().enumerate() {
+        let n = n as i32 + 1;
+        let part = via
+            .upload_part()
+            .bucket(bucket)
+            .key(key)
+            .upload_id(id)
+            .part_number(n)
+            .body(ByteStream::from(body.clone()))
+            .send()
+            .await
+            .expect("upload part");
+        done.push(
+            CompletedPart::builder()
+                .part_number(n)
+                .e_tag(part.e_tag().expect("part etag"))
+                .build(),
+        );
+    }
+    client
+        .complete_multipart_upload()
+        .bucket(bucket)
+        .key(key)
+        .upload_id(id)
+        .multipart_upload(CompletedMultipartUpload::builder().set_parts(Some(done)).build())
+        .send()
+        .await
+        .expect("complete")
+        .e_tag()
+        .expect("etag")
+        .to_owned()
+}
+
 pub async fn get(client: &Client, bucket: &str, key: &str) -> Vec<u8> {
     let out = client
         .get_object()
