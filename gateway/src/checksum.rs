@@ -1,12 +1,13 @@
 //! Object digests: the MD5 behind the ETag and the five S3 checksum algorithms, computed in one
 //! pass over the body as it streams to disk.
 
+use crate::md5_asm::Md5;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use crc_fast::{CrcAlgorithm, Digest as CrcDigest};
-use md5::{Digest as _, Md5};
 use serde::{Deserialize, Serialize};
 use sha1::Sha1;
+use sha2::Digest as _;
 use sha2::Sha256;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -294,7 +295,7 @@ impl BodyDigest {
     }
 
     pub fn finish(mut self) -> BodyDigests {
-        let md5 = self.md5.take().unwrap_or_default().finalize().into();
+        let md5 = self.md5.take().unwrap_or_default().finalize();
         self.finish_with_md5(md5)
     }
 

@@ -16,6 +16,7 @@ pub mod head_prefix;
 pub mod http_server;
 pub mod kms;
 pub mod lifecycle;
+pub mod md5_asm;
 pub mod md5_thread;
 pub mod meta;
 pub mod metrics;

@@ -10,9 +10,9 @@
 //! memory stays at a few chunks whatever the object size. Small bodies never leave the request's
 //! task: the thread is started only once [`OFFLOAD_AFTER`] bytes have been seen.
 
+use crate::md5_asm::Md5;
 use bytes::Bytes;
 use futures::{Stream, StreamExt};
-use md5::{Digest as _, Md5};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
@@ -90,12 +90,12 @@ impl Md5Thread {
     /// The digest of everything fed.
     pub async fn finish(self) -> Result<[u8; 16], tokio::task::JoinError> {
         match self.lane {
-            Lane::Inline { md5, .. } => Ok(md5.finalize().into()),
+            Lane::Inline { md5, .. } => Ok(md5.finalize()),
             Lane::Thread { queue, done } => {
                 drop(queue);
-                Ok(done.await?.finalize().into())
+                Ok(done.await?.finalize())
             }
-            Lane::Poisoned => Ok(Md5::new().finalize().into()),
+            Lane::Poisoned => Ok(Md5::new().finalize()),
         }
     }
 }
@@ -138,7 +138,7 @@ mod tests {
             matches!(lane.lane, Lane::Thread { .. }),
             "a large body went to the thread"
         );
-        let expected: [u8; 16] = Md5::digest(&body).into();
+        let expected: [u8; 16] = <md5::Md5 as md5::Digest>::digest(&body).into();
         assert_eq!(lane.finish().await.unwrap(), expected);
     }
 
@@ -147,7 +147,7 @@ mod tests {
         let mut lane = Md5Thread::new();
         lane.feed(Bytes::from_static(b"hello")).await;
         assert!(matches!(lane.lane, Lane::Inline { .. }));
-        let expected: [u8; 16] = Md5::digest(b"hello").into();
+        let expected: [u8; 16] = <md5::Md5 as md5::Digest>::digest(b"hello").into();
         assert_eq!(lane.finish().await.unwrap(), expected);
     }
 }

@@ -13,11 +13,11 @@
 
 use std::ops::Range;
 
+use crate::md5_asm::Md5;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use bytes::BytesMut;
 use hmac::{Hmac, KeyInit as _, Mac};
-use md5::{Digest as _, Md5};
 use ring::aead::{AES_256_GCM, Aad, LessSafeKey, Nonce, UnboundKey};
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;

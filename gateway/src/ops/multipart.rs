@@ -5,7 +5,7 @@
 
 use std::collections::{BTreeMap, HashSet};
 
-use md5::{Digest as _, Md5};
+use crate::md5_asm::Md5;
 use s3s::{S3Error, S3ErrorCode, S3Result};
 
 use super::object::Upload;
