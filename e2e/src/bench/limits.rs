@@ -2,7 +2,8 @@
 //!
 //! - the sequential write rate of the data directory's filesystem, as
 //!   `dd if=/dev/zero of=FILE bs=1M count=N conv=fdatasync` measures it (the time includes the
-//!   final `fdatasync`, so the page cache does not flatter it);
+//!   final `fdatasync`, so the page cache does not flatter it; earlier dirty data is synced
+//!   first, so its write-back does not slow the test);
 //! - the single-core rate of each digest a PUT may compute: MD5 (the ETag), SHA-256 (a signed
 //!   payload), CRC32, CRC32C and CRC64NVME (checksums), with the same implementations the
 //!   gateway uses (MD5 is AWS-LC's assembly; RustCrypto's portable MD5 is shown beside it).
@@ -68,6 +69,10 @@ fn disk_write_rate(dir: &Path, bytes: usize) -> anyhow::Result<f64> {
         let mut file = File::create(&path).with_context(|| format!("create {}", path.display()))?;
         // Not zeros: a filesystem that compresses or dedups would flatter them.
         let block: Vec<u8> = (0..DISK_BLOCK).map(|i| (i * 31 % 251) as u8).collect();
+        // Whatever earlier scenarios (or runs) left dirty would be written back during the test
+        // and make the disk look slower than it is: flush it first.
+        // SAFETY: sync(2) takes no arguments and cannot fail.
+        unsafe { libc::sync() };
         let started = Instant::now();
         for _ in 0..bytes / DISK_BLOCK {
             file.write_all(&block)?;
