@@ -368,3 +368,30 @@ async fn completing_passes_the_chosen_parts_to_the_object_and_frees_the_others()
     c.delete_object().bucket(B).key("k2").send().await.unwrap();
     assert_eq!(blob_files(&gw), 0, "the last reference frees them");
 }
+
+/// Parts that each fit one read are read several at a time, in batches bounded in bytes as
+/// well as in count: an object of 700 KB parts reads whole and in ranges across batches, sealed
+/// (the default) and in the clear.
+#[tokio::test]
+async fn objects_of_parts_of_up_to_a_read_each_read_whole_across_batches() {
+    const SIZE: usize = 700_000;
+    for sse in ["--sse-s3-default=true", "--sse-s3-default=false"] {
+        let gw = start_with_args(&["--min-part-size", "1", sse]);
+        let c = gw.client();
+        create_bucket(&c, B).await;
+        let parts: Vec<(&Client, Vec<u8>)> = (0..12u8)
+            .map(|n| (&c, (0..SIZE).map(|i| (i as u8).wrapping_mul(13) ^ n).collect()))
+            .collect();
+        let body: Vec<u8> = parts.iter().flat_map(|(_, p)| p.clone()).collect();
+        multipart(&c, B, "mid", &parts).await;
+        assert!(get(&c, B, "mid").await == body, "{sse}: the whole object");
+        for (from, to) in [
+            (0, 2 * SIZE),
+            (SIZE - 5, 5 * SIZE + 5),
+            (3 * SIZE + 1, 12 * SIZE - 1),
+        ] {
+            let got = get_range(&c, B, "mid", &format!("bytes={from}-{to}")).await;
+            assert!(got == body[from..=to], "{sse}: bytes {from}-{to}");
+        }
+    }
+}

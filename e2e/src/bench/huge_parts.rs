@@ -74,21 +74,10 @@ pub async fn run(ctx: &BenchContext) -> anyhow::Result<ScenarioReport> {
             Some(size),
             &head,
         ));
+        // Streamed and discarded, as `large` reads: gathering hundreds of MiB into one buffer
+        // would time the client's copies, not the object.
         let get = repeat(ctx, reps, key, move |c, b, k| async move {
-            let out = c
-                .get_object()
-                .bucket(b)
-                .key(k)
-                .send()
-                .await
-                .map_err(|e| anyhow!("GET: {}", DisplayErrorContext(e)))?;
-            let got = out
-                .body
-                .collect()
-                .await
-                .map_err(|e| anyhow!("GET body: {e}"))?
-                .into_bytes()
-                .len() as u64;
+            let got = super::large::get_streamed(&c, &b, &k).await?;
             ensure!(got == size, "GET: {got} bytes, expected {size}");
             Ok(got)
         })

@@ -277,7 +277,11 @@ impl Store {
         });
         if super::segments::in_small_pieces(planned.len(), small) {
             let store = self.clone();
-            let fetched = super::segments::in_batches(planned, move |batch: Vec<Planned>| {
+            let stored_len = |(seg, local, sealer): &Planned| {
+                let read = stored_range(seg, local, sealer.is_some());
+                read.end - read.start
+            };
+            let fetched = super::segments::in_batches(planned, stored_len, move |batch: Vec<Planned>| {
                 let store = store.clone();
                 async move {
                     let reads = batch

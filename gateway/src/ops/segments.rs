@@ -39,9 +39,12 @@ fn plan(segments: &[Segment], range: Range<u64>) -> Vec<(Segment, Range<u64>)> {
 
 /// Small pieces read per trip to the blocking pool: a thread hop per 1 KiB part, not the disk,
 /// was what a GET of 10,000 such parts spent its time on. A batch is read whole before it is
-/// sent, so it is read only when every piece is small: a GET's memory stays two batches of
-/// small pieces, or a few reads of one large blob.
+/// sent, so it is also bounded in bytes ([`BATCH_BYTES`]).
 const SMALL_BATCH: usize = 64;
+
+/// Bytes of one batch at most (a single larger piece makes a batch of its own). With one batch
+/// streaming and two read ahead, a GET holds at most a few MiB, whatever its parts' size.
+const BATCH_BYTES: u64 = 2 * 1024 * 1024;
 
 /// Whether a read of several pieces (their lengths as read) goes in batches: each piece is
 /// small enough to be one read.
@@ -219,13 +222,17 @@ impl Store {
         let pieces = plan(segments, range);
         if in_small_pieces(pieces.len(), pieces.iter().map(|(_, r)| r.end - r.start)) {
             let store = self.clone();
-            let fetched = in_batches(pieces, move |batch| {
-                let store = store.clone();
-                async move {
-                    let bytes = store.fetch_small(batch).await?;
-                    Ok(stream::iter(bytes.into_iter().map(Ok)))
-                }
-            })
+            let fetched = in_batches(
+                pieces,
+                |(_, r)| r.end - r.start,
+                move |batch| {
+                    let store = store.clone();
+                    async move {
+                        let bytes = store.fetch_small(batch).await?;
+                        Ok(stream::iter(bytes.into_iter().map(Ok)))
+                    }
+                },
+            )
             .await
             .map_err(|e| internal("blob read", e))?;
             return Ok(Box::pin(SyncStream::new(fetched)));
@@ -249,11 +256,12 @@ impl Store {
     }
 }
 
-/// `items` in batches of [`SMALL_BATCH`], each turned into a stream by `fetch`: the first batch
-/// before this returns (an unreadable object is an error, not a response cut short), the next
-/// one fetched while the one before streams.
+/// `items` in batches of at most [`SMALL_BATCH`] items and [`BATCH_BYTES`] (by `size`), each
+/// turned into a stream by `fetch`: the first batch before this returns (an unreadable object
+/// is an error, not a response cut short), the next ones fetched while the one before streams.
 pub(super) async fn in_batches<T, F, Fut, S>(
     items: Vec<T>,
+    size: fn(&T) -> u64,
     fetch: F,
 ) -> io::Result<impl futures::Stream<Item = io::Result<Bytes>> + Send + use<T, F, Fut, S>>
 where
@@ -262,18 +270,32 @@ where
     Fut: Future<Output = io::Result<S>> + Send,
     S: futures::Stream<Item = io::Result<Bytes>> + Send,
 {
-    let mut batches = Vec::new();
-    let mut items = items.into_iter().peekable();
-    while items.peek().is_some() {
-        batches.push(items.by_ref().take(SMALL_BATCH).collect::<Vec<T>>());
-    }
-    let mut batches = batches.into_iter();
+    let mut batches = batched(items, size);
     let first = match batches.next() {
         Some(batch) => Some(fetch(batch).await?),
         None => None,
     };
     let rest = stream::iter(batches).map(fetch).buffered(2).try_flatten();
     Ok(stream::iter(first).flatten().chain(rest))
+}
+
+/// `items` cut into batches of at most [`SMALL_BATCH`] items and [`BATCH_BYTES`], in order.
+fn batched<T>(items: Vec<T>, size: impl Fn(&T) -> u64) -> std::vec::IntoIter<Vec<T>> {
+    let mut batches = Vec::new();
+    let (mut batch, mut bytes) = (Vec::new(), 0u64);
+    for item in items {
+        let len = size(&item);
+        if !batch.is_empty() && (batch.len() == SMALL_BATCH || bytes + len > BATCH_BYTES) {
+            batches.push(std::mem::take(&mut batch));
+            bytes = 0;
+        }
+        bytes += len;
+        batch.push(item);
+    }
+    if !batch.is_empty() {
+        batches.push(batch);
+    }
+    batches.into_iter()
 }
 
 #[cfg(test)]
@@ -299,5 +321,27 @@ mod tests {
         assert_eq!(got, vec![8..10, 0..5, 0..2]);
         assert!(plan(&segs, 3..3).is_empty());
         assert_eq!(plan(&segs, 0..25).len(), 3);
+    }
+
+    #[test]
+    fn batches_are_bounded_in_items_and_in_bytes() {
+        let sizes = |batches: std::vec::IntoIter<Vec<u64>>| -> Vec<Vec<u64>> { batches.collect() };
+        let tiny = vec![1024u64; 150];
+        let got = sizes(batched(tiny, |s| *s));
+        assert_eq!(got.iter().map(Vec::len).collect::<Vec<_>>(), vec![64, 64, 22]);
+        let mib = 1024 * 1024;
+        let got = sizes(batched(vec![mib / 4; 10], |s| *s));
+        assert_eq!(
+            got.iter().map(Vec::len).collect::<Vec<_>>(),
+            vec![8, 2],
+            "2 MiB a batch"
+        );
+        let got = sizes(batched(vec![mib, 3 * mib, 10, mib, mib], |s| *s));
+        assert_eq!(
+            got,
+            vec![vec![mib], vec![3 * mib], vec![10, mib], vec![mib]],
+            "a piece over the budget goes alone; order is kept"
+        );
+        assert!(batched(Vec::<u64>::new(), |s| *s).next().is_none());
     }
 }
