@@ -29,12 +29,16 @@ fn whole(parts: usize) -> Vec<u8> {
     (1..=parts).flat_map(part_bytes).collect()
 }
 
-/// A gateway that accepts parts of any size, and a bucket in it.
-async fn gateway() -> (Gateway, Client) {
-    let gw = start_with_args(&["--min-part-size", "1"]);
+/// A gateway that accepts parts of any size, a bucket in it, and the TiKV store it keeps its
+/// metadata in when the suite runs on TiKV (the embedded store in its data dir otherwise).
+async fn gateway() -> (Gateway, Client, Option<String>) {
+    let tikv = tikv_store_url();
+    let mut args = vec!["--min-part-size".to_owned(), "1".to_owned()];
+    args.extend(tikv.iter().flat_map(|url| ["--meta".to_owned(), url.clone()]));
+    let gw = start_with_args(&args.iter().map(String::as_str).collect::<Vec<_>>());
     let client = gw.client();
     create_bucket(&client, B).await;
-    (gw, client)
+    (gw, client, tikv)
 }
 
 async fn upload(c: &Client, key: &str, parts: usize) -> String {
@@ -142,12 +146,21 @@ async fn assert_reads_as_many_parts(c: &Client, key: &str, parts: usize) {
     assert_eq!(entry.size, Some(size as i64));
 }
 
-/// The raw records of the store of a stopped gateway.
-fn store_of(gw: &Gateway) -> EmbeddedStore {
-    EmbeddedStore::open(&gw.data_dir().join("meta")).expect("open the stopped gateway's store")
+/// The raw records of the store of a stopped gateway: on TiKV when `tikv` names its store.
+async fn store_of(gw: &Gateway, tikv: Option<&str>) -> Box<dyn MetaStore> {
+    match tikv {
+        Some(url) => Box::new(
+            gateway::meta::tikv::open(url, None)
+                .await
+                .expect("open the gateway's TiKV store"),
+        ),
+        None => Box::new(
+            EmbeddedStore::open(&gw.data_dir().join("meta")).expect("open the stopped gateway's store"),
+        ),
+    }
 }
 
-async fn bucket_space(store: &EmbeddedStore) -> keys::Space {
+async fn bucket_space(store: &dyn MetaStore) -> keys::Space {
     let mut txn = store.begin().await.unwrap();
     let raw = txn.get(&keys::bucket(B)).await.unwrap().expect("bucket record");
     txn.rollback().await.unwrap();
@@ -157,7 +170,7 @@ async fn bucket_space(store: &EmbeddedStore) -> keys::Space {
 }
 
 /// Every manifest chunk in the store.
-async fn manifest_chunks(store: &EmbeddedStore) -> usize {
+async fn manifest_chunks(store: &dyn MetaStore) -> usize {
     let mut txn = store.begin().await.unwrap();
     let (start, end) = keys::all_manifests();
     let found = txn.scan(&start, &end, usize::MAX).await.unwrap();
@@ -167,13 +180,13 @@ async fn manifest_chunks(store: &EmbeddedStore) -> usize {
 
 #[tokio::test]
 async fn an_object_of_many_parts_is_stored_with_a_small_head_and_reads_every_way() {
-    let (mut gw, c) = gateway().await;
+    let (mut gw, c, tikv) = gateway().await;
     upload(&c, "big", PARTS).await;
     assert_reads_as_many_parts(&c, "big", PARTS).await;
 
     gw.terminate();
-    let store = store_of(&gw);
-    let space = bucket_space(&store).await;
+    let store = store_of(&gw, tikv.as_deref()).await;
+    let space = bucket_space(&*store).await;
     let mut txn = store.begin().await.unwrap();
     let raw = txn.get(&keys::object(&space, "big")).await.unwrap().unwrap();
     txn.rollback().await.unwrap();
@@ -184,12 +197,12 @@ async fn an_object_of_many_parts_is_stored_with_a_small_head_and_reads_every_way
     );
     assert_eq!(head.manifest.as_ref().map(|m| m.parts), Some(PARTS as u32));
     assert!(raw.len() < 4096, "the head is small: {} bytes", raw.len());
-    assert_eq!(manifest_chunks(&store).await, PARTS.div_ceil(32));
+    assert_eq!(manifest_chunks(&*store).await, PARTS.div_ceil(32));
 }
 
 #[tokio::test]
 async fn copies_renames_and_deletes_of_many_part_objects_keep_their_bytes_and_free_everything() {
-    let (mut gw, c) = gateway().await;
+    let (mut gw, c, tikv) = gateway().await;
     upload(&c, "src", PARTS).await;
     c.copy_object()
         .bucket(B)
@@ -233,7 +246,7 @@ async fn copies_renames_and_deletes_of_many_part_objects_keep_their_bytes_and_fr
     assert_eq!(blob_files(&gw), 0, "every part's blob is freed");
     gw.terminate();
     assert_eq!(
-        manifest_chunks(&store_of(&gw)).await,
+        manifest_chunks(&*store_of(&gw, tikv.as_deref()).await).await,
         0,
         "no manifest outlives its object"
     );
@@ -241,7 +254,7 @@ async fn copies_renames_and_deletes_of_many_part_objects_keep_their_bytes_and_fr
 
 /// Rewrites the records of `key` as a gateway from before manifests wrote them: the segments
 /// and parts inline in the head (JSON), no manifest, no chunks.
-async fn rewrite_in_the_old_format(store: &EmbeddedStore, key: &str) {
+async fn rewrite_in_the_old_format(store: &dyn MetaStore, key: &str) {
     let space = bucket_space(store).await;
     let mut txn = store.begin().await.unwrap();
     let head_key = keys::object(&space, key);
@@ -277,15 +290,15 @@ async fn rewrite_in_the_old_format(store: &EmbeddedStore, key: &str) {
 
 #[tokio::test]
 async fn heads_written_before_manifests_with_their_parts_inline_still_read_and_delete() {
-    let (mut gw, c) = gateway().await;
+    let (mut gw, c, tikv) = gateway().await;
     upload(&c, "old", PARTS).await;
     upload(&c, "old-copy-source", 40).await;
     gw.terminate();
     {
-        let store = store_of(&gw);
-        rewrite_in_the_old_format(&store, "old").await;
-        rewrite_in_the_old_format(&store, "old-copy-source").await;
-        assert_eq!(manifest_chunks(&store).await, 0);
+        let store = store_of(&gw, tikv.as_deref()).await;
+        rewrite_in_the_old_format(&*store, "old").await;
+        rewrite_in_the_old_format(&*store, "old-copy-source").await;
+        assert_eq!(manifest_chunks(&*store).await, 0);
     }
     gw.restart();
 
@@ -310,7 +323,7 @@ async fn heads_written_before_manifests_with_their_parts_inline_still_read_and_d
 
 #[tokio::test]
 async fn completing_passes_the_chosen_parts_to_the_object_and_frees_the_others() {
-    let (gw, c) = gateway().await;
+    let (gw, c, _) = gateway().await;
     let id = c
         .create_multipart_upload()
         .bucket(B)
