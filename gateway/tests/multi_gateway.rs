@@ -10,11 +10,9 @@ use std::time::{Duration, SystemTime};
 
 use aws_sdk_s3::Client;
 use aws_sdk_s3::primitives::ByteStream;
-use aws_sdk_s3::types::{
-    BucketVersioningStatus, CompletedMultipartUpload, CompletedPart, VersioningConfiguration,
-};
+use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
 use common::local_store::{LocalStore, data, eventually};
-use common::{blob_files_in, create_bucket, get, get_range, multipart, put};
+use common::{blob_files_in, create_bucket, enable_versioning, get, get_range, multipart, put};
 use gateway::cluster::PeerKey;
 use gateway::server::start_gateway;
 
@@ -191,16 +189,7 @@ async fn copies_renames_versions_and_part_copies_work_across_gateways() {
 
     let versioned = "versioned";
     create_bucket(&c[1], versioned).await;
-    c[1].put_bucket_versioning()
-        .bucket(versioned)
-        .versioning_configuration(
-            VersioningConfiguration::builder()
-                .status(BucketVersioningStatus::Enabled)
-                .build(),
-        )
-        .send()
-        .await
-        .expect("enable versioning");
+    enable_versioning(&c[1], versioned).await;
     let mut ids = Vec::new();
     for (i, client) in c.iter().enumerate() {
         let out = client

@@ -7,7 +7,7 @@ mod common;
 use std::sync::Arc;
 
 use aws_sdk_s3::primitives::{ByteStream, DateTime};
-use aws_sdk_s3::types::{BucketVersioningStatus, Delete, ObjectIdentifier, VersioningConfiguration};
+use aws_sdk_s3::types::{Delete, ObjectIdentifier};
 use common::*;
 
 const B: &str = "cond";
@@ -339,19 +339,6 @@ async fn put_if_match(
         .map_err(s3_error)
 }
 
-async fn enable_versioning(c: &aws_sdk_s3::Client) {
-    c.put_bucket_versioning()
-        .bucket(B)
-        .versioning_configuration(
-            VersioningConfiguration::builder()
-                .status(BucketVersioningStatus::Enabled)
-                .build(),
-        )
-        .send()
-        .await
-        .expect("enable versioning");
-}
-
 #[tokio::test]
 async fn if_match_star_writes_exactly_when_the_key_exists() {
     let (_gw, c) = with_bucket(B).await;
@@ -367,7 +354,7 @@ async fn if_match_star_writes_exactly_when_the_key_exists() {
 #[tokio::test]
 async fn if_match_judges_the_current_version_of_a_versioned_key() {
     let (_gw, c) = with_bucket(B).await;
-    enable_versioning(&c).await;
+    enable_versioning(&c, B).await;
     let old = put(&c, B, "k", b"v1".to_vec()).await;
     let current = put(&c, B, "k", b"v2".to_vec()).await;
 
@@ -449,7 +436,7 @@ async fn delete_with_size_and_last_modified_time_needs_both_to_hold() {
 #[tokio::test]
 async fn delete_of_a_version_judges_that_version() {
     let (_gw, c) = with_bucket(B).await;
-    enable_versioning(&c).await;
+    enable_versioning(&c, B).await;
     let first = c
         .put_object()
         .bucket(B)

@@ -9,9 +9,9 @@ use std::time::{Duration, Instant};
 use aws_sdk_s3::Client;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{
-    AbortIncompleteMultipartUpload, BucketLifecycleConfiguration, BucketVersioningStatus, ExpirationStatus,
-    LifecycleExpiration, LifecycleRule, LifecycleRuleAndOperator, LifecycleRuleFilter,
-    NoncurrentVersionExpiration, Tag, Transition, TransitionStorageClass, VersioningConfiguration,
+    AbortIncompleteMultipartUpload, BucketLifecycleConfiguration, ExpirationStatus, LifecycleExpiration,
+    LifecycleRule, LifecycleRuleAndOperator, LifecycleRuleFilter, NoncurrentVersionExpiration, Tag,
+    Transition, TransitionStorageClass,
 };
 use common::*;
 
@@ -44,19 +44,6 @@ async fn configure(c: &Client, rules: Vec<LifecycleRule>) {
         .send()
         .await
         .expect("put lifecycle configuration");
-}
-
-async fn enable_versioning(c: &Client) {
-    c.put_bucket_versioning()
-        .bucket(B)
-        .versioning_configuration(
-            VersioningConfiguration::builder()
-                .status(BucketVersioningStatus::Enabled)
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
 }
 
 /// Polls `check` until it holds or `within` passes.
@@ -270,7 +257,7 @@ async fn expiration_bypasses_a_deny_policy() {
 #[tokio::test]
 async fn in_a_versioned_bucket_expiration_adds_markers_and_noncurrent_versions_go() {
     let (_gw, c) = fast_lifecycle().await;
-    enable_versioning(&c).await;
+    enable_versioning(&c, B).await;
     for body in ["v1", "v2", "v3"] {
         put(&c, B, "doc", body.as_bytes().to_vec()).await;
     }
@@ -321,7 +308,7 @@ async fn in_a_versioned_bucket_expiration_adds_markers_and_noncurrent_versions_g
 #[tokio::test]
 async fn expired_delete_markers_with_no_versions_left_are_removed() {
     let (_gw, c) = fast_lifecycle().await;
-    enable_versioning(&c).await;
+    enable_versioning(&c, B).await;
     let v = c
         .put_object()
         .bucket(B)

@@ -681,16 +681,7 @@ async fn repeating_a_completion_that_succeeded_answers_the_same() {
 #[tokio::test]
 async fn completion_in_a_versioned_bucket_returns_the_version_id() {
     let (_gw, c) = with_bucket(B).await;
-    c.put_bucket_versioning()
-        .bucket(B)
-        .versioning_configuration(
-            aws_sdk_s3::types::VersioningConfiguration::builder()
-                .status(aws_sdk_s3::types::BucketVersioningStatus::Enabled)
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
+    enable_versioning(&c, B).await;
     let id = start_upload(&c, "k").await;
     let part = upload_part(&c, "k", &id, 1, data(100, 1)).await;
 
@@ -770,16 +761,7 @@ async fn a_part_uploaded_twice_keeps_the_upload_that_finished_last() {
 #[tokio::test]
 async fn upload_part_copy_reads_the_source_version_it_names() {
     let (_gw, c) = with_bucket(B).await;
-    c.put_bucket_versioning()
-        .bucket(B)
-        .versioning_configuration(
-            aws_sdk_s3::types::VersioningConfiguration::builder()
-                .status(aws_sdk_s3::types::BucketVersioningStatus::Enabled)
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
+    enable_versioning(&c, B).await;
     let old = c
         .put_object()
         .bucket(B)

@@ -5,8 +5,8 @@ mod common;
 use aws_sdk_s3::Client;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{
-    BucketVersioningStatus, ChecksumAlgorithm, CompletedMultipartUpload, CompletedPart, ObjectAttributes,
-    Permission, Tag, Tagging, TaggingDirective, VersioningConfiguration,
+    ChecksumAlgorithm, CompletedMultipartUpload, CompletedPart, ObjectAttributes, Permission, Tag, Tagging,
+    TaggingDirective,
 };
 use common::*;
 use http::Method;
@@ -153,16 +153,7 @@ async fn copy_keeps_tags_unless_the_directive_replaces_them() {
 #[tokio::test]
 async fn tags_belong_to_one_version() {
     let (_gw, c) = with_bucket(B).await;
-    c.put_bucket_versioning()
-        .bucket(B)
-        .versioning_configuration(
-            VersioningConfiguration::builder()
-                .status(BucketVersioningStatus::Enabled)
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
+    enable_versioning(&c, B).await;
     let v1 = c
         .put_object()
         .bucket(B)

@@ -24,7 +24,6 @@ use std::collections::BTreeMap;
 use aws_sdk_s3::Client;
 use aws_sdk_s3::config::retry::RetryConfig;
 use aws_sdk_s3::primitives::ByteStream;
-use aws_sdk_s3::types::{BucketVersioningStatus, VersioningConfiguration};
 use common::*;
 use fake_tikv::{CommitFault, Config, FakeTikv, Fault, KeyState};
 use gateway::model::ObjectHead;
@@ -270,17 +269,7 @@ async fn a_lost_answer_after_the_primary_committed_commits_the_secondaries() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_lost_answer_to_a_copy_in_a_versioned_bucket_keeps_the_shared_blob_counted() {
     let rig = rig(two_regions()).await;
-    rig.client
-        .put_bucket_versioning()
-        .bucket(B)
-        .versioning_configuration(
-            VersioningConfiguration::builder()
-                .status(BucketVersioningStatus::Enabled)
-                .build(),
-        )
-        .send()
-        .await
-        .expect("enable versioning");
+    enable_versioning(&rig.client, B).await;
     rig.put("source", b"shared bytes").await.expect("put the source");
     rig.inject("victim-copy", CommitFault::LoseReply, false);
 

@@ -9,4 +9,4 @@ pub mod tikv;
 mod transact;
 
 pub use store::{Key, MetaError, MetaResult, MetaStore, MetaTxn, Value};
-pub use transact::transact;
+pub use transact::{backoff_after_conflict, transact};

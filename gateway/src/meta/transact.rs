@@ -7,7 +7,7 @@ use futures::future::BoxFuture;
 use super::{MetaError, MetaStore, MetaTxn};
 
 /// Commit attempts before a conflict is returned.
-const ATTEMPTS: usize = 8;
+const ATTEMPTS: u32 = 8;
 
 /// Runs `f` in a transaction and commits it, running it again from the start when the commit
 /// conflicts. `args` is handed to every attempt (the closure's future may borrow it).
@@ -30,16 +30,18 @@ where
             Ok(()) => return Ok(value),
             // Racers that all retried at once would meet again (a burst of first writes all
             // making the store's SSE-S3 key): a jittered wait spreads them.
-            Err(MetaError::Conflict) => backoff(attempt).await,
+            Err(MetaError::Conflict) => backoff_after_conflict(attempt).await,
             Err(e) => return Err(e.into()),
         }
     }
     Err(MetaError::Conflict.into())
 }
 
-async fn backoff(attempt: usize) {
+/// The wait after the `attempt`-th commit of a transaction lost to a conflict: growing, and
+/// jittered so that racers that lost together do not retry together.
+pub async fn backoff_after_conflict(attempt: u32) {
     use rand::Rng as _;
-    let base_us = 200u64 << attempt.min(6);
+    let base_us = 200u64 << attempt.min(8);
     let jitter = rand::rng().random_range(0..=base_us);
     tokio::time::sleep(std::time::Duration::from_micros(base_us + jitter)).await;
 }

@@ -99,12 +99,10 @@ impl Store {
             {
                 Gathered::Whole(bytes) => {
                     observer.observe(&bytes);
-                    let mut crc = crc_fast::Digest::new(crc_fast::CrcAlgorithm::Crc64Nvme);
-                    crc.update(&bytes);
                     return Ok(Landed {
                         id,
                         size: bytes.len() as u64,
-                        crc: crc.finalize(),
+                        crc: crc_fast::checksum(crc_fast::CrcAlgorithm::Crc64Nvme, &bytes),
                         observer,
                         at: self.cluster.me().clone(),
                         inline: Some(bytes),

@@ -4,14 +4,11 @@
 //! attempt re-evaluates preconditions against the state that beat it: the loser of an
 //! `If-None-Match: *` race sees the winner's object and fails with 412, not a lost update.
 
-use std::time::Duration;
-
 use futures::future::BoxFuture;
-use rand::Rng;
 use s3s::S3Result;
 
 use crate::errors::{conditional_request_conflict, from_meta};
-use crate::meta::{MetaError, MetaStore, MetaTxn};
+use crate::meta::{MetaError, MetaStore, MetaTxn, backoff_after_conflict};
 
 /// Attempts before a conflict is reported as `409 ConditionalRequestConflict`. Writers of one
 /// key in one gateway already take turns (`key_locks`); these retries absorb races with other
@@ -60,7 +57,7 @@ where
         };
         match txn.commit().await {
             Ok(()) => return Ok(value),
-            Err(MetaError::Conflict) => backoff(attempt).await,
+            Err(MetaError::Conflict) => backoff_after_conflict(attempt).await,
             Err(e) => return Err(from_meta(e)),
         }
     }
@@ -77,10 +74,4 @@ where
     let result = f(&mut *txn, args).await;
     let _ = txn.rollback().await;
     result
-}
-
-async fn backoff(attempt: u32) {
-    let base_us = 200u64 << attempt.min(8);
-    let jitter = rand::rng().random_range(0..=base_us);
-    tokio::time::sleep(Duration::from_micros(base_us + jitter)).await;
 }
