@@ -89,6 +89,11 @@ async fn scan_sees_own_writes_and_deletes() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn scan_visit_lends_what_scan_returns() {
+    conformance::scan_visit_lends_what_scan_returns(&*fresh().store).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn many_concurrent_increments_lose_nothing() {
     conformance::many_concurrent_increments_lose_nothing(fresh().store).await;
 }
@@ -159,6 +164,7 @@ mod tikv {
         disjoint_transactions_both_commit,
         scan_is_ordered_and_limited,
         scan_sees_own_writes_and_deletes,
+        scan_visit_lends_what_scan_returns,
     );
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -7,6 +7,7 @@
 use std::collections::hash_map::RandomState;
 use std::fmt::Debug;
 use std::hash::{BuildHasher, Hasher};
+use std::ops::ControlFlow;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -51,6 +52,7 @@ pub async fn run_all(store: Arc<dyn MetaStore>, phantoms: Phantoms) {
     disjoint_transactions_both_commit(&*store).await;
     scan_is_ordered_and_limited(&*store).await;
     scan_sees_own_writes_and_deletes(&*store).await;
+    scan_visit_lends_what_scan_returns(&*store).await;
     many_concurrent_increments_lose_nothing(store).await;
 }
 
@@ -504,6 +506,72 @@ pub async fn scan_sees_own_writes_and_deletes(store: &dyn MetaStore) {
     );
 }
 
+/// `scan_visit` hands over exactly what `scan` returns, in a transaction with its own writes
+/// and in a read-only snapshot, and stops where the visitor does.
+pub async fn scan_visit_lends_what_scan_returns(store: &dyn MetaStore) {
+    let c = Check::new(store, "scan_visit_lends_what_scan_returns");
+    let [a, b, cc, d, e] = [b"a", b"b", b"c", b"d", b"e"].map(|s| c.key(s));
+    let (start, end) = c.range(b"");
+    c.commit_puts(&[(&a, b"1"), (&b, b"2"), (&cc, b"3"), (&e, b"5")])
+        .await;
+
+    let mut txn = c.begin().await;
+    c.ok(txn.delete(&b).await);
+    c.ok(txn.put(&d, b"4").await);
+    let scanned = c.ok(txn.scan(&start, &end, 100).await);
+    assert_eq!(
+        c.visit_all(&mut *txn, &start, &end, 100).await,
+        scanned,
+        "{c}: scan_visit must see the transaction's own writes, as scan does"
+    );
+    assert_eq!(
+        c.visit_all(&mut *txn, &start, &end, 2).await,
+        scanned[..2],
+        "{c}: scan_visit must stop at its limit"
+    );
+    assert_eq!(
+        c.visit_all(&mut *txn, &start, &start, 100).await,
+        [],
+        "{c}: scan_visit of an empty range"
+    );
+    let mut seen = Vec::new();
+    let handed = c.ok(txn
+        .scan_visit(&start, &end, 100, &mut |k, _| {
+            seen.push(k.to_vec());
+            if seen.len() == 2 {
+                ControlFlow::Break(())
+            } else {
+                ControlFlow::Continue(())
+            }
+        })
+        .await);
+    assert_eq!(handed, 2, "{c}: scan_visit must count what it handed over");
+    assert_eq!(
+        seen,
+        [a.clone(), cc.clone()],
+        "{c}: scan_visit must stop when told"
+    );
+    c.ok(txn.commit().await);
+
+    let mut snapshot = c.ok(store.begin_read().await);
+    assert_eq!(
+        c.visit_all(&mut *snapshot, &start, &end, 100).await,
+        c.ok(snapshot.scan(&start, &end, 100).await),
+        "{c}: scan_visit in a snapshot"
+    );
+    assert_eq!(
+        c.visit_all(&mut *snapshot, &start, &end, 100).await,
+        [
+            (a, b"1".to_vec()),
+            (cc, b"3".to_vec()),
+            (d, b"4".to_vec()),
+            (e, b"5".to_vec())
+        ],
+        "{c}: scan_visit in a snapshot sees the committed state"
+    );
+    c.ok(snapshot.rollback().await);
+}
+
 /// Many tasks incrementing one counter, retrying on conflict, lose no increment.
 pub async fn many_concurrent_increments_lose_nothing(store: Arc<dyn MetaStore>) {
     const NAME: &str = "many_concurrent_increments_lose_nothing";
@@ -620,6 +688,29 @@ impl<'a> Check<'a> {
         let mut txn = self.begin().await;
         let pairs = self.ok(txn.scan(start, end, usize::MAX).await);
         self.ok(txn.rollback().await);
+        pairs
+    }
+
+    /// Every pair `scan_visit` hands over, copied out.
+    async fn visit_all(
+        &self,
+        txn: &mut dyn MetaTxn,
+        start: &[u8],
+        end: &[u8],
+        limit: usize,
+    ) -> Vec<(Key, Value)> {
+        let mut pairs = Vec::new();
+        let handed = self.ok(txn
+            .scan_visit(start, end, limit, &mut |k, v| {
+                pairs.push((k.to_vec(), v.to_vec()));
+                ControlFlow::Continue(())
+            })
+            .await);
+        assert_eq!(
+            handed,
+            pairs.len(),
+            "{self}: scan_visit must count what it handed over"
+        );
         pairs
     }
 }

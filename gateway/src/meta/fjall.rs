@@ -20,7 +20,7 @@ use async_trait::async_trait;
 use tokio::runtime::{Handle, RuntimeFlavor};
 
 use super::group_sync::GroupSync;
-use super::store::{Key, MetaError, MetaResult, MetaStore, MetaTxn, Value};
+use super::store::{Key, MetaError, MetaResult, MetaStore, MetaTxn, Value, Visitor};
 
 /// All metadata lives in one keyspace: the key layout (`meta::keys`) separates the tables.
 const KEYSPACE: &str = "meta";
@@ -136,6 +136,19 @@ impl MetaTxn for SnapshotTxn {
         .map_err(backend)
     }
 
+    async fn scan_visit(
+        &mut self,
+        start: &[u8],
+        end: &[u8],
+        limit: usize,
+        visit: &mut Visitor<'_>,
+    ) -> MetaResult<usize> {
+        if limit == 0 || start >= end {
+            return Ok(0);
+        }
+        blocking(|| visit_range(self.snapshot.range(&self.keyspace, start..end), limit, visit))
+    }
+
     async fn commit(self: Box<Self>) -> MetaResult<()> {
         Ok(())
     }
@@ -209,6 +222,20 @@ impl MetaTxn for EmbeddedTxn {
         .map_err(backend)
     }
 
+    async fn scan_visit(
+        &mut self,
+        start: &[u8],
+        end: &[u8],
+        limit: usize,
+        visit: &mut Visitor<'_>,
+    ) -> MetaResult<usize> {
+        // As `scan`: nothing for an empty range, the whole range registered otherwise.
+        if limit == 0 || start >= end {
+            return Ok(0);
+        }
+        blocking(|| visit_range(self.tx.range(&self.keyspace, start..end), limit, visit))
+    }
+
     async fn commit(self: Box<Self>) -> MetaResult<()> {
         let EmbeddedTxn { tx, durable, .. } = *self;
         match blocking(|| tx.commit()) {
@@ -240,6 +267,20 @@ fn blocking<R>(f: impl FnOnce() -> R) -> R {
         Ok(handle) if handle.runtime_flavor() == RuntimeFlavor::MultiThread => tokio::task::block_in_place(f),
         _ => f(),
     }
+}
+
+/// Lends up to `limit` pairs of `range` to `visit`: fjall's keys and values are shared slices,
+/// so nothing is copied.
+fn visit_range(range: ::fjall::Iter, limit: usize, visit: &mut Visitor<'_>) -> MetaResult<usize> {
+    let mut handed = 0;
+    for guard in range.take(limit) {
+        let (key, value) = guard.into_inner().map_err(backend)?;
+        handed += 1;
+        if visit(&key, &value).is_break() {
+            break;
+        }
+    }
+    Ok(handed)
 }
 
 /// Rejects keys fjall would panic on.

@@ -8,5 +8,5 @@ pub mod store;
 pub mod tikv;
 mod transact;
 
-pub use store::{Key, MetaError, MetaResult, MetaStore, MetaTxn, Value};
+pub use store::{Key, MetaError, MetaResult, MetaStore, MetaTxn, Value, Visitor};
 pub use transact::{backoff_after_conflict, transact};

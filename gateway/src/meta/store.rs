@@ -5,10 +5,15 @@
 //! transactions that touch the same key cannot both commit: the loser gets
 //! [`MetaError::Conflict`], which callers turn into a retry or `409 ConditionalRequestConflict`.
 
+use std::ops::ControlFlow;
+
 use async_trait::async_trait;
 
 pub type Key = Vec<u8>;
 pub type Value = Vec<u8>;
+
+/// What [`MetaTxn::scan_visit`] hands each pair to, lent for the call; it breaks to stop.
+pub type Visitor<'a> = dyn for<'k> FnMut(&'k [u8], &'k [u8]) -> ControlFlow<()> + Send + 'a;
 
 #[derive(Debug, thiserror::Error)]
 pub enum MetaError {
@@ -85,9 +90,40 @@ pub trait MetaTxn: Send {
     /// Up to `limit` pairs with `start <= key < end`, in ascending key order.
     async fn scan(&mut self, start: &[u8], end: &[u8], limit: usize) -> MetaResult<Vec<(Key, Value)>>;
 
+    /// The pairs [`MetaTxn::scan`] would return, handed to `visit` one at a time until it breaks,
+    /// and how many it was handed. A backend that holds the pairs in memory lends them rather
+    /// than copying each key and value out: a listing page reads a thousand heads for a few
+    /// fields each. The range counts as read (for conflicts) as with `scan`, whether or not
+    /// `visit` stops early.
+    async fn scan_visit(
+        &mut self,
+        start: &[u8],
+        end: &[u8],
+        limit: usize,
+        visit: &mut Visitor<'_>,
+    ) -> MetaResult<usize> {
+        let pairs = self.scan(start, end, limit).await?;
+        Ok(visit_pairs(
+            pairs.iter().map(|(k, v)| (k.as_slice(), v.as_slice())),
+            visit,
+        ))
+    }
+
     /// Applies every write atomically and durably, or returns [`MetaError::Conflict`] and
     /// applies none.
     async fn commit(self: Box<Self>) -> MetaResult<()>;
 
     async fn rollback(self: Box<Self>) -> MetaResult<()>;
+}
+
+/// Hands `pairs` to `visit` until it breaks; how many it was handed.
+fn visit_pairs<'a>(pairs: impl Iterator<Item = (&'a [u8], &'a [u8])>, visit: &mut Visitor<'_>) -> usize {
+    let mut handed = 0;
+    for (key, value) in pairs {
+        handed += 1;
+        if visit(key, value).is_break() {
+            break;
+        }
+    }
+    handed
 }

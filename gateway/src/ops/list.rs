@@ -5,11 +5,13 @@
 //! head is skipped, not built, and the segments of an object of many parts are not in the head
 //! at all (`manifest`), so a page costs the same whatever the objects hold.
 
+use std::ops::ControlFlow;
+
 use s3s::S3Result;
 
 use super::{Store, bucket, read_only};
 use crate::errors::from_meta;
-use crate::meta::keys;
+use crate::meta::{MetaError, keys};
 use crate::model::{self, ListedHead};
 
 /// S3's page size limit.
@@ -53,6 +55,17 @@ pub struct ListPage {
     pub owner: String,
 }
 
+/// Why one scan of a page stopped.
+enum Stop {
+    /// It ran to its limit or to the end of the range.
+    Exhausted,
+    /// The page is full, with more to come.
+    Full,
+    /// It folded a common prefix; the scan goes on past the prefix's keys.
+    Folded(Vec<u8>),
+    Failed(MetaError),
+}
+
 impl Store {
     pub async fn list_objects(&self, bucket: &str, q: &ListQuery<'_>) -> S3Result<ListPage> {
         read_only(&*self.meta, &(bucket, q), |txn, (bucket, q)| {
@@ -82,54 +95,66 @@ impl Store {
                 let mut entries = Vec::new();
                 let mut truncated = false;
                 let mut probe: Option<usize> = None;
-                'pages: while entries.len() < q.max_keys {
+                // The last object key a scan took: the cursor moves past it once, not at every key.
+                let mut taken = Vec::new();
+                while entries.len() < q.max_keys {
                     let want = q.max_keys - entries.len() + 1;
                     let limit = probe.map_or(want, |p| p.min(want));
-                    let batch = txn.scan(&cursor, &end, limit).await.map_err(from_meta)?;
-                    let exhausted = batch.len() < limit;
-                    // The last key taken: the cursor moves past it once, not at every key.
-                    let mut taken: Option<&[u8]> = None;
-                    for (raw, value) in &batch {
-                        if entries.len() == q.max_keys {
-                            truncated = true;
-                            if let Some(last) = taken {
-                                cursor = keys::successor(last);
+                    let mut stop = Stop::Exhausted;
+                    taken.clear();
+                    // The heads are read where the store holds them, not copied out: a page
+                    // needs a few fields of each.
+                    let visited = txn
+                        .scan_visit(&cursor, &end, limit, &mut |raw, value| {
+                            if entries.len() == q.max_keys {
+                                stop = Stop::Full;
+                                return ControlFlow::Break(());
                             }
-                            break 'pages;
-                        }
-                        let Some(key) = keys::object_key_of(&space, raw) else {
-                            continue;
-                        };
-                        let folded = q.delimiter.filter(|d| !d.is_empty()).and_then(|d| {
-                            let rest = &key[q.prefix.len()..];
-                            rest.find(d).map(|i| &key[..q.prefix.len() + i + d.len()])
-                        });
-                        match folded {
-                            Some(common) => {
+                            let Some(key) = keys::object_key_of(&space, raw) else {
+                                return ControlFlow::Continue(());
+                            };
+                            let folded = q.delimiter.filter(|d| !d.is_empty()).and_then(|d| {
+                                let rest = &key[q.prefix.len()..];
+                                rest.find(d).map(|i| &key[..q.prefix.len() + i + d.len()])
+                            });
+                            if let Some(common) = folded {
                                 if q.after.is_none_or(|a| common > a) {
                                     entries.push(ListEntry::Prefix(common.to_owned()));
                                 }
-                                cursor = keys::prefix_end(&keys::object(&space, common));
-                                probe = Some(FOLD_PROBE);
-                                continue 'pages;
+                                stop = Stop::Folded(keys::prefix_end(&keys::object(&space, common)));
+                                return ControlFlow::Break(());
                             }
-                            None => {
-                                taken = Some(raw);
-                                let head: ListedHead = model::decode_listed(raw, value).map_err(from_meta)?;
+                            taken.clear();
+                            taken.extend_from_slice(raw);
+                            match model::decode_listed(raw, value) {
                                 // A key whose current version is a delete marker has no object.
-                                if !head.delete_marker {
-                                    entries.push(ListEntry::Object(key.to_owned(), head));
+                                Ok(head) if head.delete_marker => {}
+                                Ok(head) => entries.push(ListEntry::Object(key.to_owned(), head)),
+                                Err(e) => {
+                                    stop = Stop::Failed(e);
+                                    return ControlFlow::Break(());
                                 }
                             }
+                            ControlFlow::Continue(())
+                        })
+                        .await
+                        .map_err(from_meta)?;
+                    if !taken.is_empty() {
+                        cursor = keys::successor(&taken);
+                    }
+                    match stop {
+                        Stop::Failed(e) => return Err(from_meta(e)),
+                        Stop::Full => {
+                            truncated = true;
+                            break;
                         }
+                        Stop::Folded(past) => {
+                            cursor = past;
+                            probe = Some(FOLD_PROBE);
+                        }
+                        Stop::Exhausted if visited < limit => break,
+                        Stop::Exhausted => probe = probe.map(|p| p.saturating_mul(PROBE_GROWTH)),
                     }
-                    if let Some(last) = taken {
-                        cursor = keys::successor(last);
-                    }
-                    if exhausted {
-                        break;
-                    }
-                    probe = probe.map(|p| p.saturating_mul(PROBE_GROWTH));
                 }
                 if !truncated && entries.len() == q.max_keys && q.max_keys > 0 {
                     // Filled the page exactly: is anything left?

@@ -10,7 +10,7 @@ use super::service::Gateway;
 use crate::ops::list::MAX_KEYS;
 use crate::ops::version::VersionRef;
 use crate::ops::versions::{VersionEntry, VersionQuery, shown_id};
-use crate::ops::{ListEntry, ListPage, ListQuery};
+use crate::ops::{ListEntry, ListQuery};
 
 fn max_keys(requested: Option<i32>) -> S3Result<usize> {
     match requested {
@@ -63,21 +63,30 @@ impl Names {
         if self.0 { url_encode(s) } else { s.to_owned() }
     }
 
+    fn take(&self, s: String) -> String {
+        if self.0 { url_encode(&s) } else { s }
+    }
+
     fn opt(&self, s: Option<String>) -> Option<String> {
         s.map(|s| self.name(&s))
     }
 }
 
-fn render_listing(page: &ListPage, names: &Names, owner: Option<&str>) -> (Vec<Object>, Vec<CommonPrefix>) {
-    let mut contents = Vec::with_capacity(page.entries.len());
+/// Takes the entries: each key and ETag moves into the response rather than being copied.
+fn render_listing(
+    entries: Vec<ListEntry>,
+    names: &Names,
+    owner: Option<&str>,
+) -> (Vec<Object>, Vec<CommonPrefix>) {
+    let mut contents = Vec::with_capacity(entries.len());
     let mut prefixes = Vec::new();
     // One owner per page (its canonical id is a hash), cloned into each entry.
     let owner = owner.map(owner_dto);
-    for entry in &page.entries {
+    for entry in entries {
         match entry {
             ListEntry::Object(key, head) => contents.push(Object {
-                key: Some(names.name(key)),
-                e_tag: Some(ETag::Strong(head.etag.clone())),
+                key: Some(names.take(key)),
+                e_tag: Some(ETag::Strong(head.etag)),
                 last_modified: Some(Timestamp::from(head.modified.to_time())),
                 size: Some(head.size as i64),
                 storage_class: Some(ObjectStorageClass::from_static(ObjectStorageClass::STANDARD)),
@@ -89,7 +98,7 @@ fn render_listing(page: &ListPage, names: &Names, owner: Option<&str>) -> (Vec<O
                 restore_status: None,
             }),
             ListEntry::Prefix(p) => prefixes.push(CommonPrefix {
-                prefix: Some(names.name(p)),
+                prefix: Some(names.take(p)),
             }),
         }
     }
@@ -120,12 +129,13 @@ impl Gateway {
         };
         let page = self.store.list_objects(&input.bucket, &query).await?;
         let owner = (input.fetch_owner == Some(true)).then_some(page.owner.as_str());
-        let (contents, prefixes) = render_listing(&page, &names, owner);
+        let key_count = page.entries.len() as i32;
+        let (contents, prefixes) = render_listing(page.entries, &names, owner);
         Ok(S3Response::new(ListObjectsV2Output {
             name: Some(input.bucket),
             prefix: Some(names.name(&prefix)),
             max_keys: Some(max as i32),
-            key_count: Some(page.entries.len() as i32),
+            key_count: Some(key_count),
             continuation_token: input.continuation_token,
             is_truncated: Some(page.resume.is_some()),
             next_continuation_token: page.resume.as_deref().map(encode_token),
@@ -156,13 +166,13 @@ impl Gateway {
             max_keys: max,
         };
         let page = self.store.list_objects(&input.bucket, &query).await?;
-        let (contents, prefixes) = render_listing(&page, &names, Some(&page.owner));
         // AWS returns NextMarker only with a delimiter; without one, clients resume after the
         // last key.
         let next_marker = match (&page.resume, &input.delimiter) {
             (Some(_), Some(_)) => page.entries.last().map(|e| e.name().to_owned()),
             _ => None,
         };
+        let (contents, prefixes) = render_listing(page.entries, &names, Some(&page.owner));
         Ok(S3Response::new(ListObjectsOutput {
             name: Some(input.bucket),
             prefix: Some(names.name(&prefix)),
