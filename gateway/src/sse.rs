@@ -225,10 +225,16 @@ impl Sealer {
     pub fn seal(&self, index: u64, last: bool, plaintext: &[u8]) -> Result<Vec<u8>, SseError> {
         let mut sealed = Vec::with_capacity(plaintext.len() + TAG as usize);
         sealed.extend_from_slice(plaintext);
-        self.key
-            .seal_in_place_append_tag(nonce(index), Aad::from([u8::from(last)]), &mut sealed)
-            .map_err(|_| SseError::Damaged)?;
+        self.seal_in_place(index, last, &mut sealed)?;
         Ok(sealed)
+    }
+
+    /// Seals the plaintext in `chunk` where it lies and appends the tag (no reallocation when
+    /// the vector has room for it).
+    pub fn seal_in_place(&self, index: u64, last: bool, chunk: &mut Vec<u8>) -> Result<(), SseError> {
+        self.key
+            .seal_in_place_append_tag(nonce(index), Aad::from([u8::from(last)]), chunk)
+            .map_err(|_| SseError::Damaged)
     }
 
     /// Opens a sealed chunk where it lies, leaving its plaintext in `frame`: a GET streams

@@ -29,7 +29,9 @@ type BoxError = Box<dyn std::error::Error + Send + Sync>;
 pub type PlainStream = Pin<Box<dyn Stream<Item = Result<Bytes, std::io::Error>> + Send + Sync>>;
 
 /// Seals a plaintext stream into chunks, holding one full chunk back until it is known whether
-/// more follows (the last chunk is sealed as such, even when it is full).
+/// more follows (the last chunk is sealed as such, even when it is full). Each chunk is gathered
+/// straight into the buffer it is sealed in: the body's bytes are copied once on their way to
+/// the volume.
 fn seal_stream<S, E>(
     body: S,
     sealer: Sealer,
@@ -41,45 +43,58 @@ where
 {
     struct State<S> {
         body: Pin<Box<S>>,
-        buf: BytesMut,
+        /// The chunk being gathered, with room for its tag.
+        chunk: Vec<u8>,
+        /// What is left of the last piece of the body.
+        pending: Bytes,
         index: u64,
         done: bool,
     }
+    let frame = (CHUNK + TAG) as usize;
     let state = State {
         body: Box::pin(body),
-        buf: BytesMut::new(),
+        chunk: Vec::with_capacity(frame),
+        pending: Bytes::new(),
         index: 0,
         done: false,
     };
-    stream::try_unfold((state, sealer, digest), |(mut st, sealer, digest)| async move {
-        loop {
-            // More than a full chunk buffered: the first is not the last, seal it.
-            if st.buf.len() as u64 > CHUNK {
-                let chunk = st.buf.split_to(CHUNK as usize);
-                let sealed = sealer.seal(st.index, false, &chunk)?;
-                st.index += 1;
-                return Ok(Some((Bytes::from(sealed), (st, sealer, digest))));
-            }
-            if st.done {
-                return Ok(None);
-            }
-            match st.body.next().await {
-                Some(Ok(bytes)) => {
-                    if let Ok(mut d) = digest.lock() {
-                        d.update(&bytes);
+    stream::try_unfold(
+        (state, sealer, digest),
+        move |(mut st, sealer, digest)| async move {
+            loop {
+                if !st.pending.is_empty() {
+                    // A full chunk with more to follow: it is not the last, seal it.
+                    if st.chunk.len() as u64 == CHUNK {
+                        let mut sealed = std::mem::replace(&mut st.chunk, Vec::with_capacity(frame));
+                        sealer.seal_in_place(st.index, false, &mut sealed)?;
+                        st.index += 1;
+                        return Ok(Some((Bytes::from(sealed), (st, sealer, digest))));
                     }
-                    st.buf.extend_from_slice(&bytes);
+                    let take = (CHUNK as usize - st.chunk.len()).min(st.pending.len());
+                    st.chunk.extend_from_slice(&st.pending.split_to(take));
+                    continue;
                 }
-                Some(Err(e)) => return Err(e.into()),
-                None => {
-                    st.done = true;
-                    let last = st.buf.split();
-                    let sealed = sealer.seal(st.index, true, &last)?;
-                    return Ok(Some((Bytes::from(sealed), (st, sealer, digest))));
+                if st.done {
+                    return Ok(None);
+                }
+                match st.body.next().await {
+                    Some(Ok(bytes)) => {
+                        if let Ok(mut d) = digest.lock() {
+                            d.update(&bytes);
+                        }
+                        st.pending = bytes;
+                    }
+                    Some(Err(e)) => return Err(e.into()),
+                    None => {
+                        st.done = true;
+                        let mut last = std::mem::take(&mut st.chunk);
+                        sealer.seal_in_place(st.index, true, &mut last)?;
+                        return Ok(Some((Bytes::from(last), (st, sealer, digest))));
+                    }
                 }
             }
-        }
-    })
+        },
+    )
 }
 
 /// Splits a sealed byte stream into its chunks and opens them, keeping `skip..skip + take` of
