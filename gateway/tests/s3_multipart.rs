@@ -374,6 +374,47 @@ async fn list_multipart_uploads_filters_folds_and_pages() {
         (km, um) = (page.next_key_marker, page.next_upload_id_marker);
     }
     assert_eq!(visited, ids.iter().map(|(_, id)| id.clone()).collect::<Vec<_>>());
+    // With a delimiter, one entry a page: a page that ends on a common prefix resumes past it.
+    let mut shown = Vec::new();
+    let (mut km, mut um) = (None, None);
+    loop {
+        let page = c
+            .list_multipart_uploads()
+            .bucket(B)
+            .delimiter("/")
+            .max_uploads(1)
+            .set_key_marker(km)
+            .set_upload_id_marker(um)
+            .send()
+            .await
+            .unwrap();
+        let entries: Vec<String> = page
+            .uploads()
+            .iter()
+            .map(|u| u.upload_id().unwrap().to_owned())
+            .chain(
+                page.common_prefixes()
+                    .iter()
+                    .map(|p| p.prefix().unwrap().to_owned()),
+            )
+            .collect();
+        assert_eq!(entries.len(), 1, "one entry a page: {entries:?}");
+        shown.extend(entries);
+        assert!(shown.len() <= 4, "paging does not end: {shown:?}");
+        if page.is_truncated != Some(true) {
+            break;
+        }
+        (km, um) = (page.next_key_marker, page.next_upload_id_marker);
+    }
+    assert_eq!(
+        shown,
+        [
+            "a/".to_owned(),
+            ids[2].1.clone(),
+            ids[3].1.clone(),
+            "c/".to_owned()
+        ]
+    );
 }
 
 #[tokio::test]

@@ -246,6 +246,71 @@ async fn listing_versions_pages_through_many_keys_newest_first() {
     assert_eq!(folded.versions().len(), 10);
 }
 
+/// Versions and common prefixes, paged with a delimiter: every page resumes after the last
+/// version or prefix it showed, and no prefix comes back twice.
+#[tokio::test]
+async fn listing_versions_with_a_delimiter_pages_through_prefixes() {
+    let (_gw, c) = with_bucket(B).await;
+    set_versioning(&c, BucketVersioningStatus::Enabled).await;
+    let mut ids = std::collections::HashMap::new();
+    for (key, count) in [
+        ("a", 1),
+        ("d1/x", 3),
+        ("d1/y", 1),
+        ("d2/z", 2),
+        ("e", 2),
+        ("f/g", 1),
+    ] {
+        for i in 0..count {
+            let id = put_v(&c, key, &format!("{key}{i}")).await.unwrap();
+            ids.entry(key).or_insert_with(Vec::new).insert(0, id);
+        }
+    }
+    let expected: Vec<String> = [
+        format!("a {}", ids["a"][0]),
+        "d1/".to_owned(),
+        "d2/".to_owned(),
+        format!("e {}", ids["e"][0]),
+        format!("e {}", ids["e"][1]),
+        "f/".to_owned(),
+    ]
+    .into();
+    for page in [1, 2, 3, 1000] {
+        let mut shown = Vec::new();
+        let (mut km, mut vm) = (None, None);
+        loop {
+            let r = c
+                .list_object_versions()
+                .bucket(B)
+                .delimiter("/")
+                .max_keys(page)
+                .set_key_marker(km)
+                .set_version_id_marker(vm)
+                .send()
+                .await
+                .unwrap();
+            let mut rows: Vec<String> = r
+                .versions()
+                .iter()
+                .map(|v| format!("{} {}", v.key().unwrap(), v.version_id().unwrap()))
+                .chain(r.common_prefixes().iter().map(|p| p.prefix().unwrap().to_owned()))
+                .collect();
+            assert!(rows.len() <= page as usize, "page size {page}: {rows:?}");
+            rows.sort_by_key(|row| expected.iter().position(|e| e == row));
+            shown.extend(rows);
+            assert!(
+                shown.len() <= expected.len(),
+                "page size {page}: paging does not end: {shown:?}"
+            );
+            if r.is_truncated != Some(true) {
+                break;
+            }
+            (km, vm) = (r.next_key_marker, r.next_version_id_marker);
+        }
+        assert_eq!(shown, expected, "page size {page}");
+    }
+}
+
 #[tokio::test]
 async fn conditional_writes_act_on_the_current_version() {
     let (_gw, c) = with_bucket(B).await;

@@ -55,8 +55,8 @@ pub struct ListPage {
     pub owner: String,
 }
 
-/// Why one scan of a page stopped.
-enum Stop {
+/// Why one scan of a listing page stopped.
+pub(super) enum Stop {
     /// It ran to its limit or to the end of the range.
     Exhausted,
     /// The page is full, with more to come.

@@ -593,7 +593,11 @@ impl Store {
                         match folded {
                             Some(common) => {
                                 cursor = keys::prefix_end(&keys::uploads_prefix(&space, &common));
-                                entries.push(UploadEntry::Prefix(common));
+                                // A page that ended on this prefix resumes with it as the key
+                                // marker: it was shown already.
+                                if q.key_marker.is_none_or(|m| common.as_str() > m) {
+                                    entries.push(UploadEntry::Prefix(common));
+                                }
                                 continue 'scan;
                             }
                             None => {

@@ -1,7 +1,10 @@
 //! ListObjectVersions: one scan of the version records, newest first within each key.
 
+use std::ops::ControlFlow;
+
 use s3s::S3Result;
 
+use super::list::Stop;
 use super::version::VersionRef;
 use super::{Store, bucket, read_only};
 use crate::errors::from_meta;
@@ -61,42 +64,71 @@ impl Store {
                 let mut entries = Vec::new();
                 let mut truncated = false;
                 let mut last_key: Option<String> = resumed_key;
-                'scan: loop {
-                    let batch = txn.scan(&cursor, &end, q.max_keys + 1).await.map_err(from_meta)?;
-                    if batch.is_empty() {
-                        break;
+                // The last version record a scan took: the cursor moves past it once.
+                let mut taken = Vec::new();
+                loop {
+                    let limit = q.max_keys + 1;
+                    let mut stop = Stop::Exhausted;
+                    taken.clear();
+                    let visited = txn
+                        .scan_visit(&cursor, &end, limit, &mut |raw, value| {
+                            if entries.len() == q.max_keys {
+                                stop = Stop::Full;
+                                return ControlFlow::Break(());
+                            }
+                            let Some((key, _)) = keys::version_parts(&space, raw) else {
+                                return ControlFlow::Continue(());
+                            };
+                            let folded = q.delimiter.filter(|d| !d.is_empty()).and_then(|d| {
+                                let rest = key.get(q.prefix.len()..)?;
+                                rest.find(d)
+                                    .map(|i| key[..q.prefix.len() + i + d.len()].to_owned())
+                            });
+                            if let Some(common) = folded {
+                                // The scan stops here and goes on past the prefix's versions,
+                                // which are skipped, not read.
+                                stop =
+                                    Stop::Folded(keys::prefix_end(&keys::versions_prefix(&space, &common)));
+                                // A page that ended on this prefix resumes with it as the key
+                                // marker: it was shown already.
+                                if q.key_marker.is_none_or(|m| common.as_str() > m) {
+                                    entries.push(VersionEntry::Prefix(common));
+                                }
+                                last_key = None;
+                                return ControlFlow::Break(());
+                            }
+                            let head: ObjectHead = match model::decode(raw, value) {
+                                Ok(head) => head,
+                                Err(e) => {
+                                    stop = Stop::Failed(e);
+                                    return ControlFlow::Break(());
+                                }
+                            };
+                            let is_latest = last_key.as_deref() != Some(key.as_str());
+                            last_key = Some(key.clone());
+                            taken.clear();
+                            taken.extend_from_slice(raw);
+                            entries.push(VersionEntry::Version {
+                                key,
+                                head: Box::new(head),
+                                is_latest,
+                            });
+                            ControlFlow::Continue(())
+                        })
+                        .await
+                        .map_err(from_meta)?;
+                    if !taken.is_empty() {
+                        cursor = keys::successor(&taken);
                     }
-                    for (raw, value) in &batch {
-                        if entries.len() == q.max_keys {
+                    match stop {
+                        Stop::Failed(e) => return Err(from_meta(e)),
+                        Stop::Full => {
                             truncated = true;
-                            break 'scan;
+                            break;
                         }
-                        let Some((key, _)) = keys::version_parts(&space, raw) else {
-                            continue;
-                        };
-                        let folded = q.delimiter.filter(|d| !d.is_empty()).and_then(|d| {
-                            let rest = key.get(q.prefix.len()..)?;
-                            rest.find(d)
-                                .map(|i| key[..q.prefix.len() + i + d.len()].to_owned())
-                        });
-                        if let Some(common) = folded {
-                            cursor = keys::prefix_end(&keys::versions_prefix(&space, &common));
-                            entries.push(VersionEntry::Prefix(common));
-                            last_key = None;
-                            continue 'scan;
-                        }
-                        let head: ObjectHead = model::decode(raw, value).map_err(from_meta)?;
-                        let is_latest = last_key.as_deref() != Some(key.as_str());
-                        last_key = Some(key.clone());
-                        cursor = keys::successor(raw);
-                        entries.push(VersionEntry::Version {
-                            key,
-                            head: Box::new(head),
-                            is_latest,
-                        });
-                    }
-                    if batch.len() <= q.max_keys {
-                        break;
+                        Stop::Folded(past) => cursor = past,
+                        Stop::Exhausted if visited < limit => break,
+                        Stop::Exhausted => {}
                     }
                 }
                 if !truncated && entries.len() == q.max_keys && q.max_keys > 0 {
