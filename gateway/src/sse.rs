@@ -222,13 +222,6 @@ fn nonce(index: u64) -> Nonce {
 }
 
 impl Sealer {
-    pub fn seal(&self, index: u64, last: bool, plaintext: &[u8]) -> Result<Vec<u8>, SseError> {
-        let mut sealed = Vec::with_capacity(plaintext.len() + TAG as usize);
-        sealed.extend_from_slice(plaintext);
-        self.seal_in_place(index, last, &mut sealed)?;
-        Ok(sealed)
-    }
-
     /// Seals the plaintext in `chunk` where it lies and appends the tag (no reallocation when
     /// the vector has room for it).
     pub fn seal_in_place(&self, index: u64, last: bool, chunk: &mut Vec<u8>) -> Result<(), SseError> {
@@ -358,7 +351,8 @@ mod tests {
     fn chunks_open_only_at_their_place_and_as_last_or_not() {
         let seal = Seal::new();
         let s = key().sealer(&seal).unwrap();
-        let sealed = s.seal(3, false, b"hello").unwrap();
+        let mut sealed = b"hello".to_vec();
+        s.seal_in_place(3, false, &mut sealed).unwrap();
         assert_eq!(sealed.len() as u64, 5 + TAG);
         assert_eq!(s.open(3, false, &sealed).unwrap(), b"hello");
         assert_eq!(s.open(4, false, &sealed), Err(SseError::Damaged), "moved");
