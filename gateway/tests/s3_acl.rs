@@ -202,3 +202,103 @@ async fn owners_show_one_canonical_id_per_org_everywhere() {
     ];
     assert_eq!(seen, [Some(id.as_str()); 9]);
 }
+
+/// `x-amz-expected-bucket-owner` (and its copy-source twin) refuses a request whose bucket is
+/// owned by someone else, and changes nothing; the owner's canonical id or org name passes.
+#[tokio::test]
+async fn a_stated_bucket_owner_that_does_not_own_the_bucket_is_refused() {
+    let (_gw, c) = with_bucket(B).await;
+    let owner = c.list_buckets().send().await.unwrap().owner.unwrap();
+    let (id, org) = (owner.id.unwrap(), owner.display_name.unwrap());
+    let stranger = "1".repeat(64);
+    let body = || ByteStream::from_static(b"guarded");
+
+    for expected in [&id, &org] {
+        c.put_object()
+            .bucket(B)
+            .key("k")
+            .body(body())
+            .expected_bucket_owner(expected)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("the owner {expected}: {e:?}"));
+    }
+    assert_s3_error(
+        c.put_object()
+            .bucket(B)
+            .key("other")
+            .body(body())
+            .expected_bucket_owner(&stranger)
+            .send()
+            .await,
+        "AccessDenied",
+        403,
+    );
+    assert_eq!(
+        head_etag(&c, B, "other").await,
+        None,
+        "a refused PUT wrote nothing"
+    );
+    assert_s3_error(
+        c.get_object()
+            .bucket(B)
+            .key("k")
+            .expected_bucket_owner(&stranger)
+            .send()
+            .await,
+        "AccessDenied",
+        403,
+    );
+    assert_s3_error(
+        c.list_objects_v2()
+            .bucket(B)
+            .expected_bucket_owner("123456789012")
+            .send()
+            .await,
+        "AccessDenied",
+        403,
+    );
+    assert_s3_error(
+        c.delete_object()
+            .bucket(B)
+            .key("k")
+            .expected_bucket_owner(&stranger)
+            .send()
+            .await,
+        "AccessDenied",
+        403,
+    );
+    assert_eq!(
+        get(&c, B, "k").await,
+        b"guarded",
+        "a refused DELETE removed nothing"
+    );
+
+    let copy = |expected: &str| {
+        c.copy_object()
+            .bucket(B)
+            .key("copy")
+            .copy_source(format!("{B}/k"))
+            .expected_source_bucket_owner(expected)
+            .send()
+    };
+    assert_s3_error(copy(&stranger).await, "AccessDenied", 403);
+    assert_eq!(
+        head_etag(&c, B, "copy").await,
+        None,
+        "a refused copy wrote nothing"
+    );
+    copy(&id).await.expect("the source's owner");
+    assert_eq!(get(&c, B, "copy").await, b"guarded");
+
+    assert_s3_error(
+        c.get_object()
+            .bucket("absent")
+            .key("k")
+            .expected_bucket_owner(&id)
+            .send()
+            .await,
+        "NoSuchBucket",
+        404,
+    );
+}

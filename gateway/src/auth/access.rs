@@ -11,10 +11,12 @@ use std::time::{Duration, Instant};
 use axum::extract::ConnectInfo;
 use s3s::access::{S3Access, S3AccessContext};
 use s3s::dto::{DeleteObjectsInput, PutObjectTaggingInput};
+use s3s::path::S3Path;
 use s3s::{S3Error, S3ErrorCode, S3Request, S3Result};
 
+use super::expected_owner;
 use super::identity::{AccessMode, Identities, Identity};
-use super::permissions::{Needed, needed};
+use super::permissions::{Needed, copy_source, needed};
 use super::policy::{Context, Decision, Policy, Principal, Request};
 use super::replay::{ProvenCaller, ReplayProbe};
 use crate::errors::no_such_bucket;
@@ -239,6 +241,17 @@ impl Access {
         Ok(found)
     }
 
+    /// Refuses a request that states an owner `bucket` does not have (`expected_owner`). The
+    /// owner is read afresh, not from the cache: the guard is against a bucket that changed
+    /// hands. A bucket that does not exist is left to the operation (NoSuchBucket).
+    pub async fn expect_owner(&self, bucket: &str, expected: &str) -> S3Result<()> {
+        match self.store.bucket(bucket).await {
+            Ok(record) if !expected_owner::owned_by(&record.owner, expected) => Err(denied()),
+            Err(e) if *e.code() != S3ErrorCode::NoSuchBucket => Err(e),
+            _ => Ok(()),
+        }
+    }
+
     /// Resolves the key of a signed request (s3s verified the signature with its secret).
     pub async fn caller(&self, access_key: Option<&str>) -> S3Result<Option<Identity>> {
         match access_key {
@@ -377,6 +390,16 @@ impl S3Access for AccessCheck {
         };
         for need in &wants {
             self.0.authorize(caller.as_ref(), need, &facts_of).await?;
+        }
+        if let Some(expected) = expected_owner::stated(cx.headers(), expected_owner::HEADER)
+            && let S3Path::Bucket { bucket } | S3Path::Object { bucket, .. } = cx.s3_path()
+        {
+            self.0.expect_owner(bucket, expected).await?;
+        }
+        if let Some(expected) = expected_owner::stated(cx.headers(), expected_owner::SOURCE_HEADER)
+            && let Some((bucket, _)) = copy_source(cx.headers())
+        {
+            self.0.expect_owner(&bucket, expected).await?;
         }
         if let Some(probe) = cx.extensions_mut().get::<ReplayProbe>() {
             probe.prove(access_key);

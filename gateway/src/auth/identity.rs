@@ -388,6 +388,14 @@ impl Identities {
     }
 }
 
+/// The canonical user id S3 shows for an organization: 64 hex digits, as AWS's are, the same
+/// wherever an owner appears (ListBuckets, ACLs, listings, multipart initiators) and stable
+/// for the life of the org. Its display name is the org's name.
+pub fn canonical_id(org: &str) -> String {
+    use sha2::Digest as _;
+    hex::encode(sha2::Sha256::digest(format!("stowage-org:{org}")))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

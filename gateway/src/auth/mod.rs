@@ -2,6 +2,7 @@
 //! the decision taken on every request.
 
 pub mod access;
+pub mod expected_owner;
 pub mod identity;
 pub mod master_keys;
 pub mod permissions;

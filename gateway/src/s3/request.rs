@@ -27,13 +27,7 @@ pub fn owner_of<T>(req: &S3Request<T>) -> S3Result<String> {
     caller(req).map(|c| c.org.clone())
 }
 
-/// The canonical user id S3 shows for an organization: 64 hex digits, as AWS's are, the same
-/// wherever an owner appears (ListBuckets, ACLs, listings, multipart initiators) and stable
-/// for the life of the org. Its display name is the org's name.
-pub fn canonical_id(org: &str) -> String {
-    use sha2::Digest as _;
-    hex::encode(sha2::Sha256::digest(format!("stowage-org:{org}")))
-}
+pub use crate::auth::identity::canonical_id;
 
 pub fn owner_dto(org: &str) -> Owner {
     Owner {
