@@ -777,3 +777,84 @@ async fn non_ascii_user_metadata_round_trips_rfc_2047_encoded_as_aws_returns_it(
         "clients see what AWS sends; they decode it themselves"
     );
 }
+
+/// Object Lock is not built, so a request for it is refused and changes nothing: a locked bucket
+/// is `501 NotImplemented`; a write with a retention or a legal hold gets AWS's answer for a
+/// bucket without Object Lock, `400 InvalidRequest`.
+#[tokio::test]
+async fn requests_for_object_lock_are_refused_not_ignored() {
+    use aws_sdk_s3::types::{ObjectLockLegalHoldStatus, ObjectLockMode};
+    const B: &str = "lockless";
+    let (_gw, c) = with_bucket(B).await;
+    assert_s3_error(
+        c.create_bucket()
+            .bucket("locked")
+            .object_lock_enabled_for_bucket(true)
+            .send()
+            .await,
+        "NotImplemented",
+        501,
+    );
+    assert!(
+        c.head_bucket().bucket("locked").send().await.is_err(),
+        "no bucket was created"
+    );
+    c.create_bucket()
+        .bucket("unlocked")
+        .object_lock_enabled_for_bucket(false)
+        .send()
+        .await
+        .expect("a bucket that asks for no lock");
+
+    let until = DateTime::from_secs(4_102_444_800);
+    assert_s3_error(
+        c.put_object()
+            .bucket(B)
+            .key("retained")
+            .body(ByteStream::from_static(b"x"))
+            .object_lock_mode(ObjectLockMode::Compliance)
+            .object_lock_retain_until_date(until)
+            .send()
+            .await,
+        "InvalidRequest",
+        400,
+    );
+    assert_s3_error(
+        c.put_object()
+            .bucket(B)
+            .key("held")
+            .body(ByteStream::from_static(b"x"))
+            .object_lock_legal_hold_status(ObjectLockLegalHoldStatus::On)
+            .send()
+            .await,
+        "InvalidRequest",
+        400,
+    );
+    put(&c, B, "source", b"x".to_vec()).await;
+    assert_s3_error(
+        c.copy_object()
+            .bucket(B)
+            .key("copied")
+            .copy_source(format!("{B}/source"))
+            .object_lock_mode(ObjectLockMode::Governance)
+            .object_lock_retain_until_date(until)
+            .send()
+            .await,
+        "InvalidRequest",
+        400,
+    );
+    assert_s3_error(
+        c.create_multipart_upload()
+            .bucket(B)
+            .key("parts")
+            .object_lock_legal_hold_status(ObjectLockLegalHoldStatus::On)
+            .send()
+            .await,
+        "InvalidRequest",
+        400,
+    );
+    let keys: Vec<String> = snapshot(&c, B).await.into_iter().map(|(k, _)| k).collect();
+    assert_eq!(keys, ["source"], "refused writes wrote nothing");
+    let uploads = c.list_multipart_uploads().bucket(B).send().await.unwrap();
+    assert!(uploads.uploads().is_empty(), "no upload was started");
+}

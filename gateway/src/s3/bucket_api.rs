@@ -4,6 +4,7 @@ use s3s::dto::*;
 use s3s::{S3Error, S3ErrorCode, S3Request, S3Response, S3Result, s3_error};
 
 use super::acl::{self, AclRequest, acl_request};
+use super::object_lock;
 use super::request::{caller, canonical_id, owner_dto, owner_of};
 use super::service::Gateway;
 use super::tags;
@@ -37,6 +38,7 @@ impl Gateway {
         let name = BucketName::parse(&input.bucket)
             .map_err(|e| S3Error::with_message(S3ErrorCode::InvalidBucketName, e.to_string()))?;
         acl::check_ownership(input.object_ownership.as_ref().map(|o| o.as_str()))?;
+        object_lock::refuse_bucket_lock(input.object_lock_enabled_for_bucket)?;
         acl::check(&acl_request!(input, write: input.grant_write.as_deref()), &owner)?;
         let location = input
             .create_bucket_configuration

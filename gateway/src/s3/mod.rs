@@ -16,6 +16,7 @@ mod listing;
 mod multipart_api;
 mod object_api;
 mod object_io;
+mod object_lock;
 mod public_access_api;
 mod rename_route;
 pub mod repeated_metadata;

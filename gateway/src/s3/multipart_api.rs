@@ -9,6 +9,7 @@ use super::conditions::{etag_match, read_conditions, write_conditions};
 use super::encryption_request::{requested, set_encryption};
 use super::listing::url_encode;
 use super::object_io::{ChecksumFields, etag, set_checksums, set_part_checksums};
+use super::object_lock::{self, object_lock_requested};
 use super::request::{
     canonical_id, check_content_md5, checksum_values, content_headers, content_md5, header_str, owner_dto,
     owner_of, user_metadata,
@@ -177,6 +178,7 @@ impl Gateway {
         if !acl.is_empty() {
             acl::check(&acl, &self.store.bucket(&input.bucket).await?.owner)?;
         }
+        object_lock::refuse_object_lock(object_lock_requested!(input))?;
         let checksum_algorithm = input
             .checksum_algorithm
             .as_ref()

@@ -11,6 +11,7 @@ use super::conditions::{
 };
 use super::encryption_request::{requested, set_encryption};
 use super::object_io::{ChecksumFields, etag, select, set_checksums, set_object_fields, timestamp};
+use super::object_lock::{self, object_lock_requested};
 use super::request::{check_content_md5, checksum_values, content_headers, content_md5, user_metadata};
 use super::service::Gateway;
 use super::sse_request::{customer_key, echo, unlock};
@@ -196,6 +197,7 @@ impl Gateway {
         // Fail before reading a byte of the body when the request cannot succeed.
         let bucket = self.store.bucket(&input.bucket).await?;
         acl::check(&acl_request!(input, write: None), &bucket.owner)?;
+        object_lock::refuse_object_lock(object_lock_requested!(input))?;
         let checksum = ChecksumRequest::of_request(
             &headers,
             input.checksum_algorithm.as_ref(),
@@ -340,6 +342,7 @@ impl Gateway {
         if !acl.is_empty() {
             acl::check(&acl, &self.store.bucket(&input.bucket).await?.owner)?;
         }
+        object_lock::refuse_object_lock(object_lock_requested!(input))?;
         let (src_bucket, src_key, src_version) = match &input.copy_source {
             CopySource::Bucket {
                 bucket,
