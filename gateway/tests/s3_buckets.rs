@@ -271,9 +271,13 @@ async fn get_bucket_location_of_a_us_east_1_bucket_is_an_empty_constraint() {
 #[tokio::test]
 async fn a_bucket_deleted_under_16_writers_comes_back_empty() {
     let (gw, client) = with_bucket("contested").await;
+    // Failed deletes so far. Writers pause longer as it grows: on a loaded machine, where a
+    // write holds its object for as long as the pause, the bucket is then still empty now and
+    // then, while writes keep racing the delete.
+    let refused = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
     let writers: Vec<_> = (0..16)
         .map(|w| {
-            let client = client.clone();
+            let (client, refused) = (client.clone(), refused.clone());
             tokio::spawn(async move {
                 for n in 0.. {
                     let key = format!("w{w}/{n}");
@@ -291,7 +295,8 @@ async fn a_bucket_deleted_under_16_writers_comes_back_empty() {
                     // Deleted again, and a pause, so the bucket empties now and then and the
                     // delete can win.
                     let _ = client.delete_object().bucket("contested").key(&key).send().await;
-                    tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+                    let pause = 10 + refused.load(std::sync::atomic::Ordering::Relaxed) / 2;
+                    tokio::time::sleep(std::time::Duration::from_millis(pause)).await;
                 }
                 unreachable!()
             })
@@ -304,6 +309,7 @@ async fn a_bucket_deleted_under_16_writers_comes_back_empty() {
             Ok(_) => break,
             Err(e) => assert_eq!(s3_error(e).0, "BucketNotEmpty"),
         }
+        refused.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         assert!(attempts < 5000, "DeleteBucket never found the bucket empty");
     }
     for writer in writers {
