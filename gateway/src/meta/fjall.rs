@@ -20,7 +20,7 @@ use async_trait::async_trait;
 use tokio::runtime::{Handle, RuntimeFlavor};
 
 use super::group_sync::GroupSync;
-use super::store::{Key, MetaError, MetaResult, MetaStore, MetaTxn, Value, Visitor};
+use super::store::{Key, MetaError, MetaResult, MetaStore, MetaTxn, Value, Visitor, visit_pairs};
 
 /// All metadata lives in one keyspace: the key layout (`meta::keys`) separates the tables.
 const KEYSPACE: &str = "meta";
@@ -272,15 +272,7 @@ fn blocking<R>(f: impl FnOnce() -> R) -> R {
 /// Lends up to `limit` pairs of `range` to `visit`: fjall's keys and values are shared slices,
 /// so nothing is copied.
 fn visit_range(range: ::fjall::Iter, limit: usize, visit: &mut Visitor<'_>) -> MetaResult<usize> {
-    let mut handed = 0;
-    for guard in range.take(limit) {
-        let (key, value) = guard.into_inner().map_err(backend)?;
-        handed += 1;
-        if visit(&key, &value).is_break() {
-            break;
-        }
-    }
-    Ok(handed)
+    visit_pairs(range.take(limit).map(|g| g.into_inner().map_err(backend)), visit)
 }
 
 /// Rejects keys fjall would panic on.

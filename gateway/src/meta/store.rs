@@ -103,10 +103,7 @@ pub trait MetaTxn: Send {
         visit: &mut Visitor<'_>,
     ) -> MetaResult<usize> {
         let pairs = self.scan(start, end, limit).await?;
-        Ok(visit_pairs(
-            pairs.iter().map(|(k, v)| (k.as_slice(), v.as_slice())),
-            visit,
-        ))
+        visit_pairs(pairs.iter().map(|(k, v)| Ok((k, v))), visit)
     }
 
     /// Applies every write atomically and durably, or returns [`MetaError::Conflict`] and
@@ -116,14 +113,18 @@ pub trait MetaTxn: Send {
     async fn rollback(self: Box<Self>) -> MetaResult<()>;
 }
 
-/// Hands `pairs` to `visit` until it breaks; how many it was handed.
-fn visit_pairs<'a>(pairs: impl Iterator<Item = (&'a [u8], &'a [u8])>, visit: &mut Visitor<'_>) -> usize {
+/// Hands `pairs` to `visit` until it breaks or one fails to read; how many it was handed.
+pub(super) fn visit_pairs<K: AsRef<[u8]>, V: AsRef<[u8]>>(
+    pairs: impl Iterator<Item = MetaResult<(K, V)>>,
+    visit: &mut Visitor<'_>,
+) -> MetaResult<usize> {
     let mut handed = 0;
-    for (key, value) in pairs {
+    for pair in pairs {
+        let (key, value) = pair?;
         handed += 1;
-        if visit(key, value).is_break() {
+        if visit(key.as_ref(), value.as_ref()).is_break() {
             break;
         }
     }
-    handed
+    Ok(handed)
 }

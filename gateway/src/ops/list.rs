@@ -66,6 +66,14 @@ pub(super) enum Stop {
     Failed(MetaError),
 }
 
+/// The common prefix `key` folds into under `delimiter`: the key up to and including the first
+/// delimiter after `prefix`. None without a delimiter (or an empty one) or when there is none.
+pub(super) fn common_prefix<'k>(key: &'k str, prefix: &str, delimiter: Option<&str>) -> Option<&'k str> {
+    let d = delimiter.filter(|d| !d.is_empty())?;
+    let at = key.get(prefix.len()..)?.find(d)?;
+    Some(&key[..prefix.len() + at + d.len()])
+}
+
 impl Store {
     pub async fn list_objects(&self, bucket: &str, q: &ListQuery<'_>) -> S3Result<ListPage> {
         read_only(&*self.meta, &(bucket, q), |txn, (bucket, q)| {
@@ -113,11 +121,7 @@ impl Store {
                             let Some(key) = keys::object_key_of(&space, raw) else {
                                 return ControlFlow::Continue(());
                             };
-                            let folded = q.delimiter.filter(|d| !d.is_empty()).and_then(|d| {
-                                let rest = &key[q.prefix.len()..];
-                                rest.find(d).map(|i| &key[..q.prefix.len() + i + d.len()])
-                            });
-                            if let Some(common) = folded {
+                            if let Some(common) = common_prefix(key, q.prefix, q.delimiter) {
                                 if q.after.is_none_or(|a| common > a) {
                                     entries.push(ListEntry::Prefix(common.to_owned()));
                                 }

@@ -8,6 +8,7 @@ use std::collections::{BTreeMap, HashSet};
 use crate::md5_asm::Md5;
 use s3s::{S3Error, S3ErrorCode, S3Result};
 
+use super::list::common_prefix;
 use super::object::Upload;
 use super::precondition::WriteConditions;
 use super::version::{self, NewRefs};
@@ -585,11 +586,7 @@ impl Store {
                             break 'scan;
                         }
                         let upload: UploadRecord = model::decode(k, v).map_err(from_meta)?;
-                        let folded = q.delimiter.filter(|d| !d.is_empty()).and_then(|d| {
-                            let rest = upload.key.get(q.prefix.len()..)?;
-                            rest.find(d)
-                                .map(|i| upload.key[..q.prefix.len() + i + d.len()].to_owned())
-                        });
+                        let folded = common_prefix(&upload.key, q.prefix, q.delimiter).map(str::to_owned);
                         match folded {
                             Some(common) => {
                                 cursor = keys::prefix_end(&keys::uploads_prefix(&space, &common));

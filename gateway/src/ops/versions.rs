@@ -4,7 +4,7 @@ use std::ops::ControlFlow;
 
 use s3s::S3Result;
 
-use super::list::Stop;
+use super::list::{Stop, common_prefix};
 use super::version::VersionRef;
 use super::{Store, bucket, read_only};
 use crate::errors::from_meta;
@@ -79,12 +79,8 @@ impl Store {
                             let Some((key, _)) = keys::version_parts(&space, raw) else {
                                 return ControlFlow::Continue(());
                             };
-                            let folded = q.delimiter.filter(|d| !d.is_empty()).and_then(|d| {
-                                let rest = key.get(q.prefix.len()..)?;
-                                rest.find(d)
-                                    .map(|i| key[..q.prefix.len() + i + d.len()].to_owned())
-                            });
-                            if let Some(common) = folded {
+                            if let Some(common) = common_prefix(&key, q.prefix, q.delimiter) {
+                                let common = common.to_owned();
                                 // The scan stops here and goes on past the prefix's versions,
                                 // which are skipped, not read.
                                 stop =

@@ -22,7 +22,7 @@ pub fn refuse_object_lock(requested: bool) -> S3Result<()> {
     if requested {
         return Err(S3Error::with_message(
             S3ErrorCode::InvalidRequest,
-            "Bucket is missing Object Lock Configuration",
+            "Bucket is missing ObjectLockConfiguration",
         ));
     }
     Ok(())
