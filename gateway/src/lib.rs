@@ -13,6 +13,7 @@ pub mod config;
 pub mod credentials;
 pub mod errors;
 pub mod head_prefix;
+pub mod heap_tuning;
 pub mod http_server;
 pub mod kms;
 pub mod lifecycle;

@@ -13,14 +13,16 @@ fn init_tracing(format: &str) {
     }
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    let runtime = || tokio::runtime::Builder::new_multi_thread().enable_all().build();
     match cli.command {
         Command::Serve(args) => {
+            // Before the runtime's threads exist (see `heap_tuning`).
+            gateway::heap_tuning::apply();
             init_tracing(&args.log_format);
-            gateway::server::serve(*args).await
+            runtime()?.block_on(gateway::server::serve(*args))
         }
-        Command::Admin(args) => gateway::admin::cli::run(args).await,
+        Command::Admin(args) => runtime()?.block_on(gateway::admin::cli::run(args)),
     }
 }

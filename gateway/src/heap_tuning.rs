@@ -1,0 +1,55 @@
+//! How the gateway's heap hands memory back to the kernel (glibc malloc).
+//!
+//! A large PUT keeps a few MiB of body in flight: hyper's read buffers (up to ~400 KiB each),
+//! the chunks queued for the MD5 thread, sealed chunks and write batches. glibc's defaults
+//! return the top of an arena to the kernel as soon as more than twice the last freed large
+//! block sits free there (`madvise(MADV_DONTNEED)`), so every PUT gave its buffers back and
+//! took them again as fresh, zeroed pages: about 190,000 page faults for 32 large PUTs, and a
+//! tenth of the gateway's CPU in faulting and zeroing pages on a machine where MD5 and the
+//! copies already compete for two cores.
+//!
+//! Keeping up to [`TRIM_THRESHOLD`] free at the top of an arena stops that churn (faults fell
+//! to ~15,000-30,000; 64 MiB PUTs 7-8% faster; peak RSS +10-25 MB). Setting the trim threshold
+//! turns off glibc's sliding mmap threshold, so the mmap threshold is set as well, above every
+//! buffer a request holds: blocks that large are rare and go straight back to the kernel.
+//!
+//! An operator's own glibc settings (`MALLOC_*_` or `GLIBC_TUNABLES`) win over these.
+
+/// Free memory an arena keeps at its top instead of returning it: above what one large PUT
+/// holds in flight.
+const TRIM_THRESHOLD: i32 = 16 * 1024 * 1024;
+/// Blocks at least this large are mapped and unmapped on their own.
+const MMAP_THRESHOLD: i32 = 4 * 1024 * 1024;
+
+/// Variables through which an operator tunes glibc malloc; if any is set, it is left alone.
+const OPERATOR_SETTINGS: [&str; 4] = [
+    "GLIBC_TUNABLES",
+    "MALLOC_TRIM_THRESHOLD_",
+    "MALLOC_MMAP_THRESHOLD_",
+    "MALLOC_TOP_PAD_",
+];
+
+/// Applies the thresholds above, unless the environment sets its own. Call before the runtime
+/// starts its threads.
+pub fn apply() {
+    if OPERATOR_SETTINGS.iter().any(|v| std::env::var_os(v).is_some()) {
+        return;
+    }
+    set_thresholds();
+}
+
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn set_thresholds() {
+    // SAFETY: `mallopt` only changes the allocator's global parameters, under its own lock; it
+    // is called before any thread but this one exists.
+    let ok = unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, MMAP_THRESHOLD) == 1
+            && libc::mallopt(libc::M_TRIM_THRESHOLD, TRIM_THRESHOLD) == 1
+    };
+    if !ok {
+        eprintln!("warning: glibc refused the gateway's malloc thresholds; running with its defaults");
+    }
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn set_thresholds() {}
