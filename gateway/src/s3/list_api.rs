@@ -3,7 +3,7 @@
 use s3s::dto::*;
 use s3s::{S3Error, S3ErrorCode, S3Request, S3Response, S3Result};
 
-use super::listing::{decode_token, encode_token, url_encode};
+use super::listing::{decode_token, encode_token, url_encode, url_encode_owned};
 use super::object_io::{etag, timestamp};
 use super::request::owner_dto;
 use super::service::Gateway;
@@ -64,7 +64,7 @@ impl Names {
     }
 
     fn take(&self, s: String) -> String {
-        if self.0 { url_encode(&s) } else { s }
+        if self.0 { url_encode_owned(s) } else { s }
     }
 
     fn opt(&self, s: Option<String>) -> Option<String> {
