@@ -13,7 +13,8 @@
 //! turns off glibc's sliding mmap threshold, so the mmap threshold is set as well, above every
 //! buffer a request holds: blocks that large are rare and go straight back to the kernel.
 //!
-//! An operator's own glibc settings (`MALLOC_*_` or `GLIBC_TUNABLES`) win over these.
+//! An operator's own malloc settings (`MALLOC_*_`, or `glibc.malloc.*` in `GLIBC_TUNABLES`) win
+//! over these.
 
 /// Free memory an arena keeps at its top instead of returning it: above what one large PUT
 /// holds in flight.
@@ -22,8 +23,7 @@ const TRIM_THRESHOLD: i32 = 16 * 1024 * 1024;
 const MMAP_THRESHOLD: i32 = 4 * 1024 * 1024;
 
 /// Variables through which an operator tunes glibc malloc; if any is set, it is left alone.
-const OPERATOR_SETTINGS: [&str; 4] = [
-    "GLIBC_TUNABLES",
+const OPERATOR_SETTINGS: [&str; 3] = [
     "MALLOC_TRIM_THRESHOLD_",
     "MALLOC_MMAP_THRESHOLD_",
     "MALLOC_TOP_PAD_",
@@ -32,10 +32,15 @@ const OPERATOR_SETTINGS: [&str; 4] = [
 /// Applies the thresholds above, unless the environment sets its own. Call before the runtime
 /// starts its threads.
 pub fn apply() {
-    if OPERATOR_SETTINGS.iter().any(|v| std::env::var_os(v).is_some()) {
-        return;
+    if !operator_tunes_malloc(|name| std::env::var(name).ok()) {
+        set_thresholds();
     }
-    set_thresholds();
+}
+
+/// Whether the environment (read through `var`) carries the operator's own malloc settings.
+fn operator_tunes_malloc(var: impl Fn(&str) -> Option<String>) -> bool {
+    var("GLIBC_TUNABLES").is_some_and(|t| t.contains("glibc.malloc."))
+        || OPERATOR_SETTINGS.iter().any(|name| var(name).is_some())
 }
 
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
@@ -53,3 +58,31 @@ fn set_thresholds() {
 
 #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
 fn set_thresholds() {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(vars: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let vars: Vec<(String, String)> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        move |name| vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone())
+    }
+
+    #[test]
+    fn the_operators_malloc_settings_win() {
+        assert!(!operator_tunes_malloc(env(&[])));
+        assert!(!operator_tunes_malloc(env(&[(
+            "GLIBC_TUNABLES",
+            "glibc.cpu.hwcaps=-AVX512F"
+        )])));
+        assert!(operator_tunes_malloc(env(&[(
+            "GLIBC_TUNABLES",
+            "glibc.malloc.trim_threshold=0"
+        )])));
+        assert!(operator_tunes_malloc(env(&[(
+            "MALLOC_TRIM_THRESHOLD_",
+            "131072"
+        )])));
+        assert!(operator_tunes_malloc(env(&[("MALLOC_TOP_PAD_", "0")])));
+    }
+}
