@@ -4,12 +4,13 @@
 //! the chunks queued for the MD5 thread, sealed chunks and write batches. glibc's defaults
 //! return the top of an arena to the kernel as soon as more than twice the last freed large
 //! block sits free there (`madvise(MADV_DONTNEED)`), so every PUT gave its buffers back and
-//! took them again as fresh, zeroed pages: about 190,000 page faults for 32 large PUTs, and a
-//! tenth of the gateway's CPU in faulting and zeroing pages on a machine where MD5 and the
+//! took them again as fresh, zeroed pages: 131,000-203,000 page faults for 32 large PUTs, and
+//! a tenth of the gateway's CPU in faulting and zeroing pages on a machine where MD5 and the
 //! copies already compete for two cores.
 //!
-//! Keeping up to [`TRIM_THRESHOLD`] free at the top of an arena stops that churn (faults fell
-//! to ~15,000-30,000; 64 MiB PUTs 7-8% faster; peak RSS +10-25 MB). Setting the trim threshold
+//! Keeping up to [`TRIM_THRESHOLD`] free at the top of an arena stops that churn: faults fell to
+//! 15,000-30,000, and 64 MiB PUTs ran a median 8% faster over nine interleaved pairs of runs.
+//! The price is memory held after a burst: peak RSS rose by 25-40 MB. Setting the trim threshold
 //! turns off glibc's sliding mmap threshold, so the mmap threshold is set as well, above every
 //! buffer a request holds: blocks that large are rare and go straight back to the kernel.
 //!
