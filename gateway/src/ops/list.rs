@@ -66,6 +66,45 @@ pub(super) enum Stop {
     Failed(MetaError),
 }
 
+/// What a listing does after one scan.
+pub(super) enum Next {
+    /// The range is read to its end.
+    Done,
+    /// The page is full, with more to come.
+    Truncated,
+    /// A common prefix was folded; the cursor is past its keys.
+    Folded,
+    /// The scan ran to its limit; more may follow.
+    Scanned,
+}
+
+impl Stop {
+    /// Moves `cursor` past what one scan consumed (the last record it took, or the keys under
+    /// a folded prefix) and says what comes next. `visited` is what the scan was handed of the
+    /// `limit` it asked for.
+    pub(super) fn settle(
+        self,
+        cursor: &mut Vec<u8>,
+        taken: &[u8],
+        visited: usize,
+        limit: usize,
+    ) -> Result<Next, MetaError> {
+        if !taken.is_empty() {
+            *cursor = keys::successor(taken);
+        }
+        match self {
+            Stop::Failed(e) => Err(e),
+            Stop::Full => Ok(Next::Truncated),
+            Stop::Folded(past) => {
+                *cursor = past;
+                Ok(Next::Folded)
+            }
+            Stop::Exhausted if visited < limit => Ok(Next::Done),
+            Stop::Exhausted => Ok(Next::Scanned),
+        }
+    }
+}
+
 /// The common prefix `key` folds into under `delimiter`: the key up to and including the first
 /// delimiter after `prefix`. None without a delimiter (or an empty one) or when there is none.
 pub(super) fn common_prefix<'k>(key: &'k str, prefix: &str, delimiter: Option<&str>) -> Option<&'k str> {
@@ -143,21 +182,17 @@ impl Store {
                         })
                         .await
                         .map_err(from_meta)?;
-                    if !taken.is_empty() {
-                        cursor = keys::successor(&taken);
-                    }
-                    match stop {
-                        Stop::Failed(e) => return Err(from_meta(e)),
-                        Stop::Full => {
+                    match stop
+                        .settle(&mut cursor, &taken, visited, limit)
+                        .map_err(from_meta)?
+                    {
+                        Next::Done => break,
+                        Next::Truncated => {
                             truncated = true;
                             break;
                         }
-                        Stop::Folded(past) => {
-                            cursor = past;
-                            probe = Some(FOLD_PROBE);
-                        }
-                        Stop::Exhausted if visited < limit => break,
-                        Stop::Exhausted => probe = probe.map(|p| p.saturating_mul(PROBE_GROWTH)),
+                        Next::Folded => probe = Some(FOLD_PROBE),
+                        Next::Scanned => probe = probe.map(|p| p.saturating_mul(PROBE_GROWTH)),
                     }
                 }
                 if !truncated && entries.len() == q.max_keys && q.max_keys > 0 {

@@ -4,7 +4,7 @@ use std::ops::ControlFlow;
 
 use s3s::S3Result;
 
-use super::list::{Stop, common_prefix};
+use super::list::{Next, Stop, common_prefix};
 use super::version::VersionRef;
 use super::{Store, bucket, read_only};
 use crate::errors::from_meta;
@@ -113,18 +113,16 @@ impl Store {
                         })
                         .await
                         .map_err(from_meta)?;
-                    if !taken.is_empty() {
-                        cursor = keys::successor(&taken);
-                    }
-                    match stop {
-                        Stop::Failed(e) => return Err(from_meta(e)),
-                        Stop::Full => {
+                    match stop
+                        .settle(&mut cursor, &taken, visited, limit)
+                        .map_err(from_meta)?
+                    {
+                        Next::Done => break,
+                        Next::Truncated => {
                             truncated = true;
                             break;
                         }
-                        Stop::Folded(past) => cursor = past,
-                        Stop::Exhausted if visited < limit => break,
-                        Stop::Exhausted => {}
+                        Next::Folded | Next::Scanned => {}
                     }
                 }
                 if !truncated && entries.len() == q.max_keys && q.max_keys > 0 {
