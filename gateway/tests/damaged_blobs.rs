@@ -120,3 +120,168 @@ async fn a_flipped_byte_in_one_part_of_a_multipart_object_cuts_its_get_short() {
         "a damaged part fails the whole GET"
     );
 }
+
+/// The SSE-C headers of a request, when it has a customer key.
+struct CustomerKey {
+    b64: String,
+    md5: String,
+}
+
+fn customer_key() -> CustomerKey {
+    use base64::Engine as _;
+    use md5::Digest as _;
+    let raw = [0x5au8; 32];
+    let b64 = base64::engine::general_purpose::STANDARD;
+    CustomerKey {
+        b64: b64.encode(raw),
+        md5: b64.encode(md5::Md5::digest(raw)),
+    }
+}
+
+/// An object of `sizes.len()` parts, part n of `sizes[n - 1]` bytes, sealed under `key` when
+/// given (else under the store's key, the default); returns its bytes.
+async fn many_parts(
+    c: &aws_sdk_s3::Client,
+    key: &str,
+    sizes: &[usize],
+    sse_c: Option<&CustomerKey>,
+) -> Vec<u8> {
+    let up = c
+        .create_multipart_upload()
+        .bucket(B)
+        .key(key)
+        .set_sse_customer_algorithm(sse_c.map(|_| "AES256".to_owned()))
+        .set_sse_customer_key(sse_c.map(|k| k.b64.clone()))
+        .set_sse_customer_key_md5(sse_c.map(|k| k.md5.clone()))
+        .send()
+        .await
+        .unwrap();
+    let id = up.upload_id().unwrap();
+    let (mut parts, mut body) = (Vec::new(), Vec::new());
+    for (i, size) in sizes.iter().enumerate() {
+        let n = i as i32 + 1;
+        let bytes: Vec<u8> = (0..*size).map(|b| (b as u8).wrapping_mul(31) ^ n as u8).collect();
+        body.extend_from_slice(&bytes);
+        let out = c
+            .upload_part()
+            .bucket(B)
+            .key(key)
+            .upload_id(id)
+            .part_number(n)
+            .body(ByteStream::from(bytes))
+            .set_sse_customer_algorithm(sse_c.map(|_| "AES256".to_owned()))
+            .set_sse_customer_key(sse_c.map(|k| k.b64.clone()))
+            .set_sse_customer_key_md5(sse_c.map(|k| k.md5.clone()))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("part {n}: {e:?}"));
+        parts.push(
+            CompletedPart::builder()
+                .part_number(n)
+                .e_tag(out.e_tag().unwrap())
+                .build(),
+        );
+    }
+    c.complete_multipart_upload()
+        .bucket(B)
+        .key(key)
+        .upload_id(id)
+        .multipart_upload(CompletedMultipartUpload::builder().set_parts(Some(parts)).build())
+        .set_sse_customer_algorithm(sse_c.map(|_| "AES256".to_owned()))
+        .set_sse_customer_key(sse_c.map(|k| k.b64.clone()))
+        .set_sse_customer_key_md5(sse_c.map(|k| k.md5.clone()))
+        .send()
+        .await
+        .unwrap();
+    body
+}
+
+/// A whole GET that must start (200 and headers) and then fail in its body; the bytes before the
+/// failure are returned as the error.
+async fn get_cut_short(
+    c: &aws_sdk_s3::Client,
+    key: &str,
+    sse_c: Option<&CustomerKey>,
+) -> Result<Vec<u8>, usize> {
+    let out = c
+        .get_object()
+        .bucket(B)
+        .key(key)
+        .set_sse_customer_algorithm(sse_c.map(|_| "AES256".to_owned()))
+        .set_sse_customer_key(sse_c.map(|k| k.b64.clone()))
+        .set_sse_customer_key_md5(sse_c.map(|k| k.md5.clone()))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{key}: the GET must start, as damage is found while it streams: {e:?}"));
+    let mut body = out.body;
+    let mut got = Vec::new();
+    while let Some(chunk) = body.next().await {
+        match chunk {
+            Ok(bytes) => got.extend_from_slice(&bytes),
+            Err(_) => return Err(got.len()),
+        }
+    }
+    Ok(got)
+}
+
+/// An object of many small parts is read in batches, each opened as a whole where it was read:
+/// damage in any part, in the first batch or a later one, still starts the GET and cuts it
+/// short (never a wrong byte, never a failed request the client would retry forever), under
+/// the store's key and a customer's alike.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_flipped_byte_in_one_small_part_cuts_the_get_of_an_object_of_many_parts_short() {
+    let gw = start_with_args(&["--min-part-size", "1", "--allow-sse-c-over-http"]);
+    let c = gw.client();
+    create_bucket(&c, B).await;
+    let ck = customer_key();
+    for (key, base, sse_c) in [("s3", 20_000, None), ("c", 21_000, Some(&ck))] {
+        // 150 parts: three batches of at most 64. Each part's size names its blob on disk
+        // (sealed: one chunk and its 16-byte tag).
+        let sizes: Vec<usize> = (1..=150).map(|n| base + n).collect();
+        let body = many_parts(&c, key, &sizes, sse_c).await;
+        assert!(
+            get_cut_short(&c, key, sse_c).await == Ok(body.clone()),
+            "{key}: intact, it reads whole"
+        );
+        let blob_of = |part: usize| {
+            let len = (sizes[part - 1] + 16) as u64;
+            blob_paths(&gw)
+                .into_iter()
+                .find(|p| std::fs::metadata(p).unwrap().len() == len)
+                .unwrap_or_else(|| panic!("{key}: the blob of part {part}"))
+        };
+        for part in [140, 1] {
+            flip_byte(&blob_of(part), 100);
+            let before: usize = sizes[..part - 1].iter().sum();
+            match get_cut_short(&c, key, sse_c).await {
+                Ok(_) => panic!("{key}: a damaged part {part} must not complete the GET"),
+                Err(sent) => assert!(sent <= before, "{key}: {sent} bytes sent, past part {part}"),
+            }
+            // Ranges away from the damage still read.
+            let got = c
+                .get_object()
+                .bucket(B)
+                .key(key)
+                .range(format!(
+                    "bytes={before_last}-{end}",
+                    before_last = body.len() - 5,
+                    end = body.len() - 1
+                ))
+                .set_sse_customer_algorithm(sse_c.map(|_| "AES256".to_owned()))
+                .set_sse_customer_key(sse_c.map(|k| k.b64.clone()))
+                .set_sse_customer_key_md5(sse_c.map(|k| k.md5.clone()))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(
+                got.body.collect().await.unwrap().into_bytes().to_vec(),
+                body[body.len() - 5..]
+            );
+            flip_byte(&blob_of(part), 100);
+        }
+    }
+    assert!(
+        gw.log().contains("damaged object"),
+        "the gateway says which object"
+    );
+}

@@ -2,6 +2,7 @@
 
 mod check;
 mod read;
+mod shards;
 mod store;
 pub mod sweeper;
 

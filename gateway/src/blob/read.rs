@@ -11,6 +11,7 @@ use bytes::{Bytes, BytesMut};
 use futures::Stream;
 use tokio::sync::mpsc;
 
+use super::shards::BlobName;
 use super::{BlobId, BlobStore};
 
 /// Large enough that a 1 GB/s stream is a thousand reads a second, small enough that a GET holds
@@ -47,18 +48,21 @@ impl BlobStore {
     /// even if the blob is freed meanwhile. Each chunk is read on the blocking pool and no thread
     /// waits for a slow reader: a stalled client holds its read-ahead, not a thread.
     pub async fn read(&self, id: &BlobId, range: Range<u64>) -> io::Result<BlobStream> {
-        let path = self.path(id);
+        let (shards, name) = (self.shards().clone(), BlobName::of(id));
         if range.end.saturating_sub(range.start) <= READ_CHUNK {
             // One read: opened and read in one trip to the blocking pool, with no task to feed
-            // it (an object of 10,000 small parts is 10,000 of these).
-            let chunk = tokio::task::spawn_blocking(move || read_range(&path, range))
-                .await
-                .map_err(io::Error::other)??;
+            // it.
+            let chunk = tokio::task::spawn_blocking(move || {
+                let file = shards.open_blob(&name)?;
+                read_at(&file, range.start, range.end.saturating_sub(range.start))
+            })
+            .await
+            .map_err(io::Error::other)??;
             let (tx, stream) = BlobStream::channel();
             let _ = tx.try_send(Ok(chunk));
             return Ok(stream);
         }
-        let file = tokio::task::spawn_blocking(move || File::open(path))
+        let file = tokio::task::spawn_blocking(move || shards.open_blob(&name))
             .await
             .map_err(io::Error::other)??;
         let file = Arc::new(file);
@@ -84,14 +88,28 @@ impl BlobStore {
 
 impl BlobStore {
     /// Reads small ranges of many blobs in one trip to the blocking pool (the parts of an
-    /// object of many small parts), each answered on its own.
-    pub async fn read_small_many(&self, wanted: Vec<(BlobId, Range<u64>)>) -> Vec<io::Result<Bytes>> {
-        let store = self.clone();
-        let n = wanted.len();
+    /// object of many small parts), each answered on its own. They are read into one buffer,
+    /// each answer a view of its own range of it: one allocation a batch, not one a part.
+    pub async fn read_small_many<'a>(
+        &self,
+        wanted: impl Iterator<Item = (&'a BlobId, Range<u64>)>,
+    ) -> Vec<io::Result<BytesMut>> {
+        let wanted: Vec<_> = wanted.map(|(id, range)| (BlobName::of(id), range)).collect();
+        let (n, shards) = (wanted.len(), self.shards().clone());
         tokio::task::spawn_blocking(move || {
+            let total: u64 = wanted.iter().map(|(_, r)| r.end.saturating_sub(r.start)).sum();
+            let mut buf = BytesMut::with_capacity(usize::try_from(total).unwrap_or(0));
             wanted
                 .into_iter()
-                .map(|(id, range)| read_range(&store.path(&id), range))
+                .map(|(name, range)| {
+                    let file = shards.open_blob(&name)?;
+                    let len = range.end.saturating_sub(range.start);
+                    if let Err(e) = read_into(&file, range.start, len, &mut buf) {
+                        buf.clear();
+                        return Err(e);
+                    }
+                    Ok(buf.split())
+                })
                 .collect()
         })
         .await
@@ -99,20 +117,22 @@ impl BlobStore {
     }
 }
 
-/// Opens a blob file and reads `range` of it, in one call.
-fn read_range(path: &std::path::Path, range: Range<u64>) -> io::Result<Bytes> {
-    let file = File::open(path)?;
-    read_at(&file, range.start, range.end.saturating_sub(range.start))
-}
-
 /// Reads `len` bytes at `offset` into a fresh buffer, without first zeroing it: the read is the
 /// only pass over the bytes in user space before they are sent (or opened in place).
 fn read_at(file: &File, offset: u64, len: u64) -> io::Result<Bytes> {
+    let mut buf = BytesMut::new();
+    read_into(file, offset, len, &mut buf)?;
+    Ok(buf.freeze())
+}
+
+/// Appends `len` bytes of `file` at `offset` to `buf` (growing it if it has not the room).
+fn read_into(file: &File, offset: u64, len: u64, buf: &mut BytesMut) -> io::Result<()> {
     use std::os::fd::AsRawFd;
     let len = usize::try_from(len).map_err(io::Error::other)?;
-    let mut buf = BytesMut::with_capacity(len);
-    while buf.len() < len {
-        let filled = buf.len();
+    let base = buf.len();
+    buf.reserve(len);
+    while buf.len() - base < len {
+        let filled = buf.len() - base;
         let spare = &mut buf.spare_capacity_mut()[..len - filled];
         let at = libc::off_t::try_from(offset + filled as u64).map_err(io::Error::other)?;
         // SAFETY: pread writes at most `spare.len()` bytes into the buffer's spare capacity,
@@ -121,7 +141,7 @@ fn read_at(file: &File, offset: u64, len: u64) -> io::Result<Bytes> {
         match n {
             n if n > 0 => {
                 // SAFETY: pread initialised the first `n` bytes of the spare capacity.
-                unsafe { buf.set_len(filled + n as usize) };
+                unsafe { buf.set_len(base + filled + n as usize) };
             }
             0 => return Err(io::ErrorKind::UnexpectedEof.into()),
             _ => {
@@ -132,7 +152,7 @@ fn read_at(file: &File, offset: u64, len: u64) -> io::Result<Bytes> {
             }
         }
     }
-    Ok(buf.freeze())
+    Ok(())
 }
 
 #[cfg(test)]

@@ -46,7 +46,7 @@ impl BlobId {
     }
 
     /// Directory fan-out from the random tail (the head of a v7 uuid is a timestamp).
-    fn shard(&self) -> &str {
+    pub(super) fn shard(&self) -> &str {
         &self.0[30..]
     }
 }
@@ -99,6 +99,8 @@ struct Dirs {
     blobs: PathBuf,
     tmp: PathBuf,
     quarantine: PathBuf,
+    /// The shard directories, held open for reads.
+    shards: Arc<super::shards::Shards>,
     /// How long a body may send nothing before its write fails.
     body_deadline: Option<std::time::Duration>,
     /// At most this many bytes of blobs on the volume (`--volume-quota`), whatever the
@@ -237,12 +239,14 @@ impl BlobStore {
         for shard in 0..=255u8 {
             fs::create_dir_all(blobs.join(format!("{shard:02x}")))?;
         }
+        let shards = Arc::new(super::shards::Shards::open(&blobs)?);
         Ok(Self {
             inner: Arc::new(Dirs {
                 root: data_dir.to_owned(),
                 blobs,
                 tmp,
                 quarantine,
+                shards,
                 body_deadline: None,
                 quota: None,
                 used: AtomicU64::new(0),
@@ -256,6 +260,7 @@ impl BlobStore {
             blobs: self.inner.blobs.clone(),
             tmp: self.inner.tmp.clone(),
             quarantine: self.inner.quarantine.clone(),
+            shards: self.inner.shards.clone(),
             body_deadline: self.inner.body_deadline,
             quota: self.inner.quota,
             used: AtomicU64::new(self.inner.used.load(Ordering::Relaxed)),
@@ -313,7 +318,17 @@ impl BlobStore {
     }
 
     pub fn path(&self, id: &BlobId) -> PathBuf {
-        self.inner.blobs.join(id.shard()).join(id.as_str())
+        // Sized once: a read of many small parts builds one of these per part.
+        let blobs = self.inner.blobs.as_os_str();
+        let mut path = PathBuf::with_capacity(blobs.len() + id.shard().len() + id.as_str().len() + 2);
+        path.push(blobs);
+        path.push(id.shard());
+        path.push(id.as_str());
+        path
+    }
+
+    pub(super) fn shards(&self) -> &Arc<super::shards::Shards> {
+        &self.inner.shards
     }
 
     pub(super) fn blobs_dir(&self) -> &Path {

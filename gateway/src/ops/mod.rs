@@ -22,6 +22,7 @@ mod rename;
 pub mod repair;
 mod replicas;
 mod sealed;
+mod sealed_read;
 mod segments;
 mod tagging;
 mod txn;

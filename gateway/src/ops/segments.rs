@@ -2,10 +2,12 @@
 //! when it holds a copy, otherwise streamed from a live holder, failing over to the next holder
 //! when one cannot be reached (always before the first byte of that blob is sent).
 
+use std::borrow::Cow;
 use std::io;
 use std::ops::Range;
+use std::sync::Arc;
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use futures::{StreamExt as _, TryStreamExt as _, stream};
 use s3s::S3Result;
 use sync_wrapper::SyncStream;
@@ -18,16 +20,24 @@ use crate::errors::from_meta;
 use crate::errors::internal;
 use crate::model::{ObjectHead, Segment};
 
-/// The part of `segments` that `range` covers, as (segment, range within its blob).
-fn plan(segments: &[Segment], range: Range<u64>) -> Vec<(Segment, Range<u64>)> {
+/// An object's segments, shared by the batches of one read: an object of 10,000 parts is read
+/// without a copy of its segment list (which used to cost a large read more than its first
+/// batch).
+pub(super) type Segments = Arc<Vec<Segment>>;
+
+/// A piece of a read: the index of its segment, and a range of that segment's blob.
+pub(super) type Piece = (usize, Range<u64>);
+
+/// The part of `segments` that `range` covers, as (segment index, range within its blob).
+fn plan(segments: &[Segment], range: Range<u64>) -> Vec<Piece> {
     let mut out = Vec::new();
     let mut seg_start = 0u64;
-    for seg in segments {
+    for (i, seg) in segments.iter().enumerate() {
         let seg_end = seg_start + seg.size;
         let start = range.start.max(seg_start);
         let end = range.end.min(seg_end);
         if start < end {
-            out.push((seg.clone(), start - seg_start..end - seg_start));
+            out.push((i, start - seg_start..end - seg_start));
         }
         seg_start = seg_end;
         if seg_start >= range.end {
@@ -141,14 +151,19 @@ impl Store {
     /// The segments of `head` that `range` touches, and the object offset where the first one
     /// starts: the head's own when inline or loaded, else read from its manifest (only the
     /// chunks the range touches).
-    pub async fn segments_for(&self, head: &ObjectHead, range: &Range<u64>) -> S3Result<(u64, Vec<Segment>)> {
+    pub async fn segments_for<'h>(
+        &self,
+        head: &'h ObjectHead,
+        range: &Range<u64>,
+    ) -> S3Result<(u64, Cow<'h, [Segment]>)> {
         if head.segments_loaded() {
-            return Ok((0, head.segments.clone()));
+            return Ok((0, Cow::Borrowed(&head.segments)));
         }
-        read_only(&*self.meta, &(head, range), |txn, (head, range)| {
+        let (base, segments) = read_only(&*self.meta, &(head, range), |txn, (head, range)| {
             Box::pin(async move { manifest::segments_for(txn, head, range).await })
         })
-        .await
+        .await?;
+        Ok((base, Cow::Owned(segments)))
     }
 
     /// `head` with its segments and parts loaded (a whole-object read, `partNumber`, the parts
@@ -171,40 +186,49 @@ impl Store {
     /// before this returns, so an unreadable object is an error rather than a response cut short.
     pub async fn open_object(&self, head: &ObjectHead, range: Range<u64>) -> S3Result<PlainStream> {
         let (base, segments) = self.segments_for(head, &range).await?;
-        self.open_segments(&segments, range.start - base..range.end - base)
-            .await
+        self.open_segments(
+            Arc::new(segments.into_owned()),
+            range.start - base..range.end - base,
+        )
+        .await
     }
 
     /// The stored bytes of small `pieces` (blob and range), in order: those on this volume read
     /// in one trip to the blocking pool, the rest (inline, on peers, or not where the reference
     /// says) opened one by one as any blob is.
-    pub(super) async fn fetch_small(&self, pieces: Vec<(Segment, Range<u64>)>) -> io::Result<Vec<Bytes>> {
+    pub(super) async fn fetch_small(
+        &self,
+        segments: &[Segment],
+        pieces: &[Piece],
+    ) -> io::Result<Vec<BytesMut>> {
         let membership = &self.cluster.membership;
         let local: Vec<usize> = (0..pieces.len())
             .filter(|&i| {
-                let (seg, range) = &pieces[i];
-                !seg.inline
-                    && !range.is_empty()
-                    && matches!(membership.read_order(&seg.holders).first(), Some(Source::Local))
+                let (seg, range) = (&segments[pieces[i].0], &pieces[i].1);
+                !seg.inline && !range.is_empty() && membership.holds_locally(&seg.holders)
             })
             .collect();
         let wanted = local
             .iter()
-            .map(|&i| (pieces[i].0.blob.clone(), pieces[i].1.clone()))
-            .collect();
-        let mut found: Vec<Option<Bytes>> = vec![None; pieces.len()];
-        for (i, read) in local.into_iter().zip(self.blobs.read_small_many(wanted).await) {
+            .map(|&i| (&segments[pieces[i].0].blob, pieces[i].1.clone()));
+        let mut found: Vec<Option<BytesMut>> = (0..pieces.len()).map(|_| None).collect();
+        let reads = self.blobs.read_small_many(wanted).await;
+        for (i, read) in local.into_iter().zip(reads) {
             found[i] = read.ok();
         }
         let mut out = Vec::with_capacity(pieces.len());
-        for ((seg, range), read) in pieces.into_iter().zip(found) {
+        for ((s, range), read) in pieces.iter().zip(found) {
             let bytes = match read {
                 Some(bytes) => bytes,
                 None => {
-                    let chunks: Vec<Bytes> = self.open_stored(&seg, range).await?.try_collect().await?;
+                    let chunks: Vec<Bytes> = self
+                        .open_stored(&segments[*s], range.clone())
+                        .await?
+                        .try_collect()
+                        .await?;
                     match chunks.len() {
-                        1 => chunks.into_iter().next().unwrap_or_default(),
-                        _ => Bytes::from(chunks.concat()),
+                        1 => BytesMut::from(chunks.into_iter().next().unwrap_or_default()),
+                        _ => BytesMut::from(&chunks.concat()[..]),
                     }
                 }
             };
@@ -214,22 +238,18 @@ impl Store {
     }
 
     /// [`Store::open_object`] over `segments`, `range` counted from the first one's start.
-    pub(super) async fn open_segments(
-        &self,
-        segments: &[Segment],
-        range: Range<u64>,
-    ) -> S3Result<PlainStream> {
-        let pieces = plan(segments, range);
+    pub(super) async fn open_segments(&self, segments: Segments, range: Range<u64>) -> S3Result<PlainStream> {
+        let pieces = plan(&segments, range);
         if in_small_pieces(pieces.len(), pieces.iter().map(|(_, r)| r.end - r.start)) {
             let store = self.clone();
             let fetched = in_batches(
                 pieces,
                 |(_, r)| r.end - r.start,
                 move |batch| {
-                    let store = store.clone();
+                    let (store, segments) = (store.clone(), segments.clone());
                     async move {
-                        let bytes = store.fetch_small(batch).await?;
-                        Ok(stream::iter(bytes.into_iter().map(Ok)))
+                        let bytes = store.fetch_small(&segments, &batch).await?;
+                        Ok(stream::iter(bytes.into_iter().map(|b| Ok(b.freeze()))))
                     }
                 },
             )
@@ -242,14 +262,14 @@ impl Store {
             return Ok(Box::pin(stream::empty()));
         };
         let first = self
-            .open_stored(&first, first_range)
+            .open_stored(&segments[first], first_range)
             .await
             .map_err(|e| internal("blob read", e))?;
         let store = self.clone();
         let rest = stream::iter(pieces)
-            .then(move |(seg, range)| {
-                let store = store.clone();
-                async move { store.open_stored(&seg, range).await }
+            .then(move |(i, range)| {
+                let (store, segments) = (store.clone(), segments.clone());
+                async move { store.open_stored(&segments[i], range).await }
             })
             .try_flatten();
         Ok(Box::pin(SyncStream::new(first.chain(rest))))
