@@ -138,6 +138,17 @@ fn customer_key() -> CustomerKey {
     }
 }
 
+/// `$request` with the SSE-C headers of `$key` (an `Option<&CustomerKey>`), or without.
+macro_rules! sse_c {
+    ($request:expr, $key:expr) => {{
+        let key: Option<&CustomerKey> = $key;
+        $request
+            .set_sse_customer_algorithm(key.map(|_| "AES256".to_owned()))
+            .set_sse_customer_key(key.map(|k| k.b64.clone()))
+            .set_sse_customer_key_md5(key.map(|k| k.md5.clone()))
+    }};
+}
+
 /// An object of `sizes.len()` parts, part n of `sizes[n - 1]` bytes, sealed under `key` when
 /// given (else under the store's key, the default); returns its bytes.
 async fn many_parts(
@@ -146,13 +157,7 @@ async fn many_parts(
     sizes: &[usize],
     sse_c: Option<&CustomerKey>,
 ) -> Vec<u8> {
-    let up = c
-        .create_multipart_upload()
-        .bucket(B)
-        .key(key)
-        .set_sse_customer_algorithm(sse_c.map(|_| "AES256".to_owned()))
-        .set_sse_customer_key(sse_c.map(|k| k.b64.clone()))
-        .set_sse_customer_key_md5(sse_c.map(|k| k.md5.clone()))
+    let up = sse_c!(c.create_multipart_upload().bucket(B).key(key), sse_c)
         .send()
         .await
         .unwrap();
@@ -162,19 +167,18 @@ async fn many_parts(
         let n = i as i32 + 1;
         let bytes: Vec<u8> = (0..*size).map(|b| (b as u8).wrapping_mul(31) ^ n as u8).collect();
         body.extend_from_slice(&bytes);
-        let out = c
-            .upload_part()
-            .bucket(B)
-            .key(key)
-            .upload_id(id)
-            .part_number(n)
-            .body(ByteStream::from(bytes))
-            .set_sse_customer_algorithm(sse_c.map(|_| "AES256".to_owned()))
-            .set_sse_customer_key(sse_c.map(|k| k.b64.clone()))
-            .set_sse_customer_key_md5(sse_c.map(|k| k.md5.clone()))
-            .send()
-            .await
-            .unwrap_or_else(|e| panic!("part {n}: {e:?}"));
+        let out = sse_c!(
+            c.upload_part()
+                .bucket(B)
+                .key(key)
+                .upload_id(id)
+                .part_number(n)
+                .body(ByteStream::from(bytes)),
+            sse_c
+        )
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("part {n}: {e:?}"));
         parts.push(
             CompletedPart::builder()
                 .part_number(n)
@@ -182,17 +186,13 @@ async fn many_parts(
                 .build(),
         );
     }
-    c.complete_multipart_upload()
+    let complete = c
+        .complete_multipart_upload()
         .bucket(B)
         .key(key)
         .upload_id(id)
-        .multipart_upload(CompletedMultipartUpload::builder().set_parts(Some(parts)).build())
-        .set_sse_customer_algorithm(sse_c.map(|_| "AES256".to_owned()))
-        .set_sse_customer_key(sse_c.map(|k| k.b64.clone()))
-        .set_sse_customer_key_md5(sse_c.map(|k| k.md5.clone()))
-        .send()
-        .await
-        .unwrap();
+        .multipart_upload(CompletedMultipartUpload::builder().set_parts(Some(parts)).build());
+    sse_c!(complete, sse_c).send().await.unwrap();
     body
 }
 
@@ -203,13 +203,7 @@ async fn get_cut_short(
     key: &str,
     sse_c: Option<&CustomerKey>,
 ) -> Result<Vec<u8>, usize> {
-    let out = c
-        .get_object()
-        .bucket(B)
-        .key(key)
-        .set_sse_customer_algorithm(sse_c.map(|_| "AES256".to_owned()))
-        .set_sse_customer_key(sse_c.map(|k| k.b64.clone()))
-        .set_sse_customer_key_md5(sse_c.map(|k| k.md5.clone()))
+    let out = sse_c!(c.get_object().bucket(B).key(key), sse_c)
         .send()
         .await
         .unwrap_or_else(|e| panic!("{key}: the GET must start, as damage is found while it streams: {e:?}"));
@@ -258,18 +252,8 @@ async fn a_flipped_byte_in_one_small_part_cuts_the_get_of_an_object_of_many_part
                 Err(sent) => assert!(sent <= before, "{key}: {sent} bytes sent, past part {part}"),
             }
             // Ranges away from the damage still read.
-            let got = c
-                .get_object()
-                .bucket(B)
-                .key(key)
-                .range(format!(
-                    "bytes={before_last}-{end}",
-                    before_last = body.len() - 5,
-                    end = body.len() - 1
-                ))
-                .set_sse_customer_algorithm(sse_c.map(|_| "AES256".to_owned()))
-                .set_sse_customer_key(sse_c.map(|k| k.b64.clone()))
-                .set_sse_customer_key_md5(sse_c.map(|k| k.md5.clone()))
+            let tail = format!("bytes={}-{}", body.len() - 5, body.len() - 1);
+            let got = sse_c!(c.get_object().bucket(B).key(key).range(tail), sse_c)
                 .send()
                 .await
                 .unwrap();
