@@ -54,7 +54,7 @@ pub fn context_with_buckets(
 
 /// The admin Secret of store `photos`, as the operator would have made it.
 pub fn photos_admin_secret() -> Secret {
-    admin_secret(
+    let mut secret = admin_secret(
         &crate::fixtures::store("photos"),
         &AdminSecretData {
             credentials: AdminCredentials {
@@ -63,8 +63,13 @@ pub fn photos_admin_secret() -> Secret {
             },
             peer_secret: "PS".into(),
         },
-    )
+    );
+    secret.metadata.uid = Some(PHOTOS_ADMIN_UID.into());
+    secret
 }
+
+/// The uid the API server gave the admin Secret of store `photos`.
+pub const PHOTOS_ADMIN_UID: &str = "0d5f3c2e-admin-secret-uid";
 
 /// Base64 of 32 bytes of 7: the master key of store `photos`.
 pub const PHOTOS_MASTER_KEY: &str = "BwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwc=";

@@ -194,6 +194,11 @@ async fn an_unchanged_store_is_applied_again_but_its_status_is_not_rewritten() {
         data["STOWAGE_ROOT_ACCESS_KEY_ID"], "QUtST09U",
         "base64 of AKROOT: kept, not regenerated"
     );
+    assert_eq!(
+        str_of(&seen[3].body, "/metadata/uid"),
+        PHOTOS_ADMIN_UID,
+        "kept credentials are applied only over the Secret they were read from"
+    );
 }
 
 #[tokio::test]
