@@ -256,8 +256,8 @@ async fn issue_credentials(
     );
     let user_keys = user_keys(client, &user, &org).await?;
     let existing = secrets.get_opt(&secret_name).await?;
-    let key = match desired::reusable_key(existing.as_ref(), &user_keys, &scope) {
-        Some(key) => key,
+    let (key, kept_from) = match desired::reusable_key(existing.as_ref(), &user_keys, &scope) {
+        Some(key) => (key, existing.as_ref()),
         None => {
             let key = client.create_key(&user, Some(&scope)).await?;
             let note = format!(
@@ -266,11 +266,15 @@ async fn issue_credentials(
                 spec.access.as_str()
             );
             events::normal(&ctx.recorder, bucket, "CredentialsIssued", note).await;
-            key
+            (key, None)
         }
     };
-    let secret =
+    let mut secret =
         desired::credentials_secret(bucket, &secret_name, &configured.name, &configured.address, &key);
+    // A key kept from the Secret read above is written over that Secret only (its uid is the
+    // apply's precondition): one deleted meanwhile, to rotate the key, must not come back with
+    // it. The API server refuses the apply (409); the retry issues a new key.
+    secret.metadata.uid = kept_from.and_then(|s| s.metadata.uid.clone());
     apply::apply(&ctx.client, &secret).await?;
     for stale in desired::stale_keys(&user_keys, &key.access_key_id) {
         client.delete_key(&user, &stale).await?;

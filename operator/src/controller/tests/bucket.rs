@@ -232,7 +232,7 @@ async fn an_existing_key_with_the_right_scope_is_kept() {
     .await;
     let mut bucket = fixtures::created_bucket("logs", "photos");
     bucket.spec.credentials = Some(CredentialsSpec::default());
-    let existing = crate::resources::bucket::credentials_secret(
+    let mut existing = crate::resources::bucket::credentials_secret(
         &bucket,
         "logs-credentials",
         &crate::bucket_name::BucketName::parse("logs").expect("valid"),
@@ -242,6 +242,7 @@ async fn an_existing_key_with_the_right_scope_is_kept() {
             secret_access_key: "SKAPP".into(),
         },
     );
+    existing.metadata.uid = Some("uid-logs-credentials".into());
     let (client, server) = api_server::client();
     let verifier = server.run(vec![
         get_store(),
@@ -268,6 +269,10 @@ async fn an_existing_key_with_the_right_scope_is_kept() {
     // Ready was already True: no Event; the new CredentialsReady condition and key id are written.
     assert_eq!(seen[4].condition("CredentialsReady")["status"], "True");
     assert_eq!(seen[4].status()["accessKeyId"], "AKAPP");
+    assert_eq!(
+        seen[3].body["metadata"]["uid"], "uid-logs-credentials",
+        "a kept key is applied only over the Secret it was read from"
+    );
 }
 
 #[tokio::test]
