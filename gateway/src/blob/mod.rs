@@ -1,8 +1,8 @@
 //! Object bytes on the volume: immutable files named by ids that never repeat.
 
 mod check;
+mod held_dir;
 mod read;
-mod shards;
 mod store;
 pub mod sweeper;
 

@@ -11,7 +11,7 @@ use bytes::{Bytes, BytesMut};
 use futures::Stream;
 use tokio::sync::mpsc;
 
-use super::shards::BlobName;
+use super::held_dir::BlobName;
 use super::{BlobId, BlobStore};
 
 /// Large enough that a 1 GB/s stream is a thousand reads a second, small enough that a GET holds
@@ -48,12 +48,12 @@ impl BlobStore {
     /// even if the blob is freed meanwhile. Each chunk is read on the blocking pool and no thread
     /// waits for a slow reader: a stalled client holds its read-ahead, not a thread.
     pub async fn read(&self, id: &BlobId, range: Range<u64>) -> io::Result<BlobStream> {
-        let (shards, name) = (self.shards().clone(), BlobName::of(id));
+        let (dir, name) = (self.held_dir().clone(), BlobName::of(id));
         if range.end.saturating_sub(range.start) <= READ_CHUNK {
             // One read: opened and read in one trip to the blocking pool, with no task to feed
             // it.
             let chunk = tokio::task::spawn_blocking(move || {
-                let file = shards.open_blob(&name)?;
+                let file = dir.open_blob(&name)?;
                 read_at(&file, range.start, range.end.saturating_sub(range.start))
             })
             .await
@@ -62,7 +62,7 @@ impl BlobStore {
             let _ = tx.try_send(Ok(chunk));
             return Ok(stream);
         }
-        let file = tokio::task::spawn_blocking(move || shards.open_blob(&name))
+        let file = tokio::task::spawn_blocking(move || dir.open_blob(&name))
             .await
             .map_err(io::Error::other)??;
         let file = Arc::new(file);
@@ -95,14 +95,14 @@ impl BlobStore {
         wanted: impl Iterator<Item = (&'a BlobId, Range<u64>)>,
     ) -> Vec<io::Result<BytesMut>> {
         let wanted: Vec<_> = wanted.map(|(id, range)| (BlobName::of(id), range)).collect();
-        let (n, shards) = (wanted.len(), self.shards().clone());
+        let (n, dir) = (wanted.len(), self.held_dir().clone());
         tokio::task::spawn_blocking(move || {
             let total: u64 = wanted.iter().map(|(_, r)| r.end.saturating_sub(r.start)).sum();
             let mut buf = BytesMut::with_capacity(usize::try_from(total).unwrap_or(0));
             wanted
                 .into_iter()
                 .map(|(name, range)| {
-                    let file = shards.open_blob(&name)?;
+                    let file = dir.open_blob(&name)?;
                     let len = range.end.saturating_sub(range.start);
                     if let Err(e) = read_into(&file, range.start, len, &mut buf) {
                         buf.clear();

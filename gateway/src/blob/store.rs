@@ -99,8 +99,8 @@ struct Dirs {
     blobs: PathBuf,
     tmp: PathBuf,
     quarantine: PathBuf,
-    /// The shard directories, held open for reads.
-    shards: Arc<super::shards::Shards>,
+    /// The blob directory, held open for reads.
+    held_dir: Arc<super::held_dir::HeldDir>,
     /// How long a body may send nothing before its write fails.
     body_deadline: Option<std::time::Duration>,
     /// At most this many bytes of blobs on the volume (`--volume-quota`), whatever the
@@ -239,14 +239,14 @@ impl BlobStore {
         for shard in 0..=255u8 {
             fs::create_dir_all(blobs.join(format!("{shard:02x}")))?;
         }
-        let shards = Arc::new(super::shards::Shards::open(&blobs)?);
+        let held_dir = Arc::new(super::held_dir::HeldDir::open(&blobs)?);
         Ok(Self {
             inner: Arc::new(Dirs {
                 root: data_dir.to_owned(),
                 blobs,
                 tmp,
                 quarantine,
-                shards,
+                held_dir,
                 body_deadline: None,
                 quota: None,
                 used: AtomicU64::new(0),
@@ -260,7 +260,7 @@ impl BlobStore {
             blobs: self.inner.blobs.clone(),
             tmp: self.inner.tmp.clone(),
             quarantine: self.inner.quarantine.clone(),
-            shards: self.inner.shards.clone(),
+            held_dir: self.inner.held_dir.clone(),
             body_deadline: self.inner.body_deadline,
             quota: self.inner.quota,
             used: AtomicU64::new(self.inner.used.load(Ordering::Relaxed)),
@@ -327,8 +327,8 @@ impl BlobStore {
         path
     }
 
-    pub(super) fn shards(&self) -> &Arc<super::shards::Shards> {
-        &self.inner.shards
+    pub(super) fn held_dir(&self) -> &Arc<super::held_dir::HeldDir> {
+        &self.inner.held_dir
     }
 
     pub(super) fn blobs_dir(&self) -> &Path {
