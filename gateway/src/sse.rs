@@ -89,6 +89,19 @@ impl CustomerKey {
         &self.md5_b64
     }
 
+    /// The key of 32 bytes of `byte`, as its headers would give it: for tests.
+    #[cfg(test)]
+    pub fn of_bytes(byte: u8) -> Self {
+        let raw = [byte; 32];
+        Self::from_headers(
+            Some(ALGORITHM),
+            Some(&B64.encode(raw)),
+            Some(&B64.encode(Md5::digest(raw))),
+        )
+        .expect("a well-formed key")
+        .expect("all three headers")
+    }
+
     fn hmac(&self, label: &[u8], salt: &[u8]) -> [u8; 32] {
         let mut mac = Hmac::<Sha256>::new_from_slice(&self.key).expect("HMAC takes any key length");
         mac.update(label);
@@ -296,14 +309,7 @@ mod tests {
     use super::*;
 
     fn key() -> CustomerKey {
-        let raw = [7u8; 32];
-        CustomerKey::from_headers(
-            Some("AES256"),
-            Some(&B64.encode(raw)),
-            Some(&B64.encode(Md5::digest(raw))),
-        )
-        .unwrap()
-        .unwrap()
+        CustomerKey::of_bytes(7)
     }
 
     #[test]

@@ -318,13 +318,7 @@ impl BlobStore {
     }
 
     pub fn path(&self, id: &BlobId) -> PathBuf {
-        // Sized once: a read of many small parts builds one of these per part.
-        let blobs = self.inner.blobs.as_os_str();
-        let mut path = PathBuf::with_capacity(blobs.len() + id.shard().len() + id.as_str().len() + 2);
-        path.push(blobs);
-        path.push(id.shard());
-        path.push(id.as_str());
-        path
+        self.inner.blobs.join(id.shard()).join(id.as_str())
     }
 
     pub(super) fn held_dir(&self) -> &Arc<super::held_dir::HeldDir> {

@@ -8,6 +8,7 @@
 //! the first byte.
 
 use std::ops::Range;
+use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
 use futures::{Stream, StreamExt, TryStreamExt, stream};
@@ -69,7 +70,7 @@ impl Store {
         key: Option<&CustomerKey>,
     ) -> S3Result<PlainStream> {
         let (base, segments) = self.segments_for(head, &range).await?;
-        let segments = std::sync::Arc::new(segments.into_owned());
+        let segments = Arc::new(segments.into_owned());
         self.read_plain_of(head, segments, range.start - base..range.end - base, key)
             .await
     }
@@ -135,7 +136,7 @@ impl Store {
                 opener,
             });
         }
-        let customer = key.cloned().map(std::sync::Arc::new);
+        let customer = key.cloned().map(Arc::new);
         // The first blob is opened before this returns, as for plain objects: an unreadable
         // object is an error rather than a response cut short, and a blob freed by an overwrite
         // racing this read is already open.
@@ -345,20 +346,10 @@ mod tests {
     use super::*;
     use crate::checksum::BodyDigest;
     use crate::ops::sealed::seal_stream;
-    use base64::Engine as _;
-    use base64::engine::general_purpose::STANDARD as B64;
-    use md5::{Digest as _, Md5};
-    use std::sync::{Arc, Mutex};
+    use std::sync::Mutex;
 
     fn key() -> CustomerKey {
-        let raw = [9u8; 32];
-        CustomerKey::from_headers(
-            Some("AES256"),
-            Some(&B64.encode(raw)),
-            Some(&B64.encode(Md5::digest(raw))),
-        )
-        .unwrap()
-        .unwrap()
+        CustomerKey::of_bytes(9)
     }
 
     /// `plain` sealed under `key()` and `seal`, from a body in pieces of `piece` bytes.

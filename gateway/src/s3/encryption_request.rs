@@ -237,15 +237,7 @@ mod tests {
     }
 
     fn customer() -> CustomerKey {
-        use md5::{Digest as _, Md5};
-        let raw = [3u8; 32];
-        CustomerKey::from_headers(
-            Some("AES256"),
-            Some(&B64.encode(raw)),
-            Some(&B64.encode(Md5::digest(raw))),
-        )
-        .unwrap()
-        .unwrap()
+        CustomerKey::of_bytes(3)
     }
 
     #[test]

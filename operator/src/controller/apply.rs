@@ -32,6 +32,23 @@ where
     Ok(api.patch(&obj.name_any(), &params(), &Patch::Apply(obj)).await?)
 }
 
+/// [`apply`] of an object built from `read` (credentials kept from it): over that very object,
+/// its uid the precondition, or created when nothing was read. One deleted after it was read (to
+/// rotate what it holds) must not come back with its old content: the API server refuses the
+/// apply (409), and the retry reads again.
+pub async fn apply_over<K>(client: &Client, obj: &K, read: Option<&K>) -> Result<K, Error>
+where
+    K: Resource<Scope = NamespaceResourceScope, DynamicType = ()>
+        + Serialize
+        + DeserializeOwned
+        + Clone
+        + std::fmt::Debug,
+{
+    let mut obj = obj.clone();
+    obj.meta_mut().uid = read.and_then(|r| r.meta().uid.clone());
+    apply(client, &obj).await
+}
+
 /// Applies `status` to `obj`'s status subresource, unless it already is exactly that.
 pub async fn status<K, S>(api: &Api<K>, obj: &K, current: Option<&S>, status: &S) -> Result<(), Error>
 where

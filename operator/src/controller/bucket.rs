@@ -269,13 +269,9 @@ async fn issue_credentials(
             (key, None)
         }
     };
-    let mut secret =
+    let secret =
         desired::credentials_secret(bucket, &secret_name, &configured.name, &configured.address, &key);
-    // A key kept from the Secret read above is written over that Secret only (its uid is the
-    // apply's precondition): one deleted meanwhile, to rotate the key, must not come back with
-    // it. The API server refuses the apply (409); the retry issues a new key.
-    secret.metadata.uid = kept_from.and_then(|s| s.metadata.uid.clone());
-    apply::apply(&ctx.client, &secret).await?;
+    apply::apply_over(&ctx.client, &secret, kept_from).await?;
     for stale in desired::stale_keys(&user_keys, &key.access_key_id) {
         client.delete_key(&user, &stale).await?;
     }

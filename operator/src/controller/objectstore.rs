@@ -188,13 +188,8 @@ async fn apply_owned(store: &ObjectStore, ctx: &Context) -> Result<Applied, Erro
         )
         .await;
     }
-    // Credentials kept from the Secret read above are written over that Secret only (its uid is
-    // the apply's precondition): one deleted meanwhile, to rotate them, must not come back with
-    // them. The API server refuses the apply (409), and the retry finds no Secret and makes new
-    // ones.
-    owned.admin_secret.metadata.uid = existing.as_ref().and_then(|s| s.metadata.uid.clone());
     let credentials = AdminCredentials::from_secret(&owned.admin_secret).expect("built with both keys");
-    apply::apply(&ctx.client, &owned.admin_secret).await?;
+    apply::apply_over(&ctx.client, &owned.admin_secret, existing.as_ref()).await?;
     apply::apply(&ctx.client, &owned.config_map).await?;
     apply::apply(&ctx.client, &owned.service).await?;
     apply::apply(&ctx.client, &owned.headless_service).await?;
