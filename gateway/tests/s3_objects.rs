@@ -858,3 +858,41 @@ async fn requests_for_object_lock_are_refused_not_ignored() {
     let uploads = c.list_multipart_uploads().bucket(B).send().await.unwrap();
     assert!(uploads.uploads().is_empty(), "no upload was started");
 }
+
+/// GetObjectAttributes gives the ETag without the quotes of every other response, as AWS does;
+/// the rest of its document is untouched.
+#[tokio::test]
+async fn get_object_attributes_gives_the_etag_unquoted() {
+    use aws_sdk_s3::types::ObjectAttributes;
+    let (_gw, client) = with_bucket("attrs").await;
+    let single = put(&client, "attrs", "single", b"foo".to_vec()).await;
+    let part = vec![b'p'; 5 * 1024 * 1024];
+    let parts = [(&client, part.clone()), (&client, part)];
+    let multi = multipart(&client, "attrs", "multi", &parts).await;
+    for (key, etag, size) in [("single", single, 3), ("multi", multi, 10 * 1024 * 1024)] {
+        assert!(etag.starts_with('"') && etag.ends_with('"'), "{etag}");
+        let attributes = client
+            .get_object_attributes()
+            .bucket("attrs")
+            .key(key)
+            .object_attributes(ObjectAttributes::Etag)
+            .object_attributes(ObjectAttributes::ObjectSize)
+            .send()
+            .await
+            .expect("GetObjectAttributes");
+        assert_eq!(attributes.e_tag(), Some(etag.trim_matches('"')), "{key}");
+        assert_eq!(attributes.object_size(), Some(size), "{key}");
+        let head = client
+            .head_object()
+            .bucket("attrs")
+            .key(key)
+            .send()
+            .await
+            .expect("head");
+        assert_eq!(
+            head.e_tag(),
+            Some(etag.as_str()),
+            "other responses keep the quotes"
+        );
+    }
+}

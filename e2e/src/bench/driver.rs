@@ -20,6 +20,15 @@ pub struct Run {
     pub elapsed: Duration,
 }
 
+impl Run {
+    /// Adds `other`'s operations to this run, as if they had run back to back.
+    pub fn absorb(&mut self, other: Run) {
+        self.latencies.extend(other.latencies);
+        self.bytes += other.bytes;
+        self.elapsed += other.elapsed;
+    }
+}
+
 /// Runs `op(0)..op(total - 1)` on `concurrency` workers. Each operation returns the payload bytes
 /// it moved. The first failure stops the run and is returned.
 pub async fn closed_loop<F, Fut>(total: usize, concurrency: usize, op: F) -> anyhow::Result<Run>

@@ -106,7 +106,9 @@ impl Store {
         .await
     }
 
-    /// Deletes an empty bucket: no objects, versions, delete markers or uploads in progress.
+    /// Deletes an empty bucket: no objects, versions or delete markers. Multipart uploads in
+    /// progress do not keep it, as on AWS (only its directory buckets refuse): they go with the
+    /// bucket's space, and the sweep frees their parts.
     /// The emptiness scans are part of the transaction, so a concurrent PUT that has written
     /// conflicts with it. One that has only peeked at the bucket record may still commit after
     /// it (on TiKV): it lands in the bucket's space, which is recorded as dead here and swept
@@ -117,11 +119,7 @@ impl Store {
             Box::pin(async move {
                 let record = load(txn, bucket).await?;
                 let space = record.space();
-                let prefixes = [
-                    keys::object(&space, ""),
-                    keys::versions_prefix(&space, ""),
-                    keys::uploads_prefix(&space, ""),
-                ];
+                let prefixes = [keys::object(&space, ""), keys::versions_prefix(&space, "")];
                 for prefix in &prefixes {
                     if any_under(txn, prefix).await? {
                         return Err(s3_error!(

@@ -2,6 +2,7 @@
 //! to operations and back, authenticates keys, and completes every response.
 
 mod acl;
+pub mod attributes_etag;
 mod bucket_api;
 mod checksum_request;
 mod conditions;

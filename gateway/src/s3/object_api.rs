@@ -294,7 +294,7 @@ impl Gateway {
         set_object_fields!(out, &head, selection, input.part_number, input.version_id);
         set_checksums!(
             out,
-            ChecksumFields::on_read(&head, input.checksum_mode.as_ref(), whole)
+            ChecksumFields::on_read(&head, input.checksum_mode.as_ref(), whole, input.part_number)
         );
         (out.sse_customer_algorithm, out.sse_customer_key_md5) = echo(head.sse.as_ref());
         set_encryption!(out, head.encryption.as_ref(), &self.store.region);
@@ -314,7 +314,7 @@ impl Gateway {
         set_object_fields!(out, &head, selection, input.part_number, input.version_id);
         set_checksums!(
             out,
-            ChecksumFields::on_read(&head, input.checksum_mode.as_ref(), whole)
+            ChecksumFields::on_read(&head, input.checksum_mode.as_ref(), whole, input.part_number)
         );
         out.expiration = self.expiration_of(&input.bucket, &input.key, &head).await;
         (out.sse_customer_algorithm, out.sse_customer_key_md5) = echo(head.sse.as_ref());

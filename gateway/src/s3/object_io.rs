@@ -49,12 +49,32 @@ impl ChecksumFields {
         f
     }
 
-    /// Returned only when asked for, and never for a part of the object (its value describes
-    /// the whole).
-    pub fn on_read(head: &ObjectHead, mode: Option<&ChecksumMode>, whole_object: bool) -> Self {
-        match mode {
-            Some(m) if m.as_str() == ChecksumMode::ENABLED && whole_object => Self::of(&head.checksum),
-            _ => Self::default(),
+    /// Returned only when asked for. A part read by its number (`partNumber`) gets the part's
+    /// own checksum, under the object's checksum type, as on AWS; a byte range gets none (the
+    /// stored value describes the whole).
+    pub fn on_read(
+        head: &ObjectHead,
+        mode: Option<&ChecksumMode>,
+        whole_object: bool,
+        part_number: Option<i32>,
+    ) -> Self {
+        if mode.is_none_or(|m| m.as_str() != ChecksumMode::ENABLED) {
+            return Self::default();
+        }
+        let part = part_number
+            .and_then(|n| usize::try_from(n).ok()?.checked_sub(1))
+            .and_then(|i| head.parts.get(i));
+        match part {
+            Some(p) if p.checksum.is_empty() => Self::default(),
+            Some(p) => Self {
+                kind: Some(ChecksumType::from(head.checksum.kind.as_str().to_owned())),
+                ..Self::of(&Checksum::full_object(
+                    head.checksum.algorithm,
+                    p.checksum.clone(),
+                ))
+            },
+            None if whole_object => Self::of(&head.checksum),
+            None => Self::default(),
         }
     }
 }
