@@ -118,6 +118,65 @@ async fn list_buckets_shows_only_the_callers_org() {
     );
 }
 
+/// Bucket names are one namespace: creating one another org holds is `409 BucketAlreadyExists`
+/// (not a refusal by that bucket's access rules), and it changes nothing of the bucket.
+#[tokio::test]
+async fn creating_a_bucket_another_org_holds_is_bucket_already_exists() {
+    let (_gw, alice, _bob, carol) = two_orgs().await;
+    put(&alice.client, B, "kept", b"alice's".to_vec()).await;
+    let taken = carol.client.create_bucket().bucket(B).send().await;
+    assert_s3_error(taken, "BucketAlreadyExists", 409);
+    assert_eq!(get(&alice.client, B, "kept").await, b"alice's");
+    denied(carol.client.list_objects_v2().bucket(B).send().await);
+}
+
+/// ListBuckets in pages (`max-buckets`, `continuation-token`), of the caller's org only, in name
+/// order, the last page without a token.
+#[tokio::test]
+async fn list_buckets_pages_through_the_callers_buckets() {
+    let (_gw, alice, _bob, carol) = two_orgs().await;
+    for name in ["team-a-3", "team-a-1", "team-a-2"] {
+        create_bucket(&alice.client, name).await;
+    }
+    create_bucket(&carol.client, "team-b-1").await;
+    let mut seen = Vec::new();
+    let mut token = None;
+    loop {
+        let page = alice
+            .client
+            .list_buckets()
+            .max_buckets(2)
+            .set_continuation_token(token)
+            .send()
+            .await
+            .expect("page");
+        assert!(page.buckets().len() <= 2);
+        seen.extend(page.buckets().iter().map(|b| b.name().unwrap().to_owned()));
+        token = page.continuation_token().map(str::to_owned);
+        if token.is_none() {
+            break;
+        }
+    }
+    assert_eq!(seen, ["team-a-1", "team-a-2", "team-a-3", B]);
+    let prefixed = alice
+        .client
+        .list_buckets()
+        .prefix("team-a-")
+        .max_buckets(5)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(prefixed.buckets().len(), 4);
+    assert_eq!(
+        (prefixed.prefix(), prefixed.continuation_token()),
+        (Some("team-a-"), None)
+    );
+    let zero = alice.client.list_buckets().max_buckets(0).send().await;
+    assert_s3_error(zero, "InvalidArgument", 400);
+    let forged = alice.client.list_buckets().continuation_token("%%%").send().await;
+    assert_s3_error(forged, "InvalidArgument", 400);
+}
+
 #[tokio::test]
 async fn a_public_read_policy_lets_anyone_read_and_no_one_else_write() {
     let (gw, alice, _bob, carol) = two_orgs().await;

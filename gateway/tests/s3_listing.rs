@@ -276,6 +276,28 @@ async fn url_encoding_type_percent_encodes_keys_and_prefixes() {
     assert_eq!(prefixes[3], "%D0%BA%D0%BB%D1%8E%D1%87/");
 }
 
+/// Version 1 under `encoding-type=url` encodes keys, common prefixes and markers, but echoes its
+/// own `Prefix` as sent: botocore decodes the others and not that one, and so does every client
+/// built on it.
+#[tokio::test]
+async fn a_v1_listing_under_url_encoding_echoes_its_prefix_as_sent() {
+    let (gw, _client) = bucket_with_keys("encoded1", &["a b/x", "a b/y+z"]).await;
+
+    let resp = gw
+        .raw()
+        .request(Method::GET, "/encoded1?encoding-type=url&prefix=a%20b%2F")
+        .send()
+        .await;
+
+    assert_eq!(resp.status, 200, "{}", resp.text());
+    let xml = resp.text();
+    assert_eq!(xml_values(&xml, "EncodingType"), ["url"]);
+    assert_eq!(xml_values(&xml, "Prefix"), ["a b/"]);
+    let keys: Vec<String> = listed_keys(&xml).iter().map(|k| form_decode(k)).collect();
+    assert_eq!(keys, ["a b/x", "a b/y+z"]);
+    assert!(listed_keys(&xml)[1].contains("%2B"), "keys stay encoded");
+}
+
 /// Decodes `application/x-www-form-urlencoded` text: `+` is a space, `%XX` a byte.
 fn form_decode(s: &str) -> String {
     let bytes = s.as_bytes();

@@ -280,6 +280,12 @@ impl Access {
                 return Err(denied());
             }
         }
+        // CreateBucket is the caller's own action, not one on the bucket of that name: a name
+        // another org holds is the operation's `409 BucketAlreadyExists`, as on AWS, not a
+        // refusal by that bucket's policy.
+        if need.action == "s3:CreateBucket" && caller.is_some() {
+            return Ok(());
+        }
         let Some(bucket) = self.bucket(&need.bucket).await? else {
             // No such bucket: the operation answers NoSuchBucket (and CreateBucket creates it).
             // AWS tells anonymous callers the same, rather than 403.

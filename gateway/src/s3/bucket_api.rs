@@ -4,6 +4,7 @@ use s3s::dto::*;
 use s3s::{S3Error, S3ErrorCode, S3Request, S3Response, S3Result, s3_error};
 
 use super::acl::{self, AclRequest, acl_request};
+use super::listing::{decode_token, encode_token};
 use super::object_lock;
 use super::request::{caller, canonical_id, owner_dto, owner_of};
 use super::service::Gateway;
@@ -113,14 +114,32 @@ impl Gateway {
         req: S3Request<ListBucketsInput>,
     ) -> S3Result<S3Response<ListBucketsOutput>> {
         let caller = caller(&req)?.clone();
-        let prefix = req.input.prefix.clone();
-        let buckets: Vec<Bucket> = self
+        let input = req.input;
+        let page_size = page_size(&input)?;
+        let after = match input.continuation_token.as_deref() {
+            Some(token) => Some(String::from_utf8(decode_token(token)?).map_err(|_| bad_token())?),
+            None => None,
+        };
+        let prefix = input.prefix.clone();
+        let mut buckets: Vec<BucketRecord> = self
             .store
             .list_buckets()
             .await?
             .into_iter()
             .filter(|b: &BucketRecord| caller.root || b.owner == caller.org)
             .filter(|b| prefix.as_deref().is_none_or(|p| b.name.starts_with(p)))
+            .filter(|b| input.bucket_region.as_deref().is_none_or(|r| b.region == r))
+            .filter(|b| after.as_deref().is_none_or(|a| b.name.as_str() > a))
+            .collect();
+        buckets.sort_by(|a, b| a.name.cmp(&b.name));
+        let more = buckets.len() > page_size;
+        buckets.truncate(page_size);
+        let continuation_token = match more {
+            true => buckets.last().map(|b| encode_token(b.name.as_bytes())),
+            false => None,
+        };
+        let buckets = buckets
+            .into_iter()
             .map(|b| Bucket {
                 name: Some(b.name),
                 creation_date: Some(Timestamp::from(b.created.to_time())),
@@ -131,7 +150,7 @@ impl Gateway {
             buckets: Some(buckets),
             owner: Some(owner_dto(&caller.org)),
             prefix,
-            continuation_token: None,
+            continuation_token,
         }))
     }
 
@@ -299,4 +318,31 @@ impl Gateway {
         }
         Ok(S3Response::new(PutBucketOwnershipControlsOutput {}))
     }
+}
+
+/// Buckets per ListBuckets page: all of them for the classic request; `max-buckets` (1 to
+/// 10,000), or 10,000 when only a prefix, a region or a token asks for pages, as on AWS.
+fn page_size(input: &ListBucketsInput) -> S3Result<usize> {
+    const MOST: i32 = 10_000;
+    match input.max_buckets {
+        Some(n) if (1..=MOST).contains(&n) => Ok(n as usize),
+        Some(_) => Err(S3Error::with_message(
+            S3ErrorCode::InvalidArgument,
+            "max-buckets must be between 1 and 10000",
+        )),
+        None if input.continuation_token.is_some()
+            || input.prefix.is_some()
+            || input.bucket_region.is_some() =>
+        {
+            Ok(MOST as usize)
+        }
+        None => Ok(usize::MAX),
+    }
+}
+
+fn bad_token() -> S3Error {
+    S3Error::with_message(
+        S3ErrorCode::InvalidArgument,
+        "The continuation token provided is incorrect",
+    )
 }

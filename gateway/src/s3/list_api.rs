@@ -175,7 +175,9 @@ impl Gateway {
         let (contents, prefixes) = render_listing(page.entries, &names, Some(&page.owner));
         Ok(S3Response::new(ListObjectsOutput {
             name: Some(input.bucket),
-            prefix: Some(names.name(&prefix)),
+            // Version 1 echoes its prefix as sent, even under `encoding-type=url` (AWS does, and
+            // botocore decodes every other name of this listing but not this one).
+            prefix: Some(prefix),
             marker: Some(names.opt(input.marker).unwrap_or_default()),
             max_keys: Some(max as i32),
             is_truncated: Some(page.resume.is_some()),
