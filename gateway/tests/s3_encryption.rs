@@ -523,6 +523,32 @@ async fn contradicting_encryption_headers_are_invalid_arguments() {
     assert_raw_error(&part, "InvalidRequest", 400);
 }
 
+/// An object's encryption is chosen when it is written: GET and HEAD that name one are refused
+/// (400), not answered as if the header were not there.
+#[tokio::test]
+async fn reads_that_name_a_server_side_encryption_are_invalid_arguments() {
+    let (gw, c) = gateway(&[]).await;
+    put(&c, B, "obj", b"sealed".to_vec()).await;
+    for header in [
+        ("x-amz-server-side-encryption", "AES256"),
+        ("x-amz-server-side-encryption-aws-kms-key-id", "alias/k"),
+    ] {
+        for method in [Method::GET, Method::HEAD] {
+            let resp = gw
+                .raw()
+                .request(method.clone(), &format!("/{B}/obj"))
+                .header(header.0, header.1)
+                .send()
+                .await;
+            assert_eq!(resp.status, 400, "{method} with {}", header.0);
+            if method == Method::GET {
+                assert_raw_error(&resp, "InvalidArgument", 400);
+            }
+        }
+    }
+    assert_eq!(get(&c, B, "obj").await, b"sealed", "the plain read still works");
+}
+
 #[tokio::test]
 async fn kms_keys_rotate_and_disable_without_losing_an_object() {
     let (gw, c) = gateway(&[]).await;

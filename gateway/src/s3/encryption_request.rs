@@ -20,6 +20,23 @@ fn invalid(message: &str) -> S3Error {
     S3Error::with_message(S3ErrorCode::InvalidArgument, message.to_owned())
 }
 
+/// A read's headers name no server-side encryption: an object's encryption is chosen when it is
+/// written, and AWS refuses the write-side headers on GET and HEAD rather than ignore them
+/// (SSE-C's key headers are the read's own, and are not these).
+pub fn refuse_on_read(headers: &http::HeaderMap) -> S3Result<()> {
+    const WRITE_SIDE: [&str; 3] = [
+        "x-amz-server-side-encryption",
+        "x-amz-server-side-encryption-aws-kms-key-id",
+        "x-amz-server-side-encryption-context",
+    ];
+    match WRITE_SIDE.iter().find(|h| headers.contains_key(**h)) {
+        Some(h) => Err(invalid(&format!(
+            "{h} header is not supported for this operation."
+        ))),
+        None => Ok(()),
+    }
+}
+
 /// What a write's headers ask for.
 #[derive(Debug)]
 pub enum Requested {

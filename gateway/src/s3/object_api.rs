@@ -9,7 +9,7 @@ use super::checksum_request::ChecksumRequest;
 use super::conditions::{
     delete_conditions, etag_match, header_etag, listed_etag, read_conditions, write_conditions,
 };
-use super::encryption_request::{requested, set_encryption};
+use super::encryption_request::{self, requested, set_encryption};
 use super::object_io::{ChecksumFields, etag, select, set_checksums, set_object_fields, timestamp};
 use super::object_lock::{self, object_lock_requested};
 use super::request::{check_content_md5, checksum_values, content_headers, content_md5, user_metadata};
@@ -270,6 +270,7 @@ impl Gateway {
         &self,
         req: S3Request<GetObjectInput>,
     ) -> S3Result<S3Response<GetObjectOutput>> {
+        encryption_request::refuse_on_read(&req.headers)?;
         let transport = Transport::of(&req.extensions);
         let input = req.input;
         let (head, sse_key, selection) = read_target!(self, input, transport, true);
@@ -306,6 +307,7 @@ impl Gateway {
         &self,
         req: S3Request<HeadObjectInput>,
     ) -> S3Result<S3Response<HeadObjectOutput>> {
+        encryption_request::refuse_on_read(&req.headers)?;
         let transport = Transport::of(&req.extensions);
         let input = req.input;
         let (head, _, selection) = read_target!(self, input, transport, false);
