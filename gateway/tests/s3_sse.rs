@@ -287,11 +287,25 @@ async fn multipart_uploads_seal_every_part_with_the_same_key() {
         .send()
         .await;
     assert_s3_error(wrong, "InvalidRequest", 400);
+    // The completion need not repeat the key, but one it gives must be the upload's.
+    let completion = CompletedMultipartUpload::builder().set_parts(Some(parts)).build();
+    let wrong = c
+        .complete_multipart_upload()
+        .bucket(B)
+        .key("mp")
+        .upload_id(&id)
+        .multipart_upload(completion.clone())
+        .sse_customer_algorithm("AES256")
+        .sse_customer_key(&other.b64)
+        .sse_customer_key_md5(&other.md5)
+        .send()
+        .await;
+    assert_s3_error(wrong, "InvalidRequest", 400);
     c.complete_multipart_upload()
         .bucket(B)
         .key("mp")
         .upload_id(&id)
-        .multipart_upload(CompletedMultipartUpload::builder().set_parts(Some(parts)).build())
+        .multipart_upload(completion)
         .send()
         .await
         .unwrap();

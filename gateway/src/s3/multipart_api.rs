@@ -397,6 +397,7 @@ impl Gateway {
         &self,
         req: S3Request<CompleteMultipartUploadInput>,
     ) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
+        let transport = Transport::of(&req.extensions);
         let mut input = req.input;
         let listed = input
             .multipart_upload
@@ -426,6 +427,17 @@ impl Gateway {
             }
             Err(e) => return Err(e),
         };
+        // SSE-C headers are optional here (the parts are already sealed), but a key that is
+        // given must be the upload's: a wrong one is refused, not ignored.
+        let key = self.sse_key(
+            transport,
+            input.sse_customer_algorithm.as_deref(),
+            input.sse_customer_key.as_deref(),
+            input.sse_customer_key_md5.as_deref(),
+        )?;
+        if key.is_some() {
+            upload_key(&upload, key)?;
+        }
         for (part, p) in parts.iter_mut().zip(&listed) {
             part.checksum = completed_part_checksum(p, upload.checksum_algorithm);
         }
