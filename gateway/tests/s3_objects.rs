@@ -178,7 +178,7 @@ async fn a_wrong_content_md5_is_bad_digest_and_stores_nothing() {
 
 #[tokio::test]
 async fn a_malformed_content_md5_is_invalid_digest_and_stores_nothing() {
-    let (_gw, client) = with_bucket("digests").await;
+    let (gw, client) = with_bucket("digests").await;
     put(&client, "digests", "k", b"original".to_vec()).await;
     let before = snapshot(&client, "digests").await;
     // Not base64 at all, and base64 of something that is not 16 bytes long.
@@ -193,6 +193,15 @@ async fn a_malformed_content_md5_is_invalid_digest_and_stores_nothing() {
             .await;
         assert_s3_error(result, "InvalidDigest", 400);
     }
+    // Sent empty: malformed too, not the same as not sent.
+    let empty = gw
+        .raw()
+        .request(Method::PUT, "/digests/k")
+        .header("content-md5", "")
+        .body("replacement")
+        .send()
+        .await;
+    assert_raw_error(&empty, "InvalidDigest", 400);
     assert_eq!(snapshot(&client, "digests").await, before);
 }
 

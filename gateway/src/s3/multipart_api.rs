@@ -256,7 +256,7 @@ impl Gateway {
             input.checksum_algorithm.as_ref(),
             &checksum_values!(input),
         )?;
-        let md5 = content_md5(input.content_md5.as_deref())?;
+        let md5 = content_md5(&headers)?;
         let body = input
             .body
             .take()

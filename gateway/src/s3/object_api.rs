@@ -203,7 +203,7 @@ impl Gateway {
             input.checksum_algorithm.as_ref(),
             &checksum_values!(input),
         )?;
-        let md5 = content_md5(input.content_md5.as_deref())?;
+        let md5 = content_md5(&headers)?;
         let sse_key = self.sse_key(
             transport,
             input.sse_customer_algorithm.as_deref(),

@@ -119,10 +119,13 @@ macro_rules! checksum_values {
 }
 pub(crate) use checksum_values;
 
-/// Decodes `Content-MD5` (400 InvalidDigest when malformed).
-pub fn content_md5(value: Option<&str>) -> S3Result<Option<[u8; 16]>> {
-    value
+/// Decodes `Content-MD5` (400 InvalidDigest when malformed). Read from the headers themselves:
+/// s3s takes a header sent empty for one not sent, and an empty digest is malformed.
+pub fn content_md5(headers: &http::HeaderMap) -> S3Result<Option<[u8; 16]>> {
+    headers
+        .get("content-md5")
         .map(|v| {
+            let v = v.to_str().unwrap_or_default();
             crate::checksum::decode_content_md5(v).ok_or_else(|| {
                 S3Error::with_message(
                     S3ErrorCode::InvalidDigest,
