@@ -39,6 +39,7 @@ use crate::ops::Store;
 use crate::s3::attributes_etag::unquoted_attributes_etag;
 use crate::s3::envelope::envelope;
 use crate::s3::lenient_range::lenient_range;
+use crate::s3::post_form::post_form;
 use crate::s3::repeated_metadata::join_repeated_metadata;
 use crate::s3::signature_gate::signature_gate;
 use crate::s3::{Gateway, RenameRoute, VirtualHosts};
@@ -477,6 +478,7 @@ fn app(args: &ServeArgs, shared: &Shared, store: &Store, metrics: &Arc<Metrics>,
         .merge(peer_api::router(peer))
         .fallback_service(s3)
         .layer(axum::middleware::from_fn(unquoted_attributes_etag))
+        .layer(axum::middleware::from_fn(post_form))
         .layer(axum::middleware::from_fn(lenient_range))
         .layer(axum::middleware::from_fn(join_repeated_metadata))
         .layer(axum::middleware::from_fn(signature_gate))

@@ -177,6 +177,55 @@ async fn list_buckets_pages_through_the_callers_buckets() {
     assert_s3_error(forged, "InvalidArgument", 400);
 }
 
+/// A POST form upload is a PutObject of the key it resolves to, under the bucket's policy like
+/// any other: a Deny on a prefix holds for forms (also when the key comes from the file's name),
+/// another org needs a grant, and a form with no signature is anonymous.
+#[tokio::test]
+async fn a_form_upload_is_authorized_as_a_put_of_its_key() {
+    use common::post_form::{post, signed_form};
+    let (gw, alice, _bob, carol) = two_orgs().await;
+    put_policy(
+        &alice.client,
+        serde_json::json!({
+            "Version": "2012-10-17",
+            "Statement": [{"Effect": "Deny", "Principal": "*", "Action": "s3:PutObject",
+                           "Resource": format!("arn:aws:s3:::{B}/private/*")}]
+        }),
+    )
+    .await;
+    let any_key = serde_json::json!([{"bucket": B}, ["starts-with", "$key", ""]]);
+    let alice_form = |key: &str| signed_form((&alice.key, &alice.secret), any_key.clone(), &[("key", key)]);
+
+    let resp = post(&gw, B, &alice_form("public/report.txt"), b"ok").await;
+    assert_eq!(resp.status, 204, "{}", resp.text());
+    let resp = post(&gw, B, &alice_form("private/report.txt"), b"no").await;
+    assert_raw_error(&resp, "AccessDenied", 403);
+    // `private/${filename}` is not under the Deny as written; the key it resolves to is.
+    let resp = post(&gw, B, &alice_form("private/${filename}"), b"no").await;
+    assert_raw_error(&resp, "AccessDenied", 403);
+    let carol_form = signed_form(
+        (&carol.key, &carol.secret),
+        any_key,
+        &[("key", "public/carol.txt")],
+    );
+    let resp = post(&gw, B, &carol_form, b"no").await;
+    assert_raw_error(&resp, "AccessDenied", 403);
+    let anonymous = vec![("key".to_owned(), "public/anyone.txt".to_owned())];
+    let resp = post(&gw, B, &anonymous, b"no").await;
+    assert_raw_error(&resp, "AccessDenied", 403);
+
+    let keys: Vec<String> = snapshot(&alice.client, B)
+        .await
+        .into_iter()
+        .map(|(k, _)| k)
+        .collect();
+    assert_eq!(
+        keys,
+        ["public/report.txt", "report.csv"],
+        "only the allowed form stored a file"
+    );
+}
+
 #[tokio::test]
 async fn a_public_read_policy_lets_anyone_read_and_no_one_else_write() {
     let (gw, alice, _bob, carol) = two_orgs().await;

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use axum::extract::ConnectInfo;
 use s3s::access::{S3Access, S3AccessContext};
-use s3s::dto::{DeleteObjectsInput, PutObjectTaggingInput};
+use s3s::dto::{DeleteObjectsInput, PostObjectInput, PutObjectTaggingInput};
 use s3s::path::S3Path;
 use s3s::{S3Error, S3ErrorCode, S3Request, S3Result};
 
@@ -18,6 +18,7 @@ use super::expected_owner;
 use super::identity::{AccessMode, Identities, Identity};
 use super::permissions::{Needed, copy_source, needed};
 use super::policy::{Context, Decision, Policy, Principal, Request};
+use super::post_form::{FormFileName, form_key, refuse_signature_v2};
 use super::replay::{ProvenCaller, ReplayProbe};
 use crate::errors::no_such_bucket;
 use crate::ops::Store;
@@ -446,6 +447,27 @@ impl S3Access for AccessCheck {
             }
         }
         Ok(())
+    }
+
+    /// A POST form's key is in its body (and may name the file, `${filename}`): its upload is
+    /// authorized here as a PutObject of the key it resolves to, once s3s has read the form.
+    async fn post_object(&self, req: &mut S3Request<PostObjectInput>) -> S3Result<()> {
+        refuse_signature_v2(req.credentials.is_some(), req.region.as_ref())?;
+        req.input.key = form_key(&req.input.key, req.extensions.get::<FormFileName>())?;
+        let caller = req.extensions.get::<Caller>().and_then(|c| c.0.clone());
+        let facts_of = FactsOf {
+            source: source_of(&req.extensions),
+            transport: Transport::of(&req.extensions),
+            query: req.uri.query(),
+            headers: &req.headers,
+            body_tags: None,
+        };
+        let need = Needed {
+            action: "s3:PutObject",
+            bucket: req.input.bucket.clone(),
+            key: Some(req.input.key.clone()),
+        };
+        self.0.authorize(caller.as_ref(), &need, &facts_of).await
     }
 
     /// PutObjectTagging's tags are in its body: `s3:RequestObjectTag/...` is decided here,

@@ -7,5 +7,6 @@ pub mod identity;
 pub mod master_keys;
 pub mod permissions;
 pub mod policy;
+pub mod post_form;
 pub mod replay;
 pub mod secrets;

@@ -91,6 +91,8 @@ pub fn needed(op: &str, path: &S3Path, headers: &HeaderMap, query: Option<&str>)
             return out;
         }
         "CreateBucket" => "s3:CreateBucket",
+        // Its key is in the form, read after this check: `S3Access::post_object` authorizes it.
+        "PostObject" => return vec![],
         "DeleteBucket" => "s3:DeleteBucket",
         "DeleteBucketLifecycle" => "s3:DeleteLifecycleConfiguration",
         "DeleteBucketPolicy" => "s3:DeleteBucketPolicy",

@@ -4,7 +4,7 @@ use s3s::dto::*;
 use s3s::{S3Error, S3ErrorCode, S3Request, S3Response, S3Result, s3_error};
 
 use super::acl::{self, AclRequest, acl_request};
-use super::listing::{decode_token, encode_token};
+use super::listing::{bad_token, decode_token, encode_token};
 use super::object_lock;
 use super::request::{caller, canonical_id, owner_dto, owner_of};
 use super::service::Gateway;
@@ -338,11 +338,4 @@ fn page_size(input: &ListBucketsInput) -> S3Result<usize> {
         }
         None => Ok(usize::MAX),
     }
-}
-
-fn bad_token() -> S3Error {
-    S3Error::with_message(
-        S3ErrorCode::InvalidArgument,
-        "The continuation token provided is incorrect",
-    )
 }

@@ -13,12 +13,15 @@ pub fn encode_token(resume: &[u8]) -> String {
 }
 
 pub fn decode_token(token: &str) -> S3Result<Vec<u8>> {
-    URL_SAFE_NO_PAD.decode(token).map_err(|_| {
-        S3Error::with_message(
-            S3ErrorCode::InvalidArgument,
-            "The continuation token provided is incorrect",
-        )
-    })
+    URL_SAFE_NO_PAD.decode(token).map_err(|_| bad_token())
+}
+
+/// A continuation token this gateway did not issue.
+pub fn bad_token() -> S3Error {
+    S3Error::with_message(
+        S3ErrorCode::InvalidArgument,
+        "The continuation token provided is incorrect",
+    )
 }
 
 /// What `encoding-type=url` escapes: everything but RFC 3986 unreserved characters and `/`, so

@@ -18,6 +18,7 @@ mod multipart_api;
 mod object_api;
 mod object_io;
 mod object_lock;
+pub mod post_form;
 mod public_access_api;
 mod rename_route;
 pub mod repeated_metadata;

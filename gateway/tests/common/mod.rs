@@ -3,6 +3,7 @@
 #![allow(dead_code)] // each test binary uses its own subset
 
 pub mod local_store;
+pub mod post_form;
 
 use std::path::Path;
 
