@@ -139,6 +139,12 @@ pub struct ServeArgs {
     #[arg(long, env = "STOWAGE_BODY_TIMEOUT", default_value_t = 60)]
     pub body_timeout: u64,
 
+    /// Largest file in bytes a POST Object form may upload (larger is `400 EntityTooLarge`). The
+    /// form parser holds the whole file in memory before the upload starts, unlike PUT, so this
+    /// bounds what one form costs; larger files go by PUT or multipart upload.
+    #[arg(long, env = "STOWAGE_MAX_FORM_UPLOAD_SIZE", default_value_t = 32 * 1024 * 1024)]
+    pub max_form_upload_size: u64,
+
     /// Smallest size in bytes of a multipart upload's parts but the last (S3's is 5 MiB). Lower
     /// only for benchmarks and tests that build objects of thousands of parts.
     #[arg(long, env = "STOWAGE_MIN_PART_SIZE", default_value_t = crate::ops::multipart::MIN_PART_SIZE, hide = true)]

@@ -437,6 +437,9 @@ fn app(args: &ServeArgs, shared: &Shared, store: &Store, metrics: &Arc<Metrics>,
         let mut b = S3ServiceBuilder::new(gateway);
         b.set_auth(KeyLookup(identities.clone()));
         b.set_access(AccessCheck(access.clone()));
+        let mut limits = s3s::config::S3Config::default();
+        limits.post_object_max_file_size = args.max_form_upload_size;
+        b.set_config(Arc::new(s3s::config::StaticConfigProvider::new(Arc::new(limits))));
         if let Some(domain) = &args.domain {
             b.set_host(VirtualHosts::new(domain));
         }

@@ -85,3 +85,21 @@ async fn a_form_signed_with_signature_version_2_is_refused() {
     assert!(resp.text().contains("AWS4-HMAC-SHA256"), "{}", resp.text());
     assert!(snapshot(&client, B).await.is_empty(), "nothing was stored");
 }
+
+/// The form parser holds a form's file in memory: past `--max-form-upload-size` a form is
+/// refused before anything is stored, whatever its policy allows.
+#[tokio::test]
+async fn a_form_larger_than_the_gateway_takes_is_entity_too_large() {
+    let (gw, client) = with_bucket_args(B, &["--max-form-upload-size", "1024"]).await;
+    let any = serde_json::json!([{"bucket": B}, ["starts-with", "$key", ""]]);
+    let form = signed_form((&gw.access_key, &gw.secret_key), any, &[("key", "big.bin")]);
+
+    let resp = post(&gw, B, &form, &vec![7u8; 4096]).await;
+    assert_raw_error(&resp, "EntityTooLarge", 400);
+    let resp = post(&gw, B, &form, &[7u8; 1000]).await;
+    assert_eq!(resp.status, 204, "{}", resp.text());
+
+    let keys: Vec<String> = snapshot(&client, B).await.into_iter().map(|(k, _)| k).collect();
+    assert_eq!(keys, ["big.bin"]);
+    assert_eq!(get(&client, B, "big.bin").await, vec![7u8; 1000]);
+}
