@@ -37,6 +37,7 @@ use crate::meta::tikv::{self, TikvUrl, TlsPaths};
 use crate::metrics::Metrics;
 use crate::ops::Store;
 use crate::s3::attributes_etag::unquoted_attributes_etag;
+use crate::s3::date_header::date_header;
 use crate::s3::envelope::envelope;
 use crate::s3::lenient_range::lenient_range;
 use crate::s3::post_form::post_form;
@@ -484,6 +485,7 @@ fn app(args: &ServeArgs, shared: &Shared, store: &Store, metrics: &Arc<Metrics>,
         .layer(axum::middleware::from_fn(post_form))
         .layer(axum::middleware::from_fn(lenient_range))
         .layer(axum::middleware::from_fn(join_repeated_metadata))
+        .layer(axum::middleware::from_fn(date_header))
         .layer(axum::middleware::from_fn(signature_gate))
         .layer(axum::middleware::from_fn_with_state(metrics.clone(), envelope))
 }

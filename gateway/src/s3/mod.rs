@@ -6,6 +6,7 @@ pub mod attributes_etag;
 mod bucket_api;
 mod checksum_request;
 mod conditions;
+pub mod date_header;
 mod encryption_api;
 pub(crate) mod encryption_request;
 pub mod envelope;
