@@ -459,15 +459,14 @@ async fn a_header_sent_twice_is_verified_and_stored_joined() {
 }
 
 /// A SigV4 request signed with a `Date` header instead of `x-amz-date` (the spec takes either;
-/// botocore does so when a caller sets `Date`) is verified with that date: stored when the
-/// signature holds, refused when the date is not the one signed.
+/// botocore does so, in RFC 2822's form, when a caller sets `Date`) is verified with that date:
+/// stored when the signature holds, refused when the date sent is not the one signed.
 #[tokio::test]
 async fn a_request_dated_by_its_date_header_is_verified_with_it() {
     use sha2::{Digest as _, Sha256};
     let (gw, client) = with_bucket("dated").await;
     let host = gw.endpoint().trim_start_matches("http://").to_owned();
     let now = SystemTime::now();
-    let date = httpdate::fmt_http_date(now);
     let at = time::OffsetDateTime::from(now);
     let day = at
         .format(time::macros::format_description!("[year][month][day]"))
@@ -477,39 +476,50 @@ async fn a_request_dated_by_its_date_header_is_verified_with_it() {
             "[year][month][day]T[hour][minute][second]Z"
         ))
         .unwrap();
+    let scope = format!("{day}/us-east-1/s3/aws4_request");
     let body = b"dated by Date";
     let payload = hex::encode(Sha256::digest(body));
-    let canonical = format!(
-        "PUT\n/dated/k\n\ndate:{date}\nhost:{host}\nx-amz-content-sha256:{payload}\n\n\
-         date;host;x-amz-content-sha256\n{payload}"
-    );
-    let scope = format!("{day}/us-east-1/s3/aws4_request");
-    let to_sign = format!(
-        "AWS4-HMAC-SHA256\n{stamp}\n{scope}\n{}",
-        hex::encode(Sha256::digest(canonical.as_bytes()))
-    );
-    let key = aws_sigv4::sign::v4::generate_signing_key(&gw.secret_key, now, "us-east-1", "s3");
-    let signature = aws_sigv4::sign::v4::calculate_signature(key, to_sign.as_bytes());
-    let authorization = format!(
-        "AWS4-HMAC-SHA256 Credential={}/{scope}, SignedHeaders=date;host;x-amz-content-sha256, \
-         Signature={signature}",
-        gw.access_key
-    );
-    let send = |date: String| {
+    // The Authorization of a PUT of `key` whose signed `date` header is `date`.
+    let authorization = |key: &str, date: &str| {
+        let canonical = format!(
+            "PUT\n/dated/{key}\n\ndate:{date}\nhost:{host}\nx-amz-content-sha256:{payload}\n\n\
+             date;host;x-amz-content-sha256\n{payload}"
+        );
+        let to_sign = format!(
+            "AWS4-HMAC-SHA256\n{stamp}\n{scope}\n{}",
+            hex::encode(Sha256::digest(canonical.as_bytes()))
+        );
+        let signing_key = aws_sigv4::sign::v4::generate_signing_key(&gw.secret_key, now, "us-east-1", "s3");
+        let signature = aws_sigv4::sign::v4::calculate_signature(signing_key, to_sign.as_bytes());
+        format!(
+            "AWS4-HMAC-SHA256 Credential={}/{scope}, SignedHeaders=date;host;x-amz-content-sha256, \
+             Signature={signature}",
+            gw.access_key
+        )
+    };
+    let send = |key: &str, date: String, authorization: String| {
         gw.raw()
-            .request(Method::PUT, "/dated/k")
+            .request(Method::PUT, &format!("/dated/{key}"))
             .anonymous()
             .header("host", host.clone())
             .header("date", date)
             .header("x-amz-content-sha256", payload.clone())
-            .header("authorization", authorization.clone())
+            .header("authorization", authorization)
             .body(&body[..])
             .send()
     };
+    let http_date = httpdate::fmt_http_date(now);
+    let rfc2822 = at
+        .format(&time::format_description::well_known::Rfc2822)
+        .unwrap()
+        .replace("+0000", "-0000");
 
+    for (key, date) in [("http-date", http_date.clone()), ("rfc2822", rfc2822)] {
+        let resp = send(key, date.clone(), authorization(key, &date)).await;
+        assert_eq!(resp.status, 200, "{date}: {}", resp.text());
+        assert_eq!(get(&client, "dated", key).await, body);
+    }
     let other_second = httpdate::fmt_http_date(now + Duration::from_secs(1));
-    assert_raw_error(&send(other_second).await, "SignatureDoesNotMatch", 403);
-    let resp = send(date).await;
-    assert_eq!(resp.status, 200, "{}", resp.text());
-    assert_eq!(get(&client, "dated", "k").await, body);
+    let resp = send("moved", other_second, authorization("moved", &http_date)).await;
+    assert_raw_error(&resp, "SignatureDoesNotMatch", 403);
 }

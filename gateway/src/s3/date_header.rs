@@ -1,5 +1,5 @@
 //! A SigV4 request may be dated by its `Date` header instead of `x-amz-date` (the SigV4 spec
-//! takes either; botocore signs with `Date` when a caller sets one). s3s reads the date from
+//! takes either; botocore signs with `Date`, in RFC 2822's form, when a caller sets one). s3s reads the date from
 //! `x-amz-date` only and refuses such a request, so the `Date` is copied into `x-amz-date` in
 //! SigV4's own format first. The signature is unaffected: `x-amz-date` is not among the request's
 //! signed headers (the `Date` it came from is), and the string to sign is built from that same
@@ -31,11 +31,21 @@ fn amz_date_from_date(headers: &http::HeaderMap) -> Option<HeaderValue> {
     if !sigv4 || headers.contains_key(AMZ_DATE) {
         return None;
     }
-    let date = httpdate::parse_http_date(headers.get(DATE)?.to_str().ok()?).ok()?;
-    let formatted = OffsetDateTime::from(date)
+    let date = parse_date(headers.get(DATE)?.to_str().ok()?)?;
+    let formatted = date
+        .to_offset(time::UtcOffset::UTC)
         .format(format_description!("[year][month][day]T[hour][minute][second]Z"))
         .ok()?;
     HeaderValue::from_str(&formatted).ok()
+}
+
+/// An HTTP date (`Tue, 01 Dec 2026 04:05:06 GMT`) or an RFC 2822 one, which botocore sends
+/// (`Tue, 01 Dec 2026 04:05:06 -0000`).
+fn parse_date(value: &str) -> Option<OffsetDateTime> {
+    match httpdate::parse_http_date(value) {
+        Ok(at) => Some(OffsetDateTime::from(at)),
+        Err(_) => OffsetDateTime::parse(value, &time::format_description::well_known::Rfc2822).ok(),
+    }
 }
 
 #[cfg(test)]
@@ -62,6 +72,18 @@ mod tests {
                 .map(|v| v.to_str().unwrap()),
             Some("20261201T040506Z")
         );
+        for rfc2822 in [
+            "Tue, 01 Dec 2026 04:05:06 -0000",
+            "Tue, 01 Dec 2026 06:05:06 +0200",
+        ] {
+            assert_eq!(
+                amz_date_from_date(&headers(&[auth, ("date", rfc2822)]))
+                    .as_ref()
+                    .map(|v| v.to_str().unwrap()),
+                Some("20261201T040506Z"),
+                "{rfc2822}"
+            );
+        }
         assert_eq!(
             amz_date_from_date(&headers(&[auth, date, ("x-amz-date", "20261201T000000Z")])),
             None
