@@ -35,11 +35,21 @@ pub async fn run(ctx: &BenchContext) -> anyhow::Result<ScenarioReport> {
     let prefix = ctx.scenario_prefix("large");
     let unsigned_prefix = format!("{prefix}unsigned/");
     let (mut unsigned, mut put) = (Run::default(), Run::default());
+    // One buffer for every PUT of both kinds: cloning `Bytes` shares it.
+    let body = Bytes::from(pattern(size));
     for i in 0..settings.large_count {
         let keys = i..i + 1;
         let (c, b) = (&ctx.client, &ctx.bucket);
-        unsigned.absorb(put_objects_as(c, b, &unsigned_prefix, keys.clone(), size, Payload::Unsigned).await?);
-        put.absorb(put_objects_as(c, b, &prefix, keys, size, Payload::SdkDefault).await?);
+        let u = put_objects_as(
+            c,
+            b,
+            &unsigned_prefix,
+            keys.clone(),
+            body.clone(),
+            Payload::Unsigned,
+        );
+        unsigned.absorb(u.await?);
+        put.absorb(put_objects_as(c, b, &prefix, keys, body.clone(), Payload::SdkDefault).await?);
     }
     report
         .measurements
@@ -72,19 +82,20 @@ pub async fn put_objects(
     count: usize,
     size: usize,
 ) -> anyhow::Result<Run> {
-    put_objects_as(client, bucket, prefix, 0..count, size, Payload::SdkDefault).await
+    let body = Bytes::from(pattern(size));
+    put_objects_as(client, bucket, prefix, 0..count, body, Payload::SdkDefault).await
 }
 
-/// [`put_objects`] of the keys numbered `keys`, sending the payload as `payload` says.
+/// PUTs `body` under the keys numbered `keys`, sending the payload as `payload` says.
 pub async fn put_objects_as(
     client: &Client,
     bucket: &str,
     prefix: &str,
     keys: std::ops::Range<usize>,
-    size: usize,
+    body: Bytes,
     payload: Payload,
 ) -> anyhow::Result<Run> {
-    let size_u64 = u64::try_from(size)?;
+    let size_u64 = u64::try_from(body.len())?;
     let client = match payload {
         Payload::SdkDefault => client.clone(),
         Payload::Unsigned => Client::from_conf(
@@ -95,8 +106,6 @@ pub async fn put_objects_as(
                 .build(),
         ),
     };
-    // One buffer for every PUT: cloning `Bytes` shares it.
-    let body = Bytes::from(pattern(size));
     let (bucket, prefix) = (bucket.to_owned(), prefix.to_owned());
     let first = keys.start;
     closed_loop(keys.len(), 1, move |i| {
