@@ -365,6 +365,23 @@ fn source_of(ext: &http::Extensions) -> Option<SocketAddr> {
     ext.get::<ConnectInfo<SocketAddr>>().map(|c| c.0)
 }
 
+/// What a per-operation hook decides with: the caller `check` resolved, and the request's facts
+/// (`body_tags` when the operation carries tags in its body).
+fn hook_context<'a, T>(
+    req: &'a S3Request<T>,
+    body_tags: Option<&'a [(String, String)]>,
+) -> (Option<Identity>, FactsOf<'a>) {
+    let caller = req.extensions.get::<Caller>().and_then(|c| c.0.clone());
+    let facts_of = FactsOf {
+        source: source_of(&req.extensions),
+        transport: Transport::of(&req.extensions),
+        query: req.uri.query(),
+        headers: &req.headers,
+        body_tags,
+    };
+    (caller, facts_of)
+}
+
 /// The s3s access hook, over a shared [`Access`] (also used by the rename route and the admin
 /// of policies).
 pub struct AccessCheck(pub Arc<Access>);
@@ -420,14 +437,7 @@ impl S3Access for AccessCheck {
     }
 
     async fn delete_objects(&self, req: &mut S3Request<DeleteObjectsInput>) -> S3Result<()> {
-        let caller = req.extensions.get::<Caller>().and_then(|c| c.0.clone());
-        let facts_of = FactsOf {
-            source: source_of(&req.extensions),
-            transport: Transport::of(&req.extensions),
-            query: req.uri.query(),
-            headers: &req.headers,
-            body_tags: None,
-        };
+        let (caller, facts_of) = hook_context(req, None);
         for obj in &req.input.delete.objects {
             let mut actions = vec!["s3:DeleteObject"];
             if obj.version_id.is_some() {
@@ -454,14 +464,7 @@ impl S3Access for AccessCheck {
     async fn post_object(&self, req: &mut S3Request<PostObjectInput>) -> S3Result<()> {
         refuse_signature_v2(req.credentials.is_some(), req.region.as_ref())?;
         req.input.key = form_key(&req.input.key, req.extensions.get::<FormFileName>())?;
-        let caller = req.extensions.get::<Caller>().and_then(|c| c.0.clone());
-        let facts_of = FactsOf {
-            source: source_of(&req.extensions),
-            transport: Transport::of(&req.extensions),
-            query: req.uri.query(),
-            headers: &req.headers,
-            body_tags: None,
-        };
+        let (caller, facts_of) = hook_context(req, None);
         let need = Needed {
             action: "s3:PutObject",
             bucket: req.input.bucket.clone(),
@@ -473,7 +476,6 @@ impl S3Access for AccessCheck {
     /// PutObjectTagging's tags are in its body: `s3:RequestObjectTag/...` is decided here,
     /// once s3s has parsed it.
     async fn put_object_tagging(&self, req: &mut S3Request<PutObjectTaggingInput>) -> S3Result<()> {
-        let caller = req.extensions.get::<Caller>().and_then(|c| c.0.clone());
         let tags: Vec<(String, String)> = req
             .input
             .tagging
@@ -486,13 +488,7 @@ impl S3Access for AccessCheck {
                 )
             })
             .collect();
-        let facts_of = FactsOf {
-            source: source_of(&req.extensions),
-            transport: Transport::of(&req.extensions),
-            query: req.uri.query(),
-            headers: &req.headers,
-            body_tags: Some(&tags),
-        };
+        let (caller, facts_of) = hook_context(req, Some(&tags));
         let need = Needed {
             action: "s3:PutObjectTagging",
             bucket: req.input.bucket.clone(),

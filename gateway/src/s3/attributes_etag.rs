@@ -11,8 +11,10 @@ use http::header::CONTENT_LENGTH;
 use http::{Method, StatusCode, Uri};
 use http_body_util::BodyExt;
 
-const OPEN: &[u8] = b"<ETag>\"";
-const CLOSE: &[u8] = b"\"</ETag>";
+use super::signature_gate::query_param;
+
+const OPEN: &str = "<ETag>\"";
+const CLOSE: &str = "\"</ETag>";
 
 pub async fn unquoted_attributes_etag(req: Request, next: Next) -> Response {
     let asks = req.method() == Method::GET && asks_attributes(req.uri());
@@ -24,35 +26,34 @@ pub async fn unquoted_attributes_etag(req: Request, next: Next) -> Response {
     let Ok(collected) = body.collect().await else {
         return StatusCode::INTERNAL_SERVER_ERROR.into_response();
     };
-    let document = unquote_etag(collected.to_bytes().to_vec());
+    let document = match String::from_utf8(collected.to_bytes().to_vec()) {
+        Ok(xml) => unquote_etag(xml).into_bytes(),
+        Err(e) => e.into_bytes(),
+    };
     parts.headers.insert(CONTENT_LENGTH, document.len().into());
     Response::from_parts(parts, Body::from(document))
 }
 
 /// Whether the query names the `attributes` subresource (`?attributes`, `?attributes=`).
 fn asks_attributes(uri: &Uri) -> bool {
-    uri.query().is_some_and(|q| {
-        q.split('&')
-            .any(|pair| pair.split('=').next() == Some("attributes"))
-    })
+    query_param(uri.query(), "attributes").is_some()
 }
 
 /// The document with the quotes of its first `ETag` element removed; unchanged without one.
-fn unquote_etag(mut xml: Vec<u8>) -> Vec<u8> {
-    let Some(open) = find(&xml, OPEN) else {
+fn unquote_etag(xml: String) -> String {
+    let Some(open) = xml.find(OPEN) else {
         return xml;
     };
     let value = open + OPEN.len();
-    let Some(close) = find(&xml[value..], CLOSE).map(|at| value + at) else {
+    let Some(close) = xml[value..].find(CLOSE).map(|at| value + at) else {
         return xml;
     };
-    xml.remove(close);
-    xml.remove(value - 1);
-    xml
-}
-
-fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
-    haystack.windows(needle.len()).position(|w| w == needle)
+    format!(
+        "{}<ETag>{}</ETag>{}",
+        &xml[..open],
+        &xml[value..close],
+        &xml[close + CLOSE.len()..]
+    )
 }
 
 #[cfg(test)]
@@ -61,16 +62,15 @@ mod tests {
 
     #[test]
     fn the_etag_element_loses_its_quotes_and_nothing_else_changes() {
-        let xml = b"<GetObjectAttributesResponse><ETag>\"abc-6\"</ETag><ObjectSize>3</ObjectSize>\
+        let xml = "<GetObjectAttributesResponse><ETag>\"abc-6\"</ETag><ObjectSize>3</ObjectSize>\
                     </GetObjectAttributesResponse>";
         assert_eq!(
-            unquote_etag(xml.to_vec()),
-            b"<GetObjectAttributesResponse><ETag>abc-6</ETag><ObjectSize>3</ObjectSize>\
+            unquote_etag(xml.to_owned()),
+            "<GetObjectAttributesResponse><ETag>abc-6</ETag><ObjectSize>3</ObjectSize>\
               </GetObjectAttributesResponse>"
         );
-        let without =
-            b"<GetObjectAttributesResponse><ObjectSize>3</ObjectSize></GetObjectAttributesResponse>";
-        assert_eq!(unquote_etag(without.to_vec()), without);
+        let without = "<GetObjectAttributesResponse><ObjectSize>3</ObjectSize></GetObjectAttributesResponse>";
+        assert_eq!(unquote_etag(without.to_owned()), without);
     }
 
     #[test]

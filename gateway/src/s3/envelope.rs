@@ -18,7 +18,7 @@ use tracing::Instrument;
 use crate::metrics::Metrics;
 
 /// Error documents are tiny; anything larger is passed through untouched.
-const MAX_ERROR_BODY: usize = 64 * 1024;
+pub(super) const MAX_ERROR_BODY: usize = 64 * 1024;
 
 #[derive(Debug, Clone)]
 pub struct RequestId(pub String);
@@ -153,7 +153,8 @@ fn patch_error_xml(xml: &str, resource: &str, request_id: &str) -> String {
     format!("{}{}{}", &xml[..close], extra, &xml[close..])
 }
 
-fn between<'a>(s: &'a str, open: &str, close: &str) -> Option<&'a str> {
+/// The text between the first `open` and the `close` after it.
+pub(super) fn between<'a>(s: &'a str, open: &str, close: &str) -> Option<&'a str> {
     let start = s.find(open)? + open.len();
     let end = s[start..].find(close)? + start;
     Some(&s[start..end])

@@ -8,8 +8,6 @@
 //! - A form the policy does not allow is `403 AccessDenied` ("Invalid according to Policy"),
 //!   where s3s answers `400 InvalidPolicyDocument`.
 
-use std::sync::Mutex;
-
 use axum::body::Body;
 use axum::extract::Request;
 use axum::middleware::Next;
@@ -19,14 +17,13 @@ use http::header::{CONTENT_LENGTH, CONTENT_TYPE};
 use http::{HeaderValue, Method, StatusCode};
 use http_body_util::BodyExt as _;
 
+use super::envelope::{MAX_ERROR_BODY, between};
 use crate::auth::post_form::FormFileName;
 
 /// The file part's header that names the file: browsers send exactly this form.
 const FILE_HEADER: &[u8] = b"name=\"file\"; filename=\"";
 /// Bytes kept between chunks, so that a header split across two is still found.
 const CARRY: usize = 4096;
-/// Error documents are small; anything larger is passed through untouched.
-const MAX_ERROR_BODY: usize = 64 * 1024;
 
 pub async fn post_form(mut req: Request, next: Next) -> Response {
     let is_form = req.method() == Method::POST
@@ -40,10 +37,10 @@ pub async fn post_form(mut req: Request, next: Next) -> Response {
     }
     let name = FormFileName::default();
     req.extensions_mut().insert(name.clone());
-    let scanner = Mutex::new(Scanner::default());
+    let mut scanner = Scanner::default();
     let req = req.map(|body| {
         Body::from_stream(body.into_data_stream().inspect(move |chunk| {
-            if let (Ok(chunk), Ok(mut scanner)) = (chunk, scanner.lock())
+            if let Ok(chunk) = chunk
                 && let Some(found) = scanner.feed(chunk)
             {
                 name.found(found);
@@ -124,12 +121,6 @@ fn access_denied_document(xml: &str) -> Option<String> {
              <Message>Invalid according to Policy: Policy Condition failed: {message}</Message></Error>"
         )
     })
-}
-
-fn between<'a>(s: &'a str, open: &str, close: &str) -> Option<&'a str> {
-    let start = s.find(open)? + open.len();
-    let end = s[start..].find(close)? + start;
-    Some(&s[start..end])
 }
 
 #[cfg(test)]

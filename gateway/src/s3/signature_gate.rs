@@ -18,7 +18,8 @@ pub async fn signature_gate(req: Request, next: Next) -> Response {
     }
 }
 
-fn query_param<'a>(query: Option<&'a str>, name: &str) -> Option<&'a str> {
+/// The value of query parameter `name` (empty for a bare `?name`), undecoded.
+pub(super) fn query_param<'a>(query: Option<&'a str>, name: &str) -> Option<&'a str> {
     query?.split('&').find_map(|pair| {
         let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
         (k == name).then_some(v)
