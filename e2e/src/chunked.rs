@@ -28,8 +28,8 @@ pub const STREAMING_UNSIGNED_TRAILER: &str = "STREAMING-UNSIGNED-PAYLOAD-TRAILER
 
 /// Length of a hex-encoded HMAC-SHA256 signature.
 const SIGNATURE_HEX_LEN: usize = 64;
-const CHUNK_SIGNATURE_PREFIX: &str = ";chunk-signature=";
-const TRAILER_SIGNATURE_NAME: &str = "x-amz-trailer-signature";
+pub(crate) const CHUNK_SIGNATURE_PREFIX: &str = ";chunk-signature=";
+pub(crate) const TRAILER_SIGNATURE_NAME: &str = "x-amz-trailer-signature";
 /// Hex SHA-256 of the empty string: the "previous headers" hash of every chunk string to sign,
 /// since chunks carry no headers of their own.
 const EMPTY_SHA256: &str = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";

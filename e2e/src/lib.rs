@@ -14,6 +14,7 @@ pub mod chunked;
 pub mod client;
 pub mod gateway;
 pub mod raw;
+pub mod signed_stream;
 pub mod sigv4;
 pub mod tls;
 

@@ -1,12 +1,14 @@
 //! `large`: large objects PUT from one in-memory buffer, then GET with the body streamed and
 //! discarded; throughput dominates. One request at a time, so MB/s is per stream.
 //!
-//! PUT is measured twice: `PUT` as the SDK sends it by default (the payload's SHA-256 signed,
-//! and its default CRC32 checksum), and `PUT-U` with `UNSIGNED-PAYLOAD` and no checksum, which
-//! leaves the server only its own digests (MD5 for the ETag, the CRC64NVME it stores) to compute.
-//! The two alternate, one object each in turn, so both meet the machine in the same state: on a
-//! VM whose freed memory goes back to the host, whichever ran second wrote its page cache into
-//! memory the host had to hand back first, at half the speed.
+//! PUT is measured three ways: `PUT` as the SDK for Rust sends it by default over plain HTTP (the
+//! payload's SHA-256, computed over the whole body before the first byte is sent, signed, and its
+//! default CRC32 checksum), `PUT-S` with the payload signed chunk by chunk as it streams and a
+//! CRC32 trailer ([`super::signed_put`]), and `PUT-U` with `UNSIGNED-PAYLOAD` and no checksum,
+//! which leaves the server only its own digests (MD5 for the ETag, the CRC64NVME it stores) to
+//! compute. The kinds alternate, one object each in turn, so all meet the machine in the same
+//! state: on a VM whose freed memory goes back to the host, whichever ran last wrote its page
+//! cache into memory the host had to hand back first, at half the speed.
 
 use anyhow::{anyhow, ensure};
 use aws_sdk_s3::Client;
@@ -34,7 +36,15 @@ pub async fn run(ctx: &BenchContext) -> anyhow::Result<ScenarioReport> {
     );
     let prefix = ctx.scenario_prefix("large");
     let unsigned_prefix = format!("{prefix}unsigned/");
-    let (mut unsigned, mut put) = (Run::default(), Run::default());
+    let streamed_prefix = format!("{prefix}streamed/");
+    let target = super::signed_put::Target {
+        endpoint: ctx.endpoint.clone(),
+        region: ctx.region.clone(),
+        access_key: ctx.credentials.0.clone(),
+        secret_key: ctx.credentials.1.clone(),
+        bucket: ctx.bucket.clone(),
+    };
+    let (mut unsigned, mut put, mut streamed) = (Run::default(), Run::default(), Run::default());
     // One buffer for every PUT of both kinds: cloning `Bytes` shares it.
     let body = Bytes::from(pattern(size));
     for i in 0..settings.large_count {
@@ -49,11 +59,16 @@ pub async fn run(ctx: &BenchContext) -> anyhow::Result<ScenarioReport> {
             Payload::Unsigned,
         );
         unsigned.absorb(u.await?);
+        let s = super::signed_put::put_objects(&target, &streamed_prefix, keys.clone(), body.clone());
+        streamed.absorb(s.await?);
         put.absorb(put_objects_as(c, b, &prefix, keys, body.clone(), Payload::SdkDefault).await?);
     }
     report
         .measurements
         .push(Measurement::from_run("PUT-U", 1, Some(size_u64), &unsigned));
+    report
+        .measurements
+        .push(Measurement::from_run("PUT-S", 1, Some(size_u64), &streamed));
     report
         .measurements
         .push(Measurement::from_run("PUT", 1, Some(size_u64), &put));

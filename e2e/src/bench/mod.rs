@@ -21,6 +21,7 @@ pub mod peers;
 pub mod policy;
 pub mod report;
 pub mod scenario;
+pub mod signed_put;
 pub mod small;
 pub mod sse;
 pub mod stats;
