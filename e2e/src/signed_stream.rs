@@ -1,8 +1,8 @@
 //! A `STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER` body made while it is sent: each chunk is
 //! hashed, signed and added to the CRC32 trailer only when the transport asks for it. This is how
-//! an SDK that signs as it streams (the AWS SDK for Java v2 over plain HTTP, for one) sends a
-//! PUT, and unlike a body signed up front ([`crate::chunked::encode_signed`]) the client's hashing
-//! overlaps the transfer instead of preceding it.
+//! an SDK that signs as it streams sends a PUT, and unlike a body signed up front
+//! ([`crate::chunked::encode_signed`]) the client's hashing overlaps the transfer instead of
+//! preceding it.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;

@@ -37,15 +37,8 @@ pub async fn run(ctx: &BenchContext) -> anyhow::Result<ScenarioReport> {
     let prefix = ctx.scenario_prefix("large");
     let unsigned_prefix = format!("{prefix}unsigned/");
     let streamed_prefix = format!("{prefix}streamed/");
-    let target = super::signed_put::Target {
-        endpoint: ctx.endpoint.clone(),
-        region: ctx.region.clone(),
-        access_key: ctx.credentials.0.clone(),
-        secret_key: ctx.credentials.1.clone(),
-        bucket: ctx.bucket.clone(),
-    };
     let (mut unsigned, mut put, mut streamed) = (Run::default(), Run::default(), Run::default());
-    // One buffer for every PUT of both kinds: cloning `Bytes` shares it.
+    // One buffer for every PUT of every kind: cloning `Bytes` shares it.
     let body = Bytes::from(pattern(size));
     for i in 0..settings.large_count {
         let keys = i..i + 1;
@@ -59,7 +52,7 @@ pub async fn run(ctx: &BenchContext) -> anyhow::Result<ScenarioReport> {
             Payload::Unsigned,
         );
         unsigned.absorb(u.await?);
-        let s = super::signed_put::put_objects(&target, &streamed_prefix, keys.clone(), body.clone());
+        let s = super::signed_put::put_objects(ctx, &streamed_prefix, keys.clone(), body.clone());
         streamed.absorb(s.await?);
         put.absorb(put_objects_as(c, b, &prefix, keys, body.clone(), Payload::SdkDefault).await?);
     }

@@ -15,6 +15,7 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 
+use super::BenchContext;
 use super::driver::{Run, closed_loop};
 use crate::chunked::{ChunkSigner, STREAMING_SIGNED_TRAILER};
 use crate::signed_stream::{CRC32_TRAILER, SignedStream};
@@ -27,24 +28,31 @@ type Http = Client<hyper_rustls::HttpsConnector<HttpConnector>, BoxBody<Bytes, I
 
 /// Where and as whom the PUTs go.
 #[derive(Clone)]
-pub struct Target {
-    pub endpoint: String,
-    pub region: String,
-    pub access_key: String,
-    pub secret_key: String,
-    pub bucket: String,
+struct Target {
+    endpoint: String,
+    region: String,
+    access_key: String,
+    secret_key: String,
+    bucket: String,
 }
 
-/// PUTs `body` under the keys numbered `keys` (`<prefix>0000`, ...), one at a time, each signed
-/// as it streams.
+/// PUTs `body` under the keys numbered `keys` (`<prefix>0000`, ...) of the run's bucket, one at
+/// a time, each signed as it streams.
 pub async fn put_objects(
-    target: &Target,
+    ctx: &BenchContext,
     prefix: &str,
     keys: std::ops::Range<usize>,
     body: Bytes,
 ) -> anyhow::Result<Run> {
     let http: Http = Client::builder(TokioExecutor::new()).build(crate::tls::https_connector(None));
-    let (target, prefix, first) = (target.clone(), prefix.to_owned(), keys.start);
+    let target = Target {
+        endpoint: ctx.endpoint.clone(),
+        region: ctx.region.clone(),
+        access_key: ctx.credentials.0.clone(),
+        secret_key: ctx.credentials.1.clone(),
+        bucket: ctx.bucket.clone(),
+    };
+    let (prefix, first) = (prefix.to_owned(), keys.start);
     closed_loop(keys.len(), 1, move |i| {
         let (http, target, body) = (http.clone(), target.clone(), body.clone());
         let key = format!("{prefix}{:04}", first + i);
