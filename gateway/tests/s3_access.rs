@@ -273,6 +273,94 @@ async fn a_public_read_policy_lets_anyone_read_and_no_one_else_write() {
     assert_raw_error(&anonymous_list, "AccessDenied", 403);
 }
 
+/// A read of a missing key is `404` only to a caller who may list the bucket under that key, and
+/// `403` to everyone else, as on AWS: reading `public/*` does not reveal which other keys exist,
+/// and listing `public/*` tells a missing key there from a refusal. HEAD, GET and
+/// GetObjectAttributes answer alike.
+#[tokio::test]
+async fn a_missing_key_is_not_found_only_to_callers_who_may_list_it() {
+    let (gw, alice, bob, carol) = two_orgs().await;
+    put(&alice.client, B, "public/there", b"x".to_vec()).await;
+    let status = |c: &Client, key: &str| {
+        let (c, key) = (c.clone(), key.to_owned());
+        async move {
+            let head = c.head_object().bucket(B).key(&key).send().await;
+            let get = c.get_object().bucket(B).key(&key).send().await;
+            let attributes = c
+                .get_object_attributes()
+                .bucket(B)
+                .key(&key)
+                .object_attributes(aws_sdk_s3::types::ObjectAttributes::ObjectSize)
+                .send()
+                .await;
+            let code = |e: Option<u16>| e.unwrap_or(200);
+            let statuses = [
+                code(
+                    head.err()
+                        .and_then(|e| e.raw_response().map(|r| r.status().as_u16())),
+                ),
+                code(
+                    get.err()
+                        .and_then(|e| e.raw_response().map(|r| r.status().as_u16())),
+                ),
+                code(
+                    attributes
+                        .err()
+                        .and_then(|e| e.raw_response().map(|r| r.status().as_u16())),
+                ),
+            ];
+            assert!(statuses.iter().all(|s| *s == statuses[0]), "{key}: {statuses:?}");
+            statuses[0]
+        }
+    };
+    let anonymous_get = |key: &str| {
+        let request = gw.raw().request(Method::GET, &format!("/{B}/{key}")).anonymous();
+        async move { request.send().await.status }
+    };
+    let read = serde_json::json!({"Effect": "Allow", "Principal": "*", "Action": "s3:GetObject",
+                                  "Resource": format!("arn:aws:s3:::{B}/public/*")});
+    let list = serde_json::json!({"Effect": "Allow", "Principal": "*", "Action": "s3:ListBucket",
+                                  "Resource": format!("arn:aws:s3:::{B}"),
+                                  "Condition": {"StringLike": {"s3:prefix": "public/*"}}});
+
+    // The owning org lists by default: a missing key is NoSuchKey to its members.
+    assert_eq!(status(&bob.client, "public/missing").await, 404);
+    assert_eq!(status(&bob.client, "elsewhere").await, 404);
+
+    // Read but not list: a missing key is refused like any key the caller may not read.
+    put_policy(
+        &alice.client,
+        serde_json::json!({"Version": "2012-10-17", "Statement": [read]}),
+    )
+    .await;
+    assert_eq!(status(&carol.client, "public/there").await, 200);
+    assert_eq!(status(&carol.client, "public/missing").await, 403);
+    assert_eq!(status(&carol.client, "private/missing").await, 403);
+    assert_eq!(anonymous_get("public/there").await, 200);
+    assert_eq!(anonymous_get("public/missing").await, 403);
+
+    // Read and list under `public/`: missing there is NoSuchKey; elsewhere still refused.
+    put_policy(
+        &alice.client,
+        serde_json::json!({"Version": "2012-10-17", "Statement": [read, list]}),
+    )
+    .await;
+    assert_eq!(status(&carol.client, "public/missing").await, 404);
+    assert_eq!(status(&carol.client, "private/missing").await, 403);
+    assert_eq!(anonymous_get("public/missing").await, 404);
+
+    // List only: a missing key under `public/` is NoSuchKey, an existing one is still refused.
+    put_policy(
+        &alice.client,
+        serde_json::json!({"Version": "2012-10-17", "Statement": [list]}),
+    )
+    .await;
+    assert_eq!(status(&carol.client, "public/missing").await, 404);
+    assert_eq!(status(&carol.client, "public/there").await, 403);
+    assert_eq!(status(&carol.client, "private/missing").await, 403);
+    assert_eq!(status(&bob.client, "public/missing").await, 404);
+}
+
 #[tokio::test]
 async fn a_prefix_scoped_grant_lets_another_org_write_only_there() {
     let (_gw, alice, _bob, carol) = two_orgs().await;

@@ -16,6 +16,7 @@ use s3s::{S3Error, S3ErrorCode, S3Request, S3Result};
 
 use super::expected_owner;
 use super::identity::{AccessMode, Identities, Identity};
+use super::missing_key::{self, MayList};
 use super::permissions::{Needed, copy_source, needed};
 use super::policy::{Context, Decision, Policy, Principal, Request};
 use super::post_form::{FormFileName, form_key, refuse_signature_v2};
@@ -58,12 +59,12 @@ const POLICY_REPAIR: [&str; 3] = [
 ];
 
 pub struct Access {
-    store: Store,
+    pub(super) store: Store,
     identities: Arc<Identities>,
     buckets: Mutex<HashMap<String, (Instant, Option<BucketAuth>)>>,
 }
 
-fn denied() -> S3Error {
+pub(super) fn denied() -> S3Error {
     S3Error::with_message(S3ErrorCode::AccessDenied, "Access Denied")
 }
 
@@ -412,9 +413,23 @@ impl S3Access for AccessCheck {
             headers: cx.headers(),
             body_tags: None,
         };
+        let reads_key = missing_key::READS.contains(&op);
         for need in &wants {
-            self.0.authorize(caller.as_ref(), need, &facts_of).await?;
+            if let Err(refusal) = self.0.authorize(caller.as_ref(), need, &facts_of).await {
+                return Err(match reads_key {
+                    true => (self.0.refused_read(caller.as_ref(), need, &facts_of, refusal)).await?,
+                    false => refusal,
+                });
+            }
         }
+        let may_list = match (reads_key, cx.s3_path()) {
+            (true, S3Path::Object { bucket, key }) => Some(MayList(
+                self.0
+                    .may_list_under(caller.as_ref(), bucket, key, &facts_of)
+                    .await?,
+            )),
+            _ => None,
+        };
         if let Some(expected) = expected_owner::stated(cx.headers(), expected_owner::HEADER)
             && let S3Path::Bucket { bucket } | S3Path::Object { bucket, .. } = cx.s3_path()
         {
@@ -431,6 +446,9 @@ impl S3Access for AccessCheck {
                 S3ErrorCode::InternalError,
                 "verified for a replay; never answered",
             ));
+        }
+        if let Some(may_list) = may_list {
+            cx.extensions_mut().insert(may_list);
         }
         cx.extensions_mut().insert(Caller(caller));
         Ok(())

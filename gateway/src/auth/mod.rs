@@ -5,6 +5,7 @@ pub mod access;
 pub mod expected_owner;
 pub mod identity;
 pub mod master_keys;
+pub mod missing_key;
 pub mod permissions;
 pub mod policy;
 pub mod post_form;

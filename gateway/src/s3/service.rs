@@ -9,6 +9,7 @@ use s3s::{S3, S3Request, S3Response, S3Result};
 use std::sync::Arc;
 
 use crate::auth::access::Access;
+use crate::auth::missing_key::{self, MayList};
 use crate::ops::Store;
 
 pub struct Gateway {
@@ -233,10 +234,12 @@ impl S3 for Gateway {
         self.put_object_api(req).await
     }
     async fn get_object(&self, req: S3Request<GetObjectInput>) -> Out<GetObjectOutput> {
-        self.get_object_api(req).await
+        let may_list = req.extensions.get::<MayList>().copied();
+        missing_key::as_seen(self.get_object_api(req).await, may_list)
     }
     async fn head_object(&self, req: S3Request<HeadObjectInput>) -> Out<HeadObjectOutput> {
-        self.head_object_api(req).await
+        let may_list = req.extensions.get::<MayList>().copied();
+        missing_key::as_seen(self.head_object_api(req).await, may_list)
     }
     async fn copy_object(&self, req: S3Request<CopyObjectInput>) -> Out<CopyObjectOutput> {
         self.copy_object_api(req).await
@@ -269,7 +272,8 @@ impl S3 for Gateway {
         &self,
         req: S3Request<GetObjectAttributesInput>,
     ) -> Out<GetObjectAttributesOutput> {
-        self.object_attributes(req).await
+        let may_list = req.extensions.get::<MayList>().copied();
+        missing_key::as_seen(self.object_attributes(req).await, may_list)
     }
 
     // Listings.
