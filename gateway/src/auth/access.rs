@@ -416,10 +416,13 @@ impl S3Access for AccessCheck {
         let reads_key = missing_key::READS.contains(&op);
         for need in &wants {
             if let Err(refusal) = self.0.authorize(caller.as_ref(), need, &facts_of).await {
-                return Err(match reads_key {
-                    true => (self.0.refused_read(caller.as_ref(), need, &facts_of, refusal)).await?,
-                    false => refusal,
-                });
+                if reads_key {
+                    return Err(self
+                        .0
+                        .refused_read(caller.as_ref(), need, &facts_of, refusal)
+                        .await?);
+                }
+                return Err(refusal);
             }
         }
         let may_list = match (reads_key, cx.s3_path()) {

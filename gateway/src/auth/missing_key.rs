@@ -9,7 +9,7 @@ use s3s::{S3Error, S3ErrorCode, S3Result};
 
 use super::access::{Access, FactsOf, denied};
 use super::identity::Identity;
-use super::permissions::Needed;
+use super::permissions::{Needed, has_query};
 use crate::errors::no_such_key;
 
 /// The reads of one object whose answer for a missing key depends on the caller's listing.
@@ -74,9 +74,7 @@ impl Access {
         facts_of: &FactsOf<'_>,
         refusal: S3Error,
     ) -> S3Result<S3Error> {
-        let named_version = facts_of
-            .query
-            .is_some_and(|q| q.split('&').any(|p| p.starts_with("versionId")));
+        let named_version = has_query(facts_of.query, "versionId");
         let Some(key) = need.key.as_deref() else {
             return Ok(refusal);
         };

@@ -56,7 +56,8 @@ pub fn copy_source(headers: &HeaderMap) -> Option<(String, String)> {
     }
 }
 
-fn has_query(query: Option<&str>, name: &str) -> bool {
+/// Whether `query` carries the parameter `name` (with a value or not).
+pub(super) fn has_query(query: Option<&str>, name: &str) -> bool {
     query.is_some_and(|q| {
         q.split('&')
             .any(|p| p == name || p.starts_with(&format!("{name}=")))
