@@ -38,13 +38,13 @@ pub fn form_key(key: &str, name: Option<&FormFileName>) -> S3Result<String> {
 /// (`s3::signature_gate`; s3s would accept it). Its credentials carry no region: a SigV4
 /// signature's scope always names one, and this gateway's hosts never supply one.
 pub fn refuse_signature_v2(signed: bool, region: Option<&s3s::region::Region>) -> S3Result<()> {
-    match signed && region.is_none() {
-        true => Err(S3Error::with_message(
+    if signed && region.is_none() {
+        return Err(S3Error::with_message(
             S3ErrorCode::InvalidRequest,
             "The authorization mechanism you have provided is not supported. Please use AWS4-HMAC-SHA256.",
-        )),
-        false => Ok(()),
+        ));
     }
+    Ok(())
 }
 
 #[cfg(test)]

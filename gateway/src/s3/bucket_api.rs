@@ -134,10 +134,10 @@ impl Gateway {
         buckets.sort_by(|a, b| a.name.cmp(&b.name));
         let more = buckets.len() > page_size;
         buckets.truncate(page_size);
-        let continuation_token = match more {
-            true => buckets.last().map(|b| encode_token(b.name.as_bytes())),
-            false => None,
-        };
+        let continuation_token = buckets
+            .last()
+            .filter(|_| more)
+            .map(|b| encode_token(b.name.as_bytes()));
         let buckets = buckets
             .into_iter()
             .map(|b| Bucket {

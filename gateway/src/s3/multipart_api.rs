@@ -12,7 +12,7 @@ use super::object_io::{ChecksumFields, etag, set_checksums, set_part_checksums};
 use super::object_lock::{self, object_lock_requested};
 use super::request::{
     canonical_id, check_content_md5, checksum_values, content_headers, content_md5, header_str, owner_dto,
-    owner_of, user_metadata,
+    owner_of, sse_key, user_metadata,
 };
 use super::service::Gateway;
 use super::sse_request::unlock;
@@ -203,12 +203,7 @@ impl Gateway {
             input.ssekms_key_id.as_deref(),
             input.ssekms_encryption_context.as_deref(),
             input.bucket_key_enabled,
-            self.sse_key(
-                transport,
-                input.sse_customer_algorithm.as_deref(),
-                input.sse_customer_key.as_deref(),
-                input.sse_customer_key_md5.as_deref(),
-            )?,
+            sse_key!(self, transport, input)?,
         )?;
         let target = self
             .write_target(asked, &self.store.bucket(&input.bucket).await?)
@@ -262,12 +257,7 @@ impl Gateway {
             .take()
             .ok_or_else(|| s3_error!(IncompleteBody, "UploadPart needs a body"))?;
         // Stored in the upload's algorithm; whatever the client sent is verified alongside.
-        let key = self.sse_key(
-            transport,
-            input.sse_customer_algorithm.as_deref(),
-            input.sse_customer_key.as_deref(),
-            input.sse_customer_key_md5.as_deref(),
-        )?;
+        let key = sse_key!(self, transport, input)?;
         let key = upload_key(&upload, key)?;
         let digest = BodyDigest::with_extra(upload.checksum_algorithm, checksum.verified_algorithm());
         let size = super::object_api::exact_length(&body);
@@ -343,19 +333,9 @@ impl Gateway {
             input.copy_source_if_unmodified_since.as_ref(),
         )
         .check_source(&source)?;
-        let source_key = self.sse_key(
-            transport,
-            input.copy_source_sse_customer_algorithm.as_deref(),
-            input.copy_source_sse_customer_key.as_deref(),
-            input.copy_source_sse_customer_key_md5.as_deref(),
-        )?;
+        let source_key = sse_key!(self, transport, input, copy_source)?;
         unlock(source.sse.as_ref(), source_key.as_ref())?;
-        let key = self.sse_key(
-            transport,
-            input.sse_customer_algorithm.as_deref(),
-            input.sse_customer_key.as_deref(),
-            input.sse_customer_key_md5.as_deref(),
-        )?;
+        let key = sse_key!(self, transport, input)?;
         let key = upload_key(&upload, key)?;
         let range = copy_range(range_header.as_deref(), source.size)?;
         let size = range.end - range.start;
@@ -429,12 +409,7 @@ impl Gateway {
         };
         // SSE-C headers are optional here (the parts are already sealed), but a key that is
         // given must be the upload's: a wrong one is refused, not ignored.
-        let key = self.sse_key(
-            transport,
-            input.sse_customer_algorithm.as_deref(),
-            input.sse_customer_key.as_deref(),
-            input.sse_customer_key_md5.as_deref(),
-        )?;
+        let key = sse_key!(self, transport, input)?;
         if key.is_some() {
             upload_key(&upload, key)?;
         }

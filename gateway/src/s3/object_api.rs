@@ -12,7 +12,9 @@ use super::conditions::{
 use super::encryption_request::{self, requested, set_encryption};
 use super::object_io::{ChecksumFields, etag, select, set_checksums, set_object_fields, timestamp};
 use super::object_lock::{self, object_lock_requested};
-use super::request::{check_content_md5, checksum_values, content_headers, content_md5, user_metadata};
+use super::request::{
+    check_content_md5, checksum_values, content_headers, content_md5, sse_key, user_metadata,
+};
 use super::service::Gateway;
 use super::sse_request::{customer_key, echo, unlock};
 use super::tags;
@@ -132,12 +134,7 @@ macro_rules! read_target {
             ),
             &head,
         )?;
-        let sse_key = $gateway.sse_key(
-            $transport,
-            input.sse_customer_algorithm.as_deref(),
-            input.sse_customer_key.as_deref(),
-            input.sse_customer_key_md5.as_deref(),
-        )?;
+        let sse_key = sse_key!($gateway, $transport, input)?;
         unlock(head.sse.as_ref(), sse_key.as_ref())?;
         // `partNumber` needs the parts; a head of many keeps them in its manifest.
         let head = match input.part_number {
@@ -204,12 +201,7 @@ impl Gateway {
             &checksum_values!(input),
         )?;
         let md5 = content_md5(&headers)?;
-        let sse_key = self.sse_key(
-            transport,
-            input.sse_customer_algorithm.as_deref(),
-            input.sse_customer_key.as_deref(),
-            input.sse_customer_key_md5.as_deref(),
-        )?;
+        let sse_key = sse_key!(self, transport, input)?;
         let asked = requested(
             input.server_side_encryption.as_ref(),
             input.ssekms_key_id.as_deref(),
@@ -397,18 +389,8 @@ impl Gateway {
             input.copy_source_if_modified_since.as_ref(),
             input.copy_source_if_unmodified_since.as_ref(),
         );
-        let source_key = self.sse_key(
-            transport,
-            input.copy_source_sse_customer_algorithm.as_deref(),
-            input.copy_source_sse_customer_key.as_deref(),
-            input.copy_source_sse_customer_key_md5.as_deref(),
-        )?;
-        let dest_key = self.sse_key(
-            transport,
-            input.sse_customer_algorithm.as_deref(),
-            input.sse_customer_key.as_deref(),
-            input.sse_customer_key_md5.as_deref(),
-        )?;
+        let source_key = sse_key!(self, transport, input, copy_source)?;
+        let dest_key = sse_key!(self, transport, input)?;
         let asked = requested(
             input.server_side_encryption.as_ref(),
             input.ssekms_key_id.as_deref(),
@@ -674,12 +656,7 @@ impl Gateway {
         let head = self
             .readable(&input.bucket, &input.key, input.version_id.as_deref(), false)
             .await?;
-        let sse_key = self.sse_key(
-            transport,
-            input.sse_customer_algorithm.as_deref(),
-            input.sse_customer_key.as_deref(),
-            input.sse_customer_key_md5.as_deref(),
-        )?;
+        let sse_key = sse_key!(self, transport, input)?;
         unlock(head.sse.as_ref(), sse_key.as_ref())?;
         let wants = |a: &str| asked.contains(&a);
         let head = match wants(ObjectAttributes::OBJECT_PARTS) {

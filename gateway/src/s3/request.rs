@@ -119,6 +119,29 @@ macro_rules! checksum_values {
 }
 pub(crate) use checksum_values;
 
+/// The SSE-C key an input carries (`sse_customer_*`), or the one for its copy source
+/// (`copy_source_sse_customer_*`), through `Gateway::sse_key`. A macro because s3s gives each
+/// input these fields but no common type.
+macro_rules! sse_key {
+    ($gateway:expr, $transport:expr, $input:expr) => {
+        $gateway.sse_key(
+            $transport,
+            $input.sse_customer_algorithm.as_deref(),
+            $input.sse_customer_key.as_deref(),
+            $input.sse_customer_key_md5.as_deref(),
+        )
+    };
+    ($gateway:expr, $transport:expr, $input:expr, copy_source) => {
+        $gateway.sse_key(
+            $transport,
+            $input.copy_source_sse_customer_algorithm.as_deref(),
+            $input.copy_source_sse_customer_key.as_deref(),
+            $input.copy_source_sse_customer_key_md5.as_deref(),
+        )
+    };
+}
+pub(crate) use sse_key;
+
 /// Decodes `Content-MD5` (400 InvalidDigest when malformed). Read from the headers themselves:
 /// s3s takes a header sent empty for one not sent, and an empty digest is malformed.
 pub fn content_md5(headers: &http::HeaderMap) -> S3Result<Option<[u8; 16]>> {
