@@ -8,7 +8,9 @@
 //! which leaves the server only its own digests (MD5 for the ETag, the CRC64NVME it stores) to
 //! compute. The kinds alternate, one object each in turn, so all meet the machine in the same
 //! state: on a VM whose freed memory goes back to the host, whichever ran last wrote its page
-//! cache into memory the host had to hand back first, at half the speed.
+//! cache into memory the host had to hand back first, at half the speed. Beside each kind, the
+//! CPU the whole machine spent on it ([`super::machine_cpu`]) and the rate that CPU allows on
+//! this machine's cores, whatever overlaps.
 
 use anyhow::{anyhow, ensure};
 use aws_sdk_s3::Client;
@@ -19,6 +21,7 @@ use bytes::Bytes;
 
 use super::BenchContext;
 use super::driver::{Run, closed_loop};
+use super::machine_cpu::CpuMeter;
 use super::payload::pattern;
 use super::report::{Measurement, ScenarioReport, human_bytes};
 
@@ -38,6 +41,7 @@ pub async fn run(ctx: &BenchContext) -> anyhow::Result<ScenarioReport> {
     let unsigned_prefix = format!("{prefix}unsigned/");
     let streamed_prefix = format!("{prefix}streamed/");
     let (mut unsigned, mut put, mut streamed) = (Run::default(), Run::default(), Run::default());
+    let mut cpu = [CpuMeter::default(); 4];
     // One buffer for every PUT of every kind: cloning `Bytes` shares it.
     let body = Bytes::from(pattern(size));
     for i in 0..settings.large_count {
@@ -51,25 +55,50 @@ pub async fn run(ctx: &BenchContext) -> anyhow::Result<ScenarioReport> {
             body.clone(),
             Payload::Unsigned,
         );
-        unsigned.absorb(u.await?);
+        unsigned.absorb(cpu[0].measure(u).await?);
         let s = super::signed_put::put_objects(ctx, &streamed_prefix, keys.clone(), body.clone());
-        streamed.absorb(s.await?);
-        put.absorb(put_objects_as(c, b, &prefix, keys, body.clone(), Payload::SdkDefault).await?);
+        streamed.absorb(cpu[1].measure(s).await?);
+        let p = put_objects_as(c, b, &prefix, keys, body.clone(), Payload::SdkDefault);
+        put.absorb(cpu[2].measure(p).await?);
     }
-    report
-        .measurements
-        .push(Measurement::from_run("PUT-U", 1, Some(size_u64), &unsigned));
-    report
-        .measurements
-        .push(Measurement::from_run("PUT-S", 1, Some(size_u64), &streamed));
-    report
-        .measurements
-        .push(Measurement::from_run("PUT", 1, Some(size_u64), &put));
-    let get = get_objects(&ctx.client, &ctx.bucket, &prefix, settings.large_count, size).await?;
-    report
-        .measurements
-        .push(Measurement::from_run("GET", 1, Some(size_u64), &get));
+    let get = cpu[3]
+        .measure(get_objects(
+            &ctx.client,
+            &ctx.bucket,
+            &prefix,
+            settings.large_count,
+            size,
+        ))
+        .await?;
+    for (name, run, meter) in [
+        ("PUT-U", &unsigned, cpu[0]),
+        ("PUT-S", &streamed, cpu[1]),
+        ("PUT", &put, cpu[2]),
+        ("GET", &get, cpu[3]),
+    ] {
+        report
+            .measurements
+            .push(Measurement::from_run(name, 1, Some(size_u64), run));
+        report_cpu(&mut report, name, meter, run.latencies.len(), size_u64);
+    }
     Ok(report)
+}
+
+/// The machine's CPU time per operation of one kind, and the rate it allows at most: an
+/// operation cannot take less wall time than that CPU time spread over every core.
+fn report_cpu(report: &mut ScenarioReport, name: &str, meter: CpuMeter, ops: usize, size: u64) {
+    let Some(ms) = meter.ms_per_op(ops) else {
+        return;
+    };
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    report.figure(&format!("{name}: CPU of the whole machine per op"), ms, "ms");
+    #[allow(clippy::cast_precision_loss)] // sizes far below 2^52
+    let ceiling = size as f64 / (ms / 1000.0 / cores as f64) / 1_000_000.0;
+    report.figure(
+        &format!("{name}: at most, with that CPU on {cores} cores"),
+        ceiling,
+        "MB/s",
+    );
 }
 
 /// How a PUT's payload is sent.

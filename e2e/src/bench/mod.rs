@@ -14,6 +14,7 @@ pub mod large;
 pub mod lifecycle;
 pub mod limits;
 pub mod list;
+pub mod machine_cpu;
 pub mod metadata_ops;
 pub mod multipart;
 pub mod payload;
