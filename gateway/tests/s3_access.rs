@@ -549,11 +549,31 @@ async fn invalid_policies_are_malformed_policy_with_a_reason() {
         "MalformedPolicy",
         400,
     );
+    // Allow with NotPrincipal would grant everyone but the named org, anonymous callers too;
+    // AWS does not support it.
+    let everyone_else = serde_json::json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
+        "NotPrincipal": {"AWS": "arn:aws:iam::team-b:root"}, "Action": "s3:ListBucket",
+        "Resource": format!("arn:aws:s3:::{B}")}]});
+    assert_s3_error(
+        alice
+            .client
+            .put_bucket_policy()
+            .bucket(B)
+            .policy(everyone_else.to_string())
+            .send()
+            .await,
+        "MalformedPolicy",
+        400,
+    );
     assert_s3_error(
         alice.client.get_bucket_policy().bucket(B).send().await,
         "NoSuchBucketPolicy",
         404,
     );
+    let deny_everyone_else = serde_json::json!({"Version": "2012-10-17", "Statement": [{"Effect": "Deny",
+        "NotPrincipal": {"AWS": "arn:aws:iam::team-a:root"}, "Action": "s3:DeleteObject",
+        "Resource": format!("arn:aws:s3:::{B}/*")}]});
+    put_policy(&alice.client, deny_everyone_else).await;
 }
 
 #[tokio::test]

@@ -94,6 +94,8 @@ pub enum PolicyError {
         value: String,
         expected: &'static str,
     },
+    #[error("{path} has NotPrincipal with Effect Allow: NotPrincipal must be used with Effect Deny")]
+    AllowWithNotPrincipal { path: String },
 }
 
 /// Who is calling.
@@ -146,6 +148,19 @@ impl Policy {
     pub fn parse(document: &str, bucket: &str) -> Result<Policy, PolicyError> {
         let statements = document::parse(document, bucket)?;
         Ok(Policy { statements })
+    }
+
+    /// What PutBucketPolicy refuses beyond what parsing does. AWS no longer supports `Allow`
+    /// with `NotPrincipal` (it grants everyone else, anonymous callers included); a policy an
+    /// earlier release stored with one is still read and evaluated as it was.
+    pub fn check_new(&self) -> Result<(), PolicyError> {
+        let allows_everyone_else = |s: &Statement| s.effect == Effect::Allow && s.principals.negated;
+        match self.statements.iter().position(allows_everyone_else) {
+            Some(i) => Err(PolicyError::AllowWithNotPrincipal {
+                path: format!("Statement[{i}]"),
+            }),
+            None => Ok(()),
+        }
     }
 
     pub fn statement_count(&self) -> usize {

@@ -235,6 +235,7 @@ impl Gateway {
     ) -> S3Result<S3Response<PutBucketPolicyOutput>> {
         let input = req.input;
         let policy = Policy::parse(&input.policy, &input.bucket)
+            .and_then(|p| p.check_new().map(|()| p))
             .map_err(|e| S3Error::with_message(S3ErrorCode::MalformedPolicy, e.to_string()))?;
         self.store
             .put_bucket_policy(&input.bucket, input.policy, policy.is_public())

@@ -1426,6 +1426,22 @@ fn condition(block: &str) -> String {
 }
 
 #[test]
+fn allow_with_not_principal_is_refused_when_put_and_still_read_when_stored() {
+    let doc = |effect: &str| {
+        format!(
+            r#"{{"Version":"2012-10-17","Statement":[{ALLOW_GET},{{"Effect":"{effect}","NotPrincipal":{{"AWS":"org-a"}},"Action":"s3:ListBucket","Resource":"arn:aws:s3:::b"}}]}}"#
+        )
+    };
+    let stored = parse(&doc("Allow"));
+    assert_eq!(
+        stored.check_new().unwrap_err().to_string(),
+        "Statement[1] has NotPrincipal with Effect Allow: NotPrincipal must be used with Effect Deny"
+    );
+    assert!(parse(&doc("Deny")).check_new().is_ok());
+    assert!(parse(&statements(&[ALLOW_GET])).check_new().is_ok());
+}
+
+#[test]
 fn invalid_documents_are_refused_with_a_precise_message() {
     let cases: Vec<(&str, String, &str)> = vec![
         ("not an object", "[]".into(), "Policy must be a JSON object"),
