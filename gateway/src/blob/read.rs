@@ -9,7 +9,7 @@ use std::task::{Context, Poll};
 
 use bytes::{Bytes, BytesMut};
 use futures::Stream;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 
 use super::held_dir::BlobName;
 use super::{BlobId, BlobStore};
@@ -24,13 +24,16 @@ const READ_AHEAD: usize = 2;
 /// A blob's bytes as they arrive (from this volume or from a peer), with bounded read-ahead.
 pub struct BlobStream {
     rx: mpsc::Receiver<io::Result<Bytes>>,
+    /// Told when the stream is first polled: a reader opened ahead of its turn (the next part of
+    /// an object) holds its first chunk and reads no further until then.
+    started: Option<oneshot::Sender<()>>,
 }
 
 impl BlobStream {
     /// A stream fed through the returned sender; `READ_AHEAD` chunks may wait in between.
     pub fn channel() -> (mpsc::Sender<io::Result<Bytes>>, Self) {
         let (tx, rx) = mpsc::channel(READ_AHEAD);
-        (tx, Self { rx })
+        (tx, Self { rx, started: None })
     }
 }
 
@@ -38,37 +41,43 @@ impl Stream for BlobStream {
     type Item = io::Result<Bytes>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        if let Some(started) = self.started.take() {
+            let _ = started.send(());
+        }
         self.rx.poll_recv(cx)
     }
 }
 
 impl BlobStore {
-    /// Streams `range` of blob `id`. The file is opened before this returns, so a missing blob
-    /// is an error here rather than a response cut short; once open, the bytes stay readable
-    /// even if the blob is freed meanwhile. Each chunk is read on the blocking pool and no thread
-    /// waits for a slow reader: a stalled client holds its read-ahead, not a thread.
+    /// Streams `range` of blob `id`. The file is opened and its first chunk read before this
+    /// returns, so a missing blob is an error here rather than a response cut short, and a
+    /// stream opened ahead of its turn has its first bytes ready; the rest is read once the
+    /// stream is polled. Once open, the bytes stay readable even if the blob is freed meanwhile.
+    /// Each chunk is read on the blocking pool and no thread waits for a slow reader: a stalled
+    /// client holds its read-ahead, not a thread.
     pub async fn read(&self, id: &BlobId, range: Range<u64>) -> io::Result<BlobStream> {
         let (dir, name) = (self.held_dir().clone(), BlobName::of(id));
-        if range.end.saturating_sub(range.start) <= READ_CHUNK {
-            // One read: opened and read in one trip to the blocking pool, with no task to feed
-            // it.
-            let chunk = tokio::task::spawn_blocking(move || {
-                let file = dir.open_blob(&name)?;
-                read_at(&file, range.start, range.end.saturating_sub(range.start))
-            })
-            .await
-            .map_err(io::Error::other)??;
-            let (tx, stream) = BlobStream::channel();
-            let _ = tx.try_send(Ok(chunk));
+        let first_len = range.end.saturating_sub(range.start).min(READ_CHUNK);
+        let (file, first) = tokio::task::spawn_blocking(move || {
+            let file = dir.open_blob(&name)?;
+            let first = read_at(&file, range.start, first_len)?;
+            Ok::<_, io::Error>((file, first))
+        })
+        .await
+        .map_err(io::Error::other)??;
+        let (tx, mut stream) = BlobStream::channel();
+        let _ = tx.try_send(Ok(first));
+        let mut offset = range.start + first_len;
+        if offset >= range.end {
             return Ok(stream);
         }
-        let file = tokio::task::spawn_blocking(move || dir.open_blob(&name))
-            .await
-            .map_err(io::Error::other)??;
+        let (started, wait) = oneshot::channel();
+        stream.started = Some(started);
         let file = Arc::new(file);
-        let (tx, stream) = BlobStream::channel();
         tokio::spawn(async move {
-            let mut offset = range.start;
+            if wait.await.is_err() {
+                return; // dropped unread
+            }
             while offset < range.end {
                 let len = (range.end - offset).min(READ_CHUNK);
                 let file = file.clone();
@@ -176,5 +185,41 @@ mod tests {
         assert_eq!(chunks.concat(), b"34567");
         let missing = BlobId::parse(&"0".repeat(32)).unwrap();
         assert!(store.read(&missing, 0..1).await.is_err());
+    }
+
+    #[tokio::test]
+    async fn a_stream_reads_its_first_chunk_when_opened_and_the_rest_once_polled() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = BlobStore::open(dir.path()).unwrap();
+        let size = 3 * READ_CHUNK as usize + 5;
+        let bytes: Vec<u8> = (0..size).map(|i| (i % 251) as u8).collect();
+        let body = futures::stream::iter(vec![Ok::<_, io::Error>(Bytes::from(bytes.clone()))]);
+        let w = store.write(body, |_: &[u8]| {}).await.unwrap();
+
+        // Across chunk boundaries, in order.
+        let range = 7..size as u64 - 3;
+        let chunks: Vec<Bytes> = store
+            .read(&w.id, range.clone())
+            .await
+            .unwrap()
+            .try_collect()
+            .await
+            .unwrap();
+        assert_eq!(chunks.concat(), bytes[7..size - 3]);
+
+        // Opened ahead of its turn, it holds its first chunk and reads nothing more until polled:
+        // cut short before that, the rest is found missing.
+        let mut ahead = store.read(&w.id, 0..size as u64).await.unwrap();
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(store.path(&w.id))
+            .unwrap()
+            .set_len(READ_CHUNK)
+            .unwrap();
+        let first = ahead.try_next().await.unwrap().unwrap();
+        assert_eq!(first, bytes[..READ_CHUNK as usize]);
+        let rest = ahead.try_next().await.unwrap_err();
+        assert_eq!(rest.kind(), io::ErrorKind::UnexpectedEof);
     }
 }

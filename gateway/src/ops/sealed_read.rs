@@ -14,7 +14,7 @@ use bytes::{Bytes, BytesMut};
 use futures::{Stream, StreamExt, TryStreamExt, stream};
 use s3s::S3Result;
 
-use super::segments::{Piece, Segments, in_batches, in_small_pieces};
+use super::segments::{Piece, Segments, in_batches, in_small_pieces, one_ahead};
 use super::{PlainStream, Store};
 use crate::errors::{from_kms, internal};
 use crate::model::{ObjectHead, Segment, ServerSide};
@@ -159,23 +159,16 @@ impl Store {
             .map_err(|e| internal("blob read", e))?;
             return Ok(Box::pin(sync_wrapper::SyncStream::new(fetched)));
         }
-        let mut planned = planned.into_iter();
-        let first = match planned.next() {
-            Some(piece) => self
-                .read_piece(&segments, customer.as_deref(), piece)
-                .await
-                .map_err(|e| internal("blob read", e))?,
-            None => Box::pin(stream::empty()),
-        };
         let store = self.clone();
-        let rest = stream::iter(planned)
-            .then(move |piece| {
-                let (store, segments, customer) = (store.clone(), segments.clone(), customer.clone());
-                async move { store.read_piece(&segments, customer.as_deref(), piece).await }
-            })
-            .map(|r| r.map_err(std::io::Error::other))
-            .try_flatten();
-        Ok(Box::pin(sync_wrapper::SyncStream::new(first.chain(rest))))
+        one_ahead(planned, move |piece| {
+            let (store, segments, customer) = (store.clone(), segments.clone(), customer.clone());
+            async move {
+                let opened = store.read_piece(&segments, customer.as_deref(), piece).await;
+                opened.map_err(std::io::Error::other)
+            }
+        })
+        .await
+        .map_err(|e| internal("blob read", e))
     }
 
     async fn read_piece(

@@ -257,23 +257,40 @@ impl Store {
             .map_err(|e| internal("blob read", e))?;
             return Ok(Box::pin(SyncStream::new(fetched)));
         }
-        let mut pieces = pieces.into_iter();
-        let Some((first, first_range)) = pieces.next() else {
-            return Ok(Box::pin(stream::empty()));
-        };
-        let first = self
-            .open_stored(&segments[first], first_range)
-            .await
-            .map_err(|e| internal("blob read", e))?;
         let store = self.clone();
-        let rest = stream::iter(pieces)
-            .then(move |(i, range)| {
-                let (store, segments) = (store.clone(), segments.clone());
-                async move { store.open_stored(&segments[i], range).await }
-            })
-            .try_flatten();
-        Ok(Box::pin(SyncStream::new(first.chain(rest))))
+        one_ahead(pieces, move |(i, range)| {
+            let (store, segments) = (store.clone(), segments.clone());
+            async move { store.open_stored(&segments[i], range).await }
+        })
+        .await
+        .map_err(|e| internal("blob read", e))
     }
+}
+
+/// The streams `open` makes of `items`, one after another, each opened on a task of its own
+/// while the one before it streams, so the next blob's first chunks are read ahead across a
+/// segment boundary rather than after it: waiting there cost an object of 5 MiB parts a fifth of
+/// its GET rate. Two are open at a time, whatever the object's size. The first is opened before
+/// this returns (an unreadable object is an error, not a response cut short).
+pub(super) async fn one_ahead<T, F, Fut>(items: Vec<T>, open: F) -> io::Result<PlainStream>
+where
+    T: Send + 'static,
+    F: Fn(T) -> Fut + Send + 'static,
+    Fut: Future<Output = io::Result<PlainStream>> + Send + 'static,
+{
+    // Spawned as the queue of `buffered` is filled, not when it is next polled: a task runs while
+    // the stream before it is read.
+    let mut opened = stream::iter(items)
+        .map(move |item| {
+            let task = tokio::spawn(open(item));
+            async move { task.await.map_err(io::Error::other)? }
+        })
+        .buffered(2);
+    let first = match opened.next().await {
+        Some(first) => first?,
+        None => return Ok(Box::pin(stream::empty())),
+    };
+    Ok(Box::pin(SyncStream::new(first.chain(opened.try_flatten()))))
 }
 
 /// `items` in batches of at most [`SMALL_BATCH`] items and [`BATCH_BYTES`] (by `size`), each
