@@ -304,15 +304,23 @@ pub(super) async fn in_batches<T, F, Fut, S>(
 where
     T: Send + 'static,
     F: Fn(Vec<T>) -> Fut + Send + 'static,
-    Fut: Future<Output = io::Result<S>> + Send,
-    S: futures::Stream<Item = io::Result<Bytes>> + Send,
+    Fut: Future<Output = io::Result<S>> + Send + 'static,
+    S: futures::Stream<Item = io::Result<Bytes>> + Send + 'static,
 {
     let mut batches = batched(items, size);
     let first = match batches.next() {
         Some(batch) => Some(fetch(batch).await?),
         None => None,
     };
-    let rest = stream::iter(batches).map(fetch).buffered(2).try_flatten();
+    // Each batch is fetched on a task of its own, spawned as the queue of `buffered` is filled:
+    // the next batch is read (and opened) while the one before it streams, not when it is due.
+    let rest = stream::iter(batches)
+        .map(move |batch| {
+            let task = tokio::spawn(fetch(batch));
+            async move { task.await.map_err(io::Error::other)? }
+        })
+        .buffered(2)
+        .try_flatten();
     Ok(stream::iter(first).flatten().chain(rest))
 }
 
