@@ -267,25 +267,18 @@ impl Store {
     }
 }
 
-/// The streams `open` makes of `items`, one after another, each opened on a task of its own
-/// while the one before it streams, so the next blob's first chunks are read ahead across a
-/// segment boundary rather than after it: waiting there cost an object of 5 MiB parts a fifth of
-/// its GET rate. Two are open at a time, whatever the object's size. The first is opened before
-/// this returns (an unreadable object is an error, not a response cut short).
+/// The streams `open` makes of `items`, one after another, each opened while the one before
+/// it streams: the next blob is opened and its first chunk read (the rest waits until it is
+/// polled, `BlobStore::read`), so a part boundary costs no wait; waiting there cost an object of
+/// 5 MiB parts a fifth of its GET rate. The first is opened before this returns (an unreadable
+/// object is an error, not a response cut short).
 pub(super) async fn one_ahead<T, F, Fut>(items: Vec<T>, open: F) -> io::Result<PlainStream>
 where
     T: Send + 'static,
     F: Fn(T) -> Fut + Send + 'static,
     Fut: Future<Output = io::Result<PlainStream>> + Send + 'static,
 {
-    // Spawned as the queue of `buffered` is filled, not when it is next polled: a task runs while
-    // the stream before it is read.
-    let mut opened = stream::iter(items)
-        .map(move |item| {
-            let task = tokio::spawn(open(item));
-            async move { task.await.map_err(io::Error::other)? }
-        })
-        .buffered(2);
+    let mut opened = spawned_ahead(items.into_iter(), open);
     let first = match opened.next().await {
         Some(first) => first?,
         None => return Ok(Box::pin(stream::empty())),
@@ -295,7 +288,7 @@ where
 
 /// `items` in batches of at most [`SMALL_BATCH`] items and [`BATCH_BYTES`] (by `size`), each
 /// turned into a stream by `fetch`: the first batch before this returns (an unreadable object
-/// is an error, not a response cut short), the next ones fetched while the one before streams.
+/// is an error, not a response cut short), each next one fetched while the one before streams.
 pub(super) async fn in_batches<T, F, Fut, S>(
     items: Vec<T>,
     size: fn(&T) -> u64,
@@ -307,21 +300,33 @@ where
     Fut: Future<Output = io::Result<S>> + Send + 'static,
     S: futures::Stream<Item = io::Result<Bytes>> + Send + 'static,
 {
-    let mut batches = batched(items, size);
-    let first = match batches.next() {
-        Some(batch) => Some(fetch(batch).await?),
+    let mut fetched = spawned_ahead(batched(items, size), fetch);
+    let first = match fetched.next().await {
+        Some(first) => Some(first?),
         None => None,
     };
-    // Each batch is fetched on a task of its own, spawned as the queue of `buffered` is filled:
-    // the next batch is read (and opened) while the one before it streams, not when it is due.
-    let rest = stream::iter(batches)
-        .map(move |batch| {
-            let task = tokio::spawn(fetch(batch));
+    Ok(stream::iter(first).flatten().chain(fetched.try_flatten()))
+}
+
+/// `work` of each of `items` in order, each on a task of its own spawned one item ahead: the
+/// task is spawned as the queue of `buffered` is filled, so it runs while the output before it
+/// is consumed, not once its own is asked for.
+fn spawned_ahead<T, F, Fut, O>(
+    items: impl Iterator<Item = T> + Send + 'static,
+    work: F,
+) -> impl futures::Stream<Item = io::Result<O>> + Send + Unpin
+where
+    T: Send + 'static,
+    F: Fn(T) -> Fut + Send + 'static,
+    Fut: Future<Output = io::Result<O>> + Send + 'static,
+    O: Send + 'static,
+{
+    stream::iter(items)
+        .map(move |item| {
+            let task = tokio::spawn(work(item));
             async move { task.await.map_err(io::Error::other)? }
         })
         .buffered(2)
-        .try_flatten();
-    Ok(stream::iter(first).flatten().chain(rest))
 }
 
 /// `items` cut into batches of at most [`SMALL_BATCH`] items and [`BATCH_BYTES`], in order.
