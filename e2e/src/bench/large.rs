@@ -90,7 +90,7 @@ fn report_cpu(report: &mut ScenarioReport, name: &str, meter: CpuMeter, ops: usi
     let Some(ms) = meter.ms_per_op(ops) else {
         return;
     };
-    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    let cores = super::machine_cpu::cores().unwrap_or(1);
     report.figure(&format!("{name}: CPU of the whole machine per op"), ms, "ms");
     #[allow(clippy::cast_precision_loss)] // sizes far below 2^52
     let ceiling = size as f64 / (ms / 1000.0 / cores as f64) / 1_000_000.0;

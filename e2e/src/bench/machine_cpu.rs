@@ -13,6 +13,24 @@ pub fn busy() -> Option<Duration> {
     busy_of(&stat).map(|ticks| Duration::from_secs_f64(ticks as f64 / clock_ticks_per_sec()))
 }
 
+/// The cores `/proc/stat` counts busy time over (its `cpuN` lines), which a process limited to
+/// fewer cores (`available_parallelism`) would undercount.
+pub fn cores() -> Option<usize> {
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    cores_of(&stat)
+}
+
+fn cores_of(stat: &str) -> Option<usize> {
+    let n = stat
+        .lines()
+        .filter(|l| {
+            l.strip_prefix("cpu")
+                .is_some_and(|rest| rest.starts_with(|c: char| c.is_ascii_digit()))
+        })
+        .count();
+    (n > 0).then_some(n)
+}
+
 /// Busy ticks of the aggregate `cpu` line of a `/proc/stat` text.
 fn busy_of(stat: &str) -> Option<u64> {
     let line = stat.lines().find(|l| l.starts_with("cpu "))?;
@@ -66,6 +84,9 @@ mod tests {
         let stat = "cpu  100 5 50 1000 40 3 2 1 7 0\ncpu0 50 2 25 500 20 1 1 0 0 0\nintr 1\n";
         assert_eq!(busy_of(stat), Some(100 + 5 + 50 + 3 + 2));
         assert_eq!(busy_of("intr 1\n"), None);
+        let two = "cpu  1 0 0 0\ncpu0 1 0 0 0\ncpu1 0 0 0 0\ncpufreq 3\n";
+        assert_eq!(cores_of(two), Some(2));
+        assert_eq!(cores_of("cpu  1 0 0 0\n"), None);
     }
 
     #[tokio::test]
