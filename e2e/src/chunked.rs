@@ -28,8 +28,8 @@ pub const STREAMING_UNSIGNED_TRAILER: &str = "STREAMING-UNSIGNED-PAYLOAD-TRAILER
 
 /// Length of a hex-encoded HMAC-SHA256 signature.
 const SIGNATURE_HEX_LEN: usize = 64;
-pub(crate) const CHUNK_SIGNATURE_PREFIX: &str = ";chunk-signature=";
-pub(crate) const TRAILER_SIGNATURE_NAME: &str = "x-amz-trailer-signature";
+const CHUNK_SIGNATURE_PREFIX: &str = ";chunk-signature=";
+const TRAILER_SIGNATURE_NAME: &str = "x-amz-trailer-signature";
 /// Hex SHA-256 of the empty string: the "previous headers" hash of every chunk string to sign,
 /// since chunks carry no headers of their own.
 const EMPTY_SHA256: &str = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
@@ -133,6 +133,21 @@ fn canonical_trailers(trailers: &[(&str, &str)]) -> String {
         .collect()
 }
 
+/// The line that opens a signed chunk of `len` bytes.
+pub(crate) fn signed_chunk_header(len: usize, signature: &str) -> String {
+    format!("{len:x}{CHUNK_SIGNATURE_PREFIX}{signature}\r\n")
+}
+
+/// The trailing header lines of a signed chunked body, and the line of their signature.
+pub(crate) fn signed_trailers(trailers: &[(&str, &str)], signature: &str) -> String {
+    let mut out: String = trailers
+        .iter()
+        .map(|(name, value)| format!("{name}:{value}\r\n"))
+        .collect();
+    out.push_str(&format!("{TRAILER_SIGNATURE_NAME}:{signature}\r\n"));
+    out
+}
+
 /// The body of a signed chunked upload: every chunk signed, then (optionally) the trailing headers
 /// with their signature. `corruption` is applied after signing.
 pub fn encode_signed(
@@ -150,7 +165,7 @@ pub fn encode_signed(
         if corruption == Some(Corruption::ChunkSignature(index)) {
             flip_hex_digit(&mut signature);
         }
-        out.extend_from_slice(format!("{:x}{CHUNK_SIGNATURE_PREFIX}{signature}\r\n", chunk.len()).as_bytes());
+        out.extend_from_slice(signed_chunk_header(chunk.len(), &signature).as_bytes());
         let data_start = out.len();
         out.extend_from_slice(chunk);
         if corruption == Some(Corruption::ChunkData(index)) {
@@ -166,10 +181,7 @@ pub fn encode_signed(
         if corruption == Some(Corruption::TrailerSignature) {
             flip_hex_digit(&mut signature);
         }
-        for (name, value) in trailers {
-            out.extend_from_slice(format!("{name}:{value}\r\n").as_bytes());
-        }
-        out.extend_from_slice(format!("{TRAILER_SIGNATURE_NAME}:{signature}\r\n").as_bytes());
+        out.extend_from_slice(signed_trailers(trailers, &signature).as_bytes());
     }
     out.extend_from_slice(b"\r\n");
     debug_assert_eq!(out.len(), signed_encoded_len(data.len(), chunk_size, trailers));

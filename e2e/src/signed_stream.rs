@@ -9,7 +9,7 @@ use base64::engine::general_purpose::STANDARD;
 use bytes::Bytes;
 use crc_fast::{CrcAlgorithm, Digest as CrcDigest};
 
-use crate::chunked::{CHUNK_SIGNATURE_PREFIX, ChunkSigner, TRAILER_SIGNATURE_NAME};
+use crate::chunked::{ChunkSigner, signed_chunk_header, signed_trailers};
 
 /// The trailing header that carries the body's CRC32.
 pub const CRC32_TRAILER: &str = "x-amz-checksum-crc32";
@@ -57,7 +57,7 @@ impl SignedStream {
             self.offset = end;
             self.crc.update(&chunk);
             let signature = self.signer.sign_chunk(&chunk);
-            let header = format!("{:x}{CHUNK_SIGNATURE_PREFIX}{signature}\r\n", chunk.len());
+            let header = signed_chunk_header(chunk.len(), &signature);
             self.pending
                 .extend([Bytes::from_static(b"\r\n"), chunk, Bytes::from(header)]);
             return;
@@ -66,9 +66,10 @@ impl SignedStream {
         let crc = u32::try_from(self.crc.finalize()).expect("a CRC32 fits 32 bits");
         let crc = STANDARD.encode(crc.to_be_bytes());
         let trailer = self.signer.sign_trailer(&[(CRC32_TRAILER, &crc)]);
+        let trailers = signed_trailers(&[(CRC32_TRAILER, &crc)], &trailer);
         self.pending.push(Bytes::from(format!(
-            "0{CHUNK_SIGNATURE_PREFIX}{last}\r\n{CRC32_TRAILER}:{crc}\r\n\
-             {TRAILER_SIGNATURE_NAME}:{trailer}\r\n\r\n"
+            "{}{trailers}\r\n",
+            signed_chunk_header(0, &last)
         )));
         self.finished = true;
     }

@@ -74,12 +74,11 @@ impl Access {
         facts_of: &FactsOf<'_>,
         refusal: S3Error,
     ) -> S3Result<S3Error> {
-        let named_version = has_query(facts_of.query, "versionId");
         let Some(key) = need.key.as_deref() else {
             return Ok(refusal);
         };
         if *refusal.code() != S3ErrorCode::AccessDenied
-            || named_version
+            || has_query(facts_of.query, "versionId")
             || !self.may_list_under(caller, &need.bucket, key, facts_of).await?
         {
             return Ok(refusal);
